@@ -1,0 +1,130 @@
+import cors from 'cors';
+import express, { type Express, type NextFunction, type Request, type Response } from 'express';
+import helmet from 'helmet';
+import { AppError } from '../errors';
+import type { Logger } from '../logger';
+import { type Metrics, metricsMiddleware } from '../metrics';
+import { docsRouter } from './docs';
+import { type ErrorFormat, errorHandler } from './error-handler';
+import { Readiness } from './readiness';
+import { requestIdMiddleware } from './request-id';
+
+export interface ServiceOptions {
+  name: string;
+  logger: Logger;
+  metrics: Metrics;
+  readiness?: Readiness;
+  /** Origins allowed by CORS; empty means no cross-origin browser access. */
+  corsOrigins?: string[];
+  /** Limit for JSON bodies; `false` leaves bodies unparsed (the gateway streams them). */
+  jsonBodyLimit?: string | false;
+  /** A handler that has not started its response by then gets a 503 (streams are left alone). */
+  requestTimeoutMs?: number;
+  /** Log one line per request (off in benchmarks). */
+  accessLog?: boolean;
+  /** OpenAPI 3.1 document served at /openapi.json, with Swagger UI at /docs. */
+  openapi?: () => Record<string, unknown>;
+  /** Which error shape a request gets when its router did not say (OpenAI-compatible routes). */
+  errorFormatFor?: (req: Request) => ErrorFormat;
+  /** Mount the service's routers. */
+  routes: (app: Express) => void;
+}
+
+export interface Service {
+  app: Express;
+  readiness: Readiness;
+}
+
+/**
+ * The express app every Tollgate service is built on: security headers, request id and log
+ * context, access log, metrics, health and readiness, docs, body limits, the 404 and the one
+ * error handler, in that order.
+ */
+export function createService(options: ServiceOptions): Service {
+  const { logger, metrics } = options;
+  const readiness = options.readiness ?? new Readiness();
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', false);
+  // Query strings are parsed flat: nested objects from `a[b]=c` are not an API we offer.
+  app.set('query parser', 'simple');
+
+  app.use(requestIdMiddleware());
+  app.use(
+    helmet({
+      contentSecurityPolicy: {
+        useDefaults: true,
+        // Swagger UI styles its components inline.
+        directives: { 'style-src': ["'self'", "'unsafe-inline'"], 'img-src': ["'self'", 'data:'], 'upgrade-insecure-requests': null },
+      },
+      frameguard: { action: 'deny' },
+      crossOriginResourcePolicy: { policy: 'same-site' },
+    }),
+  );
+  app.use(metricsMiddleware(metrics));
+  if (options.accessLog ?? true) {
+    app.use((req: Request, res: Response, next: NextFunction) => {
+      const start = performance.now();
+      res.once('finish', () => {
+        if (req.path === '/healthz' || req.path === '/readyz' || req.path === '/metrics') return;
+        logger.http('request', {
+          method: req.method,
+          path: req.path,
+          status: res.statusCode,
+          duration_ms: Math.round((performance.now() - start) * 10) / 10,
+        });
+      });
+      next();
+    });
+  }
+  // While draining, ask keep-alive clients to reconnect elsewhere.
+  app.use((_req: Request, res: Response, next: NextFunction) => {
+    if (readiness.isDraining) res.setHeader('Connection', 'close');
+    next();
+  });
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok', service: options.name });
+  });
+  app.get('/readyz', readiness.handler());
+  app.get('/metrics', async (_req, res) => {
+    res.setHeader('Content-Type', metrics.registry.contentType);
+    res.send(await metrics.registry.metrics());
+  });
+  const openapi = options.openapi;
+  if (openapi) {
+    app.get('/openapi.json', (_req, res) => {
+      res.json(openapi());
+    });
+    app.use('/docs', docsRouter('/openapi.json'));
+  }
+
+  const timeoutMs = options.requestTimeoutMs;
+  if (timeoutMs) {
+    app.use((req: Request, res: Response, next: NextFunction) => {
+      const timer = setTimeout(() => {
+        if (!res.headersSent) {
+          logger.warn('request timed out', { method: req.method, path: req.path, timeout_ms: timeoutMs });
+          next(new AppError('SERVICE_UNAVAILABLE', 'The request took too long', { details: { timeout_ms: timeoutMs } }));
+        }
+      }, timeoutMs);
+      res.once('close', () => clearTimeout(timer));
+      res.once('finish', () => clearTimeout(timer));
+      next();
+    });
+  }
+  if (options.jsonBodyLimit !== false) {
+    app.use(express.json({ limit: options.jsonBodyLimit ?? '1mb', strict: true }));
+  }
+  if (options.corsOrigins && options.corsOrigins.length > 0) {
+    app.use(cors({ origin: options.corsOrigins, exposedHeaders: ['X-Request-ID', 'Retry-After', 'RateLimit', 'RateLimit-Policy'] }));
+  }
+
+  options.routes(app);
+
+  app.use((req: Request, _res: Response, next: NextFunction) => {
+    next(new AppError('NOT_FOUND', `No route for ${req.method} ${req.path.slice(0, 200)}`));
+  });
+  app.use(errorHandler(logger, options.errorFormatFor));
+  return { app, readiness };
+}

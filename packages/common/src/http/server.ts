@@ -1,0 +1,105 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Express } from 'express';
+import type { Logger } from '../logger';
+import type { Readiness } from './readiness';
+
+export type Closer = { name: string; close: () => Promise<unknown> };
+
+export interface ServerOptions {
+  app: Express;
+  port: number;
+  host?: string;
+  logger: Logger;
+  readiness?: Readiness;
+  /** Hard deadline for the whole shutdown; past it connections are cut and we exit 1. */
+  shutdownTimeoutMs?: number;
+  /** Closed in order after the HTTP server stopped: workers, then queues, then pools. */
+  closers?: Closer[];
+  /** Slow-client guards: time to receive headers / the whole request. */
+  headersTimeoutMs?: number;
+  requestTimeoutMs?: number;
+  keepAliveTimeoutMs?: number;
+  /** Install SIGTERM/SIGINT handlers that shut down and exit (main.ts); tests leave it off. */
+  handleSignals?: boolean;
+}
+
+export interface RunningServer {
+  server: http.Server;
+  port: number;
+  url: string;
+  /** Stop accepting, drain in-flight requests, close dependencies. Resolves true if drained in time. */
+  shutdown: (reason?: string) => Promise<boolean>;
+}
+
+export async function startServer(options: ServerOptions): Promise<RunningServer> {
+  const { app, logger } = options;
+  const server = http.createServer(
+    {
+      headersTimeout: options.headersTimeoutMs ?? 20_000,
+      requestTimeout: options.requestTimeoutMs ?? 300_000,
+      keepAliveTimeout: options.keepAliveTimeoutMs ?? 65_000,
+      maxHeaderSize: 16 * 1024,
+    },
+    app,
+  );
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host ?? '0.0.0.0', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  const host = options.host && options.host !== '0.0.0.0' ? options.host : '127.0.0.1';
+
+  let shuttingDown: Promise<boolean> | undefined;
+  const shutdown = (reason = 'shutdown'): Promise<boolean> => {
+    shuttingDown ??= (async () => {
+      const deadlineMs = options.shutdownTimeoutMs ?? 25_000;
+      logger.info('shutting down', { reason, deadline_ms: deadlineMs });
+      options.readiness?.setDraining();
+      let timer: NodeJS.Timeout | undefined;
+      const deadline = new Promise<false>((resolve) => {
+        timer = setTimeout(() => resolve(false), deadlineMs);
+        timer.unref();
+      });
+      const drain = (async () => {
+        // close() stops accepting and resolves once every in-flight response has finished;
+        // idle keep-alive sockets are closed now, busy ones after their response.
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        server.closeIdleConnections();
+        await closed;
+        for (const closer of options.closers ?? []) {
+          try {
+            await closer.close();
+          } catch (err) {
+            logger.warn('closing a dependency failed', { dependency: closer.name, err });
+          }
+        }
+        return true as const;
+      })();
+      const drained = await Promise.race([drain, deadline]);
+      clearTimeout(timer);
+      if (!drained) {
+        logger.error('shutdown deadline passed; cutting remaining connections', { deadline_ms: deadlineMs });
+        server.closeAllConnections();
+      } else {
+        logger.info('shutdown complete');
+      }
+      return drained;
+    })();
+    return shuttingDown;
+  };
+
+  if (options.handleSignals) {
+    const onSignal = (signal: NodeJS.Signals) => {
+      void shutdown(signal).then((ok) => process.exit(ok ? 0 : 1));
+    };
+    process.once('SIGTERM', onSignal);
+    process.once('SIGINT', onSignal);
+  }
+
+  logger.info('listening', { port });
+  return { server, port, url: `http://${host}:${port}`, shutdown };
+}

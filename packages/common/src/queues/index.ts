@@ -1,0 +1,132 @@
+import { SpanKind, trace } from '@opentelemetry/api';
+import { type ConnectionOptions, type Job, type JobsOptions, Queue, UnrecoverableError, Worker, type WorkerOptions } from 'bullmq';
+import { randomUUID } from 'node:crypto';
+import { z } from 'zod';
+import { currentContext, runWithContext } from '../context';
+import type { Logger } from '../logger';
+import { extractTraceContext, injectTraceHeaders } from '../tracing';
+
+export { UnrecoverableError } from 'bullmq';
+
+/** Carried in every job's data so logs and traces continue across the queue. */
+export interface JobMeta {
+  request_id: string;
+  trace?: Record<string, string>;
+}
+
+export const jobMetaSchema = z.object({ request_id: z.string(), trace: z.record(z.string(), z.string()).optional() });
+
+/** One entry of a queue's typed job catalogue: name, payload schema, retry policy. */
+export interface JobDefinition<S extends z.ZodType = z.ZodType> {
+  name: string;
+  schema: S;
+  options?: JobsOptions;
+}
+
+export function defineJob<S extends z.ZodType>(name: string, schema: S, options: JobsOptions = {}): JobDefinition<S> {
+  return { name, schema, options };
+}
+
+export const DEFAULT_JOB_OPTIONS: JobsOptions = {
+  attempts: 5,
+  backoff: { type: 'exponential', delay: 1_000 },
+  removeOnComplete: { age: 24 * 3600, count: 10_000 },
+  // Failed jobs are kept a week so a person can see and replay them.
+  removeOnFail: { age: 7 * 24 * 3600 },
+};
+
+export interface QueueFactoryOptions {
+  connection: ConnectionOptions;
+  /** Redis key prefix for this deployment (or test file). */
+  prefix: string;
+}
+
+export function createQueue(name: string, options: QueueFactoryOptions): Queue {
+  return new Queue(name, { connection: options.connection, prefix: options.prefix, defaultJobOptions: DEFAULT_JOB_OPTIONS });
+}
+
+/** Adds a validated job, stamped with the current request id and trace context. */
+export async function enqueue<S extends z.ZodType>(
+  queue: Queue,
+  def: JobDefinition<S>,
+  data: z.input<S>,
+  options: JobsOptions = {},
+): Promise<Job> {
+  const payload = def.schema.parse(data) as Record<string, unknown>;
+  const meta: JobMeta = { request_id: currentContext()?.requestId ?? randomUUID(), trace: injectTraceHeaders() };
+  return queue.add(def.name, { ...payload, _meta: meta }, { ...def.options, ...options });
+}
+
+export type JobHandler<S extends z.ZodType> = (data: z.infer<S>, job: Job) => Promise<unknown>;
+
+export interface HandlerEntry<S extends z.ZodType = z.ZodType> {
+  def: JobDefinition<S>;
+  handle: JobHandler<S>;
+}
+
+export function handler<S extends z.ZodType>(def: JobDefinition<S>, handle: JobHandler<S>): HandlerEntry<S> {
+  return { def, handle };
+}
+
+export interface WorkerFactoryOptions extends QueueFactoryOptions {
+  logger: Logger;
+  concurrency?: number;
+  /** Called once when a job has used its last attempt (or failed unrecoverably). */
+  onFinalFailure?: (job: Job, error: Error) => Promise<void> | void;
+  workerOptions?: Partial<WorkerOptions>;
+}
+
+/**
+ * A worker dispatching by job name to typed handlers. Payloads are validated (a bad payload
+ * fails at once, unretried), each job runs in its request's log context and trace, and final
+ * failures are logged and reported instead of vanishing into the failed set.
+ */
+export function createWorker(queueName: string, handlers: HandlerEntry<any>[], options: WorkerFactoryOptions): Worker {
+  const byName = new Map(handlers.map((h) => [h.def.name, h]));
+  const tracer = trace.getTracer('tollgate-queues');
+  const { logger } = options;
+  const worker = new Worker(
+    queueName,
+    async (job) => {
+      const entry = byName.get(job.name);
+      if (!entry) throw new UnrecoverableError(`No handler for job ${job.name} on ${queueName}`);
+      const raw = (job.data ?? {}) as Record<string, unknown>;
+      const meta = jobMetaSchema.safeParse(raw['_meta']);
+      const requestId = meta.success ? meta.data.request_id : `job-${job.id ?? randomUUID()}`;
+      const parsed = entry.def.schema.safeParse(raw);
+      if (!parsed.success) {
+        throw new UnrecoverableError(`Invalid payload for ${job.name}: ${parsed.error.issues.map((i: z.core.$ZodIssue) => `${i.path.join('.')} ${i.message}`).join('; ')}`);
+      }
+      const parent = extractTraceContext(meta.success ? meta.data.trace : undefined);
+      return runWithContext({ requestId }, () =>
+        tracer.startActiveSpan(`${queueName} ${job.name}`, { kind: SpanKind.CONSUMER, attributes: { 'messaging.system': 'bullmq', 'messaging.destination.name': queueName, 'bullmq.job.id': job.id ?? '', 'bullmq.job.attempt': job.attemptsMade + 1 } }, parent, async (span) => {
+          try {
+            return await entry.handle(parsed.data, job);
+          } catch (err) {
+            span.recordException(err as Error);
+            throw err;
+          } finally {
+            span.end();
+          }
+        }),
+      );
+    },
+    { connection: options.connection, prefix: options.prefix, concurrency: options.concurrency ?? 4, ...options.workerOptions },
+  );
+  worker.on('failed', (job, error) => {
+    if (!job) return;
+    const attempts = job.opts.attempts ?? 1;
+    const final = error instanceof UnrecoverableError || error.name === 'UnrecoverableError' || job.attemptsMade >= attempts;
+    const fields = { queue: queueName, job: job.name, job_id: job.id, attempt: job.attemptsMade, attempts, err: error };
+    if (!final) {
+      logger.warn('job attempt failed; will retry', fields);
+      return;
+    }
+    logger.error('job failed permanently', fields);
+    if (options.onFinalFailure) {
+      void Promise.resolve(options.onFinalFailure(job, error)).catch((err: unknown) => logger.error('onFinalFailure failed', { queue: queueName, job_id: job.id, err }));
+    }
+  });
+  worker.on('error', (err) => logger.error('worker error', { queue: queueName, err }));
+  return worker;
+}

@@ -1,0 +1,53 @@
+import { context, propagation, type Context } from '@opentelemetry/api';
+
+/**
+ * OpenTelemetry bootstrap. Call `startTracing()` first thing in main.ts, before express, pg or
+ * ioredis are required, so their instrumentations can hook in. With no
+ * OTEL_EXPORTER_OTLP_ENDPOINT, spans are still created (ids reach logs and traceparent is
+ * propagated) but nothing is exported.
+ */
+export interface Tracing {
+  shutdown: () => Promise<void>;
+}
+
+export function startTracing(serviceName: string, env: Record<string, string | undefined> = process.env): Tracing {
+  if (env['OTEL_SDK_DISABLED'] === 'true') return { shutdown: async () => {} };
+  // Required lazily so tests and tools that never trace don't load the SDK.
+  /* eslint-disable @typescript-eslint/no-require-imports */
+  const { NodeSDK } = require('@opentelemetry/sdk-node') as typeof import('@opentelemetry/sdk-node');
+  const { HttpInstrumentation } = require('@opentelemetry/instrumentation-http') as typeof import('@opentelemetry/instrumentation-http');
+  const { ExpressInstrumentation } = require('@opentelemetry/instrumentation-express') as typeof import('@opentelemetry/instrumentation-express');
+  const { PgInstrumentation } = require('@opentelemetry/instrumentation-pg') as typeof import('@opentelemetry/instrumentation-pg');
+  const { IORedisInstrumentation } = require('@opentelemetry/instrumentation-ioredis') as typeof import('@opentelemetry/instrumentation-ioredis');
+  /* eslint-enable @typescript-eslint/no-require-imports */
+  const endpoint = env['OTEL_EXPORTER_OTLP_ENDPOINT'];
+  let traceExporter;
+  if (endpoint) {
+    const { OTLPTraceExporter } = require('@opentelemetry/exporter-trace-otlp-http') as typeof import('@opentelemetry/exporter-trace-otlp-http');
+    traceExporter = new OTLPTraceExporter({ url: `${endpoint.replace(/\/$/, '')}/v1/traces` });
+  }
+  const sdk = new NodeSDK({
+    serviceName,
+    ...(traceExporter ? { traceExporter } : { spanProcessors: [] }),
+    instrumentations: [
+      new HttpInstrumentation({ ignoreIncomingRequestHook: (req) => ['/healthz', '/readyz', '/metrics'].includes(req.url ?? '') }),
+      new ExpressInstrumentation(),
+      new PgInstrumentation(),
+      new IORedisInstrumentation(),
+    ],
+    metricReaders: [],
+  });
+  sdk.start();
+  return { shutdown: () => sdk.shutdown() };
+}
+
+/** The W3C trace headers (`traceparent`, `tracestate`) of the active context. */
+export function injectTraceHeaders(ctx: Context = context.active()): Record<string, string> {
+  const carrier: Record<string, string> = {};
+  propagation.inject(ctx, carrier);
+  return carrier;
+}
+
+export function extractTraceContext(carrier: Record<string, string> | undefined): Context {
+  return propagation.extract(context.active(), carrier ?? {});
+}

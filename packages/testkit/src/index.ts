@@ -1,0 +1,6 @@
+export * from './env';
+export * from './http';
+export * from './logger';
+export * from './fake-openai';
+export * from './webhook-receiver';
+export * from './identity';

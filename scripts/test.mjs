@@ -1,0 +1,46 @@
+#!/usr/bin/env node
+// `npm test`: install what is missing, make sure Postgres and Redis answer, type-check every
+// package, then run every package's jest tests in one run against the real servers.
+// Extra arguments go to jest (e.g. `npm test -- services/credits`).
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, existsSync } from 'node:fs';
+import path from 'node:path';
+import { DATA_DIR, ensureInfra, stopPrivateInstances } from './lib/infra.mjs';
+import { ensureInstalled, pnpm, ROOT } from './lib/pnpm.mjs';
+
+const RESULTS = path.join(DATA_DIR, 'jest-results.json');
+
+async function main() {
+  ensureInstalled();
+  const infra = await ensureInfra({
+    databaseUrl: process.env.TEST_DATABASE_URL ?? 'postgres://localhost:5432/tollgate_test',
+    redisUrl: process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379',
+  });
+  const env = { ...process.env, TEST_DATABASE_URL: infra.databaseUrl.replace(/\/tollgate$/, '/tollgate_test'), TEST_REDIS_URL: infra.redisUrl, NODE_ENV: 'test' };
+
+  const typecheck = process.env.SKIP_TYPECHECK === '1' ? 0 : pnpm(['exec', 'turbo', 'run', 'typecheck', '--output-logs=errors-only'], { exitOnFailure: false, env });
+  mkdirSync(DATA_DIR, { recursive: true });
+  const jestArgs = ['exec', 'jest', '--json', `--outputFile=${RESULTS}`, '--maxWorkers=3', ...process.argv.slice(2)];
+  const jest = pnpm(jestArgs, { exitOnFailure: false, env });
+
+  let passed = 0;
+  let failed = 0;
+  if (existsSync(RESULTS)) {
+    const results = JSON.parse(readFileSync(RESULTS, 'utf8'));
+    passed = results.numPassedTests;
+    failed = results.numFailedTests + (results.numRuntimeErrorTestSuites ?? 0);
+  }
+  if (typecheck !== 0) {
+    console.error('Type-check failed (see above).');
+    failed += 1;
+  }
+  console.log(`tests: ${passed} passed, ${failed} failed`);
+  stopPrivateInstances();
+  process.exit(jest !== 0 || typecheck !== 0 ? 1 : 0);
+}
+
+main().catch((err) => {
+  console.error(`npm test failed: ${err.message}`);
+  process.exit(1);
+});
+void ROOT;
