@@ -18,3 +18,4 @@ export * from './http/readiness';
 export * from './http/request-id';
 export * from './http/server';
 export * from './bootstrap';
+export * from './events';
