@@ -17,6 +17,9 @@ module.exports = {
   moduleNameMapper: {
     '^@tollgate/(common|testkit)$': path.join(__dirname, 'packages/$1/src/index.ts'),
     '^@tollgate/common/tracing$': path.join(__dirname, 'packages/common/src/tracing.ts'),
+    // Integration tests may run a sibling service's real app in-process (e.g. ai-proxy billing
+    // against the real credits ledger): `import { createApp } from '@tollgate/credits/app'`.
+    '^@tollgate/(edge-gateway|ai-proxy|credits|upload|image-pipeline|webhook)/(.*)$': path.join(__dirname, 'services/$1/src/$2'),
   },
   testMatch: ['<rootDir>/test/**/*.test.ts', '<rootDir>/src/**/*.test.ts'],
   testTimeout: 30000,
