@@ -19,3 +19,5 @@ export * from './http/request-id';
 export * from './http/server';
 export * from './bootstrap';
 export * from './events';
+export * from './clients/http-json';
+export * from './clients/credits';

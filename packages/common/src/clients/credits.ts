@@ -1,0 +1,81 @@
+import { signServiceIdentity } from '../identity';
+import { callJson, type JsonClientOptions } from './http-json';
+
+/** A reservation of credits: reduces the available balance at once; captured or released later. */
+export interface CreditHold {
+  id: string;
+  tenant_id: string;
+  amount: number;
+  status: 'held' | 'captured' | 'released' | 'expired';
+  captured_amount: number;
+  released_amount?: number;
+  transaction_id?: string | null;
+  expires_at: string;
+  created_at: string;
+}
+
+export interface CreditCharge {
+  id: string;
+  tenant_id: string;
+  amount: number;
+  balance_after: number;
+  created_at: string;
+}
+
+export interface CreditBalance {
+  tenant_id: string;
+  available: number;
+  held: number;
+  currency: 'credits';
+}
+
+/**
+ * The credits service's internal contract (DESIGN.md, "Internal contracts"). Every call carries
+ * an idempotency key, so retrying after a timeout can never charge twice. Amounts are integer
+ * micro-credits. A refused hold or charge throws AppError INSUFFICIENT_CREDITS (402).
+ */
+export interface CreditsClient {
+  hold(input: { tenantId: string; amount: number; idempotencyKey: string; ttlS?: number; description?: string }): Promise<CreditHold>;
+  capture(holdId: string, amount: number): Promise<CreditHold>;
+  release(holdId: string): Promise<CreditHold>;
+  charge(input: { tenantId: string; amount: number; idempotencyKey: string; description?: string }): Promise<CreditCharge>;
+  balance(tenantId: string): Promise<CreditBalance>;
+}
+
+export interface HttpCreditsClientOptions {
+  baseUrl: string;
+  internalSecret: string;
+  /** Who is calling, for the credits service's logs. */
+  serviceName: string;
+  timeoutMs?: number;
+  retries?: number;
+}
+
+export function createCreditsClient(options: HttpCreditsClientOptions): CreditsClient {
+  const client: JsonClientOptions = {
+    baseUrl: options.baseUrl,
+    identity: () => signServiceIdentity(options.serviceName, options.internalSecret),
+    ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
+    ...(options.retries !== undefined ? { retries: options.retries } : {}),
+  };
+  return {
+    hold: (input) =>
+      callJson<CreditHold>(client, 'POST', '/internal/v1/holds', {
+        tenant_id: input.tenantId,
+        amount: input.amount,
+        idempotency_key: input.idempotencyKey,
+        ...(input.ttlS !== undefined ? { ttl_s: input.ttlS } : {}),
+        ...(input.description !== undefined ? { description: input.description } : {}),
+      }),
+    capture: (holdId, amount) => callJson<CreditHold>(client, 'POST', `/internal/v1/holds/${encodeURIComponent(holdId)}/capture`, { amount }),
+    release: (holdId) => callJson<CreditHold>(client, 'POST', `/internal/v1/holds/${encodeURIComponent(holdId)}/release`, {}),
+    charge: (input) =>
+      callJson<CreditCharge>(client, 'POST', '/internal/v1/charges', {
+        tenant_id: input.tenantId,
+        amount: input.amount,
+        idempotency_key: input.idempotencyKey,
+        ...(input.description !== undefined ? { description: input.description } : {}),
+      }),
+    balance: (tenantId) => callJson<CreditBalance>(client, 'GET', `/internal/v1/accounts/${encodeURIComponent(tenantId)}/balance`),
+  };
+}
