@@ -4,3 +4,4 @@ export * from './logger';
 export * from './fake-openai';
 export * from './webhook-receiver';
 export * from './identity';
+export * from './tcp-proxy';

@@ -39,7 +39,7 @@ export function withDefaultUser(connectionString: string): string {
 
 export function createPool(options: DbOptions): pg.Pool {
   const schema = assertSchemaName(options.schema);
-  return new pg.Pool({
+  const pool = new pg.Pool({
     connectionString: withDefaultUser(options.connectionString),
     max: options.poolMax ?? 10,
     idleTimeoutMillis: 30_000,
@@ -47,6 +47,10 @@ export function createPool(options: DbOptions): pg.Pool {
     application_name: options.applicationName ?? schema,
     options: `-c search_path=${schema},public -c statement_timeout=${options.statementTimeoutMs ?? 30_000}`,
   });
+  // An idle client whose server went away emits 'error' on the pool; unhandled, that would
+  // crash the process. The pool drops the client and the next query reconnects.
+  pool.on('error', () => undefined);
+  return pool;
 }
 
 export function createDb<DB>(options: DbOptions): Kysely<DB> {

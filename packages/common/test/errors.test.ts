@@ -1,0 +1,52 @@
+import { AppError, ERROR_STATUS, toAppError, toEnvelope, toOpenAiError } from '../src/errors';
+
+describe('error codes and envelope', () => {
+  it('maps every code of DESIGN.md to its status', () => {
+    expect(ERROR_STATUS).toMatchObject({
+      VALIDATION_FAILED: 400,
+      UNAUTHENTICATED: 401,
+      INSUFFICIENT_CREDITS: 402,
+      FORBIDDEN: 403,
+      NOT_FOUND: 404,
+      CONFLICT: 409,
+      PAYLOAD_TOO_LARGE: 413,
+      UNSUPPORTED_MEDIA_TYPE: 415,
+      IDEMPOTENCY_KEY_REUSED: 422,
+      RATE_LIMITED: 429,
+      INTERNAL: 500,
+      UPSTREAM_FAILED: 502,
+      SERVICE_UNAVAILABLE: 503,
+      UPSTREAM_TIMEOUT: 504,
+    });
+  });
+
+  it('builds the envelope with code, message, request id and details', () => {
+    const err = new AppError('RATE_LIMITED', 'Slow down', { details: { retry_after_s: 3 } });
+    expect(err.status).toBe(429);
+    expect(toEnvelope(err, 'req-12345678')).toEqual({
+      error: { code: 'RATE_LIMITED', message: 'Slow down', request_id: 'req-12345678', details: { retry_after_s: 3 } },
+    });
+  });
+
+  it('never exposes the message or details of an internal error', () => {
+    const wrapped = toAppError(new Error('connect ECONNREFUSED 10.0.0.5:5432 password=hunter2'));
+    expect(wrapped.code).toBe('INTERNAL');
+    const body = toEnvelope(wrapped, 'r1234567');
+    expect(body.error.message).toBe('An internal error occurred');
+    expect(JSON.stringify(body)).not.toMatch(/ECONNREFUSED|hunter2|stack/);
+    const internalWithDetails = new AppError('INTERNAL', 'db exploded at row 7', { details: { sql: 'select secret' } });
+    expect(toEnvelope(internalWithDetails, 'x').error).toEqual({ code: 'INTERNAL', message: 'An internal error occurred', request_id: 'x' });
+  });
+
+  it('maps body-parser errors to 400 and 413', () => {
+    expect(toAppError(Object.assign(new Error('bad json'), { status: 400, type: 'entity.parse.failed' })).code).toBe('VALIDATION_FAILED');
+    expect(toAppError(Object.assign(new Error('too big'), { status: 413, type: 'entity.too.large' })).code).toBe('PAYLOAD_TOO_LARGE');
+  });
+
+  it('answers OpenAI-compatible routes in OpenAI error shape', () => {
+    const body = toOpenAiError(new AppError('INSUFFICIENT_CREDITS', 'Not enough credits'), 'req-1');
+    expect(body).toEqual({ error: { message: 'Not enough credits', type: 'insufficient_quota', code: 'insufficient_credits', param: null, request_id: 'req-1' } });
+    const validation = toOpenAiError(new AppError('VALIDATION_FAILED', 'messages is required', { details: { param: 'messages' } }), undefined);
+    expect(validation.error).toMatchObject({ type: 'invalid_request_error', param: 'messages' });
+  });
+});

@@ -1,0 +1,77 @@
+import http from 'node:http';
+import { silentLogger } from '@tollgate/testkit';
+import { createService } from '../src/http/create-service';
+import { startServer } from '../src/http/server';
+import { createMetrics } from '../src/metrics';
+
+function get(url: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    http
+      .get(url, { agent: false }, (res) => {
+        let body = '';
+        res.on('data', (c) => (body += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      })
+      .on('error', reject);
+  });
+}
+
+describe('graceful shutdown', () => {
+  it('finishes an in-flight request, refuses new ones, then closes dependencies in order', async () => {
+    let release: () => void = () => undefined;
+    const { app, readiness } = createService({
+      name: 't',
+      logger: silentLogger(),
+      metrics: createMetrics('t', { collectDefault: false }),
+      routes: (a) => {
+        a.get('/slow', async (_req, res) => {
+          await new Promise<void>((r) => (release = r));
+          res.json({ finished: true });
+        });
+      },
+    });
+    const closed: string[] = [];
+    const server = await startServer({
+      app,
+      port: 0,
+      host: '127.0.0.1',
+      logger: silentLogger(),
+      readiness,
+      shutdownTimeoutMs: 5_000,
+      closers: [
+        { name: 'worker', close: async () => void closed.push('worker') },
+        { name: 'db', close: async () => void closed.push('db') },
+      ],
+    });
+
+    const inFlight = get(`${server.url}/slow`);
+    await new Promise((r) => setTimeout(r, 100));
+    const shutdown = server.shutdown('test');
+    await new Promise((r) => setTimeout(r, 50));
+
+    expect(readiness.isDraining).toBe(true);
+    await expect(get(`${server.url}/healthz`)).rejects.toThrow(/ECONNREFUSED/);
+    expect(closed).toEqual([]); // dependencies stay open while a request still needs them
+
+    release();
+    await expect(inFlight).resolves.toEqual({ status: 200, body: JSON.stringify({ finished: true }) });
+    await expect(shutdown).resolves.toBe(true);
+    expect(closed).toEqual(['worker', 'db']);
+  });
+
+  it('cuts what is still running when the deadline passes', async () => {
+    const { app, readiness } = createService({
+      name: 't',
+      logger: silentLogger(),
+      metrics: createMetrics('t', { collectDefault: false }),
+      routes: (a) => {
+        a.get('/forever', () => new Promise(() => undefined));
+      },
+    });
+    const server = await startServer({ app, port: 0, host: '127.0.0.1', logger: silentLogger(), readiness, shutdownTimeoutMs: 200 });
+    const stuck = get(`${server.url}/forever`).catch((err: Error) => err.message);
+    await new Promise((r) => setTimeout(r, 50));
+    await expect(server.shutdown()).resolves.toBe(false);
+    await expect(stuck).resolves.toMatch(/socket hang up|ECONNRESET/);
+  });
+});
