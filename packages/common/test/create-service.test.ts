@@ -64,7 +64,7 @@ describe('createService', () => {
     const res = await request(app).get('/boom').expect(500);
     expect(res.body.error).toEqual({ code: 'INTERNAL', message: 'An internal error occurred', request_id: res.headers['x-request-id'] });
     expect(res.text).not.toMatch(/hunter2|10\.0\.0\.5|at /);
-    const logged = lines.find((l) => l['message'] === 'request failed');
+    const logged = lines.find((l: Record<string, unknown>) => l['message'] === 'request failed');
     expect(logged).toBeDefined();
     expect(JSON.stringify(logged)).toContain('10.0.0.5');
     expect(logged!['request_id']).toBe(res.headers['x-request-id']);
