@@ -3,7 +3,7 @@ import { type BaseConfig } from './config';
 import { createDb, migrateToLatest, type Migrations, pingDb } from './db';
 import type { Service } from './http/create-service';
 import { Readiness } from './http/readiness';
-import { type Closer, startServer } from './http/server';
+import { type Closer, type ServerOptions, startServer } from './http/server';
 import { createLogger, type Logger } from './logger';
 import { createMetrics, type Metrics } from './metrics';
 import { createRedis, pingRedis, type Redis } from './redis';
@@ -44,6 +44,8 @@ export interface BuiltService {
   service: Service;
   /** Closed first on shutdown (workers before queues), before Redis and Postgres. */
   closers?: Closer[];
+  /** Slow-client guards for the HTTP server (the edge gateway sets its own). */
+  server?: Pick<ServerOptions, 'headersTimeoutMs' | 'requestTimeoutMs' | 'keepAliveTimeoutMs'>;
 }
 
 export interface RunServiceOptions<C extends ServiceConfig> {
@@ -121,6 +123,7 @@ export async function runService<C extends ServiceConfig>(options: RunServiceOpt
     readiness: built.service.readiness,
     shutdownTimeoutMs: config.SHUTDOWN_TIMEOUT_MS,
     handleSignals: true,
+    ...built.server,
     closers: [
       ...(built.closers ?? []),
       { name: 'redis', close: () => Promise.all([redis.quit(), queueRedis.quit()]) },

@@ -13,6 +13,7 @@ export * from './redis';
 export * from './db';
 export * from './queues';
 export * from './http/create-service';
+export { docsRouter } from './http/docs';
 export * from './http/error-handler';
 export * from './http/readiness';
 export * from './http/request-id';
