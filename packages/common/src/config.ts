@@ -66,6 +66,8 @@ export const baseConfigSchema = z.object({
   HOST: z.string().default('0.0.0.0'),
   LOG_LEVEL: z.enum(['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly']).default('info'),
   LOG_PRETTY: envBoolean(false),
+  /** One log line per request (turn off for benchmarks). */
+  ACCESS_LOG: envBoolean(true),
   DATABASE_URL: z.string().url().default('postgres://localhost:5432/tollgate'),
   DATABASE_POOL_MAX: envInt(10, { min: 1, max: 200 }),
   REDIS_URL: z.string().url().default('redis://localhost:6379'),

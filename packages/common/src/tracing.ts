@@ -10,6 +10,13 @@ export interface Tracing {
   shutdown: () => Promise<void>;
 }
 
+const discardingSpanProcessor = {
+  onStart: () => undefined,
+  onEnd: () => undefined,
+  shutdown: async () => undefined,
+  forceFlush: async () => undefined,
+};
+
 export function startTracing(serviceName: string, env: Record<string, string | undefined> = process.env): Tracing {
   if (env['OTEL_SDK_DISABLED'] === 'true') return { shutdown: async () => {} };
   // Required lazily so tests and tools that never trace don't load the SDK.
@@ -21,6 +28,11 @@ export function startTracing(serviceName: string, env: Record<string, string | u
   const { IORedisInstrumentation } = require('@opentelemetry/instrumentation-ioredis') as typeof import('@opentelemetry/instrumentation-ioredis');
   /* eslint-enable @typescript-eslint/no-require-imports */
   const endpoint = env['OTEL_EXPORTER_OTLP_ENDPOINT'];
+  // We export traces only, and only when an endpoint is set: metrics go through /metrics and
+  // logs through stdout. Without these the SDK would default to OTLP exporters on localhost.
+  process.env['OTEL_LOGS_EXPORTER'] ??= 'none';
+  process.env['OTEL_METRICS_EXPORTER'] ??= 'none';
+  if (!endpoint) process.env['OTEL_TRACES_EXPORTER'] ??= 'none';
   let traceExporter;
   if (endpoint) {
     const { OTLPTraceExporter } = require('@opentelemetry/exporter-trace-otlp-http') as typeof import('@opentelemetry/exporter-trace-otlp-http');
@@ -28,7 +40,9 @@ export function startTracing(serviceName: string, env: Record<string, string | u
   }
   const sdk = new NodeSDK({
     serviceName,
-    ...(traceExporter ? { traceExporter } : { spanProcessors: [] }),
+    // With no exporter a do-nothing processor still gives a real tracer provider, so spans get
+    // their own ids (for log correlation and traceparent) instead of no-op spans.
+    ...(traceExporter ? { traceExporter } : { spanProcessors: [discardingSpanProcessor] }),
     instrumentations: [
       new HttpInstrumentation({ ignoreIncomingRequestHook: (req) => ['/healthz', '/readyz', '/metrics'].includes(req.url ?? '') }),
       new ExpressInstrumentation(),

@@ -67,7 +67,7 @@ export function createService(options: ServiceOptions): Service {
       const start = performance.now();
       res.once('finish', () => {
         if (req.path === '/healthz' || req.path === '/readyz' || req.path === '/metrics') return;
-        logger.http('request', {
+        logger.info('request', {
           method: req.method,
           path: req.path,
           status: res.statusCode,

@@ -29,7 +29,7 @@ export function errorHandler(logger: Logger, formatFor?: (req: Request) => Error
     if (appError.status >= 500) {
       logger.error('request failed', { err: err instanceof AppError && err.cause ? err.cause : err, code: appError.code, method: req.method, path: req.path });
     } else {
-      logger.info('request rejected', { code: appError.code, message: appError.message, method: req.method, path: req.path });
+      logger.info('request rejected', { code: appError.code, reason: appError.message, method: req.method, path: req.path });
     }
     if (res.headersSent) {
       // A stream already started: all we can do is cut it, so the client sees an incomplete body.
