@@ -2,11 +2,10 @@
 // `npm test`: install what is missing, make sure Postgres and Redis answer, type-check every
 // package, then run every package's jest tests in one run against the real servers.
 // Extra arguments go to jest (e.g. `npm test -- services/credits`).
-import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { DATA_DIR, ensureInfra, stopPrivateInstances } from './lib/infra.mjs';
-import { ensureInstalled, pnpm, ROOT } from './lib/pnpm.mjs';
+import { ensureInstalled, pnpm } from './lib/pnpm.mjs';
 
 const RESULTS = path.join(DATA_DIR, 'jest-results.json');
 
@@ -43,4 +42,3 @@ main().catch((err) => {
   console.error(`npm test failed: ${err.message}`);
   process.exit(1);
 });
-void ROOT;

@@ -20,13 +20,11 @@ const discardingSpanProcessor = {
 export function startTracing(serviceName: string, env: Record<string, string | undefined> = process.env): Tracing {
   if (env['OTEL_SDK_DISABLED'] === 'true') return { shutdown: async () => {} };
   // Required lazily so tests and tools that never trace don't load the SDK.
-  /* eslint-disable @typescript-eslint/no-require-imports */
   const { NodeSDK } = require('@opentelemetry/sdk-node') as typeof import('@opentelemetry/sdk-node');
   const { HttpInstrumentation } = require('@opentelemetry/instrumentation-http') as typeof import('@opentelemetry/instrumentation-http');
   const { ExpressInstrumentation } = require('@opentelemetry/instrumentation-express') as typeof import('@opentelemetry/instrumentation-express');
   const { PgInstrumentation } = require('@opentelemetry/instrumentation-pg') as typeof import('@opentelemetry/instrumentation-pg');
   const { IORedisInstrumentation } = require('@opentelemetry/instrumentation-ioredis') as typeof import('@opentelemetry/instrumentation-ioredis');
-  /* eslint-enable @typescript-eslint/no-require-imports */
   const endpoint = env['OTEL_EXPORTER_OTLP_ENDPOINT'];
   // We export traces only, and only when an endpoint is set: metrics go through /metrics and
   // logs through stdout. Without these the SDK would default to OTLP exporters on localhost.
