@@ -17,7 +17,10 @@ async function main() {
   });
   const env = { ...process.env, TEST_DATABASE_URL: infra.databaseUrl.replace(/\/tollgate$/, '/tollgate_test'), TEST_REDIS_URL: infra.redisUrl, NODE_ENV: 'test' };
 
-  const typecheck = process.env.SKIP_TYPECHECK === '1' ? 0 : pnpm(['exec', 'turbo', 'run', 'typecheck', '--output-logs=errors-only'], { exitOnFailure: false, env });
+  // Build (the e2e journeys run the compiled services) and type-check every package; turbo
+  // caches both, so an unchanged package costs nothing on the next run.
+  const tasks = process.env.SKIP_TYPECHECK === '1' ? ['build'] : ['build', 'typecheck'];
+  const typecheck = pnpm(['exec', 'turbo', 'run', ...tasks, '--output-logs=errors-only'], { exitOnFailure: false, env });
   mkdirSync(DATA_DIR, { recursive: true });
   const jestArgs = ['exec', 'jest', '--json', `--outputFile=${RESULTS}`, '--maxWorkers=3', ...process.argv.slice(2)];
   const jest = pnpm(jestArgs, { exitOnFailure: false, env });
@@ -30,7 +33,7 @@ async function main() {
     failed = results.numFailedTests + (results.numRuntimeErrorTestSuites ?? 0);
   }
   if (typecheck !== 0) {
-    console.error('Type-check failed (see above).');
+    console.error('Build or type-check failed (see above).');
     failed += 1;
   }
   console.log(`tests: ${passed} passed, ${failed} failed`);

@@ -5,3 +5,4 @@ export * from './fake-openai';
 export * from './webhook-receiver';
 export * from './identity';
 export * from './tcp-proxy';
+export * from './mesh';

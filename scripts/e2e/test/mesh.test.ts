@@ -1,0 +1,53 @@
+import { startMesh, type Mesh } from '@tollgate/testkit';
+
+/** The mesh as `npm start` runs it: six processes, only the gateway called. */
+describe('the mesh', () => {
+  let mesh: Mesh;
+  beforeAll(async () => {
+    mesh = await startMesh();
+  });
+  afterAll(async () => {
+    await mesh?.stop();
+  });
+
+  it('brings every service to ready and the gateway reports each upstream', async () => {
+    const res = await fetch(`${mesh.gatewayUrl}/readyz`);
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { checks: Record<string, { ok: boolean }> };
+    for (const upstream of ['ai-proxy', 'credits', 'upload', 'image-pipeline', 'webhook']) {
+      expect(body.checks[`upstream:${upstream}`]).toMatchObject({ ok: true });
+    }
+  });
+
+  it('carries the request id and trace from the gateway to a service and back', async () => {
+    const requestId = `e2e-req-${Date.now()}`;
+    const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
+    const res = await fetch(`${mesh.gatewayUrl}/v1/credits/balance`, {
+      headers: { authorization: `Bearer ${mesh.adminToken}`, 'x-request-id': requestId, traceparent: `00-${traceId}-00f067aa0ba902b7-01` },
+    });
+    expect(res.headers.get('x-request-id')).toBe(requestId);
+    await res.arrayBuffer();
+    // The service's own log lines for this request carry the same request id and trace id.
+    const until = Date.now() + 5_000;
+    let lines: Record<string, unknown>[] = [];
+    let gatewayLines: Record<string, unknown>[] = [];
+    while (Date.now() < until) {
+      lines = mesh.logs.credits.filter((l) => l['request_id'] === requestId);
+      gatewayLines = mesh.logs['edge-gateway'].filter((l) => l['request_id'] === requestId);
+      if (lines.length && gatewayLines.length) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(lines.length).toBeGreaterThan(0);
+    expect(lines.every((l) => l['trace_id'] === traceId)).toBe(true);
+    expect(gatewayLines.length).toBeGreaterThan(0);
+    expect(gatewayLines.every((l) => l['trace_id'] === traceId)).toBe(true);
+  });
+
+  it('refuses an unauthenticated call at the gateway with the error envelope', async () => {
+    const res = await fetch(`${mesh.gatewayUrl}/v1/credits/balance`);
+    expect(res.status).toBe(401);
+    const body = (await res.json()) as { error: { code: string; request_id: string } };
+    expect(body.error.code).toBe('UNAUTHENTICATED');
+    expect(body.error.request_id).toBe(res.headers.get('x-request-id'));
+  });
+});
