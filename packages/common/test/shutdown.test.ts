@@ -75,3 +75,29 @@ describe('graceful shutdown', () => {
     await expect(stuck).resolves.toMatch(/socket hang up|ECONNRESET/);
   });
 });
+
+describe('malformed HTTP', () => {
+  it('answers oversized headers and garbage request lines with the error envelope', async () => {
+    const { app, readiness } = createService({ name: 't', logger: silentLogger(), metrics: createMetrics('t', { collectDefault: false }), routes: () => undefined });
+    const server = await startServer({ app, port: 0, host: '127.0.0.1', logger: silentLogger(), readiness });
+    const raw = (payload: string) =>
+      new Promise<string>((resolve, reject) => {
+        const socket = require('node:net').connect(server.port, '127.0.0.1') as import('node:net').Socket;
+        let out = '';
+        socket.on('data', (c: Buffer) => (out += c.toString('utf8')));
+        socket.on('end', () => resolve(out));
+        socket.on('error', reject);
+        socket.write(payload);
+      });
+    try {
+      const big = await raw(`GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`);
+      expect(big).toMatch(/^HTTP\/1.1 431/);
+      expect(JSON.parse(big.split('\r\n\r\n')[1]!)).toMatchObject({ error: { code: 'VALIDATION_FAILED' } });
+      const garbage = await raw('THIS IS NOT HTTP\r\n\r\n');
+      expect(garbage).toMatch(/^HTTP\/1.1 400/);
+      expect(garbage).toContain('"code":"VALIDATION_FAILED"');
+    } finally {
+      await server.shutdown();
+    }
+  });
+});

@@ -43,6 +43,24 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     },
     app,
   );
+  // Requests Node rejects before express sees them (oversized headers, malformed request lines,
+  // header timeouts) still get the error envelope instead of a bare status line.
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    if (!socket.writable || err.code === 'ECONNRESET') {
+      socket.destroy();
+      return;
+    }
+    const [status, code, message] =
+      err.code === 'HPE_HEADER_OVERFLOW'
+        ? [431, 'VALIDATION_FAILED', 'Request headers are too large']
+        : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? [408, 'VALIDATION_FAILED', 'The request took too long to arrive']
+          : [400, 'VALIDATION_FAILED', 'Malformed HTTP request'];
+    const body = JSON.stringify({ error: { code, message, request_id: null } });
+    socket.end(
+      `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port, options.host ?? '0.0.0.0', () => {
