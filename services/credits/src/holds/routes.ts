@@ -1,0 +1,45 @@
+import { parseOrThrow, requireScope } from '@tollgate/common';
+import { Router } from 'express';
+import { z } from 'zod';
+import type { LedgerDeps } from '../ledger/deps';
+import { descriptionSchema, holdParams, idempotencyKeySchema, nonNegativeAmount, positiveAmount, tenantIdSchema } from '../ledger/validation';
+import { sendOutcome } from '../transactions/routes';
+import { captureHold, createHold, releaseHold } from './service';
+
+export function holdRoutes(deps: LedgerDeps): Router {
+  const router = Router();
+  const holdBody = z.object({
+    tenant_id: tenantIdSchema,
+    amount: positiveAmount,
+    idempotency_key: idempotencyKeySchema,
+    ttl_s: z
+      .number({ error: 'must be a whole number of seconds' })
+      .int({ error: 'must be a whole number of seconds' })
+      .min(1, { error: 'must be at least 1' })
+      .max(deps.settings.holdMaxTtlS, { error: `must be at most ${deps.settings.holdMaxTtlS}` })
+      .optional(),
+    description: descriptionSchema.optional(),
+  });
+  const captureBody = z.object({ amount: nonNegativeAmount });
+
+  // Every hold route is service-to-service: tenants never touch holds directly.
+  router.use('/internal/v1/holds', requireScope('service'));
+
+  router.post('/internal/v1/holds', async (req, res) => {
+    const body = parseOrThrow(holdBody, req.body ?? {}, 'body');
+    sendOutcome(res, 201, await createHold(deps, { tenantId: body.tenant_id, amount: body.amount, idempotencyKey: body.idempotency_key, ttlS: body.ttl_s, description: body.description }));
+  });
+
+  router.post('/internal/v1/holds/:id/capture', async (req, res) => {
+    const { id } = parseOrThrow(holdParams, req.params, 'path');
+    const { amount } = parseOrThrow(captureBody, req.body ?? {}, 'body');
+    sendOutcome(res, 200, await captureHold(deps, id, amount));
+  });
+
+  router.post('/internal/v1/holds/:id/release', async (req, res) => {
+    const { id } = parseOrThrow(holdParams, req.params, 'path');
+    sendOutcome(res, 200, await releaseHold(deps, id));
+  });
+
+  return router;
+}

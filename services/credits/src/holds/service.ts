@@ -1,0 +1,164 @@
+import { AppError, conflict, notFound } from '@tollgate/common';
+import { notifyIfLow, rearmIfRecovered } from '../accounts/low-balance';
+import { findTenantAccount, reserveAvailable, settleHeld } from '../accounts/repository';
+import type { Db, Hold } from '../db/schema';
+import { inTransaction, isUniqueViolation } from '../db/transaction';
+import type { PendingEvent } from '../events/outbox';
+import type { LedgerDeps } from '../ledger/deps';
+import { idempotencyKeyReused, insufficientCredits } from '../ledger/errors';
+import { postTransfer } from '../ledger/posting';
+import { SYSTEM_ACCOUNTS } from '../ledger/system-accounts';
+import { requestHash } from '../ledger/validation';
+import type { Outcome } from '../transactions/service';
+import { findHoldByKey, finishHold, type HoldView, insertHold, lockExpiredHolds, lockHold, toHoldView } from './repository';
+
+export interface HoldInput {
+  tenantId: string;
+  amount: number;
+  idempotencyKey: string;
+  ttlS?: number | undefined;
+  description?: string | undefined;
+}
+
+async function replayOf(db: Db, tenantId: string, key: string, hash: string): Promise<HoldView | undefined> {
+  const existing = await findHoldByKey(db, tenantId, key);
+  if (!existing) return undefined;
+  if (existing.request_hash !== hash) throw idempotencyKeyReused('hold');
+  return toHoldView(existing);
+}
+
+/**
+ * Reserves `amount` (a pending transfer): nothing is posted, but the available balance drops at
+ * once, under the same conditional update as a charge. A replay returns the hold as it is now.
+ */
+export async function createHold(deps: LedgerDeps, input: HoldInput): Promise<Outcome<HoldView>> {
+  const { db, clock, ids, settings } = deps;
+  const ttlS = input.ttlS ?? settings.holdDefaultTtlS;
+  const hash = requestHash('hold', { amount: input.amount, ttl_s: ttlS, description: input.description ?? null });
+  const earlier = await replayOf(db, input.tenantId, input.idempotencyKey, hash);
+  if (earlier) return { result: earlier, replayed: true };
+  try {
+    const { view, events, replay } = await inTransaction(db, async (trx) => {
+      const now = clock.now();
+      const account = await reserveAvailable(trx, input.tenantId, input.amount, now);
+      if (!account) {
+        const concurrent = await replayOf(trx, input.tenantId, input.idempotencyKey, hash);
+        if (concurrent) return { view: concurrent, events: [] as PendingEvent[], replay: true };
+        const current = await findTenantAccount(trx, input.tenantId);
+        throw insufficientCredits(current ? current.balance - current.held : 0, input.amount);
+      }
+      const hold = await insertHold(trx, {
+        id: ids.next('hold'),
+        tenant_id: input.tenantId,
+        account_id: account.id,
+        amount: input.amount,
+        status: 'held',
+        description: input.description ?? null,
+        idempotency_key: input.idempotencyKey,
+        request_hash: hash,
+        expires_at: new Date(now.getTime() + ttlS * 1000),
+        created_at: now,
+        finalized_at: null,
+      });
+      const lowBalance = await notifyIfLow(trx, account, settings.defaultLowBalanceThreshold, hold.id, now);
+      return { view: toHoldView(hold), events: lowBalance ? [lowBalance] : [], replay: false };
+    });
+    await deps.relay.publishNow(events);
+    return { result: view, replayed: replay };
+  } catch (err) {
+    if (isUniqueViolation(err, 'holds_idempotency')) {
+      const concurrent = await replayOf(db, input.tenantId, input.idempotencyKey, hash);
+      if (concurrent) return { result: concurrent, replayed: true };
+    }
+    throw err;
+  }
+}
+
+function notHeld(hold: Hold, action: string): AppError {
+  return conflict(`The hold is ${hold.status}; it cannot be ${action}`, { status: hold.status, hold_id: hold.id, captured_amount: hold.captured_amount });
+}
+
+/** Returns the hold's amount to the available balance and marks it released or expired. */
+async function returnHold(trx: Db, deps: LedgerDeps, hold: Hold, status: 'released' | 'expired', now: Date): Promise<Hold> {
+  const account = await settleHeld(trx, hold.account_id, hold.amount, 0, now);
+  const finished = await finishHold(trx, hold.id, status, 0, null, now);
+  await rearmIfRecovered(trx, account, deps.settings.defaultLowBalanceThreshold);
+  return finished;
+}
+
+/**
+ * Posts `amount` (≤ the hold) as a charge and returns the rest. Capturing again with the same
+ * amount replays; any other second capture, or a capture of a released or expired hold, is 409.
+ */
+export async function captureHold(deps: LedgerDeps, holdId: string, amount: number): Promise<Outcome<HoldView>> {
+  const { db, clock, ids } = deps;
+  const outcome = await inTransaction(db, async (trx) => {
+    const now = clock.now();
+    const hold = await lockHold(trx, holdId);
+    if (!hold) throw notFound('Hold');
+    if (hold.status === 'captured') {
+      if (hold.captured_amount === amount) return { hold, replayed: true, expiredNow: false };
+      throw notHeld(hold, 'captured again with a different amount');
+    }
+    if (hold.status !== 'held') throw notHeld(hold, 'captured');
+    if (hold.expires_at.getTime() <= now.getTime()) {
+      // Past its TTL but not swept yet: expire it now (committed), then refuse the capture.
+      return { hold: await returnHold(trx, deps, hold, 'expired', now), replayed: false, expiredNow: true };
+    }
+    if (amount > hold.amount) {
+      throw new AppError('VALIDATION_FAILED', `Cannot capture ${amount}: the hold is for ${hold.amount}`, { details: { param: 'amount', held: hold.amount, requested: amount } });
+    }
+    const account = await settleHeld(trx, hold.account_id, hold.amount, amount, now);
+    let transactionId: string | null = null;
+    if (amount > 0) {
+      transactionId = ids.next('txn');
+      await postTransfer(trx, {
+        id: transactionId,
+        type: 'capture',
+        account,
+        tenantDelta: -amount,
+        systemAccountId: SYSTEM_ACCOUNTS.revenue,
+        description: hold.description,
+        holdId: hold.id,
+        now,
+      });
+    }
+    const captured = await finishHold(trx, hold.id, 'captured', amount, transactionId, now);
+    await rearmIfRecovered(trx, account, deps.settings.defaultLowBalanceThreshold);
+    return { hold: captured, replayed: false, expiredNow: false };
+  });
+  if (outcome.expiredNow) throw notHeld(outcome.hold, 'captured');
+  return { result: toHoldView(outcome.hold), replayed: outcome.replayed };
+}
+
+/**
+ * Returns the whole hold to the available balance. Releasing again replays; releasing a hold
+ * that already expired answers with it as it is (its funds are back either way); releasing a
+ * captured hold is 409.
+ */
+export async function releaseHold(deps: LedgerDeps, holdId: string): Promise<Outcome<HoldView>> {
+  const { db, clock } = deps;
+  return inTransaction(db, async (trx) => {
+    const now = clock.now();
+    const hold = await lockHold(trx, holdId);
+    if (!hold) throw notFound('Hold');
+    if (hold.status === 'released' || hold.status === 'expired') return { result: toHoldView(hold), replayed: true };
+    if (hold.status === 'captured') throw notHeld(hold, 'released');
+    return { result: toHoldView(await returnHold(trx, deps, hold, 'released', now)), replayed: false };
+  });
+}
+
+/**
+ * Expires up to `limit` holds past their TTL, in one transaction. Holds are processed in account
+ * order, so two sweepers (or a sweeper and a capture) always lock account rows in the same
+ * order. Returns how many holds expired.
+ */
+export async function expireDueHolds(deps: LedgerDeps, limit: number): Promise<number> {
+  return inTransaction(deps.db, async (trx) => {
+    const now = deps.clock.now();
+    const due = await lockExpiredHolds(trx, now, limit);
+    due.sort((a, b) => (a.account_id < b.account_id ? -1 : a.account_id > b.account_id ? 1 : 0));
+    for (const hold of due) await returnHold(trx, deps, hold, 'expired', now);
+    return due.length;
+  });
+}

@@ -1,0 +1,47 @@
+import { type Clock, type EventPublisher, type IdGenerator, type Logger, memoryEventPublisher, randomIds, systemClock } from '@tollgate/common';
+import type { Kysely } from 'kysely';
+import type { Config } from '../config';
+import type { Database } from '../db/schema';
+import { EventRelay } from '../events/outbox';
+
+export interface LedgerSettings {
+  /** Low-balance threshold for tenants that did not set their own (micro-credits; 0 = off). */
+  defaultLowBalanceThreshold: number;
+  holdDefaultTtlS: number;
+  holdMaxTtlS: number;
+}
+
+/** What the ledger's use cases need: built once per process and passed down. */
+export interface LedgerDeps {
+  db: Kysely<Database>;
+  clock: Clock;
+  ids: IdGenerator;
+  relay: EventRelay;
+  settings: LedgerSettings;
+}
+
+export interface LedgerSources {
+  config: Config;
+  db: Kysely<any>;
+  logger: Logger;
+  /** The `webhook-events` publisher; tests that only emit may leave it out (events kept in memory). */
+  events?: EventPublisher | undefined;
+  clock?: Clock | undefined;
+  ids?: IdGenerator | undefined;
+}
+
+export function buildLedger(sources: LedgerSources): LedgerDeps {
+  const { config } = sources;
+  const db = sources.db as Kysely<Database>;
+  return {
+    db,
+    clock: sources.clock ?? systemClock,
+    ids: sources.ids ?? randomIds,
+    relay: new EventRelay(db, sources.events ?? memoryEventPublisher(), sources.logger, config.EVENT_PUBLISH_TIMEOUT_MS),
+    settings: {
+      defaultLowBalanceThreshold: config.LOW_BALANCE_THRESHOLD,
+      holdDefaultTtlS: config.HOLD_DEFAULT_TTL_S,
+      holdMaxTtlS: config.HOLD_MAX_TTL_S,
+    },
+  };
+}

@@ -1,0 +1,13 @@
+import { requireScope } from '@tollgate/common';
+import { Router } from 'express';
+import type { LedgerDeps } from '../ledger/deps';
+import { reconcile } from './service';
+
+export function reconcileRoutes(deps: LedgerDeps): Router {
+  const router = Router();
+  // 200 either way: the report says whether the ledger reconciles and, if not, where it breaks.
+  router.post('/internal/v1/reconcile', requireScope('service'), async (_req, res) => {
+    res.json(await reconcile(deps.db, deps.clock.now()));
+  });
+  return router;
+}
