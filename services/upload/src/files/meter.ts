@@ -1,0 +1,82 @@
+import { createHash, type Hash } from 'node:crypto';
+import { Transform, type TransformCallback } from 'node:stream';
+import { SNIFF_BYTES } from './sniff';
+
+export interface MeterOptions {
+  /** One byte more fails the stream with `onTooLarge()`. */
+  maxBytes: number;
+  onTooLarge: () => Error;
+  /** Called once with the first SNIFF_BYTES (or the whole, shorter, file); throw to refuse the content. */
+  onHead?: (head: Buffer, truncated: boolean) => void;
+  /** Called with the running total; a returned promise holds the stream until quota is granted. */
+  ensureCapacity?: (totalBytes: number) => Promise<void> | undefined;
+}
+
+/**
+ * Counts, hashes and sniffs bytes as they stream past, and enforces the size limit on the way,
+ * so nothing is ever buffered beyond the sniffing window.
+ */
+export class UploadMeter extends Transform {
+  bytes = 0;
+  private readonly hash: Hash = createHash('sha256');
+  private headChunks: Buffer[] = [];
+  private headLength = 0;
+  private headSeen = false;
+  private digest: string | undefined;
+
+  constructor(private readonly options: MeterOptions) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.bytes += chunk.length;
+    if (this.bytes > this.options.maxBytes) {
+      callback(this.options.onTooLarge());
+      return;
+    }
+    this.hash.update(chunk);
+    if (!this.headSeen) {
+      this.headChunks.push(chunk);
+      this.headLength += chunk.length;
+      if (this.headLength >= SNIFF_BYTES) {
+        try {
+          this.emitHead(true);
+        } catch (err) {
+          callback(err as Error);
+          return;
+        }
+      }
+    }
+    const wait = this.options.ensureCapacity?.(this.bytes);
+    if (wait) wait.then(() => callback(null, chunk), (err: Error) => callback(err));
+    else callback(null, chunk);
+  }
+
+  override _flush(callback: TransformCallback): void {
+    try {
+      if (!this.headSeen) this.emitHead(false);
+      this.digest = this.hash.digest('hex');
+      callback();
+    } catch (err) {
+      callback(err as Error);
+    }
+  }
+
+  /** The first bytes of the stream (kept for a final type check once the purpose is known). */
+  head = Buffer.alloc(0);
+  headTruncated = false;
+
+  private emitHead(truncated: boolean): void {
+    this.headSeen = true;
+    const all = Buffer.concat(this.headChunks);
+    this.headChunks = [];
+    this.head = all.subarray(0, SNIFF_BYTES);
+    this.headTruncated = truncated;
+    this.options.onHead?.(this.head, truncated);
+  }
+
+  get sha256(): string {
+    if (!this.digest) throw new Error('the stream has not finished');
+    return this.digest;
+  }
+}

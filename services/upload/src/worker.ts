@@ -1,0 +1,41 @@
+import type { ConnectionOptions, Queue, Worker } from 'bullmq';
+import { type Closer, createQueue, createWorker, handler, type Logger } from '@tollgate/common';
+import { MAINTENANCE_QUEUE, SWEEP_SCHEDULER_ID, sweepJob } from './maintenance/jobs';
+import type { Sweeper } from './maintenance/sweeper';
+
+export interface MaintenanceOptions {
+  sweeper: Sweeper;
+  connection: ConnectionOptions;
+  prefix: string;
+  logger: Logger;
+  intervalMs: number;
+}
+
+export interface Maintenance {
+  queue: Queue;
+  worker: Worker;
+  closers: Closer[];
+}
+
+/**
+ * Schedules the repeatable sweep (one scheduler for every replica: BullMQ dedupes by id) and
+ * consumes `upload-maintenance`. Runs in the API process by default, or alone with --role=worker.
+ */
+export async function startMaintenance(options: MaintenanceOptions): Promise<Maintenance> {
+  const queue = createQueue(MAINTENANCE_QUEUE, { connection: options.connection, prefix: options.prefix });
+  await queue.upsertJobScheduler(SWEEP_SCHEDULER_ID, { every: options.intervalMs }, { name: sweepJob.name, data: {}, opts: sweepJob.options ?? {} });
+  const worker = createWorker(MAINTENANCE_QUEUE, [handler(sweepJob, () => options.sweeper.run())], {
+    connection: options.connection,
+    prefix: options.prefix,
+    logger: options.logger,
+    concurrency: 1,
+  });
+  return {
+    queue,
+    worker,
+    closers: [
+      { name: 'upload-maintenance worker', close: () => worker.close() },
+      { name: 'upload-maintenance queue', close: () => queue.close() },
+    ],
+  };
+}
