@@ -1,25 +1,73 @@
-import { createService, type Logger, type Metrics, Readiness, type Service } from '@tollgate/common';
-import type { Redis } from 'ioredis';
+import {
+  type Clock,
+  createService,
+  docsRouter,
+  type IdGenerator,
+  type Logger,
+  type Metrics,
+  randomIds,
+  Readiness,
+  type Redis,
+  type Service,
+  systemClock,
+} from '@tollgate/common';
+import { type Request, Router } from 'express';
 import type { Kysely } from 'kysely';
-import { authenticate } from './auth/authenticate';
+import { authenticate, authorize } from './auth/authenticate';
+import { createCredentialResolver } from './auth/credentials';
+import { JwksKeyStore } from './auth/jwks';
+import { createJwtVerifier } from './auth/jwt';
 import type { Config } from './config';
+import type { GatewayDb } from './db';
+import { createIdempotency } from './idempotency/middleware';
+import { IdempotencyStore } from './idempotency/store';
+import { createInvalidationBus } from './keys/invalidation';
+import { keyRoutes } from './keys/routes';
+import { localJsonBody } from './local-body';
+import { createGatewayMetrics } from './metrics';
 import { openapiDocument } from './openapi';
+import { createOpenApiAggregator } from './openapi-merge/merge';
+import { enforceDeclaredBodyLimit } from './proxy/body';
 import { createUpstreamProxy, stripClientIdentityHeaders } from './proxy/proxy';
-import { upstreamUrls } from './proxy/routes';
+import { bodyLimitOf, errorFormatForPath, matchUpstream, upstreamUrls } from './proxy/routes';
+import { createRateLimiters } from './ratelimit/limiters';
+import { classifyRequests, publicPath } from './request-state';
+import { tenantRoutes } from './tenants/routes';
 
 export interface AppDeps {
   config: Config;
   logger: Logger;
   metrics: Metrics;
   db: Kysely<any>;
+  /** The fail-fast request-path connection (rate limits, idempotency, cache invalidation). */
   redis: Redis;
   readiness?: Readiness;
+  clock?: Clock;
+  ids?: IdGenerator;
 }
 
-export function createApp(deps: AppDeps): Service {
-  const { config, logger } = deps;
+export interface Gateway extends Service {
+  /** Resolves once cross-replica cache invalidation is subscribed. */
+  ready: Promise<void>;
+  /** Stops the invalidation subscriber and the upstream connection pools. */
+  close: () => Promise<void>;
+}
+
+/**
+ * The edge gateway: the one public door. Every /v1 request is classified, size-checked,
+ * limited per IP, authenticated (ADMIN_TOKEN, API key or JWT), authorised by scope, limited
+ * per key and tier, made idempotent when it carries an Idempotency-Key, then either answered
+ * here (tenants and keys) or streamed to the service that owns it.
+ */
+export function createApp(deps: AppDeps): Gateway {
+  const { config, logger, redis } = deps;
+  const db = deps.db as Kysely<GatewayDb>;
+  const clock = deps.clock ?? systemClock;
+  const ids = deps.ids ?? randomIds;
   const readiness = deps.readiness ?? new Readiness();
+  const metrics = createGatewayMetrics(deps.metrics);
   const upstreams = upstreamUrls(config);
+
   // Each upstream is reported, but one being down does not take the gateway out of rotation.
   for (const [name, url] of Object.entries(upstreams)) {
     readiness.register(
@@ -31,21 +79,114 @@ export function createApp(deps: AppDeps): Service {
       { critical: false },
     );
   }
-  const proxy = createUpstreamProxy({ upstreams, timeoutMs: config.PROXY_TIMEOUT_MS, streamTimeoutMs: config.PROXY_STREAM_TIMEOUT_MS, logger });
 
-  return createService({
+  const jwks = config.JWT_JWKS_URL
+    ? new JwksKeyStore({ url: config.JWT_JWKS_URL, cacheMs: config.JWKS_CACHE_MS, cooldownMs: config.JWKS_COOLDOWN_MS, timeoutMs: config.JWKS_TIMEOUT_MS, logger })
+    : undefined;
+  const verifyJwt =
+    config.JWT_SECRET || jwks
+      ? createJwtVerifier({
+          secret: config.JWT_SECRET,
+          jwks,
+          algorithms: config.JWT_ALGORITHMS,
+          issuer: config.JWT_ISSUER,
+          audience: config.JWT_AUDIENCE,
+          clockSkewS: config.JWT_CLOCK_SKEW_S,
+        })
+      : undefined;
+
+  // The resolver and the bus need each other: the bus evicts from the resolver's caches, the
+  // resolver trusts its caches only while the bus is live.
+  let busIsLive = () => false;
+  const resolver = createCredentialResolver({
+    db,
+    verifyJwt,
+    logger,
+    metrics,
+    cacheTtlMs: config.KEY_CACHE_TTL_MS,
+    cacheMaxEntries: config.KEY_CACHE_MAX_ENTRIES,
+    cacheIsTrustworthy: () => busIsLive(),
+  });
+  const bus = createInvalidationBus({
+    redis,
+    channel: `${config.REDIS_PREFIX}:gw:invalidate`,
+    logger,
+    onMessage: (message) => resolver.invalidate(message),
+    onResync: () => resolver.clear(),
+  });
+  busIsLive = bus.isLive;
+
+  const limiters = createRateLimiters({ config, redis, logger, metrics });
+  const proxy = createUpstreamProxy({
+    upstreams,
+    timeoutMs: config.PROXY_TIMEOUT_MS,
+    streamTimeoutMs: config.PROXY_STREAM_TIMEOUT_MS,
+    breaker: { consecutiveFailures: config.BREAKER_CONSECUTIVE_FAILURES, halfOpenAfterMs: config.BREAKER_HALF_OPEN_AFTER_MS },
+    logger,
+    metrics,
+  });
+  const idempotency = createIdempotency({
+    store: new IdempotencyStore(redis, config.REDIS_PREFIX, config.IDEMPOTENCY_TTL_S),
+    logger,
+    metrics,
+    failOpen: config.IDEMPOTENCY_FAIL_OPEN,
+    maxResponseBytes: config.IDEMPOTENCY_MAX_RESPONSE_BYTES,
+    lockTtlMs: (req: Request) => (matchUpstream(publicPath(req))?.streaming ? config.PROXY_STREAM_TIMEOUT_MS : config.PROXY_TIMEOUT_MS) + 10_000,
+  });
+  const openapi = createOpenApiAggregator({
+    own: () => openapiDocument,
+    upstreams,
+    timeoutMs: config.OPENAPI_FETCH_TIMEOUT_MS,
+    cacheMs: config.OPENAPI_CACHE_MS,
+    logger,
+  });
+
+  const adminDeps = { db, clock, ids, bus, logger };
+  const json = localJsonBody(config.BODY_LIMIT_ADMIN);
+  const admin = Router();
+  admin.use(tenantRoutes(adminDeps, json, idempotency));
+  admin.use(keyRoutes({ ...adminDeps, defaultScopes: config.DEFAULT_KEY_SCOPES }, json, idempotency));
+
+  const service = createService({
     name: 'edge-gateway',
     logger,
     metrics: deps.metrics,
     readiness,
     corsOrigins: config.CORS_ORIGINS,
-    // Bodies stream through to the services untouched.
+    // Bodies stream through to the services untouched; admin routes parse their own.
     jsonBodyLimit: false,
-    openapi: () => openapiDocument,
+    accessLog: config.LOG_LEVEL !== 'error' && config.LOG_LEVEL !== 'warn',
+    errorFormatFor: (req) => errorFormatForPath(publicPath(req)),
     routes: (app) => {
-      app.use(stripClientIdentityHeaders);
-      app.use('/v1', authenticate({ adminToken: config.ADMIN_TOKEN, internalSecret: config.INTERNAL_JWT_SECRET, identityTtlS: config.IDENTITY_TTL_S }));
+      app.set('trust proxy', config.TRUST_PROXY_HOPS > 0 ? config.TRUST_PROXY_HOPS : false);
+      app.get('/openapi.json', async (_req, res) => {
+        res.json(await openapi.document());
+      });
+      app.use('/docs', docsRouter('/openapi.json'));
+
+      app.use(
+        '/v1',
+        stripClientIdentityHeaders,
+        classifyRequests((route) => bodyLimitOf(config, route.bodyLimitClass)),
+        enforceDeclaredBodyLimit,
+        limiters.ip,
+        authenticate({ adminToken: config.ADMIN_TOKEN, internalSecret: config.INTERNAL_JWT_SECRET, identityTtlS: config.IDENTITY_TTL_S, resolver, metrics }),
+        authorize,
+        limiters.tier,
+      );
+      app.use('/v1/admin', admin);
+      app.use('/v1', idempotency);
+      // Mounted at the root so req.url keeps its /v1 prefix for the upstream.
       app.use(proxy.middleware);
     },
   });
+
+  return {
+    ...service,
+    ready: bus.ready,
+    close: async () => {
+      await bus.close();
+      proxy.close();
+    },
+  };
 }

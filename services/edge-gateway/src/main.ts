@@ -4,10 +4,20 @@ import { createApp } from './app';
 import { loadConfig } from './config';
 import { migrations } from './migrations';
 
+const config = loadConfig();
+
 void runService({
   name: 'edge-gateway',
-  config: loadConfig(),
+  config,
   migrations,
   tracing,
-  build: (deps) => ({ service: createApp(deps) }),
+  build: (deps) => {
+    const gateway = createApp(deps);
+    return {
+      service: gateway,
+      closers: [{ name: 'gateway', close: gateway.close }],
+      // Slow clients: headers must arrive quickly; whole requests (uploads) may take longer.
+      server: { headersTimeoutMs: config.HEADERS_TIMEOUT_MS, requestTimeoutMs: config.CLIENT_REQUEST_TIMEOUT_MS },
+    };
+  },
 });

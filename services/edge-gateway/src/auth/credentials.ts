@@ -1,0 +1,139 @@
+import { AppError, type Identity, type Logger } from '@tollgate/common';
+import type { Kysely } from 'kysely';
+import type { GatewayDb, TenantRateLimits } from '../db';
+import { TtlCache } from '../keys/cache';
+import { hashKey, isWellFormedKey, looksLikeApiKey } from '../keys/format';
+import type { Invalidation } from '../keys/invalidation';
+import { findCredentialByHash } from '../keys/repository';
+import { findTenantRateLimits } from '../tenants/repository';
+import type { GatewayMetrics } from '../metrics';
+import { JwtRejected, type JwtVerifier, looksLikeJwt } from './jwt';
+
+/** Scopes a client credential can carry through the gateway; anything else (e.g. `service`) is dropped. */
+const PUBLIC_SCOPES = new Set(['read', 'write', 'completion', 'generation', 'admin']);
+
+export interface ResolvedCredential {
+  identity: Identity;
+  rateLimits: TenantRateLimits | undefined;
+}
+
+type CachedKey =
+  | { found: false }
+  | { found: true; keyId: string; tenantId: string; scopes: string[]; expiresAt: number | null; revoked: boolean };
+
+export interface CredentialResolverOptions {
+  db: Kysely<GatewayDb>;
+  verifyJwt: JwtVerifier | undefined;
+  logger: Logger;
+  metrics: GatewayMetrics;
+  cacheTtlMs: number;
+  cacheMaxEntries: number;
+  /** False while cross-replica invalidation is down: then every lookup reads the database. */
+  cacheIsTrustworthy: () => boolean;
+  now?: () => number;
+}
+
+const unauthenticated = (reason: string, message: string) => new AppError('UNAUTHENTICATED', message, { details: { reason } });
+
+/**
+ * Turns a bearer credential (API key or JWT) into an identity. Key lookups are cached per
+ * replica by key hash; revocations and tenant changes evict entries on every replica through
+ * `invalidate` (driven by Redis pub/sub). Unknown keys are cached briefly too, so guessing is
+ * not a database load.
+ */
+export function createCredentialResolver(options: CredentialResolverOptions) {
+  const now = options.now ?? Date.now;
+  const keys = new TtlCache<CachedKey>(options.cacheTtlMs, options.cacheMaxEntries, now);
+  const tenantLimits = new TtlCache<TenantRateLimits | null>(options.cacheTtlMs, options.cacheMaxEntries, now);
+  const negativeTtlMs = Math.min(options.cacheTtlMs, 10_000);
+
+  const fail = (reason: string, message: string): never => {
+    options.metrics.authFailures.inc({ reason });
+    throw unauthenticated(reason, message);
+  };
+
+  const storageUnavailable = (err: unknown): never => {
+    throw new AppError('SERVICE_UNAVAILABLE', 'Credentials cannot be checked right now', { cause: err, headers: { 'Retry-After': '1' } });
+  };
+
+  async function lookupKey(hash: string): Promise<CachedKey> {
+    const useCache = options.cacheIsTrustworthy();
+    const cached = useCache ? keys.get(hash) : undefined;
+    if (cached) return cached;
+    const row = await findCredentialByHash(options.db, hash).catch(storageUnavailable);
+    if (!row) {
+      const miss: CachedKey = { found: false };
+      if (useCache) keys.set(hash, miss, negativeTtlMs);
+      return miss;
+    }
+    const entry: CachedKey = {
+      found: true,
+      keyId: row.id,
+      tenantId: row.tenant_id,
+      scopes: row.scopes,
+      expiresAt: row.expires_at ? row.expires_at.getTime() : null,
+      revoked: row.revoked_at !== null,
+    };
+    if (useCache) {
+      keys.set(hash, entry);
+      tenantLimits.set(row.tenant_id, row.rate_limits);
+    }
+    return entry;
+  }
+
+  async function limitsOfTenant(tenantId: string): Promise<TenantRateLimits | undefined> {
+    const useCache = options.cacheIsTrustworthy();
+    const cached = useCache ? tenantLimits.get(tenantId) : undefined;
+    if (cached !== undefined) return cached ?? undefined;
+    const limits = await findTenantRateLimits(options.db, tenantId).catch(storageUnavailable);
+    if (useCache) tenantLimits.set(tenantId, limits ?? null);
+    return limits;
+  }
+
+  async function resolveApiKey(token: string): Promise<ResolvedCredential> {
+    if (!isWellFormedKey(token)) return fail('malformed', 'The API key is malformed');
+    const entry = await lookupKey(hashKey(token));
+    if (!entry.found) return fail('unknown', 'The API key is not valid');
+    if (entry.revoked) return fail('revoked', 'The API key has been revoked');
+    if (entry.expiresAt !== null && entry.expiresAt <= now()) return fail('expired', 'The API key has expired');
+    return {
+      identity: { tenantId: entry.tenantId, keyId: entry.keyId, scopes: entry.scopes },
+      rateLimits: await limitsOfTenant(entry.tenantId),
+    };
+  }
+
+  async function resolveJwt(token: string): Promise<ResolvedCredential> {
+    if (!options.verifyJwt) return fail('unsupported', 'JWT authentication is not configured');
+    let verified;
+    try {
+      verified = await options.verifyJwt(token);
+    } catch (err) {
+      if (err instanceof JwtRejected) return fail(`jwt_${err.reason}`, err.message);
+      throw err;
+    }
+    const scopes = verified.scopes.filter((s) => PUBLIC_SCOPES.has(s));
+    return {
+      identity: { tenantId: verified.subject, keyId: 'jwt', scopes },
+      rateLimits: scopes.includes('admin') ? undefined : await limitsOfTenant(verified.subject),
+    };
+  }
+
+  return {
+    async resolve(token: string): Promise<ResolvedCredential> {
+      if (looksLikeApiKey(token)) return resolveApiKey(token);
+      if (looksLikeJwt(token)) return resolveJwt(token);
+      return fail('unknown', 'The credential is not a Tollgate API key or a JWT');
+    },
+    /** Applies a change announced by any replica (this one included). */
+    invalidate(message: Invalidation): void {
+      if (message.type === 'key') keys.delete(message.hash);
+      else tenantLimits.delete(message.id);
+    },
+    clear(): void {
+      keys.clear();
+      tenantLimits.clear();
+    },
+  };
+}
+
+export type CredentialResolver = ReturnType<typeof createCredentialResolver>;
