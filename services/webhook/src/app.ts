@@ -1,23 +1,22 @@
-import { createService, identityMiddleware, type Logger, type Metrics, Readiness, type Service } from '@tollgate/common';
-import type { Kysely } from 'kysely';
-import type { Redis } from 'ioredis';
-import type { Config } from './config';
+import { createService, identityMiddleware, type Metrics, type Readiness, type Service } from '@tollgate/common';
+import { deliveryRoutes } from './deliveries/routes';
+import { endpointRoutes } from './endpoints/routes';
+import { internalEventRoutes } from './events/routes';
 import { openapiDocument } from './openapi';
+import type { WebhookRuntime } from './runtime';
 
 export interface AppDeps {
-  config: Config;
-  logger: Logger;
+  runtime: WebhookRuntime;
   metrics: Metrics;
-  db: Kysely<any>;
-  redis: Redis;
   readiness?: Readiness;
 }
 
 export function createApp(deps: AppDeps): Service {
-  const { config } = deps;
+  const { runtime } = deps;
+  const { config } = runtime;
   return createService({
     name: 'webhook',
-    logger: deps.logger,
+    logger: runtime.logger,
     metrics: deps.metrics,
     ...(deps.readiness ? { readiness: deps.readiness } : {}),
     corsOrigins: config.CORS_ORIGINS,
@@ -26,6 +25,20 @@ export function createApp(deps: AppDeps): Service {
     openapi: () => openapiDocument,
     routes: (app) => {
       app.use(identityMiddleware(config.INTERNAL_JWT_SECRET));
+      app.use(endpointRoutes(runtime));
+      app.use(deliveryRoutes(runtime));
+      app.use(internalEventRoutes(runtime));
     },
+  });
+}
+
+/** `--role=worker`: health, readiness and metrics only; the work happens in the workers. */
+export function createWorkerService(deps: AppDeps): Service {
+  return createService({
+    name: 'webhook-worker',
+    logger: deps.runtime.logger,
+    metrics: deps.metrics,
+    ...(deps.readiness ? { readiness: deps.readiness } : {}),
+    routes: () => undefined,
   });
 }

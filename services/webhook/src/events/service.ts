@@ -1,0 +1,71 @@
+import type { PlatformEvent } from '@tollgate/common';
+import { newId } from '@tollgate/common';
+import type { NewDelivery } from '../db/schema';
+import { enqueueAttempts } from '../deliveries/enqueue';
+import { insertDeliveries, unstartedDeliveriesOfEvent } from '../deliveries/repository';
+import { jittered } from '../deliveries/schedule';
+import { matchesAny } from '../endpoints/event-filter';
+import { listEnabledEndpoints } from '../endpoints/repository';
+import type { WebhookRuntime } from '../runtime';
+import { insertEventIfNew } from './repository';
+
+export interface IngestResult {
+  event_id: string;
+  duplicate: boolean;
+  deliveries: number;
+}
+
+/**
+ * The body every attempt sends, serialised once and stored: retries send the same bytes, so
+ * the signature a receiver checks is always over exactly what it got.
+ */
+export function serialisePayload(event: Pick<PlatformEvent, 'type' | 'created_at' | 'data'>): string {
+  return JSON.stringify({ type: event.type, timestamp: new Date(event.created_at).toISOString(), data: event.data });
+}
+
+/**
+ * Stores an event and fans it out to every enabled endpoint of its tenant whose filter matches
+ * (or only to `onlyEndpointId`), in one transaction, then enqueues the first attempts. Safe to
+ * repeat: a known event id stores nothing new, and its unstarted deliveries are re-enqueued
+ * under the same job ids (covering a crash between commit and enqueue).
+ */
+export async function ingestEvent(rt: WebhookRuntime, event: PlatformEvent, options: { onlyEndpointId?: string } = {}): Promise<IngestResult> {
+  const now = rt.clock.now();
+  const firstDelay = jittered(rt.retryPolicy.schedule[0] ?? 0, rt.retryPolicy.jitter, rt.retryPolicy.random);
+  const firstAttemptAt = new Date(now.getTime() + firstDelay);
+  const isNew = await rt.db.transaction().execute(async (trx) => {
+    const inserted = await insertEventIfNew(trx, {
+      id: event.id,
+      tenant_id: event.tenant_id,
+      type: event.type,
+      created_at: new Date(event.created_at),
+      received_at: now,
+      payload: serialisePayload(event),
+    });
+    if (!inserted) return false;
+    const endpoints = await listEnabledEndpoints(trx, event.tenant_id);
+    const targets = options.onlyEndpointId ? endpoints.filter((e) => e.id === options.onlyEndpointId) : endpoints.filter((e) => matchesAny(e.event_types, event.type));
+    const rows: NewDelivery[] = targets.map((endpoint) => ({
+      id: newId('dlv'),
+      tenant_id: event.tenant_id,
+      endpoint_id: endpoint.id,
+      event_id: event.id,
+      event_type: event.type,
+      event_created_at: new Date(event.created_at),
+      status: 'pending',
+      next_attempt_at: firstAttemptAt,
+      created_at: now,
+      updated_at: now,
+    }));
+    await insertDeliveries(trx, rows);
+    return true;
+  });
+  rt.metrics.eventsIngested.inc({ result: isNew ? 'new' : 'duplicate' });
+  const unstarted = await unstartedDeliveriesOfEvent(rt.db, event.id);
+  await enqueueAttempts(
+    rt.deliveryQueue,
+    unstarted.map((d) => ({ id: d.id, round: d.round, attempt: 1, at: d.next_attempt_at })),
+    now,
+  );
+  return { event_id: event.id, duplicate: !isNew, deliveries: unstarted.length };
+}
