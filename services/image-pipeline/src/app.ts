@@ -1,19 +1,21 @@
-import { createService, identityMiddleware, type Logger, type Metrics, Readiness, type Service } from '@tollgate/common';
-import type { Kysely } from 'kysely';
-import type { Redis } from 'ioredis';
-import type { Config } from './config';
+import { createService, identityMiddleware, type Metrics, Readiness, type Service } from '@tollgate/common';
+import type { PipelineDeps } from './deps';
+import { generationRouter } from './generation/routes';
+import { imagesRouter } from './images/routes';
+import { ingestRouter } from './ingest/routes';
 import { openapiDocument } from './openapi';
 
-export interface AppDeps {
-  config: Config;
-  logger: Logger;
+export interface AppDeps extends PipelineDeps {
   metrics: Metrics;
-  db: Kysely<any>;
-  redis: Redis;
   readiness?: Readiness;
 }
 
-export function createApp(deps: AppDeps): Service {
+export interface AppOptions {
+  /** false for `--role=worker`: health, readiness and metrics only. */
+  serveApi?: boolean;
+}
+
+export function createApp(deps: AppDeps, options: AppOptions = {}): Service {
   const { config } = deps;
   return createService({
     name: 'image-pipeline',
@@ -25,7 +27,11 @@ export function createApp(deps: AppDeps): Service {
     requestTimeoutMs: config.REQUEST_TIMEOUT_MS,
     openapi: () => openapiDocument,
     routes: (app) => {
+      if (options.serveApi === false) return;
       app.use(identityMiddleware(config.INTERNAL_JWT_SECRET));
+      app.use(generationRouter(deps));
+      app.use(ingestRouter(deps));
+      app.use(imagesRouter(deps));
     },
   });
 }
