@@ -1,0 +1,71 @@
+import { createEventPublisher, type EventPublisher } from '@tollgate/common';
+import { listen, type Listening, startWebhookReceiver, type WebhookReceiver } from '@tollgate/testkit';
+import request from 'supertest';
+import { asTenant, eventually, type Harness, startHarness } from './support/harness';
+
+let h: Harness;
+let publisher: EventPublisher;
+let hanging: Listening;
+let healthy: WebhookReceiver;
+let open = 0;
+let maxOpen = 0;
+let arrived = 0;
+
+beforeAll(async () => {
+  h = await startHarness('wh_fairness', {
+    config: {
+      WEBHOOK_DELIVERY_CONCURRENCY: '4',
+      WEBHOOK_ENDPOINT_MAX_IN_FLIGHT: '2',
+      WEBHOOK_REQUEST_TIMEOUT_MS: '1500',
+      WEBHOOK_LOCK_DURATION_MS: '3000',
+      WEBHOOK_RETRY_SCHEDULE: '0',
+      WEBHOOK_BUSY_RETRY_MS: '100',
+    },
+  });
+  publisher = createEventPublisher({ connection: h.queueRedis, prefix: h.config.REDIS_PREFIX });
+  // An endpoint that accepts the request and never answers.
+  hanging = await listen((req) => {
+    open++;
+    arrived++;
+    maxOpen = Math.max(maxOpen, open);
+    req.resume();
+    req.socket.once('close', () => open--);
+  });
+  healthy = await startWebhookReceiver();
+});
+afterAll(async () => {
+  await publisher.close();
+  await hanging.close();
+  await healthy.close();
+  await h.close();
+});
+
+it('one hanging endpoint does not delay deliveries to another, and is cut off at the request timeout', async () => {
+  const tenant = 'tenant_fair';
+  const slow = (await request(h.app).post('/v1/webhooks/endpoints').set(asTenant(tenant)).send({ url: hanging.url, event_types: ['image.*'] })).body;
+  await request(h.app).post('/v1/webhooks/endpoints').set(asTenant(tenant)).send({ url: healthy.url, event_types: ['credits.*'] });
+
+  // A backlog for the hanging endpoint, larger than the worker's concurrency.
+  for (let i = 0; i < 12; i++) await publisher.publish({ type: 'image.approved', tenant_id: tenant, data: { i } });
+  await eventually(async () => open >= 2);
+
+  const start = Date.now();
+  for (let i = 0; i < 5; i++) await publisher.publish({ type: 'credits.topped_up', tenant_id: tenant, data: { i } });
+  const got = await healthy.waitFor(5, 5_000);
+  const slowest = Math.max(...got.map((r) => r.at)) - start;
+  // Without per-endpoint limits every worker slot would sit on the hanging endpoint for 1.5 s.
+  expect(slowest).toBeLessThan(1_000);
+  expect(maxOpen).toBeLessThanOrEqual(2);
+
+  // The hanging attempts end at the deadline, logged as timeouts.
+  const attempt = await eventually(
+    async () => h.env.db.selectFrom('attempts').select(['error_class', 'latency_ms', 'status_code']).where('endpoint_id', '=', slow.id).executeTakeFirst(),
+    5_000,
+  );
+  expect(attempt.error_class).toBe('timeout');
+  expect(attempt.status_code).toBeNull();
+  expect(attempt.latency_ms).toBeGreaterThanOrEqual(1_400);
+  expect(attempt.latency_ms).toBeLessThan(2_500);
+  expect(maxOpen).toBeLessThanOrEqual(2);
+  expect(arrived).toBeGreaterThanOrEqual(2);
+});
