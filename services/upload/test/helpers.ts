@@ -120,13 +120,14 @@ export function pngBytes(size?: number): Buffer {
 export const pdfBytes = (): Buffer => Buffer.from('%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n');
 
 /** A raw multipart body, so tests control every byte (and the Content-Length). */
-export function multipartBody(parts: { name: string; value?: string; filename?: string; content?: Buffer; contentType?: string }[]): { body: Buffer; contentType: string } {
+export function multipartBody(parts: { name: string; value?: string; filename?: string; filenameStar?: string; content?: Buffer; contentType?: string }[]): { body: Buffer; contentType: string } {
   const boundary = `----tgtest${Math.random().toString(16).slice(2)}`;
   const chunks: Buffer[] = [];
   for (const part of parts) {
     chunks.push(Buffer.from(`--${boundary}\r\n`));
     if (part.content !== undefined) {
-      chunks.push(Buffer.from(`Content-Disposition: form-data; name="${part.name}"; filename="${part.filename ?? 'file'}"\r\nContent-Type: ${part.contentType ?? 'application/octet-stream'}\r\n\r\n`));
+      const star = part.filenameStar !== undefined ? `; filename*=UTF-8''${encodeURIComponent(part.filenameStar)}` : '';
+      chunks.push(Buffer.from(`Content-Disposition: form-data; name="${part.name}"; filename="${part.filename ?? 'file'}"${star}\r\nContent-Type: ${part.contentType ?? 'application/octet-stream'}\r\n\r\n`));
       chunks.push(part.content);
     } else {
       chunks.push(Buffer.from(`Content-Disposition: form-data; name="${part.name}"\r\n\r\n${part.value ?? ''}`));
