@@ -111,6 +111,11 @@ export async function findStaleReservations(db: DbOrTx, olderThan: Date, limit: 
   return db.selectFrom('upload_reservations').select('id').where('kind', '=', 'multipart').where('heartbeat_at', '<', olderThan).limit(limit).execute();
 }
 
+export async function hasOtherReservations(db: DbOrTx, tenantId: string, exceptId: string): Promise<boolean> {
+  const row = await db.selectFrom('upload_reservations').select('id').where('tenant_id', '=', tenantId).where('id', '<>', exceptId).limit(1).executeTakeFirst();
+  return row !== undefined;
+}
+
 export async function usageOf(db: DbOrTx, tenantId: string): Promise<{ bytes: number; files: number }> {
   const row = await db.selectFrom('tenant_usage').select(['bytes', 'files']).where('tenant_id', '=', tenantId).executeTakeFirst();
   return row ?? { bytes: 0, files: 0 };

@@ -19,6 +19,8 @@ import { detectType, type ResolvedType, resolveType } from './sniff';
 const MULTIPART_OVERHEAD_ALLOWANCE = 64 * 1024;
 /** Reservation step when the body's length is unknown (chunked). */
 const RESERVATION_GRANT = 8 * 1024 * 1024;
+const GROW_RETRIES = 20;
+const GROW_RETRY_DELAY_MS = 50;
 
 export interface FileServiceDeps {
   db: Db;
@@ -132,12 +134,9 @@ export class FileService {
     let growing: Promise<void> | undefined;
     const ensureCapacity = (total: number): Promise<void> | undefined => {
       if (total <= granted) return undefined;
-      growing = db
-        .transaction()
-        .execute((trx) => quota.growReservation(trx, reservationId, tenantId, Math.max(total - granted, Math.min(RESERVATION_GRANT, maxBytes - granted)), total - granted, this.limits))
-        .then((added) => {
-          granted += added;
-        });
+      growing = this.growWithPatience(reservationId, tenantId, Math.max(total - granted, Math.min(RESERVATION_GRANT, maxBytes - granted)), total - granted).then((added) => {
+        granted += added;
+      });
       return growing;
     };
     const heartbeat = setInterval(() => {
@@ -181,6 +180,23 @@ export class FileService {
           .transaction()
           .execute((trx) => quota.releaseReservation(trx, reservationId))
           .catch((err: unknown) => logger.warn('could not release a reservation; the sweep will', { reservation_id: reservationId, err }));
+      }
+    }
+  }
+
+  /**
+   * Grow a reservation. Concurrent uploads of the tenant reserve a little more than they store
+   * (multipart framing) until they settle, so a refusal while others are in flight is retried
+   * briefly before it becomes a 403.
+   */
+  private async growWithPatience(reservationId: string, tenantId: string, wantBytes: number, minBytes: number): Promise<number> {
+    const { db } = this.deps;
+    for (let attempt = 0; ; attempt += 1) {
+      try {
+        return await db.transaction().execute((trx) => quota.growReservation(trx, reservationId, tenantId, wantBytes, minBytes, this.limits));
+      } catch (err) {
+        if (attempt >= GROW_RETRIES || !(err instanceof AppError) || !(await quota.hasOtherReservations(db, tenantId, reservationId))) throw err;
+        await new Promise((resolve) => setTimeout(resolve, GROW_RETRY_DELAY_MS));
       }
     }
   }
