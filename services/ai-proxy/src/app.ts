@@ -1,31 +1,111 @@
-import { createService, identityMiddleware, type Logger, type Metrics, Readiness, type Service } from '@tollgate/common';
+import { type CreditsClient, createService, type EventPublisher, identityMiddleware, type Logger, type Metrics, Readiness, type Redis, type Service } from '@tollgate/common';
+import type { Queue } from 'bullmq';
 import type { Kysely } from 'kysely';
-import type { Redis } from 'ioredis';
+import type { Dispatcher } from 'undici';
+import { asyncRoutes } from './async/routes';
+import { AsyncService } from './async/service';
+import { createBilling } from './billing/billing';
+import { createResponseCache } from './cache/response-cache';
+import { completionRoutes } from './chat/routes';
+import { ChatService } from './chat/service';
 import type { Config } from './config';
+import type { AiDatabase } from './db';
+import { EmbeddingsService } from './embeddings/service';
+import { createTokenLimiter } from './limits/tpm';
+import { createAiMetrics } from './metrics';
+import { modelRoutes } from './models/routes';
 import { openapiDocument } from './openapi';
+import { createProviders } from './providers';
+import { createUpstreamAgent } from './providers/http';
+import { ModelRouter } from './routing/router';
+import type { Routing } from './routing/schema';
+import { createUsageWriter, type UsageWriter } from './usage/writer';
 
 export interface AppDeps {
   config: Config;
   logger: Logger;
   metrics: Metrics;
   db: Kysely<any>;
+  /** The request-path connection (token limits, cache). */
   redis: Redis;
   readiness?: Readiness;
+  routing: Routing;
+  credits: CreditsClient;
+  /** The `ai-completions` queue. */
+  queue: Queue;
+  events: EventPublisher;
+  /** Upstream HTTP (tests may inject one); by default a keep-alive undici Agent owned by the app. */
+  agent?: Dispatcher;
+  /** False in a `--role=worker` process: only health, metrics and the worker. */
+  serveApi?: boolean;
+  usageFlushIntervalMs?: number;
+  random?: () => number;
 }
 
-export function createApp(deps: AppDeps): Service {
-  const { config } = deps;
-  return createService({
+export interface AiProxy extends Service {
+  chat: ChatService;
+  asyncService: AsyncService;
+  router: ModelRouter;
+  usage: UsageWriter;
+  /** Flushes usage rows and closes the upstream pool (after the server stopped). */
+  close(): Promise<void>;
+}
+
+export function createApp(deps: AppDeps): AiProxy {
+  const { config, logger } = deps;
+  const db = deps.db as Kysely<AiDatabase>;
+  const router = new ModelRouter(deps.routing, deps.random);
+  const ownAgent = deps.agent ? undefined : createUpstreamAgent();
+  const agent = deps.agent ?? ownAgent!;
+  const metrics = createAiMetrics(deps.metrics, () => router.breakerStates());
+  const usage = createUsageWriter({ db, logger, ...(deps.usageFlushIntervalMs ? { intervalMs: deps.usageFlushIntervalMs } : {}) });
+  const chatDeps = {
+    config,
+    router,
+    providers: createProviders(agent),
+    billing: createBilling(deps.credits, logger),
+    limiter: createTokenLimiter({ redis: deps.redis, prefix: config.REDIS_PREFIX, limits: deps.routing.limits, logger }),
+    cache: createResponseCache({ redis: deps.redis, prefix: config.REDIS_PREFIX, logger }),
+    usage,
+    metrics,
+    logger,
+  };
+  const chat = new ChatService(chatDeps);
+  const embeddings = new EmbeddingsService(chatDeps);
+  const asyncService = new AsyncService({ db, queue: deps.queue, chat, events: deps.events, logger, publicBaseUrl: config.PUBLIC_BASE_URL });
+  const longestDeadline = Math.max(...[...deps.routing.models.values()].map((m) => m.deadlineMs), 0);
+
+  const service = createService({
     name: 'ai-proxy',
-    logger: deps.logger,
+    logger,
     metrics: deps.metrics,
     ...(deps.readiness ? { readiness: deps.readiness } : {}),
     corsOrigins: config.CORS_ORIGINS,
     jsonBodyLimit: config.BODY_LIMIT,
-    requestTimeoutMs: config.REQUEST_TIMEOUT_MS,
+    // Never cut a request the routing deadline still allows (streams are left alone anyway).
+    requestTimeoutMs: Math.max(config.REQUEST_TIMEOUT_MS, longestDeadline + 5_000),
+    accessLog: config.ACCESS_LOG,
     openapi: () => openapiDocument,
+    // Every /v1 route here is OpenAI-compatible: errors (even body-parser ones) in OpenAI's shape.
+    errorFormatFor: (req) => (req.path.startsWith('/v1/') ? 'openai' : 'envelope'),
     routes: (app) => {
       app.use(identityMiddleware(config.INTERNAL_JWT_SECRET));
+      if (deps.serveApi === false) return;
+      app.use(completionRoutes(chat, embeddings));
+      app.use(modelRoutes(router));
+      app.use(asyncRoutes(asyncService));
     },
   });
+
+  return {
+    ...service,
+    chat,
+    asyncService,
+    router,
+    usage,
+    async close() {
+      await usage.close();
+      await ownAgent?.close();
+    },
+  };
 }

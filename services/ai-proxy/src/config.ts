@@ -1,9 +1,35 @@
-import { baseConfigSchema, envInt, loadConfigOrExit } from '@tollgate/common';
+import { baseConfigSchema, envBoolean, envInt, loadConfigOrExit } from '@tollgate/common';
 import { z } from 'zod';
 
 export const configSchema = baseConfigSchema.extend({
   PORT: envInt(8081, { min: 0, max: 65535 }),
   DB_SCHEMA: z.string().regex(/^[a-z_][a-z0-9_]*$/).default('ai'),
+  /** Chat bodies carry whole conversations and data-URL images. */
+  BODY_LIMIT: z.string().regex(/^\d+(b|kb|mb)$/i).default('4mb'),
+  /** Routing file (YAML or JSON): model aliases, targets, prices, limits. Unset: built-in routes (mock unless provider keys are set). */
+  ROUTING_CONFIG_PATH: z.string().min(1).optional(),
+  /** The credits service (internal holds/charges contract). */
+  CREDITS_URL: z.string().url().default('http://127.0.0.1:8082'),
+  CREDITS_TIMEOUT_MS: envInt(5_000, { min: 100 }),
+  /** Longest a prompt may be, in characters over every message (a cheap, exact cap before counting tokens). */
+  MAX_PROMPT_CHARS: envInt(400_000, { min: 1 }),
+  /** Holds are kept at least this long past the request deadline before credits expires them. */
+  HOLD_TTL_MARGIN_S: envInt(60, { min: 1 }),
+  /**
+   * The hold's input side is our token estimate times this percentage: estimates are ~4 chars per
+   * token while real tokenizers vary, and a capture may not exceed its hold.
+   */
+  HOLD_INPUT_MARGIN_PCT: envInt(150, { min: 100, max: 1000 }),
+  /** Run the `ai-completions` worker inside the API process (role `all`). */
+  ASYNC_WORKER_CONCURRENCY: envInt(8, { min: 1, max: 256 }),
+  /** Log one line per request (off in benchmarks). */
+  ACCESS_LOG: envBoolean(true),
+  /** Defaults for the built-in mock provider when no routing file says otherwise. */
+  MOCK_LATENCY_MS: envInt(0, { min: 0 }),
+  MOCK_CHUNK_DELAY_MS: envInt(0, { min: 0 }),
+  MOCK_FAILURE_RATE_PCT: envInt(0, { min: 0, max: 100 }),
+  /** Public base for `status_url` of async jobs (relative when empty). */
+  PUBLIC_BASE_URL: z.string().default(''),
 });
 
 export type Config = z.infer<typeof configSchema>;

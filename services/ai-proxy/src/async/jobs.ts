@@ -1,0 +1,12 @@
+import { defineJob } from '@tollgate/common';
+import { z } from 'zod';
+
+/** The `ai-completions` queue's job catalogue. */
+export const AI_COMPLETIONS_QUEUE = 'ai-completions';
+
+/** Run one queued chat completion; the request itself lives in `async_jobs`. */
+export const runCompletionJob = defineJob('run-completion', z.object({ job_id: z.string().regex(/^acmpl_[A-Za-z0-9]{16,40}$/) }), {
+  // Upstream retries and fallbacks happen inside one attempt; these cover billing or Redis outages.
+  attempts: 4,
+  backoff: { type: 'exponential', delay: 2_000 },
+});

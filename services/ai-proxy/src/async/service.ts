@@ -1,0 +1,146 @@
+import { AppError, type Clock, enqueue, type EventPublisher, type Logger, newId, notFound, systemClock } from '@tollgate/common';
+import type { Job, Queue } from 'bullmq';
+import type { Kysely } from 'kysely';
+import type { CacheMode, Caller, ChatService } from '../chat/service';
+import type { AiDatabase, AsyncJobRow } from '../db';
+import { type ChatCompletion, type ChatRequest, chatRequestSchema } from '../openai/schema';
+import { runCompletionJob } from './jobs';
+import { findJob, findJobForTenant, finishJob, insertJob, startJob } from './repository';
+
+/** What GET /v1/async/jobs/:id answers. */
+export interface AsyncJobView {
+  id: string;
+  object: 'async.job';
+  status: AsyncJobRow['status'];
+  model: string;
+  status_url: string;
+  created_at: number;
+  completed_at: number | null;
+  result: ChatCompletion | null;
+  error: { code: string; message: string } | null;
+  cost: number | null;
+}
+
+export interface AsyncDeps {
+  db: Kysely<AiDatabase>;
+  queue: Queue;
+  chat: ChatService;
+  events: EventPublisher;
+  logger: Logger;
+  publicBaseUrl: string;
+  clock?: Clock;
+}
+
+/** Failures worth another BullMQ attempt: billing, limits or every upstream down for now. */
+const TRANSIENT = new Set(['SERVICE_UNAVAILABLE', 'RATE_LIMITED', 'UPSTREAM_FAILED', 'UPSTREAM_TIMEOUT', 'INTERNAL']);
+
+const seconds = (d: Date | null) => (d ? Math.floor(d.getTime() / 1000) : null);
+
+/**
+ * Queued chat completions: accepted at once (202), run by the `ai-completions` worker through
+ * the same billing path as a synchronous call, announced as completion.completed / .failed.
+ */
+export class AsyncService {
+  private readonly clock: Clock;
+
+  constructor(private readonly deps: AsyncDeps) {
+    this.clock = deps.clock ?? systemClock;
+  }
+
+  statusUrl(id: string): string {
+    return `${this.deps.publicBaseUrl.replace(/\/$/, '')}/v1/async/jobs/${id}`;
+  }
+
+  view(row: AsyncJobRow): AsyncJobView {
+    return {
+      id: row.id,
+      object: 'async.job',
+      status: row.status,
+      model: row.model,
+      status_url: this.statusUrl(row.id),
+      created_at: seconds(row.created_at)!,
+      completed_at: seconds(row.completed_at),
+      result: (row.result as ChatCompletion | null) ?? null,
+      error: row.error ?? null,
+      cost: row.cost,
+    };
+  }
+
+  async submit(caller: Caller, request: ChatRequest): Promise<AsyncJobView> {
+    if (request.stream) throw new AppError('VALIDATION_FAILED', 'Queued completions cannot stream; leave out `stream`', { details: { param: 'stream' } });
+    // Unknown models and oversized prompts are refused now, not after queueing.
+    this.deps.chat.prepare(caller, request);
+    const id = newId('acmpl');
+    const row = await insertJob(this.deps.db, { id, tenant_id: caller.tenantId, key_id: caller.keyId, request_id: caller.requestId, model: request.model, request, now: this.clock.now() });
+    try {
+      await enqueue(this.deps.queue, runCompletionJob, { job_id: id }, { jobId: id });
+    } catch (err) {
+      await finishJob(this.deps.db, id, { status: 'failed', error: { code: 'SERVICE_UNAVAILABLE', message: 'The job could not be queued' } }, this.clock.now());
+      throw new AppError('SERVICE_UNAVAILABLE', 'The job queue is unavailable right now; retry shortly', { cause: err, headers: { 'Retry-After': '1' } });
+    }
+    return this.view(row);
+  }
+
+  async get(tenantId: string, id: string): Promise<AsyncJobView> {
+    const row = /^acmpl_[A-Za-z0-9]{16,40}$/.test(id) ? await findJobForTenant(this.deps.db, tenantId, id) : undefined;
+    if (!row) throw notFound('Job');
+    return this.view(row);
+  }
+
+  /** The worker's handler: throws to let BullMQ retry a transient failure, records terminal ones. */
+  async run(jobId: string, job: Pick<Job, 'attemptsMade' | 'opts'>): Promise<void> {
+    const row = await startJob(this.deps.db, jobId, this.clock.now());
+    if (!row) {
+      // Finished by an earlier attempt that died before announcing it: announce again (same event id, enqueued once).
+      const done = await findJob(this.deps.db, jobId);
+      if (done) await this.announce(done);
+      return;
+    }
+    const caller: Caller = { tenantId: row.tenant_id, keyId: row.key_id, requestId: row.request_id };
+    const lastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+    try {
+      const request = chatRequestSchema.parse(row.request);
+      const cacheMode: CacheMode = 'off';
+      const result = await this.deps.chat.complete(caller, request, { kind: 'async_chat', cacheMode, holdKey: `ai:async:${jobId}:${row.attempts}` });
+      const completion = JSON.parse(result.body) as ChatCompletion;
+      await finishJob(this.deps.db, jobId, { status: 'succeeded', result: completion, cost: Number(result.headers['x-tollgate-cost'] ?? 0) }, this.clock.now());
+    } catch (err) {
+      const code = err instanceof AppError ? err.code : 'INTERNAL';
+      if (TRANSIENT.has(code) && !lastAttempt) {
+        this.deps.logger.warn('async completion attempt failed; will retry', { job_id: jobId, code });
+        throw err;
+      }
+      await this.fail(jobId, err);
+      return;
+    }
+    const finished = await findJob(this.deps.db, jobId);
+    if (finished) await this.announce(finished);
+  }
+
+  /** Terminal failure (also from the worker's onFinalFailure, for errors that escaped run()). */
+  async fail(jobId: string, err: unknown): Promise<void> {
+    const appError = err instanceof AppError ? err : undefined;
+    const error = appError && (appError.status < 500 || appError.expose) ? { code: appError.code, message: appError.message } : { code: 'INTERNAL', message: 'The completion failed' };
+    await finishJob(this.deps.db, jobId, { status: 'failed', error }, this.clock.now());
+    const row = await findJob(this.deps.db, jobId);
+    if (row) await this.announce(row);
+  }
+
+  private async announce(row: AsyncJobRow): Promise<void> {
+    if (row.status !== 'succeeded' && row.status !== 'failed') return;
+    const view = this.view(row);
+    await this.deps.events.publish({
+      id: `evt_${row.id}_${row.status === 'succeeded' ? 'completed' : 'failed'}`,
+      type: row.status === 'succeeded' ? 'completion.completed' : 'completion.failed',
+      tenant_id: row.tenant_id,
+      data: {
+        id: view.id,
+        status: view.status,
+        model: view.model,
+        status_url: view.status_url,
+        ...(view.result ? { result: view.result, usage: view.result.usage, cost: view.cost } : {}),
+        ...(view.error ? { error: view.error } : {}),
+      },
+    });
+  }
+}

@@ -1,0 +1,77 @@
+import { AppError, type CreditHold, type CreditsClient, type Logger } from '@tollgate/common';
+
+/**
+ * Holds and settles the cost of one call through the credits service. The hold covers the worst
+ * case before anything is sent upstream; settling captures the real cost (the rest of the hold
+ * returns to the tenant). A real cost above the hold (a prompt that tokenised worse than our
+ * estimate) is captured in full and the difference charged separately.
+ */
+export interface Settlement {
+  /** What the tenant paid for this call. */
+  charged: number;
+  /** Cost that could not be collected (the overage charge was refused or credits failed). */
+  uncollected: number;
+  error?: unknown;
+}
+
+export interface Billing {
+  hold(input: { tenantId: string; amount: number; idempotencyKey: string; ttlS: number; description: string }): Promise<CreditHold>;
+  settle(hold: CreditHold, cost: number, idempotencyKey: string): Promise<Settlement>;
+  release(hold: CreditHold): Promise<void>;
+  /** A one-step charge (cache hits billed at a rate). */
+  charge(input: { tenantId: string; amount: number; idempotencyKey: string; description: string }): Promise<Settlement>;
+}
+
+export function createBilling(credits: CreditsClient, logger: Logger): Billing {
+  const release = async (hold: CreditHold) => {
+    try {
+      await credits.release(hold.id);
+    } catch (err) {
+      // The hold expires on its own; the tenant's credits come back then.
+      logger.error('releasing a hold failed; it will expire', { hold_id: hold.id, err });
+    }
+  };
+  return {
+    async hold(input) {
+      try {
+        return await credits.hold(input);
+      } catch (err) {
+        if (err instanceof AppError && err.code === 'INSUFFICIENT_CREDITS') {
+          throw new AppError('INSUFFICIENT_CREDITS', 'Insufficient credits for this request: top up the account or lower max_tokens', { details: { required: input.amount }, cause: err });
+        }
+        if (err instanceof AppError && err.status < 500) throw err;
+        throw new AppError('SERVICE_UNAVAILABLE', 'Billing is unavailable right now; retry shortly', { cause: err, headers: { 'Retry-After': '1' } });
+      }
+    },
+
+    async settle(hold, cost, idempotencyKey) {
+      if (cost <= 0) {
+        await release(hold);
+        return { charged: 0, uncollected: 0 };
+      }
+      const captured = Math.min(cost, hold.amount);
+      try {
+        await credits.capture(hold.id, captured);
+      } catch (err) {
+        logger.error('capturing a hold failed; the call is unbilled', { hold_id: hold.id, amount: captured, err });
+        return { charged: 0, uncollected: cost, error: err };
+      }
+      if (cost === captured) return { charged: cost, uncollected: 0 };
+      try {
+        await credits.charge({ tenantId: hold.tenant_id, amount: cost - captured, idempotencyKey: `${idempotencyKey}:overage`, description: 'usage above the hold' });
+        return { charged: cost, uncollected: 0 };
+      } catch (err) {
+        logger.warn('charging the overage above a hold failed', { hold_id: hold.id, overage: cost - captured, err });
+        return { charged: captured, uncollected: cost - captured, error: err };
+      }
+    },
+
+    release,
+
+    async charge(input) {
+      if (input.amount <= 0) return { charged: 0, uncollected: 0 };
+      await credits.charge(input);
+      return { charged: input.amount, uncollected: 0 };
+    },
+  };
+}

@@ -1,0 +1,40 @@
+import { type Identity, requireScope } from '@tollgate/common';
+import { type Request, Router } from 'express';
+import type { EmbeddingsService } from '../embeddings/service';
+import { parseChatRequest, parseEmbeddingsRequest } from './validate';
+import { type CacheMode, type Caller, type ChatService } from './service';
+import { createSseSink } from './sse';
+
+export function callerOf(req: Request): Caller {
+  const identity = req.identity as Identity;
+  return { tenantId: identity.tenantId, keyId: identity.keyId, requestId: req.requestId };
+}
+
+function cacheModeOf(header: string | undefined): CacheMode {
+  const value = header?.trim().toLowerCase();
+  return value === 'on' ? 'on' : value === 'off' ? 'off' : 'default';
+}
+
+/** POST /v1/chat/completions and POST /v1/embeddings (OpenAI-compatible). */
+export function completionRoutes(chat: ChatService, embeddings: EmbeddingsService): Router {
+  const router = Router();
+
+  router.post('/v1/chat/completions', requireScope('completion'), async (req, res) => {
+    const request = parseChatRequest(req.body);
+    const caller = callerOf(req);
+    if (request.stream) {
+      await chat.stream(caller, request, createSseSink(res));
+      return;
+    }
+    const result = await chat.complete(caller, request, { cacheMode: cacheModeOf(req.header('x-tollgate-cache')) });
+    res.status(200).set(result.headers).type('application/json').send(result.body);
+  });
+
+  router.post('/v1/embeddings', requireScope('completion'), async (req, res) => {
+    const request = parseEmbeddingsRequest(req.body);
+    const result = await embeddings.embed(callerOf(req), request);
+    res.status(200).set(result.headers).type('application/json').send(result.body);
+  });
+
+  return router;
+}

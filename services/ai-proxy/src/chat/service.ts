@@ -1,0 +1,320 @@
+import { AppError, type CreditHold, deadlineSignal, type Logger, randomBase62, toOpenAiError } from '@tollgate/common';
+import { costOf, worstCaseCost } from '../billing/pricing';
+import type { Billing, Settlement } from '../billing/billing';
+import { estimatePromptTokens, estimateTextTokens, promptChars } from '../billing/tokens';
+import type { ResponseCache } from '../cache/response-cache';
+import type { Config } from '../config';
+import type { TokenLimiter, TpmDecision } from '../limits/tpm';
+import { tpmHeaders } from '../limits/tpm';
+import type { AiMetrics } from '../metrics';
+import type { ChatCompletion, ChatCompletionChunk, ChatRequest, Usage } from '../openai/schema';
+import { ClientGoneError } from '../providers/errors';
+import type { Providers } from '../providers';
+import { type AttemptRecord, attemptsOfError, executeWithFallback, MidStreamFailure } from '../routing/executor';
+import type { ModelRouter } from '../routing/router';
+import type { ModelRoute, TargetConfig } from '../routing/schema';
+import type { UsageWriter } from '../usage/writer';
+import { type CallRecorder, createCallRecorder, type RecordBase } from '../usage/recorder';
+
+/** Who is asking (from X-Tollgate-Identity) and under which request id. */
+export interface Caller {
+  tenantId: string;
+  keyId: string;
+  requestId: string;
+}
+
+export interface ChatDeps {
+  config: Config;
+  router: ModelRouter;
+  providers: Providers;
+  billing: Billing;
+  limiter: TokenLimiter;
+  cache: ResponseCache;
+  usage: UsageWriter;
+  metrics: AiMetrics;
+  logger: Logger;
+}
+
+/** Where a stream goes: an HTTP response in the API, anything in tests. */
+export interface StreamSink {
+  /** Fires when the client goes away. */
+  readonly signal: AbortSignal;
+  readonly started: boolean;
+  start(headers: Record<string, string>): void;
+  /** One `data:` event; resolves once the socket took it (backpressure). */
+  send(payload: unknown): Promise<void>;
+  /** `data: [DONE]` and the end. */
+  finish(): void;
+  /** An error event and the end, without [DONE]. */
+  fail(payload: unknown): void;
+}
+
+export interface ChatResult {
+  body: string;
+  headers: Record<string, string>;
+}
+
+export type CacheMode = 'on' | 'off' | 'default';
+
+interface Prepared {
+  route: ModelRoute;
+  promptEstimate: number;
+  outputCap: number;
+  worstCase: number;
+}
+
+export const newCompletionId = () => `chatcmpl-${randomBase62(29)}`;
+
+export class ChatService {
+  private readonly recorder: CallRecorder;
+
+  constructor(private readonly deps: ChatDeps) {
+    this.recorder = createCallRecorder(deps.usage, deps.metrics);
+  }
+
+  /** Resolves the model, checks the prompt cap and sizes the worst case; no side effects. */
+  prepare(caller: Caller, request: ChatRequest): Prepared {
+    const route = this.deps.router.resolve(request.model, caller.tenantId, 'chat');
+    const chars = promptChars(request);
+    if (chars > this.deps.config.MAX_PROMPT_CHARS) {
+      throw new AppError('VALIDATION_FAILED', `The prompt is too long: ${chars} characters, at most ${this.deps.config.MAX_PROMPT_CHARS}`, { details: { param: 'messages' } });
+    }
+    const promptEstimate = estimatePromptTokens(request);
+    const requested = request.max_completion_tokens ?? request.max_tokens ?? undefined;
+    const outputCap = Math.min(requested ?? route.maxOutputTokens, route.maxOutputTokens);
+    return { route, promptEstimate, outputCap, worstCase: worstCaseCost(route.price, promptEstimate, outputCap, this.deps.config.HOLD_INPUT_MARGIN_PCT) };
+  }
+
+  /** The request as a target receives it: its model name and our output cap (so the hold covers the reply). */
+  private upstreamRequest(request: ChatRequest, target: TargetConfig, outputCap: number): ChatRequest {
+    const out: ChatRequest = { ...request, model: target.model, stream: undefined, stream_options: undefined };
+    if (request.max_completion_tokens != null) {
+      out.max_completion_tokens = outputCap;
+      delete out.max_tokens;
+    } else {
+      out.max_tokens = outputCap;
+    }
+    return out;
+  }
+
+  private cacheable(request: ChatRequest, mode: CacheMode): boolean {
+    if (request.stream || mode === 'off') return false;
+    if (mode === 'on') return true;
+    return this.deps.router.routing.cache.temperature_zero && request.temperature === 0;
+  }
+
+  private holdTtlS(route: ModelRoute): number {
+    return Math.ceil(route.deadlineMs / 1000) + this.deps.config.HOLD_TTL_MARGIN_S;
+  }
+
+  /** A non-streaming completion: cache, token limit, hold, upstream (with fallbacks), capture. */
+  async complete(caller: Caller, request: ChatRequest, options: { cacheMode?: CacheMode; completionId?: string; kind?: 'chat' | 'async_chat'; holdKey?: string } = {}): Promise<ChatResult> {
+    const started = performance.now();
+    const id = options.completionId ?? newCompletionId();
+    const kind = options.kind ?? 'chat';
+    const prepared = this.prepare(caller, request);
+    const { route } = prepared;
+    const base = { id, caller, route, kind, stream: false, started } as const;
+
+    const cacheKey = this.cacheable(request, options.cacheMode ?? 'default') ? this.deps.cache.keyFor(caller.tenantId, request) : undefined;
+    if (cacheKey) {
+      const hit = await this.deps.cache.get(cacheKey);
+      this.deps.metrics.cache.inc({ result: hit ? 'hit' : 'miss' });
+      if (hit) {
+        const cost = Math.ceil(hit.cost * this.deps.router.routing.cache.hit_price_ratio);
+        await this.deps.billing.charge({ tenantId: caller.tenantId, amount: cost, idempotencyKey: `ai:${kind}:${id}:cache`, description: `cache hit ${route.alias}` });
+        this.recorder({ ...base, outcome: 'cache_hit', cached: true, target: undefined, promptTokens: hit.prompt_tokens, completionTokens: hit.completion_tokens, cost, attempts: [] });
+        return { body: hit.body, headers: { 'x-tollgate-cache': 'hit', 'x-tollgate-cost': String(cost), ...usageHeaders(hit.prompt_tokens, hit.completion_tokens) } };
+      }
+    }
+
+    const tpm = await this.admit(caller, prepared, base);
+    const hold = await this.hold(caller, prepared, options.holdKey ?? `ai:${kind}:${id}`, tpm, base);
+    let attempts: AttemptRecord[] = [];
+    let completion: ChatCompletion;
+    let target: TargetConfig;
+    try {
+      const deadline = deadlineSignal(route.deadlineMs);
+      const result = await executeWithFallback(
+        this.deps.router,
+        route,
+        (t, signal) => this.deps.providers[t.provider].chat(this.upstreamRequest(request, t, prepared.outputCap), { target: t, signal, requestId: caller.requestId }),
+        { deadline, deadlineAt: Date.now() + route.deadlineMs, streaming: false, logger: this.deps.logger, metrics: this.deps.metrics },
+      );
+      ({ value: completion, target, attempts } = result);
+    } catch (err) {
+      await this.deps.billing.release(hold);
+      await this.deps.limiter.settle(tpm, 0);
+      this.recorder({ ...base, outcome: 'error', target: undefined, holdId: hold.id, errorCode: errorCodeOf(err), attempts: attemptsOf(err, attempts) });
+      throw err;
+    }
+
+    const usage = completion.usage ?? {
+      prompt_tokens: prepared.promptEstimate,
+      completion_tokens: estimateTextTokens(completion.choices.map((c) => (c.message.content ?? '') + (c.message.tool_calls ?? []).map((t) => t.function.name + t.function.arguments).join('')).join('')),
+      total_tokens: 0,
+    };
+    usage.total_tokens = usage.prompt_tokens + usage.completion_tokens;
+    const cost = costOf(route.price, usage.prompt_tokens, usage.completion_tokens);
+    const settlement = await this.deps.billing.settle(hold, cost, `ai:${kind}:${id}`);
+    await this.deps.limiter.settle(tpm, usage.total_tokens);
+    completion = { ...completion, id, usage };
+    const body = JSON.stringify(completion);
+    if (cacheKey && completion.choices[0]?.finish_reason) {
+      await this.deps.cache.set(cacheKey, { body, cost, prompt_tokens: usage.prompt_tokens, completion_tokens: usage.completion_tokens, target: target.id }, this.deps.router.routing.cache.ttl_s);
+    }
+    this.recorder({ ...base, outcome: settlement.error ? 'billing_error' : 'success', target, holdId: hold.id, promptTokens: usage.prompt_tokens, completionTokens: usage.completion_tokens, cost: settlement.charged, attempts });
+    return {
+      body,
+      headers: {
+        'x-tollgate-cost': String(settlement.charged),
+        'x-tollgate-provider': target.provider,
+        ...usageHeaders(usage.prompt_tokens, usage.completion_tokens),
+        ...(cacheKey ? { 'x-tollgate-cache': 'miss' } : {}),
+        ...tpmHeaders(tpm),
+      },
+    };
+  }
+
+  /**
+   * A streaming completion. Chunks go to the sink as the upstream produces them. Before the
+   * first chunk a failure falls back to the next target; after it, the stream ends with an error
+   * event and no [DONE]. A client that leaves pays for what was generated until then.
+   */
+  async stream(caller: Caller, request: ChatRequest, sink: StreamSink): Promise<void> {
+    const started = performance.now();
+    const id = newCompletionId();
+    const prepared = this.prepare(caller, request);
+    const { route } = prepared;
+    const base = { id, caller, route, kind: 'chat', stream: true, started } as const;
+    const includeUsage = request.stream_options?.include_usage === true;
+
+    const tpm = await this.admit(caller, prepared, base);
+    const hold = await this.hold(caller, prepared, `ai:chat:${id}`, tpm, base);
+
+    // What this attempt produced; reset when a target fails before its first chunk.
+    let state = { chars: 0, usage: undefined as Usage | undefined, created: 0, model: route.alias, ttftMs: undefined as number | undefined };
+    const run = async (target: TargetConfig, signal: AbortSignal) => {
+      state = { chars: 0, usage: undefined, created: Math.floor(Date.now() / 1000), model: target.model, ttftMs: undefined };
+      const upstream = this.deps.providers[target.provider].streamChat(this.upstreamRequest(request, target, prepared.outputCap), { target, signal, requestId: caller.requestId });
+      for await (const chunk of upstream) {
+        state.created = chunk.created || state.created;
+        state.model = chunk.model || state.model;
+        if (chunk.usage) state.usage = chunk.usage;
+        for (const choice of chunk.choices) {
+          const d = choice.delta;
+          state.chars += (d.content?.length ?? 0) + (d.refusal?.length ?? 0);
+          for (const call of d.tool_calls ?? []) state.chars += (call.function?.name?.length ?? 0) + (call.function?.arguments?.length ?? 0);
+        }
+        // The upstream's usage-only chunk is replaced by ours (with the cost) at the end.
+        if (chunk.choices.length === 0) continue;
+        const out: ChatCompletionChunk = { ...chunk, id };
+        if (includeUsage) out.usage = null;
+        else delete out.usage;
+        if (!sink.started) {
+          sink.start({ 'x-tollgate-provider': target.provider, 'x-tollgate-model': route.alias, ...tpmHeaders(tpm) });
+          state.ttftMs = performance.now() - started;
+          this.deps.metrics.timeToFirstToken.observe({ model: route.alias, target: target.id }, state.ttftMs / 1000);
+        }
+        await sink.send(out);
+      }
+    };
+
+    const deadline = deadlineSignal(route.deadlineMs, sink.signal);
+    let result: Awaited<ReturnType<typeof executeWithFallback<void>>>;
+    try {
+      result = await executeWithFallback(this.deps.router, route, run, {
+        deadline,
+        deadlineAt: Date.now() + route.deadlineMs,
+        clientSignal: sink.signal,
+        committed: () => sink.started,
+        streaming: true,
+        logger: this.deps.logger,
+        metrics: this.deps.metrics,
+      });
+    } catch (err) {
+      await this.streamFailed(err, { caller, prepared, hold, tpm, sink, state, base });
+      return;
+    }
+
+    const prompt = state.usage?.prompt_tokens ?? prepared.promptEstimate;
+    const completionTokens = state.usage?.completion_tokens ?? tokensForChars(state.chars);
+    const cost = costOf(route.price, prompt, completionTokens);
+    const settlement = await this.deps.billing.settle(hold, cost, `ai:chat:${id}`);
+    await this.deps.limiter.settle(tpm, prompt + completionTokens);
+    if (!sink.started) sink.start({ 'x-tollgate-provider': result.target.provider, 'x-tollgate-model': route.alias, ...tpmHeaders(tpm) });
+    if (includeUsage && !sink.signal.aborted) {
+      const usage: Usage = { prompt_tokens: prompt, completion_tokens: completionTokens, total_tokens: prompt + completionTokens, cost: settlement.charged };
+      await sink.send({ id, object: 'chat.completion.chunk', created: state.created, model: state.model, choices: [], usage } satisfies ChatCompletionChunk).catch(() => undefined);
+    }
+    sink.finish();
+    this.recorder({ ...base, outcome: settlement.error ? 'billing_error' : 'success', target: result.target, holdId: hold.id, promptTokens: prompt, completionTokens, cost: settlement.charged, attempts: result.attempts, ttftMs: state.ttftMs });
+  }
+
+  private async streamFailed(
+    err: unknown,
+    ctx: { caller: Caller; prepared: Prepared; hold: CreditHold; tpm: TpmDecision | undefined; sink: StreamSink; state: { chars: number; usage: Usage | undefined; ttftMs: number | undefined }; base: RecordBase },
+  ): Promise<void> {
+    const { prepared, hold, tpm, sink, state, base } = ctx;
+    const attempts = attemptsOf(err, []);
+    const target = err instanceof MidStreamFailure ? err.target : undefined;
+    if (err instanceof ClientGoneError || sink.signal.aborted) {
+      // The client left: it pays for what was generated (nothing, if the stream never started).
+      const completionTokens = state.usage?.completion_tokens ?? tokensForChars(state.chars);
+      const prompt = state.usage?.prompt_tokens ?? prepared.promptEstimate;
+      let settlement: Settlement = { charged: 0, uncollected: 0 };
+      if (sink.started) settlement = await this.deps.billing.settle(hold, costOf(prepared.route.price, prompt, completionTokens), `ai:${base.kind}:${base.id}`);
+      else await this.deps.billing.release(hold);
+      await this.deps.limiter.settle(tpm, sink.started ? prompt + completionTokens : 0);
+      this.recorder({ ...base, outcome: 'client_disconnect', target, holdId: hold.id, promptTokens: sink.started ? prompt : 0, completionTokens: sink.started ? completionTokens : 0, cost: settlement.charged, attempts, ttftMs: state.ttftMs });
+      return;
+    }
+    // The upstream (or we) failed: the tenant pays nothing for a broken answer.
+    await this.deps.billing.release(hold);
+    await this.deps.limiter.settle(tpm, 0);
+    if (!sink.started) {
+      this.recorder({ ...base, outcome: 'error', target, holdId: hold.id, errorCode: errorCodeOf(err), attempts });
+      throw err;
+    }
+    const appError = err instanceof AppError ? err : new AppError('UPSTREAM_FAILED', 'The upstream failed in the middle of the stream');
+    sink.fail(toOpenAiError(appError, base.caller.requestId));
+    this.recorder({ ...base, outcome: 'stream_error', target, holdId: hold.id, errorCode: appError.code, completionTokens: tokensForChars(state.chars), attempts, ttftMs: state.ttftMs });
+  }
+
+  private async admit(caller: Caller, prepared: Prepared, base: RecordBase): Promise<TpmDecision | undefined> {
+    try {
+      return await this.deps.limiter.admit(caller.tenantId, caller.keyId, prepared.promptEstimate);
+    } catch (err) {
+      this.recorder({ ...base, outcome: 'rate_limited', target: undefined, errorCode: errorCodeOf(err), attempts: [] });
+      throw err;
+    }
+  }
+
+  private async hold(caller: Caller, prepared: Prepared, idempotencyKey: string, tpm: TpmDecision | undefined, base: RecordBase): Promise<CreditHold> {
+    try {
+      return await this.deps.billing.hold({ tenantId: caller.tenantId, amount: prepared.worstCase, idempotencyKey, ttlS: this.holdTtlS(prepared.route), description: `${base.kind} ${prepared.route.alias}` });
+    } catch (err) {
+      await this.deps.limiter.settle(tpm, 0);
+      this.recorder({ ...base, outcome: err instanceof AppError && err.code === 'INSUFFICIENT_CREDITS' ? 'insufficient_credits' : 'error', target: undefined, errorCode: errorCodeOf(err), attempts: [] });
+      throw err;
+    }
+  }
+}
+
+function usageHeaders(prompt: number, completion: number): Record<string, string> {
+  return { 'x-tollgate-prompt-tokens': String(prompt), 'x-tollgate-completion-tokens': String(completion) };
+}
+
+function errorCodeOf(err: unknown): string {
+  if (err instanceof AppError) return err.code;
+  if (err instanceof MidStreamFailure) return 'UPSTREAM_FAILED';
+  return 'INTERNAL';
+}
+
+function attemptsOf(err: unknown, fallback: AttemptRecord[]): AttemptRecord[] {
+  if (err instanceof MidStreamFailure) return err.attempts;
+  return attemptsOfError(err) ?? fallback;
+}
+
+/** Tokens for streamed characters when the upstream reported no usage. */
+const tokensForChars = (chars: number) => (chars === 0 ? 0 : Math.ceil(chars / 4));

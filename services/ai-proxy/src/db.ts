@@ -1,0 +1,56 @@
+import type { ColumnType, Insertable, Selectable } from 'kysely';
+
+/** Tables of the `ai` schema. */
+export interface UsageTable {
+  id: string;
+  tenant_id: string;
+  key_id: string;
+  request_id: string;
+  kind: 'chat' | 'embedding' | 'async_chat';
+  model: string;
+  target: string | null;
+  provider: string | null;
+  upstream_model: string | null;
+  stream: boolean;
+  cached: boolean;
+  prompt_tokens: number;
+  completion_tokens: number;
+  cost: number;
+  hold_id: string | null;
+  outcome: UsageOutcome;
+  error_code: string | null;
+  attempts: number;
+  latency_ms: number;
+  ttft_ms: number | null;
+  created_at: ColumnType<Date, Date, never>;
+}
+
+export type UsageOutcome = 'success' | 'error' | 'stream_error' | 'client_disconnect' | 'insufficient_credits' | 'rate_limited' | 'cache_hit' | 'billing_error';
+
+export type AsyncJobStatus = 'queued' | 'running' | 'succeeded' | 'failed';
+
+export interface AsyncJobTable {
+  id: string;
+  tenant_id: string;
+  key_id: string;
+  request_id: string;
+  model: string;
+  status: AsyncJobStatus;
+  request: ColumnType<unknown, string, string>;
+  result: ColumnType<unknown | null, string | null, string | null>;
+  error: ColumnType<{ code: string; message: string } | null, string | null, string | null>;
+  cost: number | null;
+  attempts: number;
+  created_at: ColumnType<Date, Date, never>;
+  updated_at: ColumnType<Date, Date, Date>;
+  completed_at: Date | null;
+}
+
+export interface AiDatabase {
+  usage: UsageTable;
+  async_jobs: AsyncJobTable;
+}
+
+export type UsageRow = Selectable<UsageTable>;
+export type NewUsageRow = Insertable<UsageTable>;
+export type AsyncJobRow = Selectable<AsyncJobTable>;

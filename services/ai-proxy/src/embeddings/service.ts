@@ -1,0 +1,87 @@
+import { AppError, deadlineSignal, randomBase62 } from '@tollgate/common';
+import { costOf, worstCaseCost } from '../billing/pricing';
+import { estimateEmbeddingTokens } from '../billing/tokens';
+import type { ChatDeps, Caller } from '../chat/service';
+import { tpmHeaders } from '../limits/tpm';
+import type { EmbeddingsRequest, EmbeddingsResponse } from '../openai/schema';
+import { executeWithFallback, attemptsOfError } from '../routing/executor';
+import { type CallRecorder, createCallRecorder } from '../usage/recorder';
+
+/** Float vectors as OpenAI's base64 encoding: little-endian float32, base64. */
+export function toBase64Embedding(values: number[]): string {
+  const floats = new Float32Array(values);
+  return Buffer.from(floats.buffer, floats.byteOffset, floats.byteLength).toString('base64');
+}
+
+export type EmbeddingsDeps = Omit<ChatDeps, 'cache'>;
+
+/** Embeddings: the same limit → hold → upstream with fallbacks → capture path as chat, input tokens only. */
+export class EmbeddingsService {
+  private readonly recorder: CallRecorder;
+
+  constructor(private readonly deps: EmbeddingsDeps) {
+    this.recorder = createCallRecorder(deps.usage, deps.metrics);
+  }
+
+  async embed(caller: Caller, request: EmbeddingsRequest): Promise<{ body: string; headers: Record<string, string> }> {
+    const started = performance.now();
+    const id = `emb-${randomBase62(24)}`;
+    const route = this.deps.router.resolve(request.model, caller.tenantId, 'embedding');
+    const base = { id, caller, route, kind: 'embedding', stream: false, started } as const;
+    const estimate = estimateEmbeddingTokens(request);
+    if (estimate * 4 > this.deps.config.MAX_PROMPT_CHARS) {
+      throw new AppError('VALIDATION_FAILED', `The input is too long: at most ${this.deps.config.MAX_PROMPT_CHARS} characters`, { details: { param: 'input' } });
+    }
+    let tpm;
+    try {
+      tpm = await this.deps.limiter.admit(caller.tenantId, caller.keyId, estimate);
+    } catch (err) {
+      this.recorder({ ...base, outcome: 'rate_limited', target: undefined, errorCode: 'RATE_LIMITED', attempts: [] });
+      throw err;
+    }
+    let hold;
+    try {
+      hold = await this.deps.billing.hold({
+        tenantId: caller.tenantId,
+        amount: worstCaseCost(route.price, estimate, 0, this.deps.config.HOLD_INPUT_MARGIN_PCT),
+        idempotencyKey: `ai:embedding:${id}`,
+        ttlS: Math.ceil(route.deadlineMs / 1000) + this.deps.config.HOLD_TTL_MARGIN_S,
+        description: `embedding ${route.alias}`,
+      });
+    } catch (err) {
+      await this.deps.limiter.settle(tpm, 0);
+      this.recorder({ ...base, outcome: err instanceof AppError && err.code === 'INSUFFICIENT_CREDITS' ? 'insufficient_credits' : 'error', target: undefined, errorCode: err instanceof AppError ? err.code : 'INTERNAL', attempts: [] });
+      throw err;
+    }
+    let result;
+    try {
+      result = await executeWithFallback(
+        this.deps.router,
+        route,
+        (target, signal) => {
+          // OpenAI-compatible upstreams encode base64 themselves; for the others we convert below.
+          const upstream: EmbeddingsRequest = { ...request, model: target.model };
+          if (target.provider !== 'openai') delete upstream.encoding_format;
+          return this.deps.providers[target.provider].embed(upstream, { target, signal, requestId: caller.requestId });
+        },
+        { deadline: deadlineSignal(route.deadlineMs), deadlineAt: Date.now() + route.deadlineMs, streaming: false, logger: this.deps.logger, metrics: this.deps.metrics },
+      );
+    } catch (err) {
+      await this.deps.billing.release(hold);
+      await this.deps.limiter.settle(tpm, 0);
+      this.recorder({ ...base, outcome: 'error', target: undefined, holdId: hold.id, errorCode: err instanceof AppError ? err.code : 'INTERNAL', attempts: attemptsOfError(err) ?? [] });
+      throw err;
+    }
+    const response: EmbeddingsResponse = result.value;
+    const promptTokens = response.usage?.prompt_tokens ?? estimate;
+    const cost = costOf(route.price, promptTokens, 0);
+    const settlement = await this.deps.billing.settle(hold, cost, `ai:embedding:${id}`);
+    await this.deps.limiter.settle(tpm, promptTokens);
+    const data = request.encoding_format === 'base64' ? response.data.map((d) => ({ ...d, embedding: Array.isArray(d.embedding) ? toBase64Embedding(d.embedding) : d.embedding })) : response.data;
+    this.recorder({ ...base, outcome: settlement.error ? 'billing_error' : 'success', target: result.target, holdId: hold.id, promptTokens, cost: settlement.charged, attempts: result.attempts });
+    return {
+      body: JSON.stringify({ object: 'list', data, model: response.model, usage: { prompt_tokens: promptTokens, total_tokens: promptTokens } }),
+      headers: { 'x-tollgate-cost': String(settlement.charged), 'x-tollgate-provider': result.target.provider, 'x-tollgate-prompt-tokens': String(promptTokens), ...tpmHeaders(tpm) },
+    };
+  }
+}
