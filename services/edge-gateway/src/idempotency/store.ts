@@ -54,6 +54,8 @@ export class IdempotencyStore {
   }
 
   async begin(key: string, token: string, lockTtlMs: number): Promise<BeginResult> {
+    // Fail at once rather than queue behind a reconnect: the caller decides what a 503 means.
+    if (this.redis.status !== 'ready') throw new Error(`Redis connection is ${this.redis.status}`);
     const record: InFlightRecord = { state: 'in_flight', token, started_at: Date.now() };
     // Two attempts: the record may expire between a failed SET NX and the GET.
     for (let attempt = 0; attempt < 2; attempt++) {

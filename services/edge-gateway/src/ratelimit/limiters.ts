@@ -28,6 +28,7 @@ class GuardedStore implements Store {
 
   constructor(
     private readonly inner: RedisStore,
+    private readonly redis: Redis,
     private readonly name: LimiterName,
     private readonly failClosed: boolean,
     private readonly metrics: GatewayMetrics,
@@ -43,6 +44,9 @@ class GuardedStore implements Store {
   }
 
   async increment(key: string): Promise<IncrementResponse> {
+    // A disconnected client would queue the command until a reconnect attempt gives up (up to
+    // seconds); answering at once keeps fail-open fast and fail-closed prompt.
+    if (this.redis.status !== 'ready') return this.failed(new Error(`Redis connection is ${this.redis.status}`));
     if (Date.now() < this.unhealthyUntil) return this.failed(new Error('Redis marked unreachable after a recent failure'));
     try {
       return await this.inner.increment(key);
@@ -119,7 +123,7 @@ export function createRateLimiters(deps: RateLimitDeps): { ip: RequestHandler; t
       identifier: name,
       standardHeaders: 'draft-8',
       legacyHeaders: true,
-      store: new GuardedStore(store, name, failClosed, metrics, logger),
+      store: new GuardedStore(store, redis, name, failClosed, metrics, logger),
       passOnStoreError: !failClosed,
       logger: libraryLogger,
       handler: (req: Request, _res: Response, next: NextFunction) => {
