@@ -125,9 +125,8 @@ export async function up(db: Kysely<any>): Promise<void> {
   // Checked at commit (deferred), after every entry of the transaction is written: at least two
   // entries, summing to zero, and the positive side equal to the transaction's amount.
   await sql`
-    create function ledger_check_transaction_balanced() returns trigger language plpgsql set search_path from current as $$
+    create function ledger_assert_balanced(txn_id text) returns void language plpgsql set search_path from current as $$
     declare
-      txn_id text := case when tg_table_name = 'entries' then new.transaction_id else new.id end;
       entry_count bigint;
       total numeric;
       debited numeric;
@@ -137,14 +136,25 @@ export async function up(db: Kysely<any>): Promise<void> {
         into entry_count, total, debited
         from entries where transaction_id = txn_id;
       select amount into expected from transactions where id = txn_id;
-      if entry_count < 2 or total <> 0 or debited <> expected then
+      if entry_count < 2 or total <> 0 or debited is distinct from expected then
         raise exception 'transaction % is unbalanced: % entries, sum %, moved % of %', txn_id, entry_count, total, debited, expected
           using errcode = 'check_violation';
       end if;
+    end $$`.execute(db);
+  await sql`
+    create function ledger_check_transaction_balanced() returns trigger language plpgsql set search_path from current as $$
+    begin
+      perform ledger_assert_balanced(new.id);
+      return null;
+    end $$`.execute(db);
+  await sql`
+    create function ledger_check_entry_balanced() returns trigger language plpgsql set search_path from current as $$
+    begin
+      perform ledger_assert_balanced(new.transaction_id);
       return null;
     end $$`.execute(db);
   await sql`create constraint trigger transactions_balanced after insert on transactions deferrable initially deferred for each row execute function ledger_check_transaction_balanced()`.execute(db);
-  await sql`create constraint trigger entries_balanced after insert on entries deferrable initially deferred for each row execute function ledger_check_transaction_balanced()`.execute(db);
+  await sql`create constraint trigger entries_balanced after insert on entries deferrable initially deferred for each row execute function ledger_check_entry_balanced()`.execute(db);
 
   // Events recorded in the same transaction as the change they announce, published after commit
   // (and re-published by the maintenance loop if the process died in between).
@@ -169,5 +179,7 @@ export async function down(db: Kysely<any>): Promise<void> {
   await sql`drop table if exists system_balance_shards`.execute(db);
   await sql`drop table if exists accounts`.execute(db);
   await sql`drop function if exists ledger_check_transaction_balanced()`.execute(db);
+  await sql`drop function if exists ledger_check_entry_balanced()`.execute(db);
+  await sql`drop function if exists ledger_assert_balanced(text)`.execute(db);
   await sql`drop function if exists ledger_refuse_change()`.execute(db);
 }
