@@ -91,3 +91,14 @@ describe('tenant isolation', () => {
     expect(unknown.status).toBe(404);
   });
 });
+
+describe('OpenAPI document', () => {
+  it('lists every public route and keeps internal ones out of `paths`', async () => {
+    const res = await call(h.url, 'GET', '/openapi.json', {});
+    expect(res.status).toBe(200);
+    expect(res.body.openapi).toBe('3.1.0');
+    expect(Object.keys(res.body.paths).sort()).toEqual(['/v1/admin/tenants/{id}/credits', '/v1/admin/tenants/{id}/credits/threshold', '/v1/credits/balance', '/v1/credits/transactions']);
+    expect(Object.keys(res.body['x-internal-paths'])).toEqual(expect.arrayContaining(['/internal/v1/charges', '/internal/v1/holds', '/internal/v1/holds/{id}/capture', '/internal/v1/holds/{id}/release']));
+    expect(res.body.paths['/v1/admin/tenants/{id}/credits'].post.requestBody.content['application/json'].schema.properties.amount.type).toBe('integer');
+  });
+});
