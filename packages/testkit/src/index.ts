@@ -2,6 +2,8 @@ export * from './env';
 export * from './http';
 export * from './logger';
 export * from './fake-openai';
+export * from './fake-anthropic';
+export * from './fake-gemini';
 export * from './webhook-receiver';
 export * from './identity';
 export * from './tcp-proxy';
