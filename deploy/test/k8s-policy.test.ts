@@ -1,8 +1,9 @@
 // Policy checks over the rendered overlays: what a platform team's admission policies and
 // reviewers would demand of every workload, plus the wiring between objects (selectors, ports,
 // autoscalers, Secrets) that kustomize itself never checks.
-import { id, type K8sObject, OVERLAYS, podTemplates, renderAllOverlays, selects } from './helpers/k8s';
-import { SERVICES } from './helpers/repo';
+import { readFileSync } from 'node:fs';
+import { id, type K8sObject, OVERLAYS, parseYamlStream, podTemplates, renderAllOverlays, selects } from './helpers/k8s';
+import { REPO, SERVICES } from './helpers/repo';
 
 let rendered: Record<string, K8sObject[]>;
 beforeAll(() => {
@@ -285,4 +286,49 @@ test('prod runs two or more replicas of every API and wires monitoring and KEDA;
   expect(of(prod, 'ServiceMonitor')).toHaveLength(1);
   expect(of(prod, 'ScaledObject').length).toBeGreaterThan(0);
   expect(of(dev, 'StatefulSet').map((s) => s.metadata.name).sort()).toEqual(['postgres', 'redis']);
+});
+
+describe('configuration reaches each service as its config schema expects', () => {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { parseConfig } = require('@tollgate/common') as typeof import('@tollgate/common');
+  const schemaOf = (service: string) => {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return require(`${REPO}/services/${service}/src/config.ts`).configSchema;
+  };
+
+  /** The environment a container gets: envFrom ConfigMaps and Secrets, then env (which wins). */
+  function containerEnv(objects: K8sObject[], container: any, extraSecrets: K8sObject[] = []): Record<string, string> {
+    const env: Record<string, string> = {};
+    for (const from of container.envFrom ?? []) {
+      if (from.configMapRef) Object.assign(env, byName(objects, 'ConfigMap', from.configMapRef.name)?.data);
+      if (from.secretRef) {
+        const secret = byName([...objects, ...extraSecrets], 'Secret', from.secretRef.name);
+        Object.assign(env, secret?.stringData, Object.fromEntries(Object.entries(secret?.data ?? {}).map(([k, v]) => [k, Buffer.from(String(v), 'base64').toString('utf8')])));
+      }
+    }
+    for (const e of container.env ?? []) if (e.value !== undefined) env[e.name] = e.value;
+    return env;
+  }
+
+  test('dev: every Deployment and migration container gets a valid configuration', () => {
+    const objects = rendered['dev']!;
+    const containers = [
+      ...of(objects, 'Deployment').map((d) => [d.metadata.labels!['app.kubernetes.io/name']!, d.spec.template.spec.containers[0]] as const),
+      ...byName(objects, 'Job', 'tollgate-migrate')!.spec.template.spec.containers.map((c: any) => [c.name, c] as const),
+    ];
+    expect(containers.length).toBe(11 + 6);
+    for (const [service, container] of containers) {
+      const config = parseConfig(schemaOf(service), containerEnv(objects, container));
+      expect([service, config.DATABASE_URL]).toEqual([service, 'postgres://tollgate:dev-only-postgres-password@postgres:5432/tollgate']);
+    }
+  });
+
+  test('prod: the example Secrets\' placeholders are refused at start-up, so they can never run a production pod', () => {
+    const objects = rendered['prod']!;
+    const examples = parseYamlStream(readFileSync(`${REPO}/k8s/base/secrets.example.yaml`, 'utf8'));
+    for (const d of of(objects, 'Deployment')) {
+      const service = d.metadata.labels!['app.kubernetes.io/name']!;
+      expect(() => parseConfig(schemaOf(service), containerEnv(objects, d.spec.template.spec.containers[0], examples))).toThrow(/INTERNAL_JWT_SECRET must be at least 32 characters/);
+    }
+  });
 });
