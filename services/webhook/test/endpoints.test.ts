@@ -234,3 +234,24 @@ describe('POST /internal/v1/events', () => {
     expect(bad.status).toBe(400);
   });
 });
+
+describe('GET /openapi.json', () => {
+  it('documents every public webhook route', async () => {
+    const res = await request(h.app).get('/openapi.json');
+    expect(res.status).toBe(200);
+    expect(res.body.openapi).toBe('3.1.0');
+    expect(Object.keys(res.body.paths)).toEqual(
+      expect.arrayContaining([
+        '/v1/webhooks/endpoints',
+        '/v1/webhooks/endpoints/{id}',
+        '/v1/webhooks/endpoints/{id}/rotate-secret',
+        '/v1/webhooks/endpoints/{id}/test',
+        '/v1/webhooks/endpoints/{id}/replay',
+        '/v1/webhooks/endpoints/{id}/deliveries',
+        '/v1/webhooks/deliveries/{id}',
+        '/v1/webhooks/deliveries/{id}/retry',
+      ]),
+    );
+    expect(res.body.components.schemas.CreateEndpoint.properties.url).toBeDefined();
+  });
+});

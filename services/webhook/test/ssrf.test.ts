@@ -1,4 +1,4 @@
-import type { LookupAddress } from 'node:dns';
+import dns, { type LookupAddress } from 'node:dns';
 import { createEventPublisher } from '@tollgate/common';
 import { listen, type Listening, startWebhookReceiver, type WebhookReceiver } from '@tollgate/testkit';
 import request from 'supertest';
@@ -19,7 +19,7 @@ const DNS: Record<string, LookupAddress[]> = {
 const tableResolver: Resolver = (hostname, options, callback) => {
   const entry = DNS[hostname];
   if (entry) return setImmediate(() => callback(null, entry));
-  return require('node:dns').lookup(hostname, options, callback);
+  return dns.lookup(hostname, options, callback);
 };
 
 describe('address policy', () => {
