@@ -18,7 +18,7 @@ export interface RecordedUpstreamRequest {
 export interface FakeUpstream extends Listening {
   requests: RecordedUpstreamRequest[];
   /** Replace how the next requests are answered (default: 200 JSON echo of method and path). */
-  handle(handler: (req: IncomingMessage, res: ServerResponse, body: Buffer) => void | Promise<void>): void;
+  handle(handler: (req: IncomingMessage, res: ServerResponse, body: Buffer) => unknown): void;
 }
 
 /** A small HTTP service standing in for every upstream: records what reached it. */
@@ -28,7 +28,7 @@ export async function startFakeUpstream(): Promise<FakeUpstream> {
     res.writeHead(200, { 'content-type': 'application/json' });
     res.end(JSON.stringify({ method: req.method, url: req.url, identity: req.headers['x-tollgate-identity'] ?? null }));
   };
-  let handler: (req: IncomingMessage, res: ServerResponse, body: Buffer) => void | Promise<void> = echo;
+  let handler: (req: IncomingMessage, res: ServerResponse, body: Buffer) => unknown = echo;
   const server = await listen((req, res) => {
     void (async () => {
       if (req.url === '/healthz') {

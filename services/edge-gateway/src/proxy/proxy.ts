@@ -5,7 +5,6 @@ import { createProxyMiddleware, type RequestHandler } from 'http-proxy-middlewar
 import {
   AppError,
   type CircuitBreakerPolicy,
-  CircuitState,
   createCircuitBreaker,
   isBrokenCircuitError,
   type Logger,
@@ -201,11 +200,9 @@ export function createUpstreamProxy(options: ProxyOptions) {
       return;
     }
     (req as Request & { metricsRoute?: string }).metricsRoute = `proxy:${route.upstream}`;
+    // While open, execute() refuses at once (BrokenCircuitError); once the half-open delay has
+    // passed it lets one trial call through.
     const breaker = breakers.get(route.upstream)!;
-    if (breaker.state === CircuitState.Open) {
-      circuitOpen(req, res, route.upstream);
-      return;
-    }
     dropHopByHop(req.headers);
     ensureTraceparent(req);
     const proxy = proxies.get(route.upstream)!;

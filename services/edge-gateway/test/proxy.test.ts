@@ -1,0 +1,282 @@
+import { createHash } from 'node:crypto';
+import http from 'node:http';
+import request from 'supertest';
+import { createTestEnv, listen, type Listening, parseSse, type TestEnv } from '@tollgate/testkit';
+import { migrations } from '../src/migrations';
+import { bearer, createTenantWithKey, type FakeUpstream, type RunningGateway, startFakeUpstream, startGateway } from './helpers';
+
+let env: TestEnv;
+let upstream: FakeUpstream;
+let gw: RunningGateway;
+let key: string;
+
+/** A port nothing listens on: connections are refused. */
+async function deadUrl(): Promise<string> {
+  const s = await listen(() => undefined);
+  await s.close();
+  return s.url;
+}
+
+beforeAll(async () => {
+  env = await createTestEnv('gw_proxy');
+  await env.migrate(migrations);
+  upstream = await startFakeUpstream();
+  gw = await startGateway(env, upstream.url, {
+    PROXY_TIMEOUT_MS: '300',
+    BODY_LIMIT_WRITE: '1kb',
+    BODY_LIMIT_UPLOAD: '8mb',
+    BREAKER_CONSECUTIVE_FAILURES: '3',
+    BREAKER_HALF_OPEN_AFTER_MS: '300',
+  });
+  key = (await createTenantWithKey(gw.url)).key;
+});
+
+afterEach(() => upstream.handle((req, res) => res.setHeader('content-type', 'application/json').end(JSON.stringify({ method: req.method, url: req.url }))));
+
+afterAll(async () => {
+  await gw?.close();
+  await upstream?.close();
+  await env?.cleanup();
+});
+
+/** A raw request whose response chunks are delivered as they arrive. */
+function open(path: string, options: { method?: string; headers?: Record<string, string>; body?: string } = {}) {
+  return new Promise<http.IncomingMessage & { request: http.ClientRequest }>((resolve, reject) => {
+    const req = http.request(`${gw.url}${path}`, { method: options.method ?? 'POST', headers: { 'content-type': 'application/json', ...bearer(key), ...options.headers } });
+    req.on('response', (res) => resolve(Object.assign(res, { request: req })));
+    req.on('error', reject);
+    req.end(options.body ?? '{}');
+  });
+}
+
+describe('streaming', () => {
+  it('the first SSE chunk reaches the client while the upstream is still sending', async () => {
+    let releaseRest!: () => void;
+    const rest = new Promise<void>((r) => (releaseRest = r));
+    let upstreamFinished = false;
+    upstream.handle(async (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+      res.write('data: {"chunk":1}\n\n');
+      await rest; // the upstream keeps the stream open until the client has seen chunk 1
+      res.write('data: {"chunk":2}\n\n');
+      res.end('data: [DONE]\n\n');
+      upstreamFinished = true;
+    });
+    const res = await open('/v1/chat/completions', { body: JSON.stringify({ stream: true }) });
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['content-type']).toBe('text/event-stream');
+    const first = await new Promise<string>((resolve) => res.once('data', (c: Buffer) => resolve(c.toString())));
+    expect(parseSse(first)).toEqual(['{"chunk":1}']);
+    expect(upstreamFinished).toBe(false);
+    releaseRest();
+    let text = first;
+    for await (const chunk of res) text += (chunk as Buffer).toString();
+    expect(parseSse(text)).toEqual(['{"chunk":1}', '{"chunk":2}', '[DONE]']);
+    expect(upstreamFinished).toBe(true);
+  });
+
+  it('a client that disconnects aborts the upstream request', async () => {
+    let upstreamClosed!: () => void;
+    const closed = new Promise<void>((r) => (upstreamClosed = r));
+    upstream.handle((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write('data: {"chunk":1}\n\n');
+      const timer = setInterval(() => res.write('data: {"tick":true}\n\n'), 20);
+      res.on('close', () => {
+        clearInterval(timer);
+        upstreamClosed();
+      });
+    });
+    const res = await open('/v1/chat/completions', { body: '{"stream":true}' });
+    await new Promise((resolve) => res.once('data', resolve));
+    res.request.destroy();
+    let timer: NodeJS.Timeout | undefined;
+    const outcome = await Promise.race([closed.then(() => 'closed'), new Promise((r) => (timer = setTimeout(() => r('still open'), 2000)))]);
+    clearTimeout(timer);
+    expect(outcome).toBe('closed');
+  });
+
+  it('uploads stream through without a size cap below the upload limit', async () => {
+    const payload = Buffer.alloc(3 * 1024 * 1024, 7);
+    upstream.handle((_req, res, body) => res.setHeader('content-type', 'application/json').end(JSON.stringify({ bytes: body.length, sha: createHash('sha256').update(body).digest('hex') })));
+    const res = await request(gw.url).post('/v1/files').set(bearer(key)).set('content-type', 'application/octet-stream').send(payload);
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ bytes: payload.length, sha: createHash('sha256').update(payload).digest('hex') });
+  });
+});
+
+describe('body limits per route class', () => {
+  it('413 for a declared Content-Length over the limit, before the upstream is contacted', async () => {
+    const before = upstream.requests.length;
+    const res = await request(gw.url).post('/v1/webhooks/endpoints').set(bearer(key)).send({ url: 'x'.repeat(2000) });
+    expect(res.status).toBe(413);
+    expect(res.body.error.code).toBe('PAYLOAD_TOO_LARGE');
+    expect(upstream.requests.length).toBe(before);
+  });
+
+  it('413 for a chunked body that streams past the limit; the upstream request is cut', async () => {
+    // The upstream sees the start of the body, then the gateway cutting the request.
+    const aborted = new Promise<void>((resolve) => {
+      upstream.server.once('request', (req: http.IncomingMessage) => {
+        req.on('close', () => {
+          if (!req.complete) resolve();
+        });
+      });
+    });
+    const res = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = http.request(`${gw.url}/v1/webhooks/endpoints`, { method: 'POST', headers: { ...bearer(key), 'content-type': 'application/json', 'transfer-encoding': 'chunked' } });
+      req.on('response', (r) => {
+        let body = '';
+        r.on('data', (c: Buffer) => (body += c.toString()));
+        r.on('end', () => resolve({ status: r.statusCode ?? 0, body }));
+      });
+      req.on('error', reject);
+      req.write('{"a":"');
+      req.write('y'.repeat(600));
+      setTimeout(() => req.end('y'.repeat(600) + '"}'), 30);
+    });
+    expect(res.status).toBe(413);
+    expect(JSON.parse(res.body).error.code).toBe('PAYLOAD_TOO_LARGE');
+    await aborted;
+  });
+});
+
+describe('upstream failures', () => {
+  it('502 when the upstream refuses, in the envelope or OpenAI shape', async () => {
+    const broken = await startGateway(env, await deadUrl());
+    try {
+      const res = await request(broken.url).get('/v1/credits/balance').set(bearer(key));
+      expect(res.status).toBe(502);
+      expect(res.body.error).toMatchObject({ code: 'UPSTREAM_FAILED', message: expect.any(String), request_id: expect.any(String) });
+      expect(JSON.stringify(res.body)).not.toMatch(/ECONNREFUSED|127\.0\.0\.1/);
+      const chat = await request(broken.url).post('/v1/chat/completions').set(bearer(key)).send({});
+      expect(chat.status).toBe(502);
+      expect(chat.body.error).toMatchObject({ type: 'api_error', code: 'upstream_failed' });
+    } finally {
+      await broken.close();
+    }
+  });
+
+  it('504 when the upstream does not answer within the route timeout', async () => {
+    upstream.handle(() => undefined);
+    const started = Date.now();
+    const res = await request(gw.url).get('/v1/webhooks/endpoints').set(bearer(key));
+    expect(res.status).toBe(504);
+    expect(res.body.error.code).toBe('UPSTREAM_TIMEOUT');
+    expect(Date.now() - started).toBeLessThan(2000);
+  });
+
+  it('opens the circuit after consecutive failures: fast 503 without calling the upstream, then a trial', async () => {
+    upstream.handle((_req, res) => {
+      res.writeHead(503, { 'content-type': 'application/json' });
+      res.end('{"error":{"code":"SERVICE_UNAVAILABLE"}}');
+    });
+    for (let i = 0; i < 3; i++) expect((await request(gw.url).get('/v1/images').set(bearer(key))).status).toBe(503);
+    const before = upstream.requests.length;
+    const fast = await request(gw.url).get('/v1/images').set(bearer(key));
+    expect(fast.status).toBe(503);
+    expect(fast.body.error.code).toBe('SERVICE_UNAVAILABLE');
+    expect(fast.headers['retry-after']).toBeDefined();
+    expect(upstream.requests.length).toBe(before);
+    // Other upstreams are not affected.
+    upstream.handle((_req, res) => res.end('{}'));
+    expect((await request(gw.url).get('/v1/credits/balance').set(bearer(key))).status).toBe(200);
+    // After the half-open delay one trial goes through and, succeeding, closes the circuit.
+    await new Promise((r) => setTimeout(r, 350));
+    expect((await request(gw.url).get('/v1/images').set(bearer(key))).status).toBe(200);
+    expect((await request(gw.url).get('/v1/images').set(bearer(key))).status).toBe(200);
+  });
+});
+
+describe('headers', () => {
+  it('drops hop-by-hop headers both ways', async () => {
+    upstream.handle((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json', connection: 'X-Upstream-Hop', 'x-upstream-hop': 'secret', 'x-end-to-end': 'kept' });
+      res.end('{}');
+    });
+    const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
+      const req = http.request(`${gw.url}/v1/credits/balance`, { headers: { ...bearer(key), connection: 'keep-alive, X-Client-Hop', 'x-client-hop': 'secret', te: 'trailers', 'x-kept': 'yes' } });
+      req.on('response', resolve).on('error', reject).end();
+    });
+    res.resume();
+    const seen = upstream.requests.at(-1)!.headers;
+    expect(seen['x-client-hop']).toBeUndefined();
+    expect(seen['te']).toBeUndefined();
+    expect(seen['x-kept']).toBe('yes');
+    expect(res.headers['x-upstream-hop']).toBeUndefined();
+    expect(res.headers['x-end-to-end']).toBe('kept');
+  });
+
+  it('security headers on every response; an invalid X-Request-ID is replaced', async () => {
+    const res = await request(gw.url).get('/v1/credits/balance').set(bearer(key)).set('X-Request-ID', 'bad id with spaces');
+    expect(res.headers['strict-transport-security']).toMatch(/max-age=/);
+    expect(res.headers['x-content-type-options']).toBe('nosniff');
+    expect(res.headers['x-frame-options']).toBe('DENY');
+    expect(res.headers['content-security-policy']).toMatch(/default-src 'self'/);
+    expect(res.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
+    expect(upstream.requests.at(-1)!.headers['x-request-id']).toBe(res.headers['x-request-id']);
+  });
+
+  it('an unknown /v1 path is a 404 once authenticated', async () => {
+    expect((await request(gw.url).get('/v1/nothing-here').set(bearer(key))).status).toBe(404);
+    expect((await request(gw.url).get('/v1/nothing-here')).status).toBe(401);
+  });
+});
+
+describe('openapi, docs and readiness', () => {
+  let credits: Listening;
+  let docsGateway: RunningGateway;
+  beforeAll(async () => {
+    credits = await listen((req, res) => {
+      if (req.url === '/openapi.json') {
+        res.setHeader('content-type', 'application/json');
+        res.end(
+          JSON.stringify({
+            openapi: '3.1.0',
+            info: { title: 'credits', version: '1' },
+            paths: {
+              '/v1/credits/balance': { get: { security: [{ identity: [] }], responses: { '200': { content: { 'application/json': { schema: { $ref: '#/components/schemas/Balance' } } } } } } },
+              '/internal/v1/holds': { post: { responses: {} } },
+            },
+            components: { schemas: { Balance: { type: 'object' } }, securitySchemes: { identity: { type: 'apiKey', in: 'header', name: 'X-Tollgate-Identity' } } },
+          }),
+        );
+        return;
+      }
+      res.end('{"status":"ok"}');
+    });
+    docsGateway = await startGateway(env, await deadUrl(), { CREDITS_URL: credits.url, OPENAPI_FETCH_TIMEOUT_MS: '500' });
+  });
+  afterAll(async () => {
+    await docsGateway.close();
+    await credits.close();
+  });
+
+  it('/openapi.json merges the public paths of every reachable service', async () => {
+    const res = await request(docsGateway.url).get('/openapi.json');
+    expect(res.status).toBe(200);
+    const doc = res.body;
+    expect(doc.openapi).toBe('3.1.0');
+    expect(doc.paths['/v1/admin/tenants'].post).toBeDefined();
+    expect(doc.paths['/v1/credits/balance'].get.responses['200'].content['application/json'].schema.$ref).toBe('#/components/schemas/credits.Balance');
+    expect(doc.paths['/v1/credits/balance'].get.security).toBeUndefined();
+    expect(doc.components.schemas['credits.Balance']).toEqual({ type: 'object' });
+    expect(doc.paths['/internal/v1/holds']).toBeUndefined();
+    expect(doc.components.securitySchemes.bearer).toBeDefined();
+    expect(doc['x-tollgate-unavailable']).toEqual(expect.arrayContaining(['ai-proxy', 'upload', 'image-pipeline', 'webhook']));
+  });
+
+  it('/docs serves Swagger UI under the CSP', async () => {
+    const res = await request(docsGateway.url).get('/docs/');
+    expect(res.status).toBe(200);
+    expect(res.text).toContain('swagger-ui');
+    expect(res.headers['content-security-policy']).toBeDefined();
+  });
+
+  it('/readyz reports each upstream without failing on them', async () => {
+    const res = await request(docsGateway.url).get('/readyz');
+    expect(res.status).toBe(200);
+    expect(res.body.checks['upstream:credits']).toMatchObject({ ok: true, critical: false });
+    expect(res.body.checks['upstream:ai-proxy']).toMatchObject({ ok: false, critical: false });
+  });
+});
