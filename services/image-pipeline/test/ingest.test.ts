@@ -6,10 +6,11 @@ import { createHarness, type Harness } from './support/harness';
 import { headerOnlyBomb, makeJpeg, makePng, truncatedPng } from './support/images';
 
 /** Supertest collects binary bodies into a Buffer with this parser. */
-const binary = (res: NodeJS.ReadableStream & { setEncoding(e: string): void }, done: (err: Error | null, body: Buffer) => void) => {
+const binary = (res: request.Response, done: (err: Error | null, body: Buffer) => void): void => {
+  const stream = res as unknown as NodeJS.ReadableStream;
   const chunks: Buffer[] = [];
-  res.on('data', (c: Buffer) => chunks.push(c));
-  res.on('end', () => done(null, Buffer.concat(chunks)));
+  stream.on('data', (c: Buffer) => chunks.push(c));
+  stream.on('end', () => done(null, Buffer.concat(chunks)));
 };
 
 describe('ingest and processing (real Postgres, Redis, sharp)', () => {

@@ -64,6 +64,8 @@ export interface Harness {
   queue: Queue;
   worker: Worker | undefined;
   dataDir: string;
+  /** Starts an(other) in-process worker, closed with the harness. */
+  startWorker(): Promise<Worker>;
   /** Every event published to the `webhook-events` queue of this file's prefix. */
   events(): Promise<PlatformEvent[]>;
   waitForStatus(imageId: string, statuses: ImageStatus | ImageStatus[], timeoutMs?: number): Promise<ImageRow>;
@@ -103,8 +105,14 @@ export async function createHarness(options: HarnessOptions): Promise<Harness> {
     queue,
   };
   const { app } = createApp({ ...deps, metrics: createMetrics('image-pipeline', { collectDefault: false }) });
-  const worker = options.worker === false ? undefined : createImageWorker(deps, { connection, prefix: env.prefix });
-  if (worker) await worker.waitUntilReady();
+  const workers: Worker[] = [];
+  const startWorker = async () => {
+    const worker = createImageWorker(deps, { connection, prefix: env.prefix });
+    workers.push(worker);
+    await worker.waitUntilReady();
+    return worker;
+  };
+  const worker = options.worker === false ? undefined : await startWorker();
 
   return {
     env,
@@ -115,6 +123,7 @@ export async function createHarness(options: HarnessOptions): Promise<Harness> {
     queue,
     worker,
     dataDir,
+    startWorker,
     async events() {
       const jobs = await webhookEvents.getJobs(['waiting', 'delayed', 'active', 'completed', 'failed', 'paused', 'prioritized']);
       return jobs.map((j) => {
@@ -135,7 +144,7 @@ export async function createHarness(options: HarnessOptions): Promise<Harness> {
       throw new Error(`image ${imageId} did not reach ${wanted.join('|')} in ${timeoutMs} ms (last: ${last?.status ?? 'missing'} ${last?.failure_message ?? ''})`);
     },
     async close() {
-      await worker?.close();
+      for (const w of workers) await w.close();
       await queue.close();
       await webhookEvents.close();
       await connection.quit();
