@@ -244,3 +244,16 @@ describe('internal routes (scope service)', () => {
     expect((await request(h.url).get(`/internal/v1/files/${fileId}/content?tenant_id=ten_pipe`)).status).toBe(401);
   });
 });
+
+describe('service endpoints', () => {
+  it('serves its OpenAPI document and readiness (storage and tus staging checked)', async () => {
+    const doc = await request(h.url).get('/openapi.json');
+    expect(doc.status).toBe(200);
+    expect(Object.keys(doc.body.paths)).toEqual(
+      expect.arrayContaining(['/v1/files', '/v1/files/{id}', '/v1/files/{id}/content', '/v1/uploads', '/v1/uploads/{id}', '/internal/v1/files/{id}/content']),
+    );
+    const ready = await request(h.url).get('/readyz');
+    expect(ready.status).toBe(200);
+    expect(JSON.stringify(ready.body)).toContain('storage');
+  });
+});
