@@ -1,0 +1,74 @@
+import { createQueue, WEBHOOK_EVENTS_QUEUE } from '@tollgate/common';
+import { identityHeaders } from '@tollgate/testkit';
+import type { Queue } from 'bullmq';
+import { startHarness, type Harness } from './support/harness';
+import type { FakeCredits } from './support/fake-credits';
+
+/** Queued completions: 202 now, the worker runs them with the same billing, events announce the end. */
+describe('async completions', () => {
+  let h: Harness & { fakeCredits: FakeCredits | undefined };
+  let webhookEvents: Queue;
+
+  const submit = (tenant: string, body: Record<string, unknown>) =>
+    fetch(`${h.url}/v1/async/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', ...identityHeaders(tenant) }, body: JSON.stringify(body) });
+  const status = (tenant: string, url: string) => fetch(`${h.url}${url}`, { headers: identityHeaders(tenant) });
+  async function waitFor(tenant: string, url: string, done: (s: string) => boolean) {
+    for (let i = 0; i < 200; i++) {
+      const body = (await (await status(tenant, url)).json()) as { status: string } & Record<string, unknown>;
+      if (done(body.status)) return body;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    throw new Error('job did not finish');
+  }
+
+  beforeAll(async () => {
+    h = await startHarness({ label: 'ai_async', worker: true, routing: { models: { m: { price: { input_per_1k: 1_000, output_per_1k: 1_000 }, targets: [{ provider: 'mock', model: 'mock-async' }] } } } });
+    h.fakeCredits!.topUp('async_rich', 10_000_000);
+    webhookEvents = createQueue(WEBHOOK_EVENTS_QUEUE, { connection: h.queueRedis, prefix: h.env.prefix });
+  });
+  afterAll(async () => {
+    await webhookEvents.close();
+    await h.close();
+  });
+
+  it('accepts with 202, runs on the worker with billing, and publishes completion.completed', async () => {
+    const res = await submit('async_rich', { model: 'm', messages: [{ role: 'user', content: 'later please' }] });
+    expect(res.status).toBe(202);
+    const accepted = (await res.json()) as { id: string; status: string; status_url: string };
+    expect(accepted).toMatchObject({ status: 'queued', status_url: `/v1/async/jobs/${accepted.id}` });
+    expect(res.headers.get('location')).toBe(accepted.status_url);
+
+    const done = await waitFor('async_rich', accepted.status_url, (s) => s === 'succeeded' || s === 'failed');
+    expect(done.status).toBe('succeeded');
+    const result = done['result'] as { object: string; choices: { message: { content: string } }[]; usage: { prompt_tokens: number; completion_tokens: number } };
+    expect(result.object).toBe('chat.completion');
+    expect(result.choices[0]!.message.content).toBe('Echo: later please');
+    const cost = Math.ceil((result.usage.prompt_tokens * 1_000 + result.usage.completion_tokens * 1_000) / 1_000);
+    expect(done['cost']).toBe(cost);
+    expect(h.fakeCredits!.captures.at(-1)!.amount).toBe(cost);
+
+    const event = await webhookEvents.getJob(`evt_${accepted.id}_completed`);
+    expect(event?.data).toMatchObject({ type: 'completion.completed', tenant_id: 'async_rich', data: { id: accepted.id, status: 'succeeded', model: 'm', cost } });
+  });
+
+  it('fails a job the tenant cannot pay for and publishes completion.failed', async () => {
+    const res = await submit('async_broke', { model: 'm', messages: [{ role: 'user', content: 'no money' }] });
+    expect(res.status).toBe(202);
+    const { id, status_url } = (await res.json()) as { id: string; status_url: string };
+    const done = await waitFor('async_broke', status_url, (s) => s === 'succeeded' || s === 'failed');
+    expect(done).toMatchObject({ status: 'failed', result: null, error: { code: 'INSUFFICIENT_CREDITS' } });
+    const event = await webhookEvents.getJob(`evt_${id}_failed`);
+    expect(event?.data).toMatchObject({ type: 'completion.failed', tenant_id: 'async_broke', data: { id, status: 'failed', error: { code: 'INSUFFICIENT_CREDITS' } } });
+  });
+
+  it('refuses what it could never run, and hides other tenants\' jobs', async () => {
+    expect((await submit('async_rich', { model: 'm', stream: true, messages: [{ role: 'user', content: 'x' }] })).status).toBe(400);
+    expect((await submit('async_rich', { model: 'nope', messages: [{ role: 'user', content: 'x' }] })).status).toBe(404);
+    const { status_url } = (await (await submit('async_rich', { model: 'm', messages: [{ role: 'user', content: 'mine' }] })).json()) as { status_url: string };
+    expect((await status('async_other', status_url)).status).toBe(404);
+    expect((await status('async_rich', '/v1/async/jobs/not-an-id')).status).toBe(404);
+    const noIdentity = await fetch(`${h.url}${status_url}`);
+    expect(noIdentity.status).toBe(401);
+    expect(((await noIdentity.json()) as { error: { type: string } }).error.type).toBe('authentication_error');
+  });
+});
