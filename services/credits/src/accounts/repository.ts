@@ -108,12 +108,3 @@ export async function setLowBalanceThreshold(db: Db, tenantId: string, threshold
     .executeTakeFirstOrThrow();
   return asTenantBalance(row)!;
 }
-
-/** Adds a (signed) delta to one shard of a system account, creating the shard row on first use. */
-export async function addToSystemAccount(db: Db, accountId: string, shard: number, delta: number): Promise<void> {
-  await db
-    .insertInto('system_balance_shards')
-    .values({ account_id: accountId, shard, balance: delta })
-    .onConflict((oc) => oc.columns(['account_id', 'shard']).doUpdateSet({ balance: sql`system_balance_shards.balance + excluded.balance` }))
-    .execute();
-}

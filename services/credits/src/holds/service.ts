@@ -35,8 +35,7 @@ export async function createHold(deps: LedgerDeps, input: HoldInput): Promise<Ou
   const { db, clock, ids, settings } = deps;
   const ttlS = input.ttlS ?? settings.holdDefaultTtlS;
   const hash = requestHash('hold', { amount: input.amount, ttl_s: ttlS, description: input.description ?? null });
-  const earlier = await replayOf(db, input.tenantId, input.idempotencyKey, hash);
-  if (earlier) return { result: earlier, replayed: true };
+  // As for charges, a repeated key is caught by the unique index, not looked up first.
   try {
     const { view, events, replay } = await inTransaction(db, async (trx) => {
       const now = clock.now();

@@ -1,6 +1,7 @@
-import { addToSystemAccount, type TenantBalance } from '../accounts/repository';
+import { sql } from 'kysely';
+import type { TenantBalance } from '../accounts/repository';
 import type { Db, TransactionType } from '../db/schema';
-import { insertEntries, insertTransaction, type TransactionView } from '../transactions/repository';
+import type { TransactionView } from '../transactions/repository';
 import { shardOf } from './system-accounts';
 
 export interface Transfer {
@@ -27,22 +28,33 @@ export interface Transfer {
  */
 export async function postTransfer(db: Db, transfer: Transfer): Promise<TransactionView> {
   const amount = Math.abs(transfer.tenantDelta);
-  await insertTransaction(db, {
-    id: transfer.id,
-    tenant_id: transfer.account.tenant_id,
-    type: transfer.type,
-    amount,
-    description: transfer.description,
-    hold_id: transfer.holdId ?? null,
-    idempotency_key: transfer.idempotencyKey ?? null,
-    request_hash: transfer.requestHash ?? null,
-    created_at: transfer.now,
-  });
-  await insertEntries(db, [
-    { transaction_id: transfer.id, account_id: transfer.account.id, amount: transfer.tenantDelta, balance_after: transfer.account.balance, created_at: transfer.now },
-    { transaction_id: transfer.id, account_id: transfer.systemAccountId, amount: -transfer.tenantDelta, balance_after: null, created_at: transfer.now },
-  ]);
-  await addToSystemAccount(db, transfer.systemAccountId, shardOf(transfer.account.tenant_id), -transfer.tenantDelta);
+  const shard = shardOf(transfer.account.tenant_id);
+  // One statement (one round trip) for the three writes; the transaction around it makes them
+  // atomic with the balance update, and the deferred trigger checks the entries at commit.
+  await db
+    .with('txn', (q) =>
+      q.insertInto('transactions').values({
+        id: transfer.id,
+        tenant_id: transfer.account.tenant_id,
+        type: transfer.type,
+        amount,
+        description: transfer.description,
+        hold_id: transfer.holdId ?? null,
+        idempotency_key: transfer.idempotencyKey ?? null,
+        request_hash: transfer.requestHash ?? null,
+        created_at: transfer.now,
+      }),
+    )
+    .with('legs', (q) =>
+      q.insertInto('entries').values([
+        { transaction_id: transfer.id, account_id: transfer.account.id, amount: transfer.tenantDelta, balance_after: transfer.account.balance, created_at: transfer.now },
+        { transaction_id: transfer.id, account_id: transfer.systemAccountId, amount: -transfer.tenantDelta, balance_after: null, created_at: transfer.now },
+      ]),
+    )
+    .insertInto('system_balance_shards')
+    .values({ account_id: transfer.systemAccountId, shard, balance: -transfer.tenantDelta })
+    .onConflict((oc) => oc.columns(['account_id', 'shard']).doUpdateSet({ balance: sql`system_balance_shards.balance + excluded.balance` }))
+    .execute();
   return {
     id: transfer.id,
     tenant_id: transfer.account.tenant_id,

@@ -1,4 +1,4 @@
-import type { Db, NewEntry, NewTransaction, TransactionType } from '../db/schema';
+import type { Db, TransactionType } from '../db/schema';
 
 /** A transaction as the tenant sees it: with its account's posted balance right after it. */
 export interface TransactionView {
@@ -35,14 +35,6 @@ export function toTransactionView(row: ViewRow): TransactionView {
     hold_id: row.hold_id,
     created_at: row.created_at.toISOString(),
   };
-}
-
-export async function insertTransaction(db: Db, row: NewTransaction): Promise<void> {
-  await db.insertInto('transactions').values(row).execute();
-}
-
-export async function insertEntries(db: Db, rows: NewEntry[]): Promise<void> {
-  await db.insertInto('entries').values(rows).execute();
 }
 
 /** Transactions joined to their tenant-side entry (the only entry with a balance_after). */

@@ -1,0 +1,219 @@
+#!/usr/bin/env node
+// Credits benchmark: charges per second and hold+capture latency (p50, p99) at concurrency 1 and
+// 32, through the real HTTP API, next to pgbench's built-in simple-update on the same Postgres
+// in the same run, reported as ratios. Also the same charges called in-process (no HTTP) to show
+// what the HTTP layer costs.
+//
+//   pnpm --filter @tollgate/credits build && node scripts/bench/credits/bench.mjs [--duration=8]
+//
+// Uses database `tollgate_bench_credits` (BENCH_DATABASE_URL), schema `credits_bench` (recreated) and
+// pgbench's tables in that database's public schema (re-initialised, scale 10).
+import { fork, spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import http from 'node:http';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
+
+const ROOT = path.resolve(import.meta.dirname, '../../..');
+const require = createRequire(path.join(ROOT, 'services/credits/package.json'));
+const common = require('@tollgate/common');
+const { configSchema } = require('./dist/config.js');
+const { migrations } = require('./dist/migrations/index.js');
+const { buildLedger } = require('./dist/ledger/deps.js');
+const { charge } = require('./dist/transactions/service.js');
+const { reconcile } = require('./dist/reconcile/service.js');
+
+const args = Object.fromEntries(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=')));
+const DURATION_S = Number(args.duration ?? 8);
+const DATABASE_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://localhost:5432/tollgate_bench_credits';
+const SCHEMA = 'credits_bench';
+const SECRET = 'bench-internal-secret-0123456789abcdef';
+const POOL = 32;
+const PGBENCH = ['pgbench', '/usr/lib/postgresql/15/bin/pgbench'].find((bin) => spawnSync(bin, ['--version']).status === 0);
+
+const serviceToken = common.signServiceIdentity('bench', SECRET, 'system', 3600);
+const adminToken = common.signIdentity({ tenantId: 'admin', keyId: 'admin', scopes: ['admin'] }, SECRET, 3600);
+
+function percentile(sorted, p) {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+const round = (n, d = 2) => Math.round(n * 10 ** d) / 10 ** d;
+
+// ---- HTTP client: keep-alive sockets, one per concurrent worker ----
+function makeClient(port, concurrency) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
+  return (method, p, headers, body) =>
+    new Promise((resolve, reject) => {
+      const payload = body === undefined ? undefined : JSON.stringify(body);
+      const req = http.request(
+        { host: '127.0.0.1', port, method, path: p, agent, headers: { ...headers, ...(payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {}) } },
+        (res) => {
+          let data = '';
+          res.setEncoding('utf8');
+          res.on('data', (c) => (data += c));
+          res.on('end', () => resolve({ status: res.statusCode, body: data ? JSON.parse(data) : undefined }));
+        },
+      );
+      req.on('error', reject);
+      if (payload) req.write(payload);
+      req.end();
+    });
+}
+
+/** Runs `op(worker, i)` in `concurrency` loops for DURATION_S; returns count, rate and latencies. */
+async function closedLoop(concurrency, op) {
+  const latencies = [];
+  let failures = 0;
+  const until = performance.now() + DURATION_S * 1000;
+  const start = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async (_, worker) => {
+      for (let i = 0; performance.now() < until; i++) {
+        const t0 = performance.now();
+        const ok = await op(worker, i);
+        latencies.push(performance.now() - t0);
+        if (!ok) failures++;
+      }
+    }),
+  );
+  const elapsed = (performance.now() - start) / 1000;
+  latencies.sort((a, b) => a - b);
+  return { ops: latencies.length, failures, per_s: round(latencies.length / elapsed, 1), p50_ms: round(percentile(latencies, 50)), p99_ms: round(percentile(latencies, 99)) };
+}
+
+// ---- pgbench simple-update ----
+function pgbenchInit() {
+  const r = spawnSync(PGBENCH, ['-i', '-s', '10', '-q', DATABASE_URL], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`pgbench -i failed: ${r.stderr}`);
+}
+
+function pgbenchRun(clients) {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'pgbench-'));
+  try {
+    const r = spawnSync(PGBENCH, ['-b', 'simple-update', '-M', 'prepared', '-c', String(clients), '-j', String(Math.min(clients, 2)), '-T', String(DURATION_S), '-l', '--log-prefix', path.join(dir, 'log'), DATABASE_URL], { encoding: 'utf8', cwd: dir });
+    if (r.status !== 0) throw new Error(`pgbench failed: ${r.stderr}`);
+    const tps = Number(/tps = ([\d.]+) \(without initial connection time\)/.exec(r.stdout)?.[1]);
+    // Per-transaction log lines: client_id transaction_no latency_us script_no epoch epoch_us
+    const latencies = [];
+    for (const file of readdirSync(dir).filter((f) => f.startsWith('log'))) {
+      for (const line of readFileSync(path.join(dir, file), 'utf8').split('\n')) {
+        const us = Number(line.split(' ')[2]);
+        if (Number.isFinite(us)) latencies.push(us / 1000);
+      }
+    }
+    latencies.sort((a, b) => a - b);
+    return { per_s: round(tps, 1), ops: latencies.length, p50_ms: round(percentile(latencies, 50)), p99_ms: round(percentile(latencies, 99)) };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function main() {
+  if (!PGBENCH) throw new Error('pgbench not found (on PATH or /usr/lib/postgresql/15/bin)');
+  await common.ensureDatabase(DATABASE_URL);
+  const env = { ...process.env, NODE_ENV: 'production', DATABASE_URL, DB_SCHEMA: SCHEMA, DATABASE_POOL_MAX: String(POOL), INTERNAL_JWT_SECRET: SECRET, LOW_BALANCE_THRESHOLD: '0', LOG_LEVEL: 'warn', HOLD_DEFAULT_TTL_S: '600' };
+  const db = common.createDb({ connectionString: DATABASE_URL, schema: SCHEMA, poolMax: POOL, applicationName: 'credits-bench-driver' });
+  await db.connection().execute(async (conn) => {
+    const { sql } = require('kysely');
+    await sql`drop schema if exists ${sql.id(SCHEMA)} cascade`.execute(conn);
+  });
+  await common.migrateToLatest(db, SCHEMA, migrations);
+
+  console.log(`pgbench simple-update (scale 10), ${DURATION_S}s per run…`);
+  pgbenchInit();
+  const pg1 = pgbenchRun(1);
+  const pg32 = pgbenchRun(32);
+
+  const server = fork(path.join(import.meta.dirname, 'server.mjs'), { env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const { port } = await new Promise((resolve, reject) => {
+    server.once('message', resolve);
+    server.once('exit', (code) => reject(new Error(`bench server exited ${code}`)));
+  });
+  const send = makeClient(port, 64);
+  const svc = { 'x-tollgate-identity': serviceToken };
+  const tenants = Array.from({ length: 33 }, (_, i) => `bench_${Date.now().toString(36)}_${i}`);
+  for (const t of tenants) {
+    const r = await send('POST', `/v1/admin/tenants/${t}/credits`, { 'x-tollgate-identity': adminToken }, { amount: 1_000_000_000_000 });
+    if (r.status !== 201) throw new Error(`top-up failed: ${r.status} ${JSON.stringify(r.body)}`);
+  }
+  let seq = 0;
+  const chargeOp = (tenantOf) => async (worker) => (await send('POST', '/internal/v1/charges', svc, { tenant_id: tenantOf(worker), amount: 1_000, idempotency_key: `c-${seq++}` })).status === 201;
+  const holdCaptureOp = (tenantOf) => async (worker) => {
+    const h = await send('POST', '/internal/v1/holds', svc, { tenant_id: tenantOf(worker), amount: 5_000, idempotency_key: `h-${seq++}`, ttl_s: 600 });
+    if (h.status !== 201) return false;
+    return (await send('POST', `/internal/v1/holds/${h.body.id}/capture`, svc, { amount: 3_000 })).status === 200;
+  };
+
+  console.log('credits over HTTP…');
+  await closedLoop(4, chargeOp((w) => tenants[w])); // warm-up (JIT, pool)
+  const http1 = await closedLoop(1, chargeOp(() => tenants[0]));
+  const http32 = await closedLoop(32, chargeOp((w) => tenants[w]));
+  const http32hot = await closedLoop(32, chargeOp(() => tenants[32]));
+  const hc1 = await closedLoop(1, holdCaptureOp(() => tenants[0]));
+  const hc32 = await closedLoop(32, holdCaptureOp((w) => tenants[w]));
+  server.send('stop');
+  await new Promise((resolve) => server.once('exit', resolve));
+
+  console.log('credits in-process (no HTTP)…');
+  const ledger = buildLedger({ config: common.parseConfig(configSchema, env), db, logger: common.createLogger({ service: 'bench', silent: true }), events: common.memoryEventPublisher() });
+  const direct = (tenantOf) => async (worker) => {
+    await charge(ledger, { tenantId: tenantOf(worker), amount: 1_000, idempotencyKey: `d-${seq++}` });
+    return true;
+  };
+  const dir1 = await closedLoop(1, direct(() => tenants[0]));
+  const dir32 = await closedLoop(32, direct((w) => tenants[w]));
+
+  const t0 = performance.now();
+  const report = await reconcile(db);
+  const reconcileMs = round(performance.now() - t0, 0);
+  await db.destroy();
+
+  const results = {
+    at: new Date().toISOString(),
+    machine: { cpus: os.cpus().length, node: process.version },
+    duration_s: DURATION_S,
+    pgbench_simple_update: { c1: pg1, c32: pg32 },
+    charges_http: { c1: http1, c32_32_tenants: http32, c32_one_tenant: http32hot },
+    charges_in_process: { c1: dir1, c32_32_tenants: dir32 },
+    hold_capture_http: { c1: hc1, c32_32_tenants: hc32 },
+    ratios: {
+      charges_http_vs_pgbench_c1: round(http1.per_s / pg1.per_s, 3),
+      charges_http_vs_pgbench_c32: round(http32.per_s / pg32.per_s, 3),
+      charges_in_process_vs_pgbench_c1: round(dir1.per_s / pg1.per_s, 3),
+      charges_in_process_vs_pgbench_c32: round(dir32.per_s / pg32.per_s, 3),
+      hold_capture_p50_vs_pgbench_p50_c1: round(hc1.p50_ms / pg1.p50_ms, 2),
+      hold_capture_p99_vs_pgbench_p99_c1: round(hc1.p99_ms / pg1.p99_ms, 2),
+      hold_capture_p50_vs_pgbench_p50_c32: round(hc32.p50_ms / pg32.p50_ms, 2),
+      hold_capture_p99_vs_pgbench_p99_c32: round(hc32.p99_ms / pg32.p99_ms, 2),
+    },
+    reconcile: { ok: report.ok, ms: reconcileMs, counts: report.counts },
+  };
+  const outDir = path.join(ROOT, '.data', 'bench');
+  mkdirSync(outDir, { recursive: true });
+  const file = path.join(outDir, `credits-${results.at.replace(/[:.]/g, '-')}.json`);
+  writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
+
+  const row = (name, r) => console.log(`${name.padEnd(36)} ${String(r.per_s).padStart(9)}/s  p50 ${String(r.p50_ms).padStart(7)} ms  p99 ${String(r.p99_ms).padStart(7)} ms  (${r.ops} ops${r.failures ? `, ${r.failures} failed` : ''})`);
+  console.log('');
+  row('pgbench simple-update c=1', pg1);
+  row('pgbench simple-update c=32', pg32);
+  row('charge HTTP c=1', http1);
+  row('charge HTTP c=32 (32 tenants)', http32);
+  row('charge HTTP c=32 (one tenant)', http32hot);
+  row('charge in-process c=1', dir1);
+  row('charge in-process c=32 (32 tenants)', dir32);
+  row('hold+capture HTTP c=1', hc1);
+  row('hold+capture HTTP c=32 (32 tenants)', hc32);
+  console.log('');
+  for (const [k, v] of Object.entries(results.ratios)) console.log(`${k.padEnd(40)} ${v}`);
+  console.log(`\nreconcile after the run: ${report.ok ? 'ok' : 'MISMATCH'} in ${reconcileMs} ms (${report.counts.transactions} transactions)`);
+  console.log(`results: ${path.relative(ROOT, file)}`);
+  if (!report.ok) process.exitCode = 1;
+}
+
+main().catch((err) => {
+  console.error(`credits bench failed: ${err.stack ?? err}`);
+  process.exit(1);
+});
