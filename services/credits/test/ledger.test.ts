@@ -300,6 +300,19 @@ describe('low balance', () => {
     expect(lows).toHaveLength(2);
   });
 
+  it('a hold that takes the available balance below the threshold emits once; releasing it re-arms', async () => {
+    const t = newTenant();
+    await topUp(h.url, t, 1_000); // default threshold 100
+    const hold = (key: string, amount: number) => call(h.url, 'POST', '/internal/v1/holds', service(), { tenant_id: t, amount, idempotency_key: key });
+    const first = await hold('h1', 950);
+    expect((await queuedEvents(t)).filter((e) => e.type === 'credits.low_balance')).toEqual([
+      expect.objectContaining({ id: `evt_lowbal_${first.body.id}`, data: expect.objectContaining({ available: 50, held: 950, threshold: 100 }) }),
+    ]);
+    await call(h.url, 'POST', `/internal/v1/holds/${first.body.id}/release`, service());
+    await hold('h2', 950);
+    expect((await queuedEvents(t)).filter((e) => e.type === 'credits.low_balance')).toHaveLength(2);
+  });
+
   it('uses the configured default until a tenant sets its own, and validates the threshold', async () => {
     const t = newTenant();
     await topUp(h.url, t, 150);
