@@ -21,6 +21,16 @@ describe('async completions', () => {
     throw new Error('job did not finish');
   }
 
+  /** The event is published right after the job row is finished, so it may trail the status by a moment. */
+  async function eventJob(id: string) {
+    for (let i = 0; i < 100; i++) {
+      const job = await webhookEvents.getJob(id);
+      if (job) return job;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    return undefined;
+  }
+
   beforeAll(async () => {
     h = await startHarness({ label: 'ai_async', worker: true, routing: { models: { m: { price: { input_per_1k: 1_000, output_per_1k: 1_000 }, targets: [{ provider: 'mock', model: 'mock-async' }] } } } });
     h.fakeCredits!.topUp('async_rich', 10_000_000);
@@ -47,7 +57,7 @@ describe('async completions', () => {
     expect(done['cost']).toBe(cost);
     expect(h.fakeCredits!.captures.at(-1)!.amount).toBe(cost);
 
-    const event = await webhookEvents.getJob(`evt_${accepted.id}_completed`);
+    const event = await eventJob(`evt_${accepted.id}_completed`);
     expect(event?.data).toMatchObject({ type: 'completion.completed', tenant_id: 'async_rich', data: { id: accepted.id, status: 'succeeded', model: 'm', cost } });
   });
 
@@ -57,7 +67,7 @@ describe('async completions', () => {
     const { id, status_url } = (await res.json()) as { id: string; status_url: string };
     const done = await waitFor('async_broke', status_url, (s) => s === 'succeeded' || s === 'failed');
     expect(done).toMatchObject({ status: 'failed', result: null, error: { code: 'INSUFFICIENT_CREDITS' } });
-    const event = await webhookEvents.getJob(`evt_${id}_failed`);
+    const event = await eventJob(`evt_${id}_failed`);
     expect(event?.data).toMatchObject({ type: 'completion.failed', tenant_id: 'async_broke', data: { id, status: 'failed', error: { code: 'INSUFFICIENT_CREDITS' } } });
   });
 

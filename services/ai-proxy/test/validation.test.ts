@@ -80,3 +80,17 @@ describe('validation and access', () => {
     expect(((await res.json()) as { choices: { message: { content: string } }[] }).choices[0]!.message.content).toBe('Echo: what is this?');
   });
 });
+
+describe('OpenAPI document', () => {
+  it('describes every public route as OpenAPI 3.1', async () => {
+    const h = await startHarness({ label: 'ai_openapi', routing: { models: { m: { price: { input_per_1k: 1 }, targets: [{ provider: 'mock', model: 'm' }] } } } });
+    try {
+      const doc = (await (await fetch(`${h.url}/openapi.json`)).json()) as { openapi: string; paths: Record<string, unknown>; components: { schemas: Record<string, { properties?: Record<string, unknown> }> } };
+      expect(doc.openapi).toBe('3.1.0');
+      expect(Object.keys(doc.paths).sort()).toEqual(['/v1/async/chat/completions', '/v1/async/jobs/{id}', '/v1/chat/completions', '/v1/embeddings', '/v1/models', '/v1/models/{model}']);
+      expect(Object.keys(doc.components.schemas['ChatCompletionRequest']!.properties!)).toEqual(expect.arrayContaining(['model', 'messages', 'stream', 'tools']));
+    } finally {
+      await h.close();
+    }
+  });
+});
