@@ -13,7 +13,12 @@ async function main() {
   const config = loadConfig();
   const service = process.env.TOLLGATE_SERVICE ?? 'service';
   const logger = createLogger({ service: `${service}-migrate`, level: config.LOG_LEVEL, pretty: config.LOG_PRETTY });
-  const db = createDb({ connectionString: config.DATABASE_URL, schema: config.DB_SCHEMA, poolMax: 1, applicationName: `${service}-migrate` });
+  const db = createDb({
+    connectionString: config.DATABASE_URL,
+    schema: config.DB_SCHEMA,
+    poolMax: 1,
+    applicationName: `${service}-migrate`,
+  });
   try {
     const applied = await migrateToLatest(db, config.DB_SCHEMA, migrations, logger);
     logger.info('migrations are up to date', { schema: config.DB_SCHEMA, applied: applied.length });

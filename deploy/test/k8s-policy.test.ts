@@ -24,7 +24,9 @@ describe.each(OVERLAYS)('overlay %s', (overlay) => {
 
   test('every long-running container has startup, liveness and readiness probes', () => {
     const missing = longRunning(objects()).flatMap((o) =>
-      containersOf(o).flatMap((c) => ['startupProbe', 'livenessProbe', 'readinessProbe'].filter((p) => !c[p]).map((p) => `${id(o)}/${c.name}: ${p}`)),
+      containersOf(o).flatMap((c) =>
+        ['startupProbe', 'livenessProbe', 'readinessProbe'].filter((p) => !c[p]).map((p) => `${id(o)}/${c.name}: ${p}`),
+      ),
     );
     expect(missing).toEqual([]);
   });
@@ -97,7 +99,8 @@ describe.each(OVERLAYS)('overlay %s', (overlay) => {
         for (const probe of ['startupProbe', 'livenessProbe', 'readinessProbe']) {
           const port = c[probe]?.httpGet?.port ?? c[probe]?.tcpSocket?.port ?? c[probe]?.grpc?.port;
           if (port === undefined) continue;
-          if (typeof port === 'string' ? !names.has(port) : !numbers.has(port)) problems.push(`${id(owner)}/${c.name} ${probe}: port ${port}`);
+          if (typeof port === 'string' ? !names.has(port) : !numbers.has(port))
+            problems.push(`${id(owner)}/${c.name} ${probe}: port ${port}`);
         }
       }
     }
@@ -117,7 +120,8 @@ describe.each(OVERLAYS)('overlay %s', (overlay) => {
         const target = port.targetPort ?? port.port;
         for (const { owner } of selected) {
           const ports = containersOf(owner).flatMap((c) => c.ports ?? []);
-          const ok = typeof target === 'string' ? ports.some((p: any) => p.name === target) : ports.some((p: any) => p.containerPort === target);
+          const ok =
+            typeof target === 'string' ? ports.some((p: any) => p.name === target) : ports.some((p: any) => p.containerPort === target);
           if (!ok) problems.push(`${id(service)} port ${port.name}: ${id(owner)} has no port ${target}`);
         }
       }
@@ -131,14 +135,22 @@ describe.each(OVERLAYS)('overlay %s', (overlay) => {
       const labels = d.spec.template.metadata.labels;
       const pdbs = of(objects(), 'PodDisruptionBudget').filter((p) => selects(p.spec.selector, labels));
       if (pdbs.length !== 1) problems.push(`${id(d)}: ${pdbs.length} PDBs`);
-      for (const p of pdbs) if (p.spec.minAvailable !== undefined && p.spec.minAvailable >= (d.spec.replicas ?? 1)) problems.push(`${id(p)}: blocks every eviction`);
-      const hpas = of(objects(), 'HorizontalPodAutoscaler').filter((h) => h.spec.scaleTargetRef.kind === 'Deployment' && h.spec.scaleTargetRef.name === d.metadata.name);
-      const scaled = of(objects(), 'ScaledObject').filter((s) => (s.spec.scaleTargetRef.kind ?? 'Deployment') === 'Deployment' && s.spec.scaleTargetRef.name === d.metadata.name);
+      for (const p of pdbs)
+        if (p.spec.minAvailable !== undefined && p.spec.minAvailable >= (d.spec.replicas ?? 1))
+          problems.push(`${id(p)}: blocks every eviction`);
+      const hpas = of(objects(), 'HorizontalPodAutoscaler').filter(
+        (h) => h.spec.scaleTargetRef.kind === 'Deployment' && h.spec.scaleTargetRef.name === d.metadata.name,
+      );
+      const scaled = of(objects(), 'ScaledObject').filter(
+        (s) => (s.spec.scaleTargetRef.kind ?? 'Deployment') === 'Deployment' && s.spec.scaleTargetRef.name === d.metadata.name,
+      );
       if (hpas.length + scaled.length !== 1) {
         problems.push(`${id(d)}: ${hpas.length} HPAs and ${scaled.length} ScaledObjects`);
         continue;
       }
-      const [min, max] = hpas.length ? [hpas[0]!.spec.minReplicas ?? 1, hpas[0]!.spec.maxReplicas] : [scaled[0]!.spec.minReplicaCount ?? 0, scaled[0]!.spec.maxReplicaCount ?? 100];
+      const [min, max] = hpas.length
+        ? [hpas[0]!.spec.minReplicas ?? 1, hpas[0]!.spec.maxReplicas]
+        : [scaled[0]!.spec.minReplicaCount ?? 0, scaled[0]!.spec.maxReplicaCount ?? 100];
       if (!(min >= 1 && max >= min)) problems.push(`${id(d)}: autoscaler bounds ${min}..${max}`);
       if ((d.spec.replicas ?? 1) !== min) problems.push(`${id(d)}: replicas ${d.spec.replicas} != autoscaler floor ${min}`);
     }
@@ -158,7 +170,8 @@ describe.each(OVERLAYS)('overlay %s', (overlay) => {
         }
         const shutdownMs = Number(envValue(c, 'SHUTDOWN_TIMEOUT_MS'));
         if (!(shutdownMs > 0)) problems.push(`${id(d)}: SHUTDOWN_TIMEOUT_MS not set`);
-        if (!(spec.terminationGracePeriodSeconds > pause + shutdownMs / 1000)) problems.push(`${id(d)}: grace ${spec.terminationGracePeriodSeconds}s <= ${pause}s + ${shutdownMs / 1000}s`);
+        if (!(spec.terminationGracePeriodSeconds > pause + shutdownMs / 1000))
+          problems.push(`${id(d)}: grace ${spec.terminationGracePeriodSeconds}s <= ${pause}s + ${shutdownMs / 1000}s`);
       }
     }
     expect(problems).toEqual([]);
@@ -180,29 +193,34 @@ describe.each(OVERLAYS)('overlay %s', (overlay) => {
     }
   });
 
-  test.each(SERVICES.map((s) => [s.name, s] as const))('%s: API Deployment, Service, ServiceAccount and (if it has one) a worker Deployment', (name, service) => {
-    const api = byName(objects(), 'Deployment', name)!;
-    expect(api).toBeDefined();
-    const container = api.spec.template.spec.containers[0];
-    expect(container.image).toMatch(new RegExp(`(^|/)tollgate/${name}:`));
-    expect(container.ports).toEqual([{ name: 'http', containerPort: service.port, protocol: 'TCP' }]);
-    expect(envValue(container, 'PORT')).toBe(String(service.port));
-    const svc = byName(objects(), 'Service', name)!;
-    expect(svc.spec.ports).toEqual([expect.objectContaining({ port: service.port, targetPort: 'http' })]);
-    expect(byName(objects(), 'ServiceAccount', name)).toBeDefined();
-    const worker = byName(objects(), 'Deployment', `${name}-worker`);
-    if (service.worker) {
-      expect(worker).toBeDefined();
-      expect(worker!.spec.template.spec.containers[0].args).toEqual(['node', 'dist/main.js', '--role=worker']);
-      expect(worker!.spec.template.spec.containers[0].image).toBe(container.image);
-      // The API pods leave the queues to the workers.
-      expect(container.args).toEqual(['node', 'dist/main.js', '--role=api']);
-      // No Service routes to workers.
-      expect(of(objects(), 'Service').filter((s) => selects({ matchLabels: s.spec.selector }, worker!.spec.template.metadata.labels))).toEqual([]);
-    } else {
-      expect(worker).toBeUndefined();
-    }
-  });
+  test.each(SERVICES.map((s) => [s.name, s] as const))(
+    '%s: API Deployment, Service, ServiceAccount and (if it has one) a worker Deployment',
+    (name, service) => {
+      const api = byName(objects(), 'Deployment', name)!;
+      expect(api).toBeDefined();
+      const container = api.spec.template.spec.containers[0];
+      expect(container.image).toMatch(new RegExp(`(^|/)tollgate/${name}:`));
+      expect(container.ports).toEqual([{ name: 'http', containerPort: service.port, protocol: 'TCP' }]);
+      expect(envValue(container, 'PORT')).toBe(String(service.port));
+      const svc = byName(objects(), 'Service', name)!;
+      expect(svc.spec.ports).toEqual([expect.objectContaining({ port: service.port, targetPort: 'http' })]);
+      expect(byName(objects(), 'ServiceAccount', name)).toBeDefined();
+      const worker = byName(objects(), 'Deployment', `${name}-worker`);
+      if (service.worker) {
+        expect(worker).toBeDefined();
+        expect(worker!.spec.template.spec.containers[0].args).toEqual(['node', 'dist/main.js', '--role=worker']);
+        expect(worker!.spec.template.spec.containers[0].image).toBe(container.image);
+        // The API pods leave the queues to the workers.
+        expect(container.args).toEqual(['node', 'dist/main.js', '--role=api']);
+        // No Service routes to workers.
+        expect(
+          of(objects(), 'Service').filter((s) => selects({ matchLabels: s.spec.selector }, worker!.spec.template.metadata.labels)),
+        ).toEqual([]);
+      } else {
+        expect(worker).toBeUndefined();
+      }
+    },
+  );
 
   test('the migration Job runs each service image once with `node migrate.js`, as an Argo CD PreSync hook', () => {
     const job = byName(objects(), 'Job', 'tollgate-migrate')!;
@@ -223,9 +241,11 @@ describe.each(OVERLAYS)('overlay %s', (overlay) => {
     for (const { owner, template } of podTemplates(objects())) {
       for (const c of containersOf(owner)) {
         for (const from of c.envFrom ?? []) {
-          if (from.configMapRef && !byName(objects(), 'ConfigMap', from.configMapRef.name)) problems.push(`${id(owner)}: ConfigMap ${from.configMapRef.name}`);
+          if (from.configMapRef && !byName(objects(), 'ConfigMap', from.configMapRef.name))
+            problems.push(`${id(owner)}: ConfigMap ${from.configMapRef.name}`);
           const secret = from.secretRef?.name;
-          if (secret && !from.secretRef.optional && !secrets.includes(secret) && !(overlay === 'prod' && EXTERNAL_SECRETS.includes(secret))) problems.push(`${id(owner)}: Secret ${secret}`);
+          if (secret && !from.secretRef.optional && !secrets.includes(secret) && !(overlay === 'prod' && EXTERNAL_SECRETS.includes(secret)))
+            problems.push(`${id(owner)}: Secret ${secret}`);
         }
         for (const e of c.env ?? []) {
           const secret = e.valueFrom?.secretKeyRef?.name;
@@ -233,7 +253,8 @@ describe.each(OVERLAYS)('overlay %s', (overlay) => {
         }
       }
       for (const v of template.spec.volumes ?? []) {
-        if (v.persistentVolumeClaim && !byName(objects(), 'PersistentVolumeClaim', v.persistentVolumeClaim.claimName)) problems.push(`${id(owner)}: PVC ${v.persistentVolumeClaim.claimName}`);
+        if (v.persistentVolumeClaim && !byName(objects(), 'PersistentVolumeClaim', v.persistentVolumeClaim.claimName))
+          problems.push(`${id(owner)}: PVC ${v.persistentVolumeClaim.claimName}`);
       }
     }
     expect(problems).toEqual([]);
@@ -247,7 +268,11 @@ describe.each(OVERLAYS)('overlay %s', (overlay) => {
     }
     for (const s of secrets) {
       for (const [key, value] of Object.entries({ ...s.stringData, ...s.data })) {
-        expect([id(s), key, /change-me|dev-only|dev_only|^$|^redis:6379$|^redis:\/\/redis:6379$/.test(String(value))]).toEqual([id(s), key, true]);
+        expect([id(s), key, /change-me|dev-only|dev_only|^$|^redis:6379$|^redis:\/\/redis:6379$/.test(String(value))]).toEqual([
+          id(s),
+          key,
+          true,
+        ]);
       }
     }
   });
@@ -267,7 +292,11 @@ describe.each(OVERLAYS)('overlay %s', (overlay) => {
 
   test('KEDA scalers (when present) watch BullMQ wait lists under the configured REDIS_PREFIX', () => {
     const prefix = byName(objects(), 'ConfigMap', 'tollgate-config')!.data!['REDIS_PREFIX'];
-    const queues: Record<string, string[]> = { 'ai-proxy-worker': ['ai-completions'], 'image-pipeline-worker': ['image-jobs'], 'webhook-worker': ['webhook-events', 'webhook-deliveries'] };
+    const queues: Record<string, string[]> = {
+      'ai-proxy-worker': ['ai-completions'],
+      'image-pipeline-worker': ['image-jobs'],
+      'webhook-worker': ['webhook-events', 'webhook-deliveries'],
+    };
     for (const so of of(objects(), 'ScaledObject')) {
       const lists = so.spec.triggers.filter((t: any) => t.type === 'redis').map((t: any) => t.metadata.listName);
       expect(lists).toEqual((queues[so.metadata.name] ?? ['?']).map((q) => `${prefix}:${q}:wait`));
@@ -285,14 +314,16 @@ test('prod runs two or more replicas of every API and wires monitoring and KEDA;
   }
   expect(of(prod, 'ServiceMonitor')).toHaveLength(1);
   expect(of(prod, 'ScaledObject').length).toBeGreaterThan(0);
-  expect(of(dev, 'StatefulSet').map((s) => s.metadata.name).sort()).toEqual(['postgres', 'redis']);
+  expect(
+    of(dev, 'StatefulSet')
+      .map((s) => s.metadata.name)
+      .sort(),
+  ).toEqual(['postgres', 'redis']);
 });
 
 describe('configuration reaches each service as its config schema expects', () => {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { parseConfig } = require('@tollgate/common') as typeof import('@tollgate/common');
   const schemaOf = (service: string) => {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
     return require(`${REPO}/services/${service}/src/config.ts`).configSchema;
   };
 
@@ -303,7 +334,11 @@ describe('configuration reaches each service as its config schema expects', () =
       if (from.configMapRef) Object.assign(env, byName(objects, 'ConfigMap', from.configMapRef.name)?.data);
       if (from.secretRef) {
         const secret = byName([...objects, ...extraSecrets], 'Secret', from.secretRef.name);
-        Object.assign(env, secret?.stringData, Object.fromEntries(Object.entries(secret?.data ?? {}).map(([k, v]) => [k, Buffer.from(String(v), 'base64').toString('utf8')])));
+        Object.assign(
+          env,
+          secret?.stringData,
+          Object.fromEntries(Object.entries(secret?.data ?? {}).map(([k, v]) => [k, Buffer.from(String(v), 'base64').toString('utf8')])),
+        );
       }
     }
     for (const e of container.env ?? []) if (e.value !== undefined) env[e.name] = e.value;
@@ -323,12 +358,14 @@ describe('configuration reaches each service as its config schema expects', () =
     }
   });
 
-  test('prod: the example Secrets\' placeholders are refused at start-up, so they can never run a production pod', () => {
+  test("prod: the example Secrets' placeholders are refused at start-up, so they can never run a production pod", () => {
     const objects = rendered['prod']!;
     const examples = parseYamlStream(readFileSync(`${REPO}/k8s/base/secrets.example.yaml`, 'utf8'));
     for (const d of of(objects, 'Deployment')) {
       const service = d.metadata.labels!['app.kubernetes.io/name']!;
-      expect(() => parseConfig(schemaOf(service), containerEnv(objects, d.spec.template.spec.containers[0], examples))).toThrow(/INTERNAL_JWT_SECRET must be at least 32 characters/);
+      expect(() => parseConfig(schemaOf(service), containerEnv(objects, d.spec.template.spec.containers[0], examples))).toThrow(
+        /INTERNAL_JWT_SECRET must be at least 32 characters/,
+      );
     }
   });
 });

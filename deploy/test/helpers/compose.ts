@@ -10,18 +10,21 @@ import { REPO } from './repo';
  */
 export function interpolate<T>(value: T, env: Record<string, string | undefined>): T {
   if (typeof value === 'string') {
-    return value.replace(/\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)/g, (match, name?: string, op?: string, arg?: string, bare?: string) => {
-      if (match === '$$') return '$';
-      if (bare) return env[bare] ?? '';
-      const current = env[name!];
-      const unset = op?.startsWith(':') ? !current : current === undefined;
-      if (op?.endsWith('-')) return unset ? arg! : current!;
-      if (op?.endsWith('?')) {
-        if (unset) throw new Error(`required variable ${name} is missing: ${arg}`);
-        return current!;
-      }
-      return current ?? '';
-    }) as T;
+    return value.replace(
+      /\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)/g,
+      (match, name?: string, op?: string, arg?: string, bare?: string) => {
+        if (match === '$$') return '$';
+        if (bare) return env[bare] ?? '';
+        const current = env[name!];
+        const unset = op?.startsWith(':') ? !current : current === undefined;
+        if (op?.endsWith('-')) return unset ? arg! : current!;
+        if (op?.endsWith('?')) {
+          if (unset) throw new Error(`required variable ${name} is missing: ${arg}`);
+          return current!;
+        }
+        return current ?? '';
+      },
+    ) as T;
   }
   if (Array.isArray(value)) return value.map((v) => interpolate(v, env)) as T;
   if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, interpolate(v, env)])) as T;
@@ -34,7 +37,14 @@ export interface ComposeService {
   command?: string[];
   environment?: Record<string, string>;
   depends_on?: Record<string, { condition: string }>;
-  healthcheck?: { test: string[] | string; interval?: string; timeout?: string; retries?: number; start_period?: string; disable?: boolean };
+  healthcheck?: {
+    test: string[] | string;
+    interval?: string;
+    timeout?: string;
+    retries?: number;
+    start_period?: string;
+    disable?: boolean;
+  };
   ports?: string[];
   volumes?: string[];
   networks?: string[];

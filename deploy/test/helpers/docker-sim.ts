@@ -65,7 +65,13 @@ export function simulateDockerBuild(dockerfile: Dockerfile, options: SimulateOpt
         case 'ARG': {
           const eq = ins.rest.indexOf('=');
           const name = (eq < 0 ? ins.rest : ins.rest.slice(0, eq)).trim();
-          const fallback = eq < 0 ? dockerfile.globalArgs[name] : ins.rest.slice(eq + 1).trim().replace(/^"(.*)"$/, '$1');
+          const fallback =
+            eq < 0
+              ? dockerfile.globalArgs[name]
+              : ins.rest
+                  .slice(eq + 1)
+                  .trim()
+                  .replace(/^"(.*)"$/, '$1');
           state.args[name] = options.buildArgs[name] ?? fallback;
           break;
         }
@@ -93,9 +99,21 @@ export function simulateDockerBuild(dockerfile: Dockerfile, options: SimulateOpt
           }
           if (/(^|[\s"'=])\/(?!dev\/null)[A-Za-z]/.test(command)) throw new Error(`RUN uses an absolute path (not simulated): ${command}`);
           const cwd = host(state.workdir);
-          const env = { ...process.env, ...Object.fromEntries(Object.entries(state.args).filter(([, v]) => v !== undefined)), ...state.env, PATH: options.path } as Record<string, string>;
-          const result = spawnSync('sh', ['-ec', command], { cwd, env, encoding: 'utf8', timeout: options.timeoutMs ?? 180_000, maxBuffer: 32 * 1024 * 1024 });
-          if (result.status !== 0) throw new Error(`RUN ${command}\nexit ${result.status ?? result.signal}\n${(result.stdout + result.stderr).slice(-4000)}`);
+          const env = {
+            ...process.env,
+            ...Object.fromEntries(Object.entries(state.args).filter(([, v]) => v !== undefined)),
+            ...state.env,
+            PATH: options.path,
+          } as Record<string, string>;
+          const result = spawnSync('sh', ['-ec', command], {
+            cwd,
+            env,
+            encoding: 'utf8',
+            timeout: options.timeoutMs ?? 180_000,
+            maxBuffer: 32 * 1024 * 1024,
+          });
+          if (result.status !== 0)
+            throw new Error(`RUN ${command}\nexit ${result.status ?? result.signal}\n${(result.stdout + result.stderr).slice(-4000)}`);
           state.ran.push(command);
           break;
         }

@@ -109,7 +109,17 @@ export function dockerignoreMatcher(text: string): (relativePath: string) => boo
       const pattern = path.posix.normalize((negate ? l.slice(1) : l).replace(/^\/+/, '')).replace(/\/+$/, '');
       const source = pattern
         .split(/(\*\*\/|\*\*|\*|\?)/)
-        .map((part) => (part === '**/' ? '(?:.*/)?' : part === '**' ? '.*' : part === '*' ? '[^/]*' : part === '?' ? '[^/]' : part.replace(/[.+^${}()|[\]\\]/g, '\\$&')))
+        .map((part) =>
+          part === '**/'
+            ? '(?:.*/)?'
+            : part === '**'
+              ? '.*'
+              : part === '*'
+                ? '[^/]*'
+                : part === '?'
+                  ? '[^/]'
+                  : part.replace(/[.+^${}()|[\]\\]/g, '\\$&'),
+        )
         .join('');
       return { negate, regex: new RegExp(`^${source}$`) };
     });
@@ -130,7 +140,9 @@ export function dockerignoreMatcher(text: string): (relativePath: string) => boo
 
 /** Copies the build context as `docker build` would send it: everything .dockerignore keeps. */
 export function copyContext(contextDir: string, target: string): string[] {
-  const ignored = dockerignoreMatcher(existsSync(path.join(contextDir, '.dockerignore')) ? readFileSync(path.join(contextDir, '.dockerignore'), 'utf8') : '');
+  const ignored = dockerignoreMatcher(
+    existsSync(path.join(contextDir, '.dockerignore')) ? readFileSync(path.join(contextDir, '.dockerignore'), 'utf8') : '',
+  );
   const sent: string[] = [];
   const walk = (relative: string) => {
     for (const entry of readdirSync(path.join(contextDir, relative), { withFileTypes: true })) {

@@ -20,7 +20,6 @@ type ModelClass = new (data: unknown) => { validate(): void };
 export function validateSchema(object: K8sObject): void {
   let Model: ModelClass;
   try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
     Model = require(modulePath(object.apiVersion, object.kind))[object.kind];
   } catch {
     throw new Error(`no schema for ${object.apiVersion} ${object.kind}`);
@@ -42,16 +41,27 @@ export class UnknownFieldChecker {
   constructor(kinds: { apiVersion: string; kind: string }[]) {
     const unique = [...new Map(kinds.map((k) => [`${k.apiVersion}/${k.kind}`, k])).values()];
     const file = path.join(__dirname, '__k8s_types__.ts');
-    const source = unique.map((k, i) => `import type { I${k.kind} as T${i} } from '${modulePath(k.apiVersion, k.kind)}';\nexport type K${i} = T${i};`).join('\n');
-    const options: ts.CompilerOptions = { module: ts.ModuleKind.Node16, moduleResolution: ts.ModuleResolutionKind.Node16, strict: true, skipLibCheck: true, noEmit: true, types: [] };
+    const source = unique
+      .map((k, i) => `import type { I${k.kind} as T${i} } from '${modulePath(k.apiVersion, k.kind)}';\nexport type K${i} = T${i};`)
+      .join('\n');
+    const options: ts.CompilerOptions = {
+      module: ts.ModuleKind.Node16,
+      moduleResolution: ts.ModuleResolutionKind.Node16,
+      strict: true,
+      skipLibCheck: true,
+      noEmit: true,
+      types: [],
+    };
     const host = ts.createCompilerHost(options);
     const { getSourceFile, fileExists, readFile } = host;
-    host.getSourceFile = (name, lang, ...rest) => (name === file ? ts.createSourceFile(name, source, lang) : getSourceFile.call(host, name, lang, ...rest));
+    host.getSourceFile = (name, lang, ...rest) =>
+      name === file ? ts.createSourceFile(name, source, lang) : getSourceFile.call(host, name, lang, ...rest);
     host.fileExists = (name) => name === file || fileExists.call(host, name);
     host.readFile = (name) => (name === file ? source : readFile.call(host, name));
     const program = ts.createProgram([file], options, host);
     const diagnostics = ts.getPreEmitDiagnostics(program).filter((d) => d.file?.fileName === file);
-    if (diagnostics.length) throw new Error(`type declarations not found: ${ts.flattenDiagnosticMessageText(diagnostics[0]!.messageText, '\n')}`);
+    if (diagnostics.length)
+      throw new Error(`type declarations not found: ${ts.flattenDiagnosticMessageText(diagnostics[0]!.messageText, '\n')}`);
     this.checker = program.getTypeChecker();
     const sf = program.getSourceFile(file)!;
     const aliases = sf.statements.filter(ts.isTypeAliasDeclaration);

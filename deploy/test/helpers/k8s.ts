@@ -35,7 +35,9 @@ export function renderAllOverlays(): Record<string, K8sObject[]> {
   try {
     const result = spawnSync(process.execPath, [path.join(REPO, 'deploy/scripts/k8s-render.mjs'), '--out', out], { encoding: 'utf8' });
     if (result.status !== 0) throw new Error(`k8s:render failed (exit ${result.status}):\n${result.stderr}`);
-    return Object.fromEntries(OVERLAYS.map((overlay) => [overlay, parseYamlStream(readFileSync(path.join(out, `${overlay}.yaml`), 'utf8'))]));
+    return Object.fromEntries(
+      OVERLAYS.map((overlay) => [overlay, parseYamlStream(readFileSync(path.join(out, `${overlay}.yaml`), 'utf8'))]),
+    );
   } finally {
     rmSync(out, { recursive: true, force: true });
   }

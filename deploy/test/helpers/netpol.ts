@@ -57,9 +57,13 @@ export class NetworkPolicyModel {
   }
 
   private matchesPeer(peer: PolicyPeer, target: Peer): boolean {
-    if (peer.ipBlock) return target.ip !== undefined && inCidr(target.ip, peer.ipBlock.cidr) && !(peer.ipBlock.except ?? []).some((c) => inCidr(target.ip!, c));
+    if (peer.ipBlock)
+      return (
+        target.ip !== undefined && inCidr(target.ip, peer.ipBlock.cidr) && !(peer.ipBlock.except ?? []).some((c) => inCidr(target.ip!, c))
+      );
     if (target.namespace === undefined) return false;
-    if (peer.namespaceSelector) return selects(peer.namespaceSelector, namespaceLabels(target.namespace)) && selects(peer.podSelector ?? {}, target.labels);
+    if (peer.namespaceSelector)
+      return selects(peer.namespaceSelector, namespaceLabels(target.namespace)) && selects(peer.podSelector ?? {}, target.labels);
     return target.namespace === this.namespace && selects(peer.podSelector, target.labels);
   }
 
@@ -83,8 +87,15 @@ export class NetworkPolicyModel {
 
   private allows(policies: K8sObject[], direction: 'Ingress' | 'Egress', other: Peer, port: Peer['ports'][number]): boolean {
     return policies.some((p) => {
-      const rules: Rule[] = (direction === 'Ingress' ? p.spec.ingress : p.spec.egress)?.map((r: any) => ({ peers: direction === 'Ingress' ? r.from : r.to, ports: r.ports })) ?? [];
-      return rules.some((r) => (!r.peers || r.peers.length === 0 || r.peers.some((peer) => this.matchesPeer(peer, other))) && this.matchesPort(r.ports, port));
+      const rules: Rule[] =
+        (direction === 'Ingress' ? p.spec.ingress : p.spec.egress)?.map((r: any) => ({
+          peers: direction === 'Ingress' ? r.from : r.to,
+          ports: r.ports,
+        })) ?? [];
+      return rules.some(
+        (r) =>
+          (!r.peers || r.peers.length === 0 || r.peers.some((peer) => this.matchesPeer(peer, other))) && this.matchesPort(r.ports, port),
+      );
     });
   }
 
@@ -103,7 +114,8 @@ export class NetworkPolicyModel {
     for (const from of peers) {
       for (const to of peers) {
         if (from === to || (from.namespace !== this.namespace && to.namespace !== this.namespace)) continue;
-        for (const port of to.ports) if (this.allowed(from, to, port)) edges.push(`${from.name} -> ${to.name}:${port.port}/${port.protocol}`);
+        for (const port of to.ports)
+          if (this.allowed(from, to, port)) edges.push(`${from.name} -> ${to.name}:${port.port}/${port.protocol}`);
       }
     }
     return edges.sort();
@@ -116,6 +128,8 @@ export function workloadPeers(objects: K8sObject[], namespace: string): Peer[] {
     name: owner.metadata.name,
     namespace,
     labels: template.metadata?.labels ?? {},
-    ports: template.spec.containers.flatMap((c: any) => (c.ports ?? []).map((p: any) => ({ port: p.containerPort, name: p.name, protocol: p.protocol ?? 'TCP' }))),
+    ports: template.spec.containers.flatMap((c: any) =>
+      (c.ports ?? []).map((p: any) => ({ port: p.containerPort, name: p.name, protocol: p.protocol ?? 'TCP' })),
+    ),
   }));
 }
