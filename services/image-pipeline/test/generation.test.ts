@@ -7,6 +7,9 @@ import { createHarness, type Harness } from './support/harness';
 import { type RealCredits, startRealCredits } from './support/real-credits';
 import { scriptedGenerator } from './support/scripted-generator';
 
+// Image work under a loaded CI box: the root jest config (projects) keeps jest's 5 s default.
+jest.setTimeout(60_000);
+
 const PRICE = 40_000;
 let tenantCounter = 0;
 const newTenant = () => `ten_gen_${process.pid}_${++tenantCounter}`;

@@ -5,6 +5,9 @@ import { type FakeUpload, startFakeUpload } from './support/fake-upload';
 import { createHarness, type Harness } from './support/harness';
 import { headerOnlyBomb, makeJpeg, makePng, truncatedPng } from './support/images';
 
+// Image work under a loaded CI box: the root jest config (projects) keeps jest's 5 s default.
+jest.setTimeout(60_000);
+
 /** Supertest collects binary bodies into a Buffer with this parser. */
 const binary = (res: request.Response, done: (err: Error | null, body: Buffer) => void): void => {
   const stream = res as unknown as NodeJS.ReadableStream;

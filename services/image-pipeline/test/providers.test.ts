@@ -8,6 +8,9 @@ import { createHttpPublisher } from '../src/publishing/publisher';
 import { createHarness, type Harness } from './support/harness';
 import { seedImage } from './support/seed';
 
+// Image work under a loaded CI box: the root jest config (projects) keeps jest's 5 s default.
+jest.setTimeout(60_000);
+
 interface Recorded {
   method: string;
   url: string;

@@ -5,6 +5,9 @@ import type { ImageStatus } from '../src/images/states';
 import { createHarness, type Harness } from './support/harness';
 import { seedImage } from './support/seed';
 
+// Image work under a loaded CI box: the root jest config (projects) keeps jest's 5 s default.
+jest.setTimeout(60_000);
+
 let counter = 0;
 const newTenant = () => `ten_rev_${process.pid}_${++counter}`;
 const writer = (tenant: string) => identityHeaders(tenant, ['read', 'write']);

@@ -7,6 +7,9 @@ import { runGenerate } from '../src/jobs/pipeline';
 import { createHarness, type Harness } from './support/harness';
 import { type RealCredits, startRealCredits } from './support/real-credits';
 
+// Image work under a loaded CI box: the root jest config (projects) keeps jest's 5 s default.
+jest.setTimeout(60_000);
+
 const PRICE = 50_000;
 const STALL = { WORKER_LOCK_DURATION_MS: '1500', WORKER_STALLED_INTERVAL_MS: '500' };
 

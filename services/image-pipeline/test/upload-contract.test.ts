@@ -14,6 +14,9 @@ import { createHttpUploadClient } from '../src/clients/upload';
 import { createHarness, type Harness } from './support/harness';
 import { makePng } from './support/images';
 
+// Image work under a loaded CI box: the root jest config (projects) keeps jest's 5 s default.
+jest.setTimeout(60_000);
+
 /** The contract with the real upload service, in-process: its internal routes, as this service calls them. */
 describe('ingest from the real upload service', () => {
   let uploadEnv: TestEnv;

@@ -24,6 +24,11 @@ class RecordedFailure extends UnrecoverableError {}
  * Returns the failed row, or undefined when it was no longer in a failable state.
  */
 export async function failImage(deps: PipelineDeps, imageId: string, code: string, message: string, extra: { quality?: unknown; variants?: unknown } = {}): Promise<ImageRow | undefined> {
+  const current = await findImageById(deps.db, imageId);
+  if (!current || !(FAILABLE.includes(current.status) || current.status === 'failed')) return undefined;
+  // Credits go back before the failure shows, so whoever sees `failed` sees the hold released
+  // (a release that fails is logged; the hold then expires on its own).
+  await releaseHold(deps, current);
   const failed = await deps.db.transaction().execute((tx) =>
     transitionImage(
       tx,
@@ -39,9 +44,6 @@ export async function failImage(deps: PipelineDeps, imageId: string, code: strin
       `${code}: ${message.slice(0, 200)}`,
     ),
   );
-  // Release even when another attempt failed it first: releasing is idempotent at credits.
-  const current = failed ?? (await findImageById(deps.db, imageId));
-  if (current) await releaseHold(deps, current);
   if (failed) {
     deps.logger.warn('image failed', { image_id: imageId, failure_code: code, failure_message: message });
     await emitImageEvent(deps, 'image.generation.failed', failed, 'failed', { failure: { code, message: failed.failure_message } });
