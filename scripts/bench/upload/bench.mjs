@@ -149,7 +149,7 @@ async function main() {
   rmSync(`${work}/cat.out`);
 
   const child = fork(path.join(import.meta.dirname, 'server.mjs'), [], {
-    execArgv: ['--expose-gc'],
+    execArgv: ['--expose-gc', ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [])],
     env: {
       ...process.env,
       NODE_ENV: 'production',

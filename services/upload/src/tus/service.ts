@@ -1,3 +1,4 @@
+import { createHash, type Hash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Request } from 'express';
@@ -40,11 +41,14 @@ export function integerHeader(value: string | undefined, name: string): number |
   return Number(value);
 }
 
-/** Counts a PATCH body and refuses a byte past the upload's declared length. */
+/** Counts (and optionally hashes) a PATCH body and refuses a byte past the upload's declared length. */
 class LengthLimiter extends Transform {
   bytes = 0;
   exceeded = false;
-  constructor(private readonly remaining: number) {
+  constructor(
+    private readonly remaining: number,
+    private readonly hash: Hash | undefined,
+  ) {
     super();
   }
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
@@ -54,9 +58,13 @@ class LengthLimiter extends Transform {
       callback(new AppError('PAYLOAD_TOO_LARGE', 'The request body goes past Upload-Length', { details: { remaining: this.remaining } }));
       return;
     }
+    this.hash?.update(chunk);
     callback(null, chunk);
   }
 }
+
+/** At most this many uploads have a running hash in memory; the rest are hashed on completion. */
+const MAX_RUNNING_HASHES = 10_000;
 
 /**
  * The tus 1.0 core protocol with the creation, creation-with-upload, termination and expiration
@@ -66,6 +74,13 @@ class LengthLimiter extends Transform {
  * the same file record (and `file.uploaded` event) as POST /v1/files.
  */
 export class TusService {
+  /**
+   * SHA-256 of each upload's bytes so far, while its PATCHes arrive in order at this process,
+   * so completion need not read the file again. Any doubt (a cut PATCH, another replica, a
+   * restart) drops it, and completion hashes the staged file instead.
+   */
+  private readonly runningHashes = new Map<string, { offset: number; hash: Hash }>();
+
   constructor(private readonly deps: TusServiceDeps) {}
 
   async create(tenantId: string, headers: { length?: string | undefined; deferLength?: string | undefined; metadata?: string | undefined }): Promise<TusUploadRow> {
@@ -140,7 +155,12 @@ export class TusService {
       }
       if (upload.offset < upload.length) {
         await staging.truncate(id, upload.offset);
-        const limiter = new LengthLimiter(upload.length - upload.offset);
+        let running = this.runningHashes.get(id);
+        if (running?.offset !== upload.offset) {
+          this.runningHashes.delete(id);
+          running = upload.offset === 0 && this.runningHashes.size < MAX_RUNNING_HASHES ? { offset: 0, hash: createHash('sha256') } : undefined;
+        }
+        const limiter = new LengthLimiter(upload.length - upload.offset, running?.hash);
         let streamError: unknown;
         let interrupted = false;
         body.on('close', () => {
@@ -157,6 +177,12 @@ export class TusService {
         }
         const size = (await staging.size(id)) ?? upload.offset;
         const newOffset = Math.min(size, upload.length);
+        if (running && !streamError && !interrupted && newOffset === upload.offset + limiter.bytes) {
+          running.offset = newOffset;
+          this.runningHashes.set(id, running);
+        } else {
+          this.runningHashes.delete(id);
+        }
         if (newOffset !== upload.offset) {
           await repo.advanceOffset(db, id, upload.offset, newOffset, clock.now());
           upload.offset = newOffset;
@@ -198,7 +224,9 @@ export class TusService {
   private async complete(upload: TusUploadRow): Promise<FileRow> {
     const { staging, storage, files, ids } = this.deps;
     const mimeType = await this.checkHead(upload);
-    const sha256 = await staging.sha256(upload.id);
+    const running = this.runningHashes.get(upload.id);
+    this.runningHashes.delete(upload.id);
+    const sha256 = running?.offset === upload.length ? running.hash.digest('hex') : await staging.sha256(upload.id);
     const storageKey = newStorageKey();
     await storage.importFile(storageKey, staging.pathOf(upload.id));
     try {
@@ -235,6 +263,7 @@ export class TusService {
 
   /** Remove an upload, its staged bytes and (if not completed) its reservation. Idempotent. */
   async discard(id: string): Promise<void> {
+    this.runningHashes.delete(id);
     await this.deps.db.transaction().execute(async (trx) => {
       await repo.deleteUpload(trx, id);
       await quota.releaseReservation(trx, id);

@@ -43,7 +43,7 @@ export class TusStaging {
   }
 
   openAt(id: string, offset: number): WriteStream {
-    return createWriteStream(this.pathOf(id), { flags: 'r+', start: offset });
+    return createWriteStream(this.pathOf(id), { flags: 'r+', start: offset, highWaterMark: 1024 * 1024 });
   }
 
   async size(id: string): Promise<number | undefined> {
@@ -64,7 +64,7 @@ export class TusStaging {
 
   async sha256(id: string): Promise<string> {
     const hash = createHash('sha256');
-    await pipeline(createReadStream(this.pathOf(id)), hash);
+    await pipeline(createReadStream(this.pathOf(id), { highWaterMark: 1024 * 1024 }), hash);
     return hash.digest('hex');
   }
 
