@@ -121,11 +121,7 @@ async function main() {
   });
   await common.migrateToLatest(db, SCHEMA, migrations);
 
-  console.log(`pgbench simple-update (scale 10), ${DURATION_S}s per run…`);
   pgbenchInit();
-  const pg1 = pgbenchRun(1);
-  const pg32 = pgbenchRun(32);
-
   const server = fork(path.join(import.meta.dirname, 'server.mjs'), { env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const { port } = await new Promise((resolve, reject) => {
     server.once('message', resolve);
@@ -145,16 +141,22 @@ async function main() {
     if (h.status !== 201) return false;
     return (await send('POST', `/internal/v1/holds/${h.body.id}/capture`, svc, { amount: 3_000 })).status === 200;
   };
-
-  console.log('credits over HTTP…');
   await closedLoop(4, chargeOp((w) => tenants[w])); // warm-up (JIT, pool)
+
+  // pgbench and the credits runs alternate, so both see the same conditions on a shared machine.
+  const load = [os.loadavg()[0]];
+  console.log(`concurrency 1: pgbench simple-update, charges, hold+capture (${DURATION_S}s each)…`);
+  const pg1 = pgbenchRun(1);
   const http1 = await closedLoop(1, chargeOp(() => tenants[0]));
+  const hc1 = await closedLoop(1, holdCaptureOp(() => tenants[0]));
+  console.log(`concurrency 32: pgbench simple-update, charges (32 tenants, then one), hold+capture…`);
+  const pg32 = pgbenchRun(32);
   const http32 = await closedLoop(32, chargeOp((w) => tenants[w]));
   const http32hot = await closedLoop(32, chargeOp(() => tenants[32]));
-  const hc1 = await closedLoop(1, holdCaptureOp(() => tenants[0]));
   const hc32 = await closedLoop(32, holdCaptureOp((w) => tenants[w]));
   server.send('stop');
   await new Promise((resolve) => server.once('exit', resolve));
+  load.push(os.loadavg()[0]);
 
   console.log('credits in-process (no HTTP)…');
   const ledger = buildLedger({ config: common.parseConfig(configSchema, env), db, logger: common.createLogger({ service: 'bench', silent: true }), events: common.memoryEventPublisher() });
@@ -172,7 +174,7 @@ async function main() {
 
   const results = {
     at: new Date().toISOString(),
-    machine: { cpus: os.cpus().length, node: process.version },
+    machine: { cpus: os.cpus().length, node: process.version, load_avg_1m_start_end: load.map((l) => round(l, 1)) },
     duration_s: DURATION_S,
     pgbench_simple_update: { c1: pg1, c32: pg32 },
     charges_http: { c1: http1, c32_32_tenants: http32, c32_one_tenant: http32hot },
@@ -208,7 +210,8 @@ async function main() {
   row('hold+capture HTTP c=32 (32 tenants)', hc32);
   console.log('');
   for (const [k, v] of Object.entries(results.ratios)) console.log(`${k.padEnd(40)} ${v}`);
-  console.log(`\nreconcile after the run: ${report.ok ? 'ok' : 'MISMATCH'} in ${reconcileMs} ms (${report.counts.transactions} transactions)`);
+  console.log(`\nmachine: ${os.cpus().length} cpus, 1-min load average ${load.map((l) => round(l, 1)).join(' → ')} (other work on the machine skews both sides)`);
+  console.log(`reconcile after the run: ${report.ok ? 'ok' : 'MISMATCH'} in ${reconcileMs} ms (${report.counts.transactions} transactions)`);
   console.log(`results: ${path.relative(ROOT, file)}`);
   if (!report.ok) process.exitCode = 1;
 }
