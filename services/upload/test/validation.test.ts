@@ -1,4 +1,5 @@
 import fs from 'node:fs/promises';
+import http from 'node:http';
 import path from 'node:path';
 import request from 'supertest';
 import { contentDisposition, sanitizeFilename } from '../src/files/names';
@@ -9,7 +10,7 @@ const LIMIT = 64 * 1024;
 
 let h: Harness;
 beforeAll(async () => {
-  h = await startHarness('upload_validation', { env: { UPLOAD_MAX_BYTES: String(LIMIT) } });
+  h = await startHarness('upload_validation', { env: { UPLOAD_MAX_BYTES: String(LIMIT), UPLOAD_IDLE_TIMEOUT_MS: '500' } });
 });
 afterAll(async () => {
   await h.close();
@@ -126,6 +127,47 @@ describe('size limit, enforced during the stream', () => {
   it('a Content-Length far over the limit is refused before reading the body', async () => {
     const res = await request(h.url).post('/v1/files').set(auth('ten_over')).set('Content-Type', 'multipart/form-data; boundary=x').set('Content-Length', String(LIMIT * 100)).send('--x');
     expect(res.status).toBe(413);
+  });
+});
+
+describe('uploads that never finish', () => {
+  /** Send part of a multipart body; `cut` ends the connection, otherwise it stays open and silent. */
+  function partialUpload(tenant: string, cut: boolean): Promise<void> {
+    const { body, contentType } = multipartBody([{ name: 'file', filename: 'half.png', content: pngBytes(60_000) }]);
+    return new Promise((resolve) => {
+      const req = http.request(`${h.url}/v1/files`, { method: 'POST', agent: false, headers: { ...auth(tenant), 'Content-Type': contentType, 'Content-Length': body.length } });
+      req.on('error', () => resolve());
+      req.on('close', () => resolve());
+      req.on('response', (res) => res.resume());
+      req.write(body.subarray(0, 30_000), () => {
+        if (cut) setTimeout(() => req.destroy(), 100);
+      });
+    });
+  }
+
+  async function waitUntilClean(tenant: string): Promise<void> {
+    const deadline = Date.now() + 5000;
+    for (;;) {
+      const reservations = await h.db.selectFrom('upload_reservations').select('id').where('tenant_id', '=', tenant).execute();
+      const temps = (await filesUnder(h.dataDir)).filter((f) => f.startsWith('tmp'));
+      if (reservations.length === 0 && temps.length === 0) return;
+      if (Date.now() > deadline) throw new Error(`still there: ${reservations.length} reservations, ${temps.join(', ')}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  it('a client that disconnects mid-upload leaves no partial object, row or reservation', async () => {
+    await partialUpload('ten_cut', true);
+    await waitUntilClean('ten_cut');
+    await expectNothingLeftBehind('ten_cut');
+  });
+
+  it('a client that stops sending is cut after UPLOAD_IDLE_TIMEOUT_MS, and its partial upload removed', async () => {
+    const started = Date.now();
+    await partialUpload('ten_idle', false);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(400);
+    await waitUntilClean('ten_idle');
+    await expectNothingLeftBehind('ten_idle');
   });
 });
 
