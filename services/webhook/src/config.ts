@@ -47,6 +47,8 @@ export const configSchema = baseConfigSchema
   .extend({
     PORT: envInt(8085, { min: 0, max: 65535 }),
     DB_SCHEMA: z.string().regex(/^[a-z_][a-z0-9_]*$/).default('webhooks'),
+    /** Delivery workers run 50 attempts at once by default; each holds a connection for a few short statements. */
+    DATABASE_POOL_MAX: envInt(20, { min: 1, max: 200 }),
     /** Key that encrypts endpoint signing secrets at rest (AES-256-GCM over its SHA-256). */
     WEBHOOK_SECRETS_KEY: envSecret('dev-webhook-secrets-key-change-me-0123456789'),
     /** `true` (tests, local mesh) or a comma list of CIDRs that may be delivered to despite being private. */
@@ -67,8 +69,11 @@ export const configSchema = baseConfigSchema
     WEBHOOK_EVENT_CONCURRENCY: envInt(10, { min: 1, max: 200 }),
     /** Attempts in flight to one endpoint across all workers, so one slow endpoint cannot take every slot. */
     WEBHOOK_ENDPOINT_MAX_IN_FLIGHT: envInt(10, { min: 1, max: 1000 }),
-    /** How long a delivery to a saturated endpoint waits before it tries for a slot again. */
-    WEBHOOK_BUSY_RETRY_MS: envInt(1_000, { min: 10 }),
+    /**
+     * A delivery to a saturated endpoint sleeps until a slot frees (each release wakes the
+     * oldest); this is only the fallback wake-up should that be missed.
+     */
+    WEBHOOK_BUSY_RETRY_MS: envInt(5_000, { min: 10 }),
     /** BullMQ job lock; must outlast the request timeout so a live attempt is never taken twice. */
     WEBHOOK_LOCK_DURATION_MS: envInt(60_000, { min: 1_000 }),
     WEBHOOK_STALLED_INTERVAL_MS: envInt(30_000, { min: 100 }),

@@ -22,6 +22,10 @@ export interface Slot {
  * A counting semaphore per endpoint in Redis: at most `limit` attempts in flight to one
  * endpoint across every worker, so a slow or hanging endpoint holds a few worker slots and
  * never all of them. Each holder's lease expires by itself after `leaseMs`.
+ *
+ * Jobs that find their endpoint saturated park in a per-endpoint FIFO list (and sleep in
+ * BullMQ's delayed set); each release wakes the oldest, so a backlog for one endpoint drains
+ * in order without polling, and never sits in front of other endpoints' jobs.
  */
 export class EndpointSlots {
   constructor(
@@ -35,6 +39,10 @@ export class EndpointSlots {
     return `${this.keyPrefix}:webhook:slots:${endpointId}`;
   }
 
+  private parkedKey(endpointId: string): string {
+    return `${this.keyPrefix}:webhook:parked:${endpointId}`;
+  }
+
   async acquire(endpointId: string): Promise<Slot | null> {
     const member = randomUUID();
     const key = this.key(endpointId);
@@ -45,6 +53,17 @@ export class EndpointSlots {
         await this.redis.zrem(key, member);
       },
     };
+  }
+
+  /** Notes a job waiting for a slot of this endpoint. */
+  async park(endpointId: string, jobId: string): Promise<void> {
+    const key = this.parkedKey(endpointId);
+    await this.redis.multi().rpush(key, jobId).pexpire(key, 3_600_000).exec();
+  }
+
+  /** The longest-waiting parked job of this endpoint, if any. */
+  async nextParked(endpointId: string): Promise<string | null> {
+    return this.redis.lpop(this.parkedKey(endpointId));
   }
 
   async inFlight(endpointId: string): Promise<number> {

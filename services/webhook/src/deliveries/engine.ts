@@ -1,19 +1,22 @@
-import { DelayedError, type Job } from 'bullmq';
-import { newId } from '@tollgate/common';
+import { DelayedError, Job } from 'bullmq';
+import { newId, type PlatformEvent } from '@tollgate/common';
 import { signatureHeader } from '../endpoints/secrets';
-import { disableEndpoint, markEndpointFailing, markEndpointHealthy, signingStateOf } from '../endpoints/repository';
-import { eventPayload } from '../events/repository';
-import { ingestEvent } from '../events/service';
+import { disableEndpoint, findEndpointById, markEndpointFailing, type PublicEndpoint } from '../endpoints/repository';
+import { enqueueUnstarted, storeEvent } from '../events/service';
 import { attemptLeaseMs, type WebhookRuntime } from '../runtime';
 import type { SendResult, WebhookHttpClient } from '../ssrf/safe-http-client';
 import type { EndpointSlots } from './endpoint-slots';
 import { enqueueAttempts } from './enqueue';
-import { type AttemptConclusion, claimAttempt, type ClaimedDelivery, concludeAttempt, failUnsent, findDelivery, insertAttempt } from './repository';
+import type { z } from 'zod';
+import type { deliveryAttemptJob } from './jobs';
+import { type AttemptConclusion, claimAttempt, type ClaimedDelivery, concludeAttempt, concludeSuccess, failUnsent, findDelivery, insertAttempt } from './repository';
 import { jittered, nextRetryDelay } from './schedule';
+
+type AttemptJob = z.infer<typeof deliveryAttemptJob.schema>;
 
 export interface DeliveryEngine {
   /** Runs one attempt job: claim, sign, send, record, schedule the next. */
-  runAttempt(data: { delivery_id: string; round: number; attempt: number }, job: Job): Promise<string>;
+  runAttempt(data: AttemptJob, job: Job): Promise<string>;
 }
 
 export interface EngineDeps {
@@ -32,12 +35,10 @@ export function createDeliveryEngine({ rt, http, slots }: EngineDeps): DeliveryE
   const { config, logger } = rt;
   const leaseMs = attemptLeaseMs(config);
 
-  async function emitEndpointDisabled(endpoint: { id: string; tenant_id: string; url: string; disabled_reason: string | null; disabled_at: Date | null; failing_since: Date | null }): Promise<void> {
+  /** The `endpoint.disabled` event, stored in the transaction that disabled the endpoint so it cannot be lost. */
+  function endpointDisabledEvent(endpoint: PublicEndpoint): PlatformEvent {
     const at = endpoint.disabled_at ?? rt.clock.now();
-    rt.metrics.endpointsDisabled.inc({ reason: endpoint.disabled_reason ?? 'unknown' });
-    logger.warn('webhook endpoint disabled', { endpoint_id: endpoint.id, tenant_id: endpoint.tenant_id, reason: endpoint.disabled_reason });
-    // Derived id: a re-run after a crash publishes the same event, which is stored once.
-    await ingestEvent(rt, {
+    return {
       id: `evt_disabled_${endpoint.id}_${at.getTime()}`,
       type: 'endpoint.disabled',
       tenant_id: endpoint.tenant_id,
@@ -49,19 +50,45 @@ export function createDeliveryEngine({ rt, http, slots }: EngineDeps): DeliveryE
         failing_since: endpoint.failing_since ? endpoint.failing_since.toISOString() : null,
         disabled_at: at.toISOString(),
       },
-    });
+    };
+  }
+
+  async function announceDisabled(endpoint: PublicEndpoint, eventId: string): Promise<void> {
+    rt.metrics.endpointsDisabled.inc({ reason: endpoint.disabled_reason ?? 'unknown' });
+    logger.warn('webhook endpoint disabled', { endpoint_id: endpoint.id, tenant_id: endpoint.tenant_id, reason: endpoint.disabled_reason });
+    await enqueueUnstarted(rt, eventId);
+  }
+
+  function attemptRow(claim: ClaimedDelivery, result: SendResult, startedAt: Date) {
+    return {
+      id: newId('att'),
+      delivery_id: claim.id,
+      endpoint_id: claim.endpoint_id,
+      attempt_number: claim.attempt_count,
+      round: claim.round,
+      trigger: claim.round_trigger,
+      started_at: startedAt,
+      latency_ms: result.latencyMs,
+      status_code: result.statusCode,
+      outcome: result.ok ? ('succeeded' as const) : ('failed' as const),
+      error_class: result.errorClass,
+      error_message: result.errorMessage,
+      response_body: result.responseBody,
+      response_body_truncated: result.responseBodyTruncated,
+    };
   }
 
   /** Decide what the attempt's result means for the delivery and the endpoint, and record it. */
-  async function record(claim: ClaimedDelivery, result: SendResult, startedAt: Date): Promise<{ next?: Date; disabled?: Awaited<ReturnType<typeof disableEndpoint>> }> {
+  async function record(claim: ClaimedDelivery, result: SendResult, startedAt: Date): Promise<{ next?: Date; disabled?: { endpoint: PublicEndpoint; eventId: string } }> {
     const now = rt.clock.now();
+    if (result.ok) {
+      if (!(await concludeSuccess(rt.db, claim, attemptRow(claim, result, startedAt), result.statusCode, now))) throw new LeaseLostError();
+      return {};
+    }
     return rt.db.transaction().execute(async (trx) => {
       let conclusion: AttemptConclusion;
-      let disabled: Awaited<ReturnType<typeof disableEndpoint>>;
-      if (result.ok) {
-        conclusion = { status: 'succeeded', at: now, statusCode: result.statusCode };
-        await markEndpointHealthy(trx, claim.endpoint_id);
-      } else if (result.statusCode === 410) {
+      let disabled: PublicEndpoint | undefined;
+      if (result.statusCode === 410) {
         // 410 Gone: the receiver says this endpoint no longer exists.
         conclusion = { status: 'failed', at: now, statusCode: 410, error: result.errorClass };
         disabled = await disableEndpoint(trx, claim.endpoint_id, 'gone', now);
@@ -77,102 +104,130 @@ export function createDeliveryEngine({ rt, http, slots }: EngineDeps): DeliveryE
           if (conclusion.status === 'pending') conclusion = { status: 'failed', at: now, statusCode: result.statusCode, error: result.errorClass };
         }
       }
-      const held = await concludeAttempt(trx, claim, conclusion, now);
-      if (!held) {
-        // Our lease ran out and another worker took the attempt over: its record wins.
-        logger.warn('attempt lease lost before recording', { delivery_id: claim.id, attempt: claim.attempt_count });
-        throw new LeaseLostError();
+      // Our lease ran out and another worker took the attempt over: its record wins (the throw rolls back).
+      if (!(await concludeAttempt(trx, claim, conclusion, now))) throw new LeaseLostError();
+      await insertAttempt(trx, attemptRow(claim, result, startedAt));
+      // The tenant's other endpoints hear of it; the event is part of this transaction.
+      let announcement: { endpoint: PublicEndpoint; eventId: string } | undefined;
+      if (disabled) {
+        const event = endpointDisabledEvent(disabled);
+        await storeEvent(trx, rt, event);
+        announcement = { endpoint: disabled, eventId: event.id };
       }
-      await insertAttempt(trx, {
-        id: newId('att'),
-        delivery_id: claim.id,
-        endpoint_id: claim.endpoint_id,
-        attempt_number: claim.attempt_count,
-        round: claim.round,
-        trigger: claim.round_trigger,
-        started_at: startedAt,
-        latency_ms: result.latencyMs,
-        status_code: result.statusCode,
-        outcome: result.ok ? 'succeeded' : 'failed',
-        error_class: result.errorClass,
-        error_message: result.errorMessage,
-        response_body: result.responseBody,
-        response_body_truncated: result.responseBodyTruncated,
-      });
-      return { ...(conclusion.status === 'pending' ? { next: conclusion.nextAttemptAt } : {}), ...(disabled ? { disabled } : {}) };
+      return { ...(conclusion.status === 'pending' ? { next: conclusion.nextAttemptAt } : {}), ...(announcement ? { disabled: announcement } : {}) };
     });
   }
 
-  return {
-    async runAttempt({ delivery_id, round, attempt }, job) {
-      const delivery = await findDelivery(rt.db, delivery_id);
-      if (!delivery || delivery.round !== round) return 'stale';
-      if (delivery.status === 'succeeded' || delivery.status === 'failed') return 'finished';
-      const now = rt.clock.now();
-      if (delivery.status === 'pending') {
-        if (delivery.round_attempts === attempt) {
-          // This attempt was recorded but its process died before enqueueing the next one.
-          await enqueueAttempts(rt.deliveryQueue, [{ id: delivery.id, round, attempt: attempt + 1, at: delivery.next_attempt_at }]);
-          return 'next_enqueued';
-        }
-        if (delivery.round_attempts !== attempt - 1) return 'stale';
-        const due = delivery.next_attempt_at?.getTime() ?? 0;
-        if (due > now.getTime() + 25) await postpone(job, due);
-      } else {
-        // `sending`: another worker holds this attempt, or held it and died.
-        if (delivery.round_attempts !== attempt) return 'stale';
-        const leaseEnd = delivery.lease_until?.getTime() ?? 0;
-        if (leaseEnd > now.getTime()) await postpone(job, leaseEnd + 50);
-      }
+  /** Waits (in BullMQ's delayed set, holding no worker slot) until a slot of the endpoint frees up. */
+  async function park(job: Job, endpointId: string): Promise<never> {
+    // Woken by the next release; the delay is only the fallback should that wake-up be lost.
+    await job.moveToDelayed(Date.now() + jittered(config.WEBHOOK_BUSY_RETRY_MS, 0.2), job.token);
+    await slots.park(endpointId, job.id!);
+    throw new DelayedError();
+  }
 
-      const endpoint = await signingStateOf(rt.db, delivery.endpoint_id);
-      if (!endpoint) return 'endpoint_deleted';
-      if (!endpoint.enabled) {
-        await failUnsent(rt.db, delivery_id, round, 'endpoint_disabled', now);
-        return 'endpoint_disabled';
-      }
-
-      const slot = await slots.acquire(endpoint.id);
-      if (!slot) await postpone(job, Date.now() + jittered(config.WEBHOOK_BUSY_RETRY_MS, 0.5));
+  /** Promotes the longest-parked job of the endpoint (skipping ids that already woke on their own). */
+  async function wakeNext(endpointId: string): Promise<void> {
+    for (let i = 0; i < 5; i++) {
+      const jobId = await slots.nextParked(endpointId);
+      if (!jobId) return;
+      const parked = await Job.fromId(rt.deliveryQueue, jobId);
+      if (!parked) continue;
       try {
-        const startedAt = rt.clock.now();
-        const claim = await claimAttempt(rt.db, delivery_id, round, attempt, startedAt, new Date(startedAt.getTime() + leaseMs));
-        if (!claim) return 'taken';
-        const payload = await eventPayload(rt.db, claim.event_id);
-        if (payload === undefined) throw new Error(`event ${claim.event_id} of delivery ${claim.id} is missing`);
+        await parked.promote();
+        return;
+      } catch {
+        // Not delayed any more: it is running or done. Try the next one.
+      }
+    }
+  }
 
-        const body = Buffer.from(payload, 'utf8');
-        const timestamp = Math.floor(startedAt.getTime() / 1000);
-        const secrets = [rt.secretBox.open(endpoint.secret_sealed)];
-        if (endpoint.previous_secret_sealed && endpoint.previous_secret_expires_at && endpoint.previous_secret_expires_at > startedAt) {
-          secrets.push(rt.secretBox.open(endpoint.previous_secret_sealed));
-        }
-        const result = await http.send({
-          url: endpoint.url,
-          body,
-          headers: {
-            'webhook-id': claim.event_id,
-            'webhook-timestamp': String(timestamp),
-            'webhook-signature': signatureHeader(secrets, claim.event_id, timestamp, body),
-          },
-        });
+  /** When a claim fails: why, and what to do about it. */
+  async function explainUnclaimed(job: Job, data: AttemptJob): Promise<string> {
+    const { round, attempt } = data;
+    const endpoint = await findEndpointById(rt.db, data.endpoint_id);
+    if (!endpoint) return 'endpoint_deleted';
+    if (!endpoint.enabled) {
+      // Nothing is sent to a disabled endpoint; a replay after re-enabling resends it.
+      await failUnsent(rt.db, data.delivery_id, round, 'endpoint_disabled', rt.clock.now());
+      return 'endpoint_disabled';
+    }
+    const delivery = await findDelivery(rt.db, data.delivery_id);
+    if (!delivery || delivery.round !== round) return 'stale';
+    if (delivery.status === 'succeeded' || delivery.status === 'failed') return 'finished';
+    const now = Date.now();
+    if (delivery.status === 'pending') {
+      if (delivery.round_attempts === attempt) {
+        // This attempt was recorded but its process died before enqueueing the next one.
+        await enqueueAttempts(rt.deliveryQueue, [{ id: delivery.id, endpointId: delivery.endpoint_id, round, attempt: attempt + 1, at: delivery.next_attempt_at }]);
+        return 'next_enqueued';
+      }
+      if (delivery.round_attempts !== attempt - 1) return 'stale';
+      // Early (clock differences, a manual promotion): back to sleep until due.
+      return postpone(job, Math.max(delivery.next_attempt_at?.getTime() ?? now, now + 25));
+    }
+    if (delivery.round_attempts !== attempt) return 'stale';
+    // Another worker holds this attempt (a duplicated job), or held it and died: look again when its lease ends.
+    return postpone(job, Math.max(delivery.lease_until?.getTime() ?? now, now) + 50);
+  }
 
-        rt.metrics.attempts.inc({ outcome: result.ok ? 'succeeded' : 'failed', error_class: result.errorClass ?? 'none' });
-        rt.metrics.attemptDuration.observe({ outcome: result.ok ? 'succeeded' : 'failed' }, result.latencyMs / 1000);
-        if (result.ok) rt.metrics.deliveryLatency.observe((Date.now() - claim.event_created_at.getTime()) / 1000);
+  async function attempt(job: Job, data: AttemptJob): Promise<string> {
+    const startedAt = rt.clock.now();
+    const claim = await claimAttempt(rt.db, data.delivery_id, data.round, data.attempt, startedAt, new Date(startedAt.getTime() + leaseMs));
+    if (!claim) return explainUnclaimed(job, data);
 
-        let outcome: Awaited<ReturnType<typeof record>>;
-        try {
-          outcome = await record(claim, result, startedAt);
-        } catch (err) {
-          if (err instanceof LeaseLostError) return 'lease_lost';
-          throw err;
-        }
-        if (outcome.next) await enqueueAttempts(rt.deliveryQueue, [{ id: claim.id, round: claim.round, attempt: claim.round_attempts + 1, at: outcome.next }]);
-        if (outcome.disabled) await emitEndpointDisabled(outcome.disabled);
-        return result.ok ? 'succeeded' : outcome.next ? 'retry_scheduled' : 'failed';
+    const body = Buffer.from(claim.payload, 'utf8');
+    const timestamp = Math.floor(startedAt.getTime() / 1000);
+    const secrets = [rt.secretBox.open(claim.secret_sealed)];
+    if (claim.previous_secret_sealed && claim.previous_secret_expires_at && claim.previous_secret_expires_at > startedAt) {
+      secrets.push(rt.secretBox.open(claim.previous_secret_sealed));
+    }
+    const result = await http.send({
+      url: claim.url,
+      body,
+      headers: {
+        'webhook-id': claim.event_id,
+        'webhook-timestamp': String(timestamp),
+        'webhook-signature': signatureHeader(secrets, claim.event_id, timestamp, body),
+      },
+    });
+
+    rt.metrics.attempts.inc({ outcome: result.ok ? 'succeeded' : 'failed', error_class: result.errorClass ?? 'none' });
+    rt.metrics.attemptDuration.observe({ outcome: result.ok ? 'succeeded' : 'failed' }, result.latencyMs / 1000);
+    if (result.ok) rt.metrics.deliveryLatency.observe((Date.now() - claim.event_created_at.getTime()) / 1000);
+
+    let outcome: Awaited<ReturnType<typeof record>>;
+    try {
+      outcome = await record(claim, result, startedAt);
+    } catch (err) {
+      if (err instanceof LeaseLostError) {
+        logger.warn('attempt lease lost before recording', { delivery_id: claim.id, attempt: claim.attempt_count });
+        return 'lease_lost';
+      }
+      throw err;
+    }
+    if (outcome.next) {
+      await enqueueAttempts(rt.deliveryQueue, [{ id: claim.id, endpointId: claim.endpoint_id, round: claim.round, attempt: claim.round_attempts + 1, at: outcome.next }]);
+    }
+    if (outcome.disabled) await announceDisabled(outcome.disabled.endpoint, outcome.disabled.eventId);
+    return result.ok ? 'succeeded' : outcome.next ? 'retry_scheduled' : 'failed';
+  }
+
+  return {
+    async runAttempt(data, job) {
+      // The endpoint's concurrency is checked first, in Redis only: a saturated endpoint's
+      // backlog costs no Postgres work and no worker slot while it waits.
+      const slot = await slots.acquire(data.endpoint_id);
+      if (!slot) return park(job, data.endpoint_id);
+      try {
+        return await attempt(job, data);
       } finally {
-        await slot?.release().catch((err: unknown) => logger.warn('releasing an endpoint slot failed', { err }));
+        try {
+          await slot.release();
+          await wakeNext(data.endpoint_id);
+        } catch (err) {
+          logger.warn('releasing an endpoint slot failed', { endpoint_id: data.endpoint_id, err });
+        }
       }
     },
   };

@@ -4,6 +4,7 @@ import { attemptJobId, deliveryAttemptJob } from './jobs';
 
 export interface AttemptRef {
   id: string;
+  endpointId: string;
   round: number;
   attempt: number;
   /** When it is due; past or absent means now. */
@@ -15,7 +16,7 @@ export async function enqueueAttempts(queue: Queue, refs: AttemptRef[], now: Dat
   await Promise.all(
     refs.map((ref) => {
       const delay = ref.at ? Math.max(0, ref.at.getTime() - now.getTime()) : 0;
-      return enqueue(queue, deliveryAttemptJob, { delivery_id: ref.id, round: ref.round, attempt: ref.attempt }, { jobId: attemptJobId(ref.id, ref.round, ref.attempt), delay });
+      return enqueue(queue, deliveryAttemptJob, { delivery_id: ref.id, endpoint_id: ref.endpointId, round: ref.round, attempt: ref.attempt }, { jobId: attemptJobId(ref.id, ref.round, ref.attempt), delay });
     }),
   );
 }

@@ -13,6 +13,8 @@ export const deliveryAttemptJob = defineJob(
   'attempt',
   z.object({
     delivery_id: z.string().min(1),
+    /** Lets a worker check the endpoint's concurrency before touching Postgres. */
+    endpoint_id: z.string().min(1),
     round: z.number().int().min(1),
     attempt: z.number().int().min(1),
   }),

@@ -48,10 +48,10 @@ export async function insertDeliveries(db: Db, rows: NewDelivery[]): Promise<voi
 }
 
 /** Deliveries of an event still waiting for their first attempt (to (re-)enqueue them). */
-export async function unstartedDeliveriesOfEvent(db: Db, eventId: string): Promise<Pick<DeliveryRow, 'id' | 'round' | 'round_attempts' | 'next_attempt_at'>[]> {
+export async function unstartedDeliveriesOfEvent(db: Db, eventId: string): Promise<Pick<DeliveryRow, 'id' | 'endpoint_id' | 'round' | 'round_attempts' | 'next_attempt_at'>[]> {
   return db
     .selectFrom('deliveries')
-    .select(['id', 'round', 'round_attempts', 'next_attempt_at'])
+    .select(['id', 'endpoint_id', 'round', 'round_attempts', 'next_attempt_at'])
     .where('event_id', '=', eventId)
     .where('status', '=', 'pending')
     .where('round_attempts', '=', 0)
@@ -99,6 +99,13 @@ export interface ClaimedDelivery {
   round_trigger: RoundTrigger;
   round_attempts: number;
   attempt_count: number;
+  /** The stored body of the event, sent as is. */
+  payload: string;
+  /** The endpoint as it is at claim time: where to send and which secrets sign. */
+  url: string;
+  secret_sealed: string;
+  previous_secret_sealed: string | null;
+  previous_secret_expires_at: Date | null;
 }
 
 /**
@@ -107,27 +114,49 @@ export interface ClaimedDelivery {
  * A `sending` row whose lease ran out (its worker died) may be taken again for the same attempt.
  */
 export async function claimAttempt(db: Db, id: string, round: number, attempt: number, now: Date, leaseUntil: Date): Promise<ClaimedDelivery | undefined> {
-  return db
-    .updateTable('deliveries')
-    .set({
-      status: 'sending',
-      lease_until: leaseUntil,
-      round_attempts: attempt,
-      // A re-taken attempt (crashed worker) was already counted.
-      attempt_count: sql<number>`case when status = 'pending' then attempt_count + 1 else attempt_count end`,
-      last_attempt_at: now,
-      updated_at: now,
-    })
-    .where('id', '=', id)
-    .where('round', '=', round)
-    .where((eb) =>
-      eb.or([
-        eb.and([eb('status', '=', 'pending'), eb('round_attempts', '=', attempt - 1)]),
-        eb.and([eb('status', '=', 'sending'), eb('round_attempts', '=', attempt), eb('lease_until', '<', now)]),
-      ]),
-    )
-    .returning(['id', 'endpoint_id', 'event_id', 'event_created_at', 'round', 'round_trigger', 'round_attempts', 'attempt_count'])
-    .executeTakeFirst();
+  return (
+    db
+      .updateTable('deliveries')
+      .from(['events', 'endpoints'])
+      .set({
+        status: 'sending',
+        lease_until: leaseUntil,
+        round_attempts: attempt,
+        // A re-taken attempt (crashed worker) was already counted.
+        attempt_count: sql<number>`case when deliveries.status = 'pending' then deliveries.attempt_count + 1 else deliveries.attempt_count end`,
+        last_attempt_at: now,
+        updated_at: now,
+      })
+      .whereRef('events.id', '=', 'deliveries.event_id')
+      .whereRef('endpoints.id', '=', 'deliveries.endpoint_id')
+      .where('endpoints.enabled', '=', true)
+      .where('deliveries.id', '=', id)
+      .where('deliveries.round', '=', round)
+      .where((eb) =>
+        eb.or([
+          // Due now (a few ms of clock difference with Redis are tolerated).
+          eb.and([eb('deliveries.status', '=', 'pending'), eb('deliveries.round_attempts', '=', attempt - 1), eb('deliveries.next_attempt_at', '<=', new Date(now.getTime() + 25))]),
+          eb.and([eb('deliveries.status', '=', 'sending'), eb('deliveries.round_attempts', '=', attempt), eb('deliveries.lease_until', '<', now)]),
+        ]),
+      )
+      // One round trip: the claimed row, the bytes to send and where to send them.
+      .returning([
+        'deliveries.id',
+        'deliveries.endpoint_id',
+        'deliveries.event_id',
+        'deliveries.event_created_at',
+        'deliveries.round',
+        'deliveries.round_trigger',
+        'deliveries.round_attempts',
+        'deliveries.attempt_count',
+        'events.payload',
+        'endpoints.url',
+        'endpoints.secret_sealed',
+        'endpoints.previous_secret_sealed',
+        'endpoints.previous_secret_expires_at',
+      ])
+      .executeTakeFirst()
+  );
 }
 
 export type AttemptConclusion =
@@ -155,6 +184,33 @@ export async function concludeAttempt(db: Db, claim: ClaimedDelivery, conclusion
   return Number(result.numUpdatedRows) === 1;
 }
 
+/**
+ * The success path in one statement (it is the common one): the delivery is concluded only if
+ * this process still holds the attempt, the endpoint's failure run ends, and the attempt is
+ * logged — all or nothing. False when the lease was lost.
+ */
+export async function concludeSuccess(db: Db, claim: ClaimedDelivery, attempt: NewAttempt, statusCode: number | null, now: Date): Promise<boolean> {
+  const result = await sql<{ id: string }>`
+    with concluded as (
+      update deliveries
+         set status = 'succeeded', succeeded_at = ${now}, next_attempt_at = null, lease_until = null,
+             last_status_code = ${statusCode}, last_error = null, updated_at = ${now}
+       where id = ${claim.id} and status = 'sending' and round = ${claim.round} and round_attempts = ${claim.round_attempts}
+      returning id
+    ), healthy as (
+      update endpoints set failing_since = null
+       where id = ${claim.endpoint_id} and failing_since is not null and exists (select 1 from concluded)
+    )
+    insert into attempts (id, delivery_id, endpoint_id, attempt_number, round, trigger, started_at, latency_ms, status_code,
+                          outcome, error_class, error_message, response_body, response_body_truncated)
+    select ${attempt.id}, concluded.id, ${attempt.endpoint_id}, ${attempt.attempt_number}, ${attempt.round}, ${attempt.trigger},
+           ${attempt.started_at}, ${attempt.latency_ms}, ${attempt.status_code}, 'succeeded', null, null,
+           ${attempt.response_body}, ${attempt.response_body_truncated}
+      from concluded
+    returning id`.execute(db);
+  return result.rows.length === 1;
+}
+
 export async function insertAttempt(db: Db, row: NewAttempt): Promise<void> {
   await db.insertInto('attempts').values(row).execute();
 }
@@ -177,7 +233,7 @@ export async function startNewRound(
   where: { id: string } | { endpointId: string; since: Date; until: Date; limit: number },
   trigger: RoundTrigger,
   now: Date,
-): Promise<Pick<DeliveryRow, 'id' | 'round'>[]> {
+): Promise<Pick<DeliveryRow, 'id' | 'endpoint_id' | 'round'>[]> {
   let query = db
     .updateTable('deliveries')
     .set({
@@ -204,14 +260,14 @@ export async function startNewRound(
       .limit(where.limit);
     query = query.where('id', 'in', ids).where('status', '=', 'failed');
   }
-  return query.returning(['id', 'round']).execute();
+  return query.returning(['id', 'endpoint_id', 'round']).execute();
 }
 
 /** Deliveries that should be in the queue but may have been lost (crash between commit and enqueue, a Redis loss). */
-export async function overdueDeliveries(db: Db, olderThan: Date, limit: number): Promise<Pick<DeliveryRow, 'id' | 'status' | 'round' | 'round_attempts'>[]> {
+export async function overdueDeliveries(db: Db, olderThan: Date, limit: number): Promise<Pick<DeliveryRow, 'id' | 'endpoint_id' | 'status' | 'round' | 'round_attempts'>[]> {
   return db
     .selectFrom('deliveries')
-    .select(['id', 'status', 'round', 'round_attempts'])
+    .select(['id', 'endpoint_id', 'status', 'round', 'round_attempts'])
     .where((eb) =>
       eb.or([
         eb.and([eb('status', '=', 'pending'), eb('next_attempt_at', '<', olderThan)]),

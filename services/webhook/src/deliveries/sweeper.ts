@@ -20,7 +20,7 @@ export async function sweepOverdue(rt: WebhookRuntime, batch = 500): Promise<num
     const state = await rt.deliveryQueue.getJobState(jobId);
     if (LIVE_STATES.has(state)) continue;
     if (state === 'completed' || state === 'failed') await rt.deliveryQueue.remove(jobId);
-    await enqueueAttempts(rt.deliveryQueue, [{ id: d.id, round: d.round, attempt }], now);
+    await enqueueAttempts(rt.deliveryQueue, [{ id: d.id, endpointId: d.endpoint_id, round: d.round, attempt }], now);
     requeued++;
   }
   if (requeued > 0) rt.logger.warn('re-enqueued overdue deliveries', { count: requeued });

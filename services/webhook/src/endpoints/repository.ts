@@ -68,6 +68,7 @@ export interface SigningState {
   tenant_id: string;
   url: string;
   enabled: boolean;
+  failing_since: Date | null;
   secret_sealed: string;
   previous_secret_sealed: string | null;
   previous_secret_expires_at: Date | null;
@@ -77,7 +78,7 @@ export interface SigningState {
 export async function signingStateOf(db: Db, id: string): Promise<SigningState | undefined> {
   return db
     .selectFrom('endpoints')
-    .select(['id', 'tenant_id', 'url', 'enabled', 'secret_sealed', 'previous_secret_sealed', 'previous_secret_expires_at'])
+    .select(['id', 'tenant_id', 'url', 'enabled', 'failing_since', 'secret_sealed', 'previous_secret_sealed', 'previous_secret_expires_at'])
     .where('id', '=', id)
     .executeTakeFirst();
 }
@@ -91,10 +92,6 @@ export async function markEndpointFailing(db: Db, id: string, at: Date): Promise
     .returning(['failing_since'])
     .executeTakeFirst();
   return (row?.failing_since as Date | null | undefined) ?? null;
-}
-
-export async function markEndpointHealthy(db: Db, id: string): Promise<void> {
-  await db.updateTable('endpoints').set({ failing_since: null }).where('id', '=', id).where('failing_since', 'is not', null).execute();
 }
 
 /** Disables an enabled endpoint; returns false when it already was (so the event goes out once). */

@@ -191,7 +191,7 @@ export async function retryDelivery(rt: WebhookRuntime, tenantId: string, delive
   if (!endpoint.enabled) throw conflict('The endpoint is disabled; enable it before retrying', { param: 'id' });
   const [started] = await startNewRound(rt.db, { id: deliveryId }, 'manual', now);
   if (!started) throw conflict('The delivery is already scheduled or in flight', { status: delivery.status });
-  await enqueueAttempts(rt.deliveryQueue, [{ id: started.id, round: started.round, attempt: 1 }], now);
+  await enqueueAttempts(rt.deliveryQueue, [{ id: started.id, endpointId: started.endpoint_id, round: started.round, attempt: 1 }], now);
   return (await findDelivery(rt.db, deliveryId))!;
 }
 
@@ -208,7 +208,7 @@ export async function replayFailed(rt: WebhookRuntime, tenantId: string, id: str
   for (let i = 0; i < started.length; i += 500) {
     await enqueueAttempts(
       rt.deliveryQueue,
-      started.slice(i, i + 500).map((d) => ({ id: d.id, round: d.round, attempt: 1 })),
+      started.slice(i, i + 500).map((d) => ({ id: d.id, endpointId: d.endpoint_id, round: d.round, attempt: 1 })),
       now,
     );
   }

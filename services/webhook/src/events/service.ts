@@ -1,6 +1,6 @@
 import type { PlatformEvent } from '@tollgate/common';
 import { newId } from '@tollgate/common';
-import type { NewDelivery } from '../db/schema';
+import type { Db, NewDelivery } from '../db/schema';
 import { enqueueAttempts } from '../deliveries/enqueue';
 import { insertDeliveries, unstartedDeliveriesOfEvent } from '../deliveries/repository';
 import { jittered } from '../deliveries/schedule';
@@ -24,48 +24,59 @@ export function serialisePayload(event: Pick<PlatformEvent, 'type' | 'created_at
 }
 
 /**
- * Stores an event and fans it out to every enabled endpoint of its tenant whose filter matches
- * (or only to `onlyEndpointId`), in one transaction, then enqueues the first attempts. Safe to
- * repeat: a known event id stores nothing new, and its unstarted deliveries are re-enqueued
- * under the same job ids (covering a crash between commit and enqueue).
+ * Stores an event and creates a delivery for every enabled endpoint of its tenant whose filter
+ * matches (or only for `onlyEndpointId`), inside the caller's transaction. False when the event
+ * id was already known (nothing is stored twice).
  */
-export async function ingestEvent(rt: WebhookRuntime, event: PlatformEvent, options: { onlyEndpointId?: string } = {}): Promise<IngestResult> {
+export async function storeEvent(trx: Db, rt: WebhookRuntime, event: PlatformEvent, options: { onlyEndpointId?: string } = {}): Promise<boolean> {
   const now = rt.clock.now();
   const firstDelay = jittered(rt.retryPolicy.schedule[0] ?? 0, rt.retryPolicy.jitter, rt.retryPolicy.random);
-  const firstAttemptAt = new Date(now.getTime() + firstDelay);
-  const isNew = await rt.db.transaction().execute(async (trx) => {
-    const inserted = await insertEventIfNew(trx, {
-      id: event.id,
-      tenant_id: event.tenant_id,
-      type: event.type,
-      created_at: new Date(event.created_at),
-      received_at: now,
-      payload: serialisePayload(event),
-    });
-    if (!inserted) return false;
-    const endpoints = await listEnabledEndpoints(trx, event.tenant_id);
-    const targets = options.onlyEndpointId ? endpoints.filter((e) => e.id === options.onlyEndpointId) : endpoints.filter((e) => matchesAny(e.event_types, event.type));
-    const rows: NewDelivery[] = targets.map((endpoint) => ({
-      id: newId('dlv'),
-      tenant_id: event.tenant_id,
-      endpoint_id: endpoint.id,
-      event_id: event.id,
-      event_type: event.type,
-      event_created_at: new Date(event.created_at),
-      status: 'pending',
-      next_attempt_at: firstAttemptAt,
-      created_at: now,
-      updated_at: now,
-    }));
-    await insertDeliveries(trx, rows);
-    return true;
+  const inserted = await insertEventIfNew(trx, {
+    id: event.id,
+    tenant_id: event.tenant_id,
+    type: event.type,
+    created_at: new Date(event.created_at),
+    received_at: now,
+    payload: serialisePayload(event),
   });
-  rt.metrics.eventsIngested.inc({ result: isNew ? 'new' : 'duplicate' });
-  const unstarted = await unstartedDeliveriesOfEvent(rt.db, event.id);
+  if (!inserted) return false;
+  const endpoints = await listEnabledEndpoints(trx, event.tenant_id);
+  const targets = options.onlyEndpointId ? endpoints.filter((e) => e.id === options.onlyEndpointId) : endpoints.filter((e) => matchesAny(e.event_types, event.type));
+  const rows: NewDelivery[] = targets.map((endpoint) => ({
+    id: newId('dlv'),
+    tenant_id: event.tenant_id,
+    endpoint_id: endpoint.id,
+    event_id: event.id,
+    event_type: event.type,
+    event_created_at: new Date(event.created_at),
+    status: 'pending',
+    next_attempt_at: new Date(now.getTime() + firstDelay),
+    created_at: now,
+    updated_at: now,
+  }));
+  await insertDeliveries(trx, rows);
+  return true;
+}
+
+/** Enqueues the first attempt of an event's deliveries that have not started (job ids make it idempotent). */
+export async function enqueueUnstarted(rt: WebhookRuntime, eventId: string): Promise<number> {
+  const unstarted = await unstartedDeliveriesOfEvent(rt.db, eventId);
   await enqueueAttempts(
     rt.deliveryQueue,
-    unstarted.map((d) => ({ id: d.id, round: d.round, attempt: 1, at: d.next_attempt_at })),
-    now,
+    unstarted.map((d) => ({ id: d.id, endpointId: d.endpoint_id, round: d.round, attempt: 1, at: d.next_attempt_at })),
+    rt.clock.now(),
   );
-  return { event_id: event.id, duplicate: !isNew, deliveries: unstarted.length };
+  return unstarted.length;
+}
+
+/**
+ * Stores an event and fans it out in one transaction, then enqueues the first attempts. Safe to
+ * repeat: a known event id stores nothing new, and its unstarted deliveries are re-enqueued under
+ * the same job ids (covering a crash between commit and enqueue).
+ */
+export async function ingestEvent(rt: WebhookRuntime, event: PlatformEvent, options: { onlyEndpointId?: string } = {}): Promise<IngestResult> {
+  const isNew = await rt.db.transaction().execute((trx) => storeEvent(trx, rt, event, options));
+  rt.metrics.eventsIngested.inc({ result: isNew ? 'new' : 'duplicate' });
+  const deliveries = await enqueueUnstarted(rt, event.id);
+  return { event_id: event.id, duplicate: !isNew, deliveries };
 }
