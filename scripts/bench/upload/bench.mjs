@@ -104,7 +104,11 @@ function multipartUpload(port) {
     port,
     'POST',
     '/v1/files',
-    { 'X-Tollgate-Identity': identity, 'Content-Type': `multipart/form-data; boundary=${boundary}`, 'Content-Length': head.length + SIZE + tail.length },
+    {
+      'X-Tollgate-Identity': identity,
+      'Content-Type': `multipart/form-data; boundary=${boundary}`,
+      'Content-Length': head.length + SIZE + tail.length,
+    },
     (req) => {
       req.write(head);
       const file = createReadStream(source, { highWaterMark: MiB });
@@ -116,16 +120,26 @@ function multipartUpload(port) {
 
 async function tusUpload(port) {
   const tus = { 'X-Tollgate-Identity': identity, 'Tus-Resumable': '1.0.0' };
-  const created = await request(port, 'POST', '/v1/uploads', { ...tus, 'Upload-Length': SIZE, 'Upload-Metadata': `filename ${Buffer.from('big-tus.png').toString('base64')},purpose ${Buffer.from('image').toString('base64')}` });
+  const created = await request(port, 'POST', '/v1/uploads', {
+    ...tus,
+    'Upload-Length': SIZE,
+    'Upload-Metadata': `filename ${Buffer.from('big-tus.png').toString('base64')},purpose ${Buffer.from('image').toString('base64')}`,
+  });
   if (created.status !== 201) throw new Error(`tus create: ${created.status} ${created.body}`);
   const location = created.headers.location;
   let offset = 0;
   let last;
   while (offset < SIZE) {
     const end = Math.min(offset + TUS_CHUNK, SIZE);
-    last = await request(port, 'PATCH', location, { ...tus, 'Upload-Offset': offset, 'Content-Type': 'application/offset+octet-stream', 'Content-Length': end - offset }, (req) => {
-      createReadStream(source, { start: offset, end: end - 1, highWaterMark: MiB }).pipe(req);
-    });
+    last = await request(
+      port,
+      'PATCH',
+      location,
+      { ...tus, 'Upload-Offset': offset, 'Content-Type': 'application/offset+octet-stream', 'Content-Length': end - offset },
+      (req) => {
+        createReadStream(source, { start: offset, end: end - 1, highWaterMark: MiB }).pipe(req);
+      },
+    );
     if (last.status !== 204) throw new Error(`tus PATCH: ${last.status} ${last.body}`);
     offset = Number(last.headers['upload-offset']);
   }
@@ -180,7 +194,13 @@ async function main() {
 
   try {
     // Warm-up: one small upload so lazy initialisation is not counted as growth.
-    const warm = await request(port, 'POST', '/v1/files', { 'X-Tollgate-Identity': identity, 'Content-Type': 'multipart/form-data; boundary=x' }, Buffer.from('--x\r\nContent-Disposition: form-data; name="file"; filename="w.txt"\r\n\r\nwarm\r\n--x--\r\n'));
+    const warm = await request(
+      port,
+      'POST',
+      '/v1/files',
+      { 'X-Tollgate-Identity': identity, 'Content-Type': 'multipart/form-data; boundary=x' },
+      Buffer.from('--x\r\nContent-Disposition: form-data; name="file"; filename="w.txt"\r\n\r\nwarm\r\n--x--\r\n'),
+    );
     if (warm.status !== 201) throw new Error(`warm-up upload failed: ${warm.status} ${warm.body}`);
 
     const { baseline } = await ask('reset-peak');

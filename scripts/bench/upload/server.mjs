@@ -15,21 +15,37 @@ const { TusStaging } = require('./dist/tus/staging.js');
 
 const config = common.parseConfig(configSchema, process.env);
 const logger = common.createLogger({ service: 'upload-bench', level: 'warn', pretty: false });
-const db = common.createDb({ connectionString: config.DATABASE_URL, schema: config.DB_SCHEMA, poolMax: 10, applicationName: 'upload-bench' });
+const db = common.createDb({
+  connectionString: config.DATABASE_URL,
+  schema: config.DB_SCHEMA,
+  poolMax: 10,
+  applicationName: 'upload-bench',
+});
 await common.migrateToLatest(db, config.DB_SCHEMA, migrations);
 const redis = common.createRedis(config.REDIS_URL, 'request');
 const storage = await createStorage(config);
 const staging = await new TusStaging(config.DATA_DIR).init();
 const publisher = common.memoryEventPublisher();
-const service = createApp({ config, logger, metrics: common.createMetrics('upload', { collectDefault: false }), db, redis, storage, staging, publisher });
+const service = createApp({
+  config,
+  logger,
+  metrics: common.createMetrics('upload', { collectDefault: false }),
+  db,
+  redis,
+  storage,
+  staging,
+  publisher,
+});
 const server = await common.startServer({ app: service.app, port: 0, host: '127.0.0.1', logger, requestTimeoutMs: 0 });
 
 // Peak RSS, sampled often enough to catch a transient buffer build-up.
 let baseline = process.memoryUsage().rss;
 let peak = baseline;
-setInterval(() => {
-  peak = Math.max(peak, process.memoryUsage().rss);
-}, 20).unref();
+globalThis
+  .setInterval(() => {
+    peak = Math.max(peak, process.memoryUsage().rss);
+  }, 20)
+  .unref();
 
 process.on('message', async (message) => {
   if (message.type === 'reset-peak') {

@@ -8,7 +8,10 @@ const GiB = 1024 * MiB;
 export const configSchema = baseConfigSchema
   .extend({
     PORT: envInt(8083, { min: 0, max: 65535 }),
-    DB_SCHEMA: z.string().regex(/^[a-z_][a-z0-9_]*$/).default('uploads'),
+    DB_SCHEMA: z
+      .string()
+      .regex(/^[a-z_][a-z0-9_]*$/)
+      .default('uploads'),
 
     /** Local storage root (objects, temporary writes, tus staging). Keep it outside any served folder. */
     DATA_DIR: z

@@ -23,11 +23,24 @@ void runService({
     const maintenance =
       role === 'api'
         ? undefined
-        : await startMaintenance({ sweeper: components.sweeper, connection: deps.queueRedis, prefix: config.REDIS_PREFIX, logger, intervalMs: config.MAINTENANCE_INTERVAL_MS });
+        : await startMaintenance({
+            sweeper: components.sweeper,
+            connection: deps.queueRedis,
+            prefix: config.REDIS_PREFIX,
+            logger,
+            intervalMs: config.MAINTENANCE_INTERVAL_MS,
+          });
     // A worker-only process still answers /healthz, /readyz and /metrics, but serves no API.
     const service =
       role === 'worker'
-        ? createService({ name: 'upload-worker', logger, metrics: deps.metrics, readiness: deps.readiness, openapi: () => openapiDocument, routes: () => undefined })
+        ? createService({
+            name: 'upload-worker',
+            logger,
+            metrics: deps.metrics,
+            readiness: deps.readiness,
+            openapi: () => openapiDocument,
+            routes: () => undefined,
+          })
         : createApp(appDeps, components);
     return {
       service,

@@ -18,7 +18,10 @@ const fileObject = {
   properties: {
     id: { type: 'string', pattern: '^file_' },
     object: { const: 'file' },
-    filename: { type: 'string', description: "The client's filename, sanitised (last path segment, no control or bidi characters, at most 255 bytes). Metadata only." },
+    filename: {
+      type: 'string',
+      description: "The client's filename, sanitised (last path segment, no control or bidi characters, at most 255 bytes). Metadata only.",
+    },
     purpose: { enum: PURPOSE_NAMES },
     bytes: { type: 'integer', minimum: 1 },
     sha256: { type: 'string', pattern: '^[0-9a-f]{64}$', description: 'Also the ETag of the content' },
@@ -83,7 +86,11 @@ export const openapiDocument = {
                 type: 'object',
                 required: ['file'],
                 properties: {
-                  purpose: { enum: PURPOSE_NAMES, default: 'general', description: 'Send before `file` to have wrong content refused after its first bytes' },
+                  purpose: {
+                    enum: PURPOSE_NAMES,
+                    default: 'general',
+                    description: 'Send before `file` to have wrong content refused after its first bytes',
+                  },
                   expires_in: { type: 'integer', minimum: 1, description: 'Seconds until the file expires and is deleted' },
                   file: { type: 'string', format: 'binary' },
                 },
@@ -92,12 +99,18 @@ export const openapiDocument = {
           },
         },
         responses: {
-          '201': { description: 'Stored', headers: { Location: { schema: { type: 'string' } } }, content: { 'application/json': { schema: fileObject } } },
+          '201': {
+            description: 'Stored',
+            headers: { Location: { schema: { type: 'string' } } },
+            content: { 'application/json': { schema: fileObject } },
+          },
           '400': error('No `file` field, more than one file, empty file, bad purpose or expires_in'),
           '401': unauthenticated,
           '403': error('Missing scope `write`, or quota exceeded (`details.reason = quota_exceeded`, `details.quota = bytes|files`)'),
           '413': error('Larger than the size limit (`details.max_bytes`); nothing is kept'),
-          '415': error('Not multipart, or the content type is not allowed for the purpose or disagrees with the extension (`details.detected_type`)'),
+          '415': error(
+            'Not multipart, or the content type is not allowed for the purpose or disagrees with the extension (`details.detected_type`)',
+          ),
         },
       },
       get: {
@@ -110,7 +123,14 @@ export const openapiDocument = {
         responses: {
           '200': {
             description: 'A page',
-            content: { 'application/json': { schema: { type: 'object', properties: { data: { type: 'array', items: fileObject }, next_cursor: { type: ['string', 'null'] } } } } },
+            content: {
+              'application/json': {
+                schema: {
+                  type: 'object',
+                  properties: { data: { type: 'array', items: fileObject }, next_cursor: { type: ['string', 'null'] } },
+                },
+              },
+            },
           },
           '400': error('Bad cursor or limit'),
           '401': unauthenticated,
@@ -118,12 +138,23 @@ export const openapiDocument = {
       },
     },
     '/v1/files/{id}': {
-      get: { summary: 'File metadata', parameters: [idParam], responses: { '200': { description: 'The file', content: { 'application/json': { schema: fileObject } } }, '404': notFound } },
+      get: {
+        summary: 'File metadata',
+        parameters: [idParam],
+        responses: { '200': { description: 'The file', content: { 'application/json': { schema: fileObject } } }, '404': notFound },
+      },
       delete: {
         summary: 'Delete a file (its quota is given back; `file.deleted` is emitted)',
         parameters: [idParam],
         responses: {
-          '200': { description: 'Deleted', content: { 'application/json': { schema: { type: 'object', properties: { id: { type: 'string' }, object: { const: 'file' }, deleted: { const: true } } } } } },
+          '200': {
+            description: 'Deleted',
+            content: {
+              'application/json': {
+                schema: { type: 'object', properties: { id: { type: 'string' }, object: { const: 'file' }, deleted: { const: true } } },
+              },
+            },
+          },
           '403': forbiddenScope,
           '404': notFound,
         },
@@ -132,14 +163,20 @@ export const openapiDocument = {
     '/v1/files/{id}/content': {
       get: {
         summary: 'File bytes (Range, ETag)',
-        parameters: [idParam, ...contentParams, { name: 'download', in: 'query', schema: { enum: ['1', 'true'] }, description: 'Force Content-Disposition: attachment' }],
+        parameters: [
+          idParam,
+          ...contentParams,
+          { name: 'download', in: 'query', schema: { enum: ['1', 'true'] }, description: 'Force Content-Disposition: attachment' },
+        ],
         responses: contentResponses,
       },
     },
     '/v1/uploads': {
       options: {
         summary: 'tus discovery',
-        responses: { '204': { description: 'Tus-Version, Tus-Extension (creation, creation-with-upload, termination, expiration), Tus-Max-Size' } },
+        responses: {
+          '204': { description: 'Tus-Version, Tus-Extension (creation, creation-with-upload, termination, expiration), Tus-Max-Size' },
+        },
       },
       post: {
         summary: 'tus: create an upload',
@@ -163,12 +200,20 @@ export const openapiDocument = {
       head: {
         summary: 'tus: current offset',
         parameters: [uploadIdParam, tusResumable],
-        responses: { '200': { description: 'Upload-Offset, Upload-Length, Upload-Metadata, Upload-Expires; X-Tollgate-File-Id once complete' }, '404': { description: 'No such upload (or expired)' } },
+        responses: {
+          '200': { description: 'Upload-Offset, Upload-Length, Upload-Metadata, Upload-Expires; X-Tollgate-File-Id once complete' },
+          '404': { description: 'No such upload (or expired)' },
+        },
       },
       patch: {
         summary: 'tus: append bytes at Upload-Offset',
-        description: 'The content type is checked once the first 4 KiB are in and again on completion; the last PATCH answers with X-Tollgate-File-Id, the same file object as POST /v1/files.',
-        parameters: [uploadIdParam, tusResumable, { name: 'Upload-Offset', in: 'header', required: true, schema: { type: 'integer', minimum: 0 } }],
+        description:
+          'The content type is checked once the first 4 KiB are in and again on completion; the last PATCH answers with X-Tollgate-File-Id, the same file object as POST /v1/files.',
+        parameters: [
+          uploadIdParam,
+          tusResumable,
+          { name: 'Upload-Offset', in: 'header', required: true, schema: { type: 'integer', minimum: 0 } },
+        ],
         requestBody: { required: true, content: { 'application/offset+octet-stream': { schema: { type: 'string', format: 'binary' } } } },
         responses: {
           '204': { description: 'Appended: Upload-Offset (and X-Tollgate-File-Id when complete)' },
@@ -178,18 +223,34 @@ export const openapiDocument = {
           '415': error('Wrong Content-Type, or content not allowed (`details.detected_type`); the upload is terminated'),
         },
       },
-      delete: { summary: 'tus termination', parameters: [uploadIdParam, tusResumable], responses: { '204': { description: 'Terminated; bytes and quota released' }, '404': { description: 'No such upload' } } },
-      get: { summary: 'Upload progress and, once complete, its file object (not part of tus)', parameters: [uploadIdParam], responses: { '200': { description: 'Progress' }, '404': { description: 'No such upload' } } },
+      delete: {
+        summary: 'tus termination',
+        parameters: [uploadIdParam, tusResumable],
+        responses: { '204': { description: 'Terminated; bytes and quota released' }, '404': { description: 'No such upload' } },
+      },
+      get: {
+        summary: 'Upload progress and, once complete, its file object (not part of tus)',
+        parameters: [uploadIdParam],
+        responses: { '200': { description: 'Progress' }, '404': { description: 'No such upload' } },
+      },
     },
     '/internal/v1/files/{id}': {
       get: {
         summary: 'File metadata for a service (scope `service`)',
         parameters: [idParam, tenantIdQuery],
-        responses: { '200': { description: 'The file', content: { 'application/json': { schema: fileObject } } }, '403': forbiddenScope, '404': notFound },
+        responses: {
+          '200': { description: 'The file', content: { 'application/json': { schema: fileObject } } },
+          '403': forbiddenScope,
+          '404': notFound,
+        },
       },
     },
     '/internal/v1/files/{id}/content': {
-      get: { summary: 'File bytes for a service (scope `service`), e.g. the image pipeline', parameters: [idParam, tenantIdQuery, ...contentParams], responses: contentResponses },
+      get: {
+        summary: 'File bytes for a service (scope `service`), e.g. the image pipeline',
+        parameters: [idParam, tenantIdQuery, ...contentParams],
+        responses: contentResponses,
+      },
     },
   } as Record<string, unknown>,
 };

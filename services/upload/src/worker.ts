@@ -23,7 +23,11 @@ export interface Maintenance {
  */
 export async function startMaintenance(options: MaintenanceOptions): Promise<Maintenance> {
   const queue = createQueue(MAINTENANCE_QUEUE, { connection: options.connection, prefix: options.prefix });
-  await queue.upsertJobScheduler(SWEEP_SCHEDULER_ID, { every: options.intervalMs }, { name: sweepJob.name, data: {}, opts: sweepJob.options ?? {} });
+  await queue.upsertJobScheduler(
+    SWEEP_SCHEDULER_ID,
+    { every: options.intervalMs },
+    { name: sweepJob.name, data: {}, opts: sweepJob.options ?? {} },
+  );
   const worker = createWorker(MAINTENANCE_QUEUE, [handler(sweepJob, () => options.sweeper.run())], {
     connection: options.connection,
     prefix: options.prefix,

@@ -23,7 +23,15 @@ describe('POST /v1/files', () => {
     const res = await uploadFile(h.url, 'ten_a', { content: png, filename: 'cat.png' }, { purpose: 'image', expires_in: '3600' });
     expect(res.status).toBe(201);
     const file = res.json();
-    expect(file).toMatchObject({ object: 'file', filename: 'cat.png', purpose: 'image', bytes: png.length, sha256: sha256(png), mime_type: 'image/png', status: 'ready' });
+    expect(file).toMatchObject({
+      object: 'file',
+      filename: 'cat.png',
+      purpose: 'image',
+      bytes: png.length,
+      sha256: sha256(png),
+      mime_type: 'image/png',
+      status: 'ready',
+    });
     expect(file.id).toMatch(/^file_[A-Za-z0-9]{24}$/);
     expect(res.headers['location']).toBe(`/v1/files/${file.id}`);
     expect(new Date(file.expires_at).getTime() - new Date(file.created_at).getTime()).toBe(3600_000);
@@ -62,7 +70,10 @@ describe('POST /v1/files', () => {
   it('refuses requests without identity, without write scope, and bodies that are not multipart', async () => {
     const anonymous = await request(h.url).post('/v1/files').attach('file', pngBytes(), 'a.png');
     expect(anonymous.status).toBe(401);
-    const readOnly = await request(h.url).post('/v1/files').set(auth('ten_a', ['read'])).attach('file', pngBytes(), 'a.png');
+    const readOnly = await request(h.url)
+      .post('/v1/files')
+      .set(auth('ten_a', ['read']))
+      .attach('file', pngBytes(), 'a.png');
     expect(readOnly.status).toBe(403);
     const json = await request(h.url).post('/v1/files').set(auth('ten_a')).send({ file: 'x' });
     expect(json.status).toBe(415);
@@ -72,9 +83,17 @@ describe('POST /v1/files', () => {
   it('refuses a form without a file, with two files, or with an unknown purpose or bad expires_in', async () => {
     const noFile = await request(h.url).post('/v1/files').set(auth('ten_a')).field('purpose', 'image');
     expect(noFile.status).toBe(400);
-    const two = await request(h.url).post('/v1/files').set(auth('ten_a')).attach('file', pngBytes(), 'a.png').attach('file', pngBytes(), 'b.png');
+    const two = await request(h.url)
+      .post('/v1/files')
+      .set(auth('ten_a'))
+      .attach('file', pngBytes(), 'a.png')
+      .attach('file', pngBytes(), 'b.png');
     expect(two.status).toBe(400);
-    const purpose = await request(h.url).post('/v1/files').set(auth('ten_a')).field('purpose', 'weights').attach('file', pngBytes(), 'a.png');
+    const purpose = await request(h.url)
+      .post('/v1/files')
+      .set(auth('ten_a'))
+      .field('purpose', 'weights')
+      .attach('file', pngBytes(), 'a.png');
     expect(purpose.status).toBe(400);
     expect(purpose.body.error.details.param).toBe('purpose');
     const expires = await request(h.url).post('/v1/files').set(auth('ten_a')).field('expires_in', '-5').attach('file', pngBytes(), 'a.png');
@@ -96,7 +115,9 @@ describe('reading files', () => {
   });
 
   it('GET /v1/files/:id returns the metadata', async () => {
-    const res = await request(h.url).get(`/v1/files/${fileId}`).set(auth('ten_read', ['read']));
+    const res = await request(h.url)
+      .get(`/v1/files/${fileId}`)
+      .set(auth('ten_read', ['read']));
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ id: fileId, bytes: png.length, mime_type: 'image/png' });
   });
@@ -113,33 +134,61 @@ describe('reading files', () => {
     expect(res.headers['content-security-policy']).toContain('sandbox');
     expect(res.headers['accept-ranges']).toBe('bytes');
 
-    const download = await rawRequest(h.url, { method: 'GET', path: `/v1/files/${fileId}/content?download=1`, headers: auth('ten_read', ['read']) });
+    const download = await rawRequest(h.url, {
+      method: 'GET',
+      path: `/v1/files/${fileId}/content?download=1`,
+      headers: auth('ten_read', ['read']),
+    });
     expect(download.headers['content-disposition']).toMatch(/^attachment; /);
   });
 
   it('answers Range requests, conditional requests and HEAD', async () => {
     const headers = auth('ten_read', ['read']);
-    const part = await rawRequest(h.url, { method: 'GET', path: `/v1/files/${fileId}/content`, headers: { ...headers, Range: 'bytes=10-19' } });
+    const part = await rawRequest(h.url, {
+      method: 'GET',
+      path: `/v1/files/${fileId}/content`,
+      headers: { ...headers, Range: 'bytes=10-19' },
+    });
     expect(part.status).toBe(206);
     expect(part.headers['content-range']).toBe(`bytes 10-19/${png.length}`);
     expect(part.body).toEqual(png.subarray(10, 20));
 
-    const suffix = await rawRequest(h.url, { method: 'GET', path: `/v1/files/${fileId}/content`, headers: { ...headers, Range: 'bytes=-5' } });
+    const suffix = await rawRequest(h.url, {
+      method: 'GET',
+      path: `/v1/files/${fileId}/content`,
+      headers: { ...headers, Range: 'bytes=-5' },
+    });
     expect(suffix.status).toBe(206);
     expect(suffix.body).toEqual(png.subarray(png.length - 5));
 
-    const open = await rawRequest(h.url, { method: 'GET', path: `/v1/files/${fileId}/content`, headers: { ...headers, Range: `bytes=${png.length - 3}-` } });
+    const open = await rawRequest(h.url, {
+      method: 'GET',
+      path: `/v1/files/${fileId}/content`,
+      headers: { ...headers, Range: `bytes=${png.length - 3}-` },
+    });
     expect(open.body).toEqual(png.subarray(png.length - 3));
 
-    const beyond = await rawRequest(h.url, { method: 'GET', path: `/v1/files/${fileId}/content`, headers: { ...headers, Range: `bytes=${png.length}-` } });
+    const beyond = await rawRequest(h.url, {
+      method: 'GET',
+      path: `/v1/files/${fileId}/content`,
+      headers: { ...headers, Range: `bytes=${png.length}-` },
+    });
     expect(beyond.status).toBe(416);
     expect(beyond.headers['content-range']).toBe(`bytes */${png.length}`);
 
-    const staleIfRange = await rawRequest(h.url, { method: 'GET', path: `/v1/files/${fileId}/content`, headers: { ...headers, Range: 'bytes=0-0', 'If-Range': '"other"' } });
+    const staleIfRange = await rawRequest(h.url, {
+      method: 'GET',
+      path: `/v1/files/${fileId}/content`,
+      headers: { ...headers, Range: 'bytes=0-0', 'If-Range': '"other"' },
+    });
     expect(staleIfRange.status).toBe(200);
     expect(staleIfRange.body.length).toBe(png.length);
 
-    const notModified = await rawRequest(h.url, { method: 'GET', path: `/v1/files/${fileId}/content`, headers: { ...headers, 'If-None-Match': `"${sha256(png)}"` } });
+    const notModified = await rawRequest(h.url, {
+      method: 'GET',
+      path: `/v1/files/${fileId}/content`,
+      headers: { ...headers, 'If-None-Match': `"${sha256(png)}"` },
+    });
     expect(notModified.status).toBe(304);
 
     const head = await rawRequest(h.url, { method: 'HEAD', path: `/v1/files/${fileId}/content`, headers });
@@ -152,19 +201,30 @@ describe('reading files', () => {
     const ids: string[] = [];
     for (let i = 0; i < 3; i += 1) {
       h.clock.advance(1000);
-      ids.push((await uploadFile(h.url, 'ten_list', { content: Buffer.from(`doc ${i}`), filename: `d${i}.txt` }, { purpose: 'document' })).json().id);
+      ids.push(
+        (await uploadFile(h.url, 'ten_list', { content: Buffer.from(`doc ${i}`), filename: `d${i}.txt` }, { purpose: 'document' })).json()
+          .id,
+      );
     }
     await uploadFile(h.url, 'ten_list', { content: pngBytes(), filename: 'x.png' }, { purpose: 'image' });
-    const first = await request(h.url).get('/v1/files?limit=2&purpose=document').set(auth('ten_list', ['read']));
+    const first = await request(h.url)
+      .get('/v1/files?limit=2&purpose=document')
+      .set(auth('ten_list', ['read']));
     expect(first.status).toBe(200);
     expect(first.body.data.map((f: { id: string }) => f.id)).toEqual([ids[2], ids[1]]);
     expect(first.body.next_cursor).toEqual(expect.any(String));
-    const second = await request(h.url).get(`/v1/files?limit=2&purpose=document&cursor=${first.body.next_cursor}`).set(auth('ten_list', ['read']));
+    const second = await request(h.url)
+      .get(`/v1/files?limit=2&purpose=document&cursor=${first.body.next_cursor}`)
+      .set(auth('ten_list', ['read']));
     expect(second.body.data.map((f: { id: string }) => f.id)).toEqual([ids[0]]);
     expect(second.body.next_cursor).toBeNull();
-    const all = await request(h.url).get('/v1/files').set(auth('ten_list', ['read']));
+    const all = await request(h.url)
+      .get('/v1/files')
+      .set(auth('ten_list', ['read']));
     expect(all.body.data).toHaveLength(4);
-    const bad = await request(h.url).get('/v1/files?cursor=nonsense').set(auth('ten_list', ['read']));
+    const bad = await request(h.url)
+      .get('/v1/files?cursor=nonsense')
+      .set(auth('ten_list', ['read']));
     expect(bad.status).toBe(400);
   });
 
@@ -172,7 +232,10 @@ describe('reading files', () => {
     const up = await uploadFile(h.url, 'ten_del', { content: pngBytes(2000), filename: 'gone.png' });
     const id = up.json().id as string;
     const { storage_key: key } = await h.db.selectFrom('files').select('storage_key').where('id', '=', id).executeTakeFirstOrThrow();
-    expect(await h.db.selectFrom('tenant_usage').select(['bytes', 'files']).where('tenant_id', '=', 'ten_del').executeTakeFirst()).toEqual({ bytes: 2000, files: 1 });
+    expect(await h.db.selectFrom('tenant_usage').select(['bytes', 'files']).where('tenant_id', '=', 'ten_del').executeTakeFirst()).toEqual({
+      bytes: 2000,
+      files: 1,
+    });
 
     const del = await request(h.url).delete(`/v1/files/${id}`).set(auth('ten_del'));
     expect(del.status).toBe(200);
@@ -181,7 +244,10 @@ describe('reading files', () => {
     expect((await request(h.url).delete(`/v1/files/${id}`).set(auth('ten_del'))).status).toBe(404);
     await expect(fs.stat(path.join(h.dataDir, 'objects', key.slice(0, 2), key))).rejects.toThrow();
     expect(await h.db.selectFrom('files').select('id').where('id', '=', id).execute()).toEqual([]);
-    expect(await h.db.selectFrom('tenant_usage').select(['bytes', 'files']).where('tenant_id', '=', 'ten_del').executeTakeFirst()).toEqual({ bytes: 0, files: 0 });
+    expect(await h.db.selectFrom('tenant_usage').select(['bytes', 'files']).where('tenant_id', '=', 'ten_del').executeTakeFirst()).toEqual({
+      bytes: 0,
+      files: 0,
+    });
     expect(h.events.filter((e) => e.type === 'file.deleted').map((e) => e.data['file_id'])).toContain(id);
   });
 });
@@ -225,7 +291,11 @@ describe('internal routes (scope service)', () => {
     const meta = await request(h.url).get(`/internal/v1/files/${fileId}?tenant_id=ten_pipe`).set(serviceHeaders('image-pipeline'));
     expect(meta.status).toBe(200);
     expect(meta.body).toMatchObject({ id: fileId, mime_type: 'image/png', bytes: png.length });
-    const content = await rawRequest(h.url, { method: 'GET', path: `/internal/v1/files/${fileId}/content?tenant_id=ten_pipe`, headers: serviceHeaders('image-pipeline') });
+    const content = await rawRequest(h.url, {
+      method: 'GET',
+      path: `/internal/v1/files/${fileId}/content?tenant_id=ten_pipe`,
+      headers: serviceHeaders('image-pipeline'),
+    });
     expect(content.status).toBe(200);
     expect(content.body).toEqual(png);
   });
@@ -240,7 +310,13 @@ describe('internal routes (scope service)', () => {
     expect((await request(h.url).get(`/internal/v1/files/${fileId}?tenant_id=ten_other`).set(serviceHeaders())).status).toBe(404);
     expect((await request(h.url).get(`/internal/v1/files/${fileId}/content?tenant_id=ten_other`).set(serviceHeaders())).status).toBe(404);
     expect((await request(h.url).get(`/internal/v1/files/${fileId}/content`).set(serviceHeaders())).status).toBe(404);
-    expect((await request(h.url).get(`/internal/v1/files/${fileId}/content?tenant_id=ten_pipe`).set(auth('ten_pipe', ['read', 'write', 'admin']))).status).toBe(403);
+    expect(
+      (
+        await request(h.url)
+          .get(`/internal/v1/files/${fileId}/content?tenant_id=ten_pipe`)
+          .set(auth('ten_pipe', ['read', 'write', 'admin']))
+      ).status,
+    ).toBe(403);
     expect((await request(h.url).get(`/internal/v1/files/${fileId}/content?tenant_id=ten_pipe`)).status).toBe(401);
   });
 });
@@ -250,7 +326,14 @@ describe('service endpoints', () => {
     const doc = await request(h.url).get('/openapi.json');
     expect(doc.status).toBe(200);
     expect(Object.keys(doc.body.paths)).toEqual(
-      expect.arrayContaining(['/v1/files', '/v1/files/{id}', '/v1/files/{id}/content', '/v1/uploads', '/v1/uploads/{id}', '/internal/v1/files/{id}/content']),
+      expect.arrayContaining([
+        '/v1/files',
+        '/v1/files/{id}',
+        '/v1/files/{id}/content',
+        '/v1/uploads',
+        '/v1/uploads/{id}',
+        '/internal/v1/files/{id}/content',
+      ]),
     );
     const ready = await request(h.url).get('/readyz');
     expect(ready.status).toBe(200);

@@ -3,7 +3,15 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { createMetrics, type EventPublisher, memoryEventPublisher, parseConfig, type PlatformEvent } from '@tollgate/common';
-import { createTestEnv, identityHeaders, listen, type Listening, silentLogger, TEST_INTERNAL_SECRET, type TestEnv } from '@tollgate/testkit';
+import {
+  createTestEnv,
+  identityHeaders,
+  listen,
+  type Listening,
+  silentLogger,
+  TEST_INTERNAL_SECRET,
+  type TestEnv,
+} from '@tollgate/testkit';
 import { createApp } from '../src/app';
 import { type Config, configSchema } from '../src/config';
 import type { Db } from '../src/db';
@@ -98,7 +106,8 @@ export const auth = (tenant: string, scopes = ['read', 'write']): Record<string,
 export async function filesUnder(dir: string): Promise<string[]> {
   const out: string[] = [];
   for (const entry of await fs.readdir(dir, { withFileTypes: true, recursive: true })) {
-    if (entry.isFile()) out.push(path.relative(dir, path.join(entry.parentPath ?? (entry as unknown as { path: string }).path, entry.name)));
+    if (entry.isFile())
+      out.push(path.relative(dir, path.join(entry.parentPath ?? (entry as unknown as { path: string }).path, entry.name)));
   }
   return out.sort();
 }
@@ -106,7 +115,8 @@ export async function filesUnder(dir: string): Promise<string[]> {
 /** A minimal valid PNG (1x1), padded with an ancillary chunk to `size` bytes when asked. */
 export function pngBytes(size?: number): Buffer {
   const base = Buffer.from(
-    '89504e470d0a1a0a0000000d4948445200000001000000010806000000' + '1f15c4890000000d49444154789c6360000002000001e221bc330000000049454e44ae426082',
+    '89504e470d0a1a0a0000000d4948445200000001000000010806000000' +
+      '1f15c4890000000d49444154789c6360000002000001e221bc330000000049454e44ae426082',
     'hex',
   );
   if (size === undefined || size <= base.length) return base;
@@ -120,14 +130,20 @@ export function pngBytes(size?: number): Buffer {
 export const pdfBytes = (): Buffer => Buffer.from('%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n');
 
 /** A raw multipart body, so tests control every byte (and the Content-Length). */
-export function multipartBody(parts: { name: string; value?: string; filename?: string; filenameStar?: string; content?: Buffer; contentType?: string }[]): { body: Buffer; contentType: string } {
+export function multipartBody(
+  parts: { name: string; value?: string; filename?: string; filenameStar?: string; content?: Buffer; contentType?: string }[],
+): { body: Buffer; contentType: string } {
   const boundary = `----tgtest${Math.random().toString(16).slice(2)}`;
   const chunks: Buffer[] = [];
   for (const part of parts) {
     chunks.push(Buffer.from(`--${boundary}\r\n`));
     if (part.content !== undefined) {
       const star = part.filenameStar !== undefined ? `; filename*=UTF-8''${encodeURIComponent(part.filenameStar)}` : '';
-      chunks.push(Buffer.from(`Content-Disposition: form-data; name="${part.name}"; filename="${part.filename ?? 'file'}"${star}\r\nContent-Type: ${part.contentType ?? 'application/octet-stream'}\r\n\r\n`));
+      chunks.push(
+        Buffer.from(
+          `Content-Disposition: form-data; name="${part.name}"; filename="${part.filename ?? 'file'}"${star}\r\nContent-Type: ${part.contentType ?? 'application/octet-stream'}\r\n\r\n`,
+        ),
+      );
       chunks.push(part.content);
     } else {
       chunks.push(Buffer.from(`Content-Disposition: form-data; name="${part.name}"\r\n\r\n${part.value ?? ''}`));
@@ -146,7 +162,10 @@ export interface RawResponse {
 }
 
 /** A plain HTTP request (supertest can't send chunked bodies or cut a body halfway). */
-export function rawRequest(url: string, options: { method: string; path: string; headers?: Record<string, string | number>; body?: Buffer | Buffer[] }): Promise<RawResponse> {
+export function rawRequest(
+  url: string,
+  options: { method: string; path: string; headers?: Record<string, string | number>; body?: Buffer | Buffer[] },
+): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
     const req = http.request(`${url}${options.path}`, { method: options.method, headers: options.headers, agent: false }, (res) => {
       const chunks: Buffer[] = [];
@@ -167,7 +186,20 @@ export function rawRequest(url: string, options: { method: string; path: string;
   });
 }
 
-export async function uploadFile(url: string, tenant: string, file: { content: Buffer; filename: string }, fields: Record<string, string> = {}): Promise<RawResponse> {
-  const { body, contentType } = multipartBody([...Object.entries(fields).map(([name, value]) => ({ name, value })), { name: 'file', filename: file.filename, content: file.content }]);
-  return rawRequest(url, { method: 'POST', path: '/v1/files', headers: { ...auth(tenant), 'Content-Type': contentType, 'Content-Length': body.length }, body });
+export async function uploadFile(
+  url: string,
+  tenant: string,
+  file: { content: Buffer; filename: string },
+  fields: Record<string, string> = {},
+): Promise<RawResponse> {
+  const { body, contentType } = multipartBody([
+    ...Object.entries(fields).map(([name, value]) => ({ name, value })),
+    { name: 'file', filename: file.filename, content: file.content },
+  ]);
+  return rawRequest(url, {
+    method: 'POST',
+    path: '/v1/files',
+    headers: { ...auth(tenant), 'Content-Type': contentType, 'Content-Length': body.length },
+    body,
+  });
 }

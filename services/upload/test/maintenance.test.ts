@@ -1,7 +1,15 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import request from 'supertest';
-import { createEventPublisher, createQueue, createRedis, type EventPublisher, memoryEventPublisher, type PlatformEvent, WEBHOOK_EVENTS_QUEUE } from '@tollgate/common';
+import {
+  createEventPublisher,
+  createQueue,
+  createRedis,
+  type EventPublisher,
+  memoryEventPublisher,
+  type PlatformEvent,
+  WEBHOOK_EVENTS_QUEUE,
+} from '@tollgate/common';
 import { TEST_REDIS_URL } from '@tollgate/testkit';
 import type { Queue } from 'bullmq';
 import { startMaintenance, type Maintenance } from '../src/worker';
@@ -49,7 +57,10 @@ describe('upload-maintenance sweep', () => {
     expect(report.expired).toBe(1);
     expect(await h.db.selectFrom('files').select('id').where('id', '=', id).execute()).toEqual([]);
     await expect(fs.stat(path.join(h.dataDir, 'objects', key.slice(0, 2), key))).rejects.toThrow();
-    expect(await h.db.selectFrom('tenant_usage').select(['bytes', 'files']).where('tenant_id', '=', 'ten_exp').executeTakeFirst()).toEqual({ bytes: 500, files: 1 });
+    expect(await h.db.selectFrom('tenant_usage').select(['bytes', 'files']).where('tenant_id', '=', 'ten_exp').executeTakeFirst()).toEqual({
+      bytes: 500,
+      files: 1,
+    });
     expect(publisher.events.find((e) => e.type === 'file.expired')).toMatchObject({ tenant_id: 'ten_exp', data: { file_id: id } });
     expect((await request(h.url).get(`/v1/files/${keep}`).set(auth('ten_exp'))).status).toBe(200);
     // A second run finds nothing more to do, and announces nothing twice.
@@ -96,16 +107,27 @@ describe('upload-maintenance sweep', () => {
 
   it('releases reservations of uploads whose process died, and expires abandoned tus uploads', async () => {
     await h.db.insertInto('tenant_usage').values({ tenant_id: 'ten_dead', bytes: 5000, files: 1 }).execute();
-    await h.db.insertInto('upload_reservations').values({ id: 'rsv_dead', tenant_id: 'ten_dead', kind: 'multipart', bytes: 5000, files: 1, heartbeat_at: old }).execute();
+    await h.db
+      .insertInto('upload_reservations')
+      .values({ id: 'rsv_dead', tenant_id: 'ten_dead', kind: 'multipart', bytes: 5000, files: 1, heartbeat_at: old })
+      .execute();
 
-    const created = await request(h.url).post('/v1/uploads').set(auth('ten_dead')).set('Tus-Resumable', '1.0.0').set('Upload-Length', '300');
+    const created = await request(h.url)
+      .post('/v1/uploads')
+      .set(auth('ten_dead'))
+      .set('Tus-Resumable', '1.0.0')
+      .set('Upload-Length', '300');
     expect(created.status).toBe(201);
-    expect(await h.db.selectFrom('tenant_usage').select(['bytes', 'files']).where('tenant_id', '=', 'ten_dead').executeTakeFirst()).toEqual({ bytes: 5300, files: 2 });
+    expect(await h.db.selectFrom('tenant_usage').select(['bytes', 'files']).where('tenant_id', '=', 'ten_dead').executeTakeFirst()).toEqual(
+      { bytes: 5300, files: 2 },
+    );
 
     h.clock.advance(h.config.TUS_UPLOAD_TTL_S * 1000 + 1000);
     const report = await h.app.sweeper.run();
     expect(report).toMatchObject({ reservationsReleased: 1, uploadsExpired: 1 });
-    expect(await h.db.selectFrom('tenant_usage').select(['bytes', 'files']).where('tenant_id', '=', 'ten_dead').executeTakeFirst()).toEqual({ bytes: 0, files: 0 });
+    expect(await h.db.selectFrom('tenant_usage').select(['bytes', 'files']).where('tenant_id', '=', 'ten_dead').executeTakeFirst()).toEqual(
+      { bytes: 0, files: 0 },
+    );
     expect(await fs.readdir(path.join(h.dataDir, 'tus'))).toEqual([]);
   });
 
@@ -117,7 +139,10 @@ describe('upload-maintenance sweep', () => {
     expect(await h.db.selectFrom('event_outbox').select('id').execute()).toHaveLength(1);
     publisher.failing = false;
     // The relay only takes events older than a few seconds (fresh ones are published by their request).
-    await h.db.updateTable('event_outbox').set({ created_at: old } as never).execute();
+    await h.db
+      .updateTable('event_outbox')
+      .set({ created_at: old } as never)
+      .execute();
     expect((await h.app.sweeper.run()).eventsRelayed).toBe(1);
     expect(await h.db.selectFrom('event_outbox').select('id').execute()).toEqual([]);
     expect(publisher.events.some((e) => e.type === 'file.uploaded' && (e.data['file'] as { id: string }).id === id)).toBe(true);
@@ -139,9 +164,16 @@ describe('the repeatable job on upload-maintenance and the webhook-events queue'
     const publisherToQueue = createEventPublisher({ connection: queueRedis, prefix: h.env.prefix });
     const harness = await startHarness('upload_maint_job', { publisher: publisherToQueue });
     try {
-      const id = (await uploadFile(harness.url, 'ten_job', { content: pngBytes(), filename: 'x.png' }, { expires_in: '1' })).json().id as string;
+      const id = (await uploadFile(harness.url, 'ten_job', { content: pngBytes(), filename: 'x.png' }, { expires_in: '1' })).json()
+        .id as string;
       harness.clock.advance(2000);
-      maintenance = await startMaintenance({ sweeper: harness.app.sweeper, connection: queueRedis, prefix: h.env.prefix, logger: (await import('@tollgate/testkit')).silentLogger(), intervalMs: 200 });
+      maintenance = await startMaintenance({
+        sweeper: harness.app.sweeper,
+        connection: queueRedis,
+        prefix: h.env.prefix,
+        logger: (await import('@tollgate/testkit')).silentLogger(),
+        intervalMs: 200,
+      });
       expect(await maintenance.queue.getJobSchedulersCount()).toBe(1);
       const deadline = Date.now() + 10_000;
       while ((await harness.db.selectFrom('files').select('id').where('id', '=', id).execute()).length > 0) {

@@ -18,7 +18,13 @@ let h: Harness;
 
 beforeAll(async () => {
   s3dir = await fs.mkdtemp(path.join(os.tmpdir(), 'tg-s3rver-'));
-  s3server = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: s3dir, configureBuckets: [{ name: BUCKET, configs: [] }] });
+  s3server = new S3rver({
+    address: '127.0.0.1',
+    port: 0,
+    silent: true,
+    directory: s3dir,
+    configureBuckets: [{ name: BUCKET, configs: [] }],
+  });
   const address = (await s3server.run()) as AddressInfo;
   storage = new S3Storage({
     bucket: BUCKET,
@@ -27,7 +33,10 @@ beforeAll(async () => {
     forcePathStyle: true,
     credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
   });
-  h = await startHarness('upload_s3', { storage: async () => storage, env: { UPLOAD_MAX_BYTES: String(12 * 1024 * 1024), ORPHAN_GRACE_S: '0' } });
+  h = await startHarness('upload_s3', {
+    storage: async () => storage,
+    env: { UPLOAD_MAX_BYTES: String(12 * 1024 * 1024), ORPHAN_GRACE_S: '0' },
+  });
 });
 afterAll(async () => {
   await h.close();
@@ -37,8 +46,10 @@ afterAll(async () => {
 });
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
-const bucketKeys = async () => ((await storage.client.send(new ListObjectsV2Command({ Bucket: BUCKET }))).Contents ?? []).map((o) => o.Key!).sort();
-const keyOf = async (id: string) => (await h.db.selectFrom('files').select('storage_key').where('id', '=', id).executeTakeFirstOrThrow()).storage_key;
+const bucketKeys = async () =>
+  ((await storage.client.send(new ListObjectsV2Command({ Bucket: BUCKET }))).Contents ?? []).map((o) => o.Key!).sort();
+const keyOf = async (id: string) =>
+  (await h.db.selectFrom('files').select('storage_key').where('id', '=', id).executeTakeFirstOrThrow()).storage_key;
 
 describe('S3-compatible storage', () => {
   it('stores small and multipart-sized uploads under generated keys and serves them back with ranges', async () => {
@@ -53,7 +64,11 @@ describe('S3-compatible storage', () => {
     const whole = await rawRequest(h.url, { method: 'GET', path: `/v1/files/${b.json().id}/content`, headers: auth('ten_s3') });
     expect(whole.status).toBe(200);
     expect(sha256(whole.body)).toBe(sha256(big));
-    const part = await rawRequest(h.url, { method: 'GET', path: `/v1/files/${a.json().id}/content`, headers: { ...auth('ten_s3'), Range: 'bytes=100-199' } });
+    const part = await rawRequest(h.url, {
+      method: 'GET',
+      path: `/v1/files/${a.json().id}/content`,
+      headers: { ...auth('ten_s3'), Range: 'bytes=100-199' },
+    });
     expect(part.status).toBe(206);
     expect(part.body).toEqual(small.subarray(100, 200));
   });
@@ -62,7 +77,12 @@ describe('S3-compatible storage', () => {
     const before = await bucketKeys();
     const over = await uploadFile(h.url, 'ten_s3', { content: pngBytes(12 * 1024 * 1024 + 1), filename: 'over.png' });
     expect(over.status).toBe(413);
-    const wrong = await uploadFile(h.url, 'ten_s3', { content: Buffer.from('<html><script>x</script></html>'), filename: 'x.png' }, { purpose: 'image' });
+    const wrong = await uploadFile(
+      h.url,
+      'ten_s3',
+      { content: Buffer.from('<html><script>x</script></html>'), filename: 'x.png' },
+      { purpose: 'image' },
+    );
     expect(wrong.status).toBe(415);
     expect(await bucketKeys()).toEqual(before);
   });

@@ -18,24 +18,41 @@ afterAll(async () => {
 
 const TUS = { 'Tus-Resumable': '1.0.0' };
 const b64 = (s: string) => Buffer.from(s).toString('base64');
-const metadata = (fields: Record<string, string>) => Object.entries(fields).map(([k, v]) => `${k} ${b64(v)}`).join(',');
+const metadata = (fields: Record<string, string>) =>
+  Object.entries(fields)
+    .map(([k, v]) => `${k} ${b64(v)}`)
+    .join(',');
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 async function create(tenant: string, length: number, meta: Record<string, string>): Promise<request.Response> {
-  return request(h.url).post('/v1/uploads').set(auth(tenant)).set(TUS).set('Upload-Length', String(length)).set('Upload-Metadata', metadata(meta));
+  return request(h.url)
+    .post('/v1/uploads')
+    .set(auth(tenant))
+    .set(TUS)
+    .set('Upload-Length', String(length))
+    .set('Upload-Metadata', metadata(meta));
 }
 
 function patch(tenant: string, location: string, offset: number, body: Buffer) {
   return rawRequest(h.url, {
     method: 'PATCH',
     path: location,
-    headers: { ...auth(tenant), ...TUS, 'Upload-Offset': offset, 'Content-Type': 'application/offset+octet-stream', 'Content-Length': body.length },
+    headers: {
+      ...auth(tenant),
+      ...TUS,
+      'Upload-Offset': offset,
+      'Content-Type': 'application/offset+octet-stream',
+      'Content-Length': body.length,
+    },
     body,
   });
 }
 
 const usage = async (tenant: string) =>
-  (await h.db.selectFrom('tenant_usage').select(['bytes', 'files']).where('tenant_id', '=', tenant).executeTakeFirst()) ?? { bytes: 0, files: 0 };
+  (await h.db.selectFrom('tenant_usage').select(['bytes', 'files']).where('tenant_id', '=', tenant).executeTakeFirst()) ?? {
+    bytes: 0,
+    files: 0,
+  };
 
 async function waitFor<T>(probe: () => Promise<T | undefined>, timeoutMs = 5000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -80,7 +97,13 @@ describe('tus 1.0 at /v1/uploads', () => {
       const req = http.request(`${h.url}${location}`, {
         method: 'PATCH',
         agent: false,
-        headers: { ...auth('ten_tus'), ...TUS, 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream', 'Content-Length': String(source.length) },
+        headers: {
+          ...auth('ten_tus'),
+          ...TUS,
+          'Upload-Offset': '0',
+          'Content-Type': 'application/offset+octet-stream',
+          'Content-Length': String(source.length),
+        },
       });
       req.on('error', () => resolve());
       req.on('close', () => resolve());
@@ -107,7 +130,13 @@ describe('tus 1.0 at /v1/uploads', () => {
     expect(fileId).toMatch(/^file_/);
 
     const file = await request(h.url).get(`/v1/files/${fileId}`).set(auth('ten_tus'));
-    expect(file.body).toMatchObject({ filename: 'big.png', purpose: 'image', bytes: source.length, sha256: sha256(source), mime_type: 'image/png' });
+    expect(file.body).toMatchObject({
+      filename: 'big.png',
+      purpose: 'image',
+      bytes: source.length,
+      sha256: sha256(source),
+      mime_type: 'image/png',
+    });
     const content = await rawRequest(h.url, { method: 'GET', path: `/v1/files/${fileId}/content`, headers: auth('ten_tus') });
     expect(sha256(content.body)).toBe(sha256(source));
     expect(h.events.some((e) => e.type === 'file.uploaded' && (e.data['file'] as { id: string }).id === fileId)).toBe(true);
@@ -169,7 +198,10 @@ describe('tus 1.0 at /v1/uploads', () => {
     const small = await create('ten_tus5', 10, { filename: 'a.txt' });
     const over = await patch('ten_tus5', small.headers['location'] as string, 0, Buffer.from('way more than ten bytes'));
     expect(over.status).toBe(413);
-    const head = await request(h.url).head(small.headers['location'] as string).set(auth('ten_tus5')).set(TUS);
+    const head = await request(h.url)
+      .head(small.headers['location'] as string)
+      .set(auth('ten_tus5'))
+      .set(TUS);
     expect(head.headers['upload-offset']).toBe('0');
   });
 
@@ -177,18 +209,43 @@ describe('tus 1.0 at /v1/uploads', () => {
     expect((await request(h.url).post('/v1/uploads').set(auth('ten_tus6')).set(TUS)).status).toBe(400);
     expect((await request(h.url).post('/v1/uploads').set(auth('ten_tus6')).set(TUS).set('Upload-Defer-Length', '1')).status).toBe(400);
     expect((await request(h.url).post('/v1/uploads').set(auth('ten_tus6')).set(TUS).set('Upload-Length', '-3')).status).toBe(400);
-    expect((await request(h.url).post('/v1/uploads').set(auth('ten_tus6')).set(TUS).set('Upload-Length', '3').set('Upload-Metadata', 'bad key value extra')).status).toBe(400);
+    expect(
+      (
+        await request(h.url)
+          .post('/v1/uploads')
+          .set(auth('ten_tus6'))
+          .set(TUS)
+          .set('Upload-Length', '3')
+          .set('Upload-Metadata', 'bad key value extra')
+      ).status,
+    ).toBe(400);
     const created = await create('ten_tus6', 5, { filename: 'a.txt' });
     const location = created.headers['location'] as string;
-    const wrongType = await rawRequest(h.url, { method: 'PATCH', path: location, headers: { ...auth('ten_tus6'), ...TUS, 'Upload-Offset': 0, 'Content-Type': 'text/plain' }, body: Buffer.from('hello') });
+    const wrongType = await rawRequest(h.url, {
+      method: 'PATCH',
+      path: location,
+      headers: { ...auth('ten_tus6'), ...TUS, 'Upload-Offset': 0, 'Content-Type': 'text/plain' },
+      body: Buffer.from('hello'),
+    });
     expect(wrongType.status).toBe(415);
-    const noOffset = await rawRequest(h.url, { method: 'PATCH', path: location, headers: { ...auth('ten_tus6'), ...TUS, 'Content-Type': 'application/offset+octet-stream' }, body: Buffer.from('hello') });
+    const noOffset = await rawRequest(h.url, {
+      method: 'PATCH',
+      path: location,
+      headers: { ...auth('ten_tus6'), ...TUS, 'Content-Type': 'application/offset+octet-stream' },
+      body: Buffer.from('hello'),
+    });
     expect(noOffset.status).toBe(400);
     // X-HTTP-Method-Override: a POST that is really a PATCH.
     const overridden = await rawRequest(h.url, {
       method: 'POST',
       path: location,
-      headers: { ...auth('ten_tus6'), ...TUS, 'X-HTTP-Method-Override': 'PATCH', 'Upload-Offset': 0, 'Content-Type': 'application/offset+octet-stream' },
+      headers: {
+        ...auth('ten_tus6'),
+        ...TUS,
+        'X-HTTP-Method-Override': 'PATCH',
+        'Upload-Offset': 0,
+        'Content-Type': 'application/offset+octet-stream',
+      },
       body: Buffer.from('hello'),
     });
     expect(overridden.status).toBe(204);

@@ -31,7 +31,9 @@ async function expectNothingLeftBehind(tenant: string): Promise<void> {
 const ELF = Buffer.concat([Buffer.from([0x7f, 0x45, 0x4c, 0x46, 0x02, 0x01, 0x01, 0x00]), Buffer.alloc(200)]);
 const PE = Buffer.concat([Buffer.from('MZ'), Buffer.alloc(200, 0x90)]);
 const HTML = Buffer.from('<!DOCTYPE html><html><body><script>alert(document.cookie)</script></body></html>');
-const SVG = Buffer.from('<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"><rect width="1" height="1"/></svg>');
+const SVG = Buffer.from(
+  '<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"><rect width="1" height="1"/></svg>',
+);
 
 describe('type checks (magic bytes, allow-list per purpose, extension agreement)', () => {
   it.each([
@@ -58,7 +60,12 @@ describe('type checks (magic bytes, allow-list per purpose, extension agreement)
     const pdf = await uploadFile(h.url, 'ten_types', { content: pdfBytes(), filename: 'x.pdf' }, { purpose: 'image' });
     expect(pdf.status).toBe(415);
     expect(pdf.json().error.details).toMatchObject({ detected_type: 'application/pdf', purpose: 'image' });
-    const json = await uploadFile(h.url, 'ten_types', { content: Buffer.from('not json at all'), filename: 'x.json' }, { purpose: 'document' });
+    const json = await uploadFile(
+      h.url,
+      'ten_types',
+      { content: Buffer.from('not json at all'), filename: 'x.json' },
+      { purpose: 'document' },
+    );
     expect(json.status).toBe(415);
     expect(json.json().error.details).toMatchObject({ detected_type: 'text/plain', extension: 'json' });
     await expectNothingLeftBehind('ten_types');
@@ -66,7 +73,12 @@ describe('type checks (magic bytes, allow-list per purpose, extension agreement)
 
   it('refuses an image the moment its head is known when the purpose came first (large body)', async () => {
     // 60 KiB of executable: the 415 comes from the head check, before the body ends.
-    const res = await uploadFile(h.url, 'ten_types', { content: Buffer.concat([ELF, Buffer.alloc(60 * 1024)]), filename: 'big.png' }, { purpose: 'image' });
+    const res = await uploadFile(
+      h.url,
+      'ten_types',
+      { content: Buffer.concat([ELF, Buffer.alloc(60 * 1024)]), filename: 'big.png' },
+      { purpose: 'image' },
+    );
     expect(res.status).toBe(415);
     await expectNothingLeftBehind('ten_types');
   });
@@ -119,13 +131,23 @@ describe('size limit, enforced during the stream', () => {
   it('limit + 1 byte sent chunked (no Content-Length) → 413 as well', async () => {
     const { body, contentType } = multipartBody([{ name: 'file', filename: 'chunked.png', content: pngBytes(LIMIT + 1) }]);
     const chunks = [body.subarray(0, 1000), body.subarray(1000, 40_000), body.subarray(40_000)];
-    const res = await rawRequest(h.url, { method: 'POST', path: '/v1/files', headers: { ...auth('ten_over'), 'Content-Type': contentType, 'Transfer-Encoding': 'chunked' }, body: chunks });
+    const res = await rawRequest(h.url, {
+      method: 'POST',
+      path: '/v1/files',
+      headers: { ...auth('ten_over'), 'Content-Type': contentType, 'Transfer-Encoding': 'chunked' },
+      body: chunks,
+    });
     expect(res.status).toBe(413);
     await expectNothingLeftBehind('ten_over');
   });
 
   it('a Content-Length far over the limit is refused before reading the body', async () => {
-    const res = await request(h.url).post('/v1/files').set(auth('ten_over')).set('Content-Type', 'multipart/form-data; boundary=x').set('Content-Length', String(LIMIT * 100)).send('--x');
+    const res = await request(h.url)
+      .post('/v1/files')
+      .set(auth('ten_over'))
+      .set('Content-Type', 'multipart/form-data; boundary=x')
+      .set('Content-Length', String(LIMIT * 100))
+      .send('--x');
     expect(res.status).toBe(413);
   });
 });
@@ -135,7 +157,11 @@ describe('uploads that never finish', () => {
   function partialUpload(tenant: string, cut: boolean): Promise<void> {
     const { body, contentType } = multipartBody([{ name: 'file', filename: 'half.png', content: pngBytes(60_000) }]);
     return new Promise((resolve) => {
-      const req = http.request(`${h.url}/v1/files`, { method: 'POST', agent: false, headers: { ...auth(tenant), 'Content-Type': contentType, 'Content-Length': body.length } });
+      const req = http.request(`${h.url}/v1/files`, {
+        method: 'POST',
+        agent: false,
+        headers: { ...auth(tenant), 'Content-Type': contentType, 'Content-Length': body.length },
+      });
       req.on('error', () => resolve());
       req.on('close', () => resolve());
       req.on('response', (res) => res.resume());
@@ -193,7 +219,12 @@ describe('client filenames are sanitised metadata, never paths', () => {
       { name: 'purpose', value: 'document' },
       { name: 'file', filename: 'fallback.txt', filenameStar: name, content: Buffer.from('plain text') },
     ]);
-    const res = await rawRequest(h.url, { method: 'POST', path: '/v1/files', headers: { ...auth('ten_names'), 'Content-Type': contentType, 'Content-Length': body.length }, body });
+    const res = await rawRequest(h.url, {
+      method: 'POST',
+      path: '/v1/files',
+      headers: { ...auth('ten_names'), 'Content-Type': contentType, 'Content-Length': body.length },
+      body,
+    });
     expect(res.status).toBe(status);
     for (const stored of await filesUnder(h.dataDir)) expect(stored).toMatch(/^objects\/[A-Za-z0-9]{2}\/[A-Za-z0-9]{32}$/);
     if (status !== 201) {
@@ -201,6 +232,7 @@ describe('client filenames are sanitised metadata, never paths', () => {
       return;
     }
     const file = res.json();
+    // eslint-disable-next-line no-control-regex
     expect(file.filename).not.toMatch(/[/\\\u0000-\u001f\u202e]/);
     expect(file.filename).not.toMatch(/^\./);
     expect(Buffer.byteLength(file.filename)).toBeLessThanOrEqual(255);
@@ -215,7 +247,12 @@ describe('client filenames are sanitised metadata, never paths', () => {
   });
 
   it('plain (non-encoded) traversal names are stored by their last segment', async () => {
-    const res = await uploadFile(h.url, 'ten_names', { content: Buffer.from('x'), filename: '../../../../tmp/pwned.txt' }, { purpose: 'document' });
+    const res = await uploadFile(
+      h.url,
+      'ten_names',
+      { content: Buffer.from('x'), filename: '../../../../tmp/pwned.txt' },
+      { purpose: 'document' },
+    );
     expect(res.status).toBe(201);
     expect(res.json().filename).toBe('pwned.txt');
     await expect(fs.stat('/tmp/pwned.txt')).rejects.toThrow();
@@ -231,6 +268,8 @@ describe('client filenames are sanitised metadata, never paths', () => {
     const long = sanitizeFilename('é'.repeat(400) + '.txt');
     expect(long.endsWith('.txt')).toBe(true);
     expect(Buffer.byteLength(long)).toBeLessThanOrEqual(255);
-    expect(contentDisposition('attachment', 'a"b\\c ü.txt')).toBe(`attachment; filename="a_b_c _.txt"; filename*=UTF-8''a%22b%5Cc%20%C3%BC.txt`);
+    expect(contentDisposition('attachment', 'a"b\\c ü.txt')).toBe(
+      `attachment; filename="a_b_c _.txt"; filename*=UTF-8''a%22b%5Cc%20%C3%BC.txt`,
+    );
   });
 });

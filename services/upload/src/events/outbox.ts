@@ -53,7 +53,11 @@ export class Outbox {
   }
 
   private async publishWhere(ids: string[]): Promise<number> {
-    const rows = await this.db.selectFrom('event_outbox').select(['id', 'type', 'tenant_id', 'data', 'created_at']).where('id', 'in', ids).execute();
+    const rows = await this.db
+      .selectFrom('event_outbox')
+      .select(['id', 'type', 'tenant_id', 'data', 'created_at'])
+      .where('id', 'in', ids)
+      .execute();
     for (const row of rows) {
       await this.publisher.publish({
         id: row.id,
@@ -69,4 +73,5 @@ export class Outbox {
 }
 
 /** Deterministic event ids, so a retried step never announces the same change twice. */
-export const eventIdFor = (what: 'uploaded' | 'deleted' | 'expired', fileId: string): string => `evt_file_${what}_${fileId.replace(/^file_/, '')}`;
+export const eventIdFor = (what: 'uploaded' | 'deleted' | 'expired', fileId: string): string =>
+  `evt_file_${what}_${fileId.replace(/^file_/, '')}`;

@@ -48,7 +48,11 @@ export class UploadMeter extends Transform {
       }
     }
     const wait = this.options.ensureCapacity?.(this.bytes);
-    if (wait) wait.then(() => callback(null, chunk), (err: Error) => callback(err));
+    if (wait)
+      wait.then(
+        () => callback(null, chunk),
+        (err: Error) => callback(err),
+      );
     else callback(null, chunk);
   }
 

@@ -27,7 +27,10 @@ export function sanitizeFilename(raw: string | undefined | null): string {
   const segments = name.split(/[/\\]/);
   name = segments[segments.length - 1] ?? '';
   // No hidden files, no "..", no trailing dots or spaces (Windows strips them).
-  name = name.replace(/\s+/g, ' ').replace(/^[\s.]+/, '').replace(/[\s.]+$/, '');
+  name = name
+    .replace(/\s+/g, ' ')
+    .replace(/^[\s.]+/, '')
+    .replace(/[\s.]+$/, '');
   if (name === '') return 'unnamed';
   if (Buffer.byteLength(name, 'utf8') <= MAX_NAME_BYTES) return name;
   const dot = name.lastIndexOf('.');

@@ -19,20 +19,30 @@ export interface ReservationRequest {
 }
 
 function quotaExceeded(kind: 'bytes' | 'files', limits: QuotaLimits, usage: { bytes: number; files: number }, requested: number): AppError {
-  return new AppError('FORBIDDEN', kind === 'bytes' ? 'The storage quota for stored bytes would be exceeded' : 'The storage quota for the number of files would be exceeded', {
-    details: {
-      reason: 'quota_exceeded',
-      quota: kind,
-      limit: kind === 'bytes' ? limits.maxBytes : limits.maxFiles,
-      used: kind === 'bytes' ? usage.bytes : usage.files,
-      requested,
+  return new AppError(
+    'FORBIDDEN',
+    kind === 'bytes'
+      ? 'The storage quota for stored bytes would be exceeded'
+      : 'The storage quota for the number of files would be exceeded',
+    {
+      details: {
+        reason: 'quota_exceeded',
+        quota: kind,
+        limit: kind === 'bytes' ? limits.maxBytes : limits.maxFiles,
+        used: kind === 'bytes' ? usage.bytes : usage.files,
+        requested,
+      },
     },
-  });
+  );
 }
 
 /** Lock the tenant's usage row (creating it at zero), so reservations of one tenant serialise. */
 async function lockUsage(trx: DbOrTx, tenantId: string): Promise<{ bytes: number; files: number }> {
-  await trx.insertInto('tenant_usage').values({ tenant_id: tenantId, bytes: 0, files: 0 }).onConflict((oc) => oc.column('tenant_id').doNothing()).execute();
+  await trx
+    .insertInto('tenant_usage')
+    .values({ tenant_id: tenantId, bytes: 0, files: 0 })
+    .onConflict((oc) => oc.column('tenant_id').doNothing())
+    .execute();
   return trx.selectFrom('tenant_usage').select(['bytes', 'files']).where('tenant_id', '=', tenantId).forUpdate().executeTakeFirstOrThrow();
 }
 
@@ -63,7 +73,14 @@ export async function reserve(trx: DbOrTx, req: ReservationRequest, limits: Quot
 }
 
 /** Grow an existing reservation (a stream longer than first declared). Returns bytes added. */
-export async function growReservation(trx: DbOrTx, id: string, tenantId: string, wantBytes: number, minBytes: number, limits: QuotaLimits): Promise<number> {
+export async function growReservation(
+  trx: DbOrTx,
+  id: string,
+  tenantId: string,
+  wantBytes: number,
+  minBytes: number,
+  limits: QuotaLimits,
+): Promise<number> {
   const usage = await lockUsage(trx, tenantId);
   const granted = Math.min(wantBytes, limits.maxBytes - usage.bytes);
   if (granted < minBytes) throw quotaExceeded('bytes', limits, usage, minBytes);
@@ -78,7 +95,11 @@ export async function growReservation(trx: DbOrTx, id: string, tenantId: string,
 }
 
 export async function touchReservation(db: DbOrTx, id: string): Promise<void> {
-  await db.updateTable('upload_reservations').set({ heartbeat_at: sql`now()` }).where('id', '=', id).execute();
+  await db
+    .updateTable('upload_reservations')
+    .set({ heartbeat_at: sql`now()` })
+    .where('id', '=', id)
+    .execute();
 }
 
 /**
@@ -94,7 +115,11 @@ export async function settleReservation(trx: DbOrTx, id: string, tenantId: strin
 
 /** Give a reservation back. Idempotent: a reservation already settled or released is ignored. */
 export async function releaseReservation(trx: DbOrTx, id: string): Promise<boolean> {
-  const reservation = await trx.deleteFrom('upload_reservations').where('id', '=', id).returning(['tenant_id', 'bytes', 'files']).executeTakeFirst();
+  const reservation = await trx
+    .deleteFrom('upload_reservations')
+    .where('id', '=', id)
+    .returning(['tenant_id', 'bytes', 'files'])
+    .executeTakeFirst();
   if (!reservation) return false;
   await lockUsage(trx, reservation.tenant_id);
   await addUsage(trx, reservation.tenant_id, -reservation.bytes, -reservation.files);
@@ -108,11 +133,23 @@ export async function releaseStored(trx: DbOrTx, tenantId: string, bytes: number
 }
 
 export async function findStaleReservations(db: DbOrTx, olderThan: Date, limit: number): Promise<{ id: string }[]> {
-  return db.selectFrom('upload_reservations').select('id').where('kind', '=', 'multipart').where('heartbeat_at', '<', olderThan).limit(limit).execute();
+  return db
+    .selectFrom('upload_reservations')
+    .select('id')
+    .where('kind', '=', 'multipart')
+    .where('heartbeat_at', '<', olderThan)
+    .limit(limit)
+    .execute();
 }
 
 export async function hasOtherReservations(db: DbOrTx, tenantId: string, exceptId: string): Promise<boolean> {
-  const row = await db.selectFrom('upload_reservations').select('id').where('tenant_id', '=', tenantId).where('id', '<>', exceptId).limit(1).executeTakeFirst();
+  const row = await db
+    .selectFrom('upload_reservations')
+    .select('id')
+    .where('tenant_id', '=', tenantId)
+    .where('id', '<>', exceptId)
+    .limit(1)
+    .executeTakeFirst();
   return row !== undefined;
 }
 

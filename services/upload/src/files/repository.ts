@@ -53,11 +53,21 @@ export async function listReadyFiles(db: DbOrTx, q: ListFilesQuery): Promise<Fil
     const { createdAt, id } = q.after;
     query = query.where((eb) => eb.or([eb('created_at', '<', createdAt), eb.and([eb('created_at', '=', createdAt), eb('id', '<', id)])]));
   }
-  return query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(q.limit + 1).execute();
+  return query
+    .orderBy('created_at', 'desc')
+    .orderBy('id', 'desc')
+    .limit(q.limit + 1)
+    .execute();
 }
 
 /** Ready → deleted/expired, once: returns the row only to the caller that made the change. */
-export async function markRemoved(db: DbOrTx, id: string, status: Exclude<FileStatus, 'ready'>, now: Date, tenantId?: string): Promise<FileRow | undefined> {
+export async function markRemoved(
+  db: DbOrTx,
+  id: string,
+  status: Exclude<FileStatus, 'ready'>,
+  now: Date,
+  tenantId?: string,
+): Promise<FileRow | undefined> {
   let query = db.updateTable('files').set({ status, removed_at: now }).where('id', '=', id).where('status', '=', 'ready');
   if (tenantId !== undefined) query = query.where('tenant_id', '=', tenantId);
   return query.returning(FILE_COLUMNS).executeTakeFirst();
@@ -68,7 +78,14 @@ export async function deleteRemovedRow(db: DbOrTx, id: string): Promise<void> {
 }
 
 export async function findDueForExpiry(db: DbOrTx, now: Date, limit: number): Promise<Pick<FileRow, 'id'>[]> {
-  return db.selectFrom('files').select('id').where('status', '=', 'ready').where('expires_at', '<=', now).orderBy('expires_at').limit(limit).execute();
+  return db
+    .selectFrom('files')
+    .select('id')
+    .where('status', '=', 'ready')
+    .where('expires_at', '<=', now)
+    .orderBy('expires_at')
+    .limit(limit)
+    .execute();
 }
 
 export async function findPendingRemoval(db: DbOrTx, limit: number): Promise<Pick<FileRow, 'id' | 'storage_key'>[]> {

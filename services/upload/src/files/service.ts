@@ -2,7 +2,17 @@ import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import type { Request } from 'express';
 import busboy from 'busboy';
-import { AppError, type Clock, decodeCursor, type IdGenerator, type Logger, notFound, type Page, toPage, validationFailed } from '@tollgate/common';
+import {
+  AppError,
+  type Clock,
+  decodeCursor,
+  type IdGenerator,
+  type Logger,
+  notFound,
+  type Page,
+  toPage,
+  validationFailed,
+} from '@tollgate/common';
 import type { Config } from '../config';
 import type { Db, FileRow } from '../db';
 import { addToOutbox, eventIdFor, type Outbox } from '../events/outbox';
@@ -44,7 +54,9 @@ export class UploadInterrupted extends AppError {
 export function parsePurpose(value: string | undefined): Purpose {
   if (value === undefined || value === '') return DEFAULT_PURPOSE;
   if ((PURPOSE_NAMES as string[]).includes(value)) return value as Purpose;
-  throw new AppError('VALIDATION_FAILED', `Unknown purpose "${value.slice(0, 40)}"`, { details: { param: 'purpose', allowed: PURPOSE_NAMES } });
+  throw new AppError('VALIDATION_FAILED', `Unknown purpose "${value.slice(0, 40)}"`, {
+    details: { param: 'purpose', allowed: PURPOSE_NAMES },
+  });
 }
 
 /** `expires_in` seconds → expiry instant (or the configured default, or none). */
@@ -117,31 +129,52 @@ export class FileService {
     const { config, db, ids, logger } = this.deps;
     const contentType = req.headers['content-type'] ?? '';
     if (!/^multipart\/form-data\s*;/i.test(contentType)) {
-      throw new AppError('UNSUPPORTED_MEDIA_TYPE', 'Send the file as multipart/form-data in a field named "file"', { details: { content_type: contentType.slice(0, 100) } });
+      throw new AppError('UNSUPPORTED_MEDIA_TYPE', 'Send the file as multipart/form-data in a field named "file"', {
+        details: { content_type: contentType.slice(0, 100) },
+      });
     }
     const maxBytes = config.UPLOAD_MAX_BYTES;
     const declared = req.headers['content-length'] !== undefined ? Number(req.headers['content-length']) : undefined;
     if (declared !== undefined && Number.isFinite(declared) && declared > maxBytes + MULTIPART_OVERHEAD_ALLOWANCE) throw tooLarge(maxBytes);
 
     const reservationId = ids.next('rsv');
-    let granted = await db.transaction().execute((trx) =>
-      quota.reserve(
-        trx,
-        { id: reservationId, tenantId, kind: 'multipart', wantBytes: Math.min(declared && Number.isFinite(declared) ? declared : RESERVATION_GRANT, maxBytes), minBytes: 1, files: 1 },
-        this.limits,
-      ),
-    );
+    let granted = await db
+      .transaction()
+      .execute((trx) =>
+        quota.reserve(
+          trx,
+          {
+            id: reservationId,
+            tenantId,
+            kind: 'multipart',
+            wantBytes: Math.min(declared && Number.isFinite(declared) ? declared : RESERVATION_GRANT, maxBytes),
+            minBytes: 1,
+            files: 1,
+          },
+          this.limits,
+        ),
+      );
     let growing: Promise<void> | undefined;
     const ensureCapacity = (total: number): Promise<void> | undefined => {
       if (total <= granted) return undefined;
-      growing = this.growWithPatience(reservationId, tenantId, Math.max(total - granted, Math.min(RESERVATION_GRANT, maxBytes - granted)), total - granted).then((added) => {
+      growing = this.growWithPatience(
+        reservationId,
+        tenantId,
+        Math.max(total - granted, Math.min(RESERVATION_GRANT, maxBytes - granted)),
+        total - granted,
+      ).then((added) => {
         granted += added;
       });
       return growing;
     };
-    const heartbeat = setInterval(() => {
-      quota.touchReservation(db, reservationId).catch((err: unknown) => logger.warn('reservation heartbeat failed', { reservation_id: reservationId, err }));
-    }, Math.max(1000, (config.RESERVATION_TTL_S * 1000) / 3));
+    const heartbeat = setInterval(
+      () => {
+        quota
+          .touchReservation(db, reservationId)
+          .catch((err: unknown) => logger.warn('reservation heartbeat failed', { reservation_id: reservationId, err }));
+      },
+      Math.max(1000, (config.RESERVATION_TTL_S * 1000) / 3),
+    );
     heartbeat.unref();
 
     let received: ReceivedFile | undefined;
@@ -193,9 +226,12 @@ export class FileService {
     const { db } = this.deps;
     for (let attempt = 0; ; attempt += 1) {
       try {
-        return await db.transaction().execute((trx) => quota.growReservation(trx, reservationId, tenantId, wantBytes, minBytes, this.limits));
+        return await db
+          .transaction()
+          .execute((trx) => quota.growReservation(trx, reservationId, tenantId, wantBytes, minBytes, this.limits));
       } catch (err) {
-        if (attempt >= GROW_RETRIES || !(err instanceof AppError) || !(await quota.hasOtherReservations(db, tenantId, reservationId))) throw err;
+        if (attempt >= GROW_RETRIES || !(err instanceof AppError) || !(await quota.hasOtherReservations(db, tenantId, reservationId)))
+          throw err;
         await new Promise((resolve) => setTimeout(resolve, GROW_RETRY_DELAY_MS));
       }
     }
@@ -251,7 +287,12 @@ export class FileService {
       parser.on('file', (name, stream: Readable, info) => {
         if (name !== 'file' || written) {
           stream.resume();
-          fail(validationFailed(name === 'file' ? 'Send exactly one file' : `Unexpected file field "${name.slice(0, 40)}"; send the file in the field "file"`, { param: name.slice(0, 40) }));
+          fail(
+            validationFailed(
+              name === 'file' ? 'Send exactly one file' : `Unexpected file field "${name.slice(0, 40)}"; send the file in the field "file"`,
+              { param: name.slice(0, 40) },
+            ),
+          );
           return;
         }
         const filename = sanitizeFilename(info.filename);
@@ -342,7 +383,10 @@ export class FileService {
     return row;
   }
 
-  async list(tenantId: string, query: { cursor?: string | undefined; limit: number; purpose?: string | undefined }): Promise<Page<FileObject>> {
+  async list(
+    tenantId: string,
+    query: { cursor?: string | undefined; limit: number; purpose?: string | undefined },
+  ): Promise<Page<FileObject>> {
     let after: { createdAt: Date; id: string } | undefined;
     if (query.cursor) {
       const [createdAt, id] = decodeCursor(query.cursor, 2) as [string, string];
@@ -350,7 +394,13 @@ export class FileService {
       if (Number.isNaN(at.getTime()) || typeof id !== 'string') throw validationFailed('Invalid cursor', { param: 'cursor' });
       after = { createdAt: at, id };
     }
-    const rows = await repo.listReadyFiles(this.deps.db, { tenantId, limit: query.limit, purpose: query.purpose, after, now: this.deps.clock.now() });
+    const rows = await repo.listReadyFiles(this.deps.db, {
+      tenantId,
+      limit: query.limit,
+      purpose: query.purpose,
+      after,
+      now: this.deps.clock.now(),
+    });
     return toPage(rows, query.limit, serializeFile, (r) => [new Date(r.created_at).toISOString(), r.id]);
   }
 

@@ -51,7 +51,12 @@ const SIGNATURES: Signature[] = [
   { mime: 'application/gzip', extensions: ['gz', 'tgz'], bytes: [0x1f, 0x8b] },
   { mime: 'application/x-7z-compressed', extensions: ['7z'], bytes: [0x37, 0x7a, 0xbc, 0xaf, 0x27, 0x1c] },
   { mime: 'application/vnd.rar', extensions: ['rar'], bytes: ascii('Rar!\x1a\x07') },
-  { mime: 'application/x-ole-storage', extensions: ['doc', 'xls', 'ppt', 'msi'], active: true, bytes: [0xd0, 0xcf, 0x11, 0xe0, 0xa1, 0xb1, 0x1a, 0xe1] },
+  {
+    mime: 'application/x-ole-storage',
+    extensions: ['doc', 'xls', 'ppt', 'msi'],
+    active: true,
+    bytes: [0xd0, 0xcf, 0x11, 0xe0, 0xa1, 0xb1, 0x1a, 0xe1],
+  },
   { mime: 'application/vnd.sqlite3', extensions: ['sqlite', 'db'], bytes: ascii('SQLite format 3\0') },
   { mime: 'audio/mpeg', extensions: ['mp3'], bytes: ascii('ID3') },
   { mime: 'audio/ogg', extensions: ['ogg', 'oga'], bytes: ascii('OggS') },
@@ -78,7 +83,25 @@ const SCRIPT: DetectedType = { mime: 'text/x-shellscript', extensions: ['sh', 'b
 const PLAIN_TEXT: DetectedType = { mime: 'text/plain', extensions: ['txt', 'text', 'log'], active: false, kind: 'text' };
 
 /** The tags WHATWG MIME sniffing treats as "this is HTML" when they open a document. */
-const HTML_OPENERS = ['<!doctype html', '<html', '<head', '<script', '<iframe', '<h1', '<div', '<font', '<table', '<a', '<style', '<title', '<b', '<body', '<br', '<p', '<!--'];
+const HTML_OPENERS = [
+  '<!doctype html',
+  '<html',
+  '<head',
+  '<script',
+  '<iframe',
+  '<h1',
+  '<div',
+  '<font',
+  '<table',
+  '<a',
+  '<style',
+  '<title',
+  '<b',
+  '<body',
+  '<br',
+  '<p',
+  '<!--',
+];
 /** Markup that makes text active wherever it appears near the start (old browsers sniffed the first bytes). */
 const ACTIVE_ANYWHERE = /<(?:script|html|svg|iframe|object|embed|!doctype\s+html)[\s>/]/i;
 
@@ -166,12 +189,25 @@ export interface ResolvedType {
 export function resolveType(detected: DetectedType, extension: string | undefined, head: Uint8Array): ResolvedType {
   if (detected.kind === 'text' && !detected.active && detected.mime === 'text/plain') {
     const expected = Object.keys(TEXT_BY_EXTENSION);
-    if (extension === undefined) return { mime: 'text/plain', active: false, detected: detected.mime, extensionAgrees: true, expectedExtensions: expected };
+    if (extension === undefined)
+      return { mime: 'text/plain', active: false, detected: detected.mime, extensionAgrees: true, expectedExtensions: expected };
     const entry = TEXT_BY_EXTENSION[extension];
     if (!entry) return { mime: 'text/plain', active: false, detected: detected.mime, extensionAgrees: false, expectedExtensions: expected };
     const agrees = entry.accepts ? entry.accepts(Buffer.from(head).toString('utf8')) : true;
-    return { mime: agrees ? entry.mime : 'text/plain', active: false, detected: agrees ? entry.mime : detected.mime, extensionAgrees: agrees, expectedExtensions: expected };
+    return {
+      mime: agrees ? entry.mime : 'text/plain',
+      active: false,
+      detected: agrees ? entry.mime : detected.mime,
+      extensionAgrees: agrees,
+      expectedExtensions: expected,
+    };
   }
   const agrees = extension === undefined || detected.extensions.includes(extension);
-  return { mime: detected.mime, active: detected.active, detected: detected.mime, extensionAgrees: agrees, expectedExtensions: detected.extensions };
+  return {
+    mime: detected.mime,
+    active: detected.active,
+    detected: detected.mime,
+    extensionAgrees: agrees,
+    expectedExtensions: detected.extensions,
+  };
 }

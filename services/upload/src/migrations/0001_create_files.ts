@@ -11,7 +11,12 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('sha256', 'text', (c) => c.notNull())
     .addColumn('mime_type', 'text', (c) => c.notNull())
     .addColumn('storage_key', 'text', (c) => c.notNull().unique())
-    .addColumn('status', 'text', (c) => c.notNull().defaultTo('ready').check(sql`status in ('ready', 'deleted', 'expired')`))
+    .addColumn('status', 'text', (c) =>
+      c
+        .notNull()
+        .defaultTo('ready')
+        .check(sql`status in ('ready', 'deleted', 'expired')`),
+    )
     .addColumn('created_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
     .addColumn('expires_at', 'timestamptz')
     .addColumn('removed_at', 'timestamptz')
@@ -23,8 +28,18 @@ export async function up(db: Kysely<any>): Promise<void> {
   await db.schema
     .createTable('tenant_usage')
     .addColumn('tenant_id', 'text', (c) => c.primaryKey())
-    .addColumn('bytes', 'bigint', (c) => c.notNull().defaultTo(0).check(sql`bytes >= 0`))
-    .addColumn('files', 'integer', (c) => c.notNull().defaultTo(0).check(sql`files >= 0`))
+    .addColumn('bytes', 'bigint', (c) =>
+      c
+        .notNull()
+        .defaultTo(0)
+        .check(sql`bytes >= 0`),
+    )
+    .addColumn('files', 'integer', (c) =>
+      c
+        .notNull()
+        .defaultTo(0)
+        .check(sql`files >= 0`),
+    )
     .addColumn('updated_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
     .execute();
 
@@ -48,7 +63,12 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('purpose', 'text', (c) => c.notNull())
     .addColumn('expires_in_s', 'integer')
     .addColumn('length', 'bigint', (c) => c.notNull().check(sql`length > 0`))
-    .addColumn('offset', 'bigint', (c) => c.notNull().defaultTo(0).check(sql`"offset" >= 0 and "offset" <= length`))
+    .addColumn('offset', 'bigint', (c) =>
+      c
+        .notNull()
+        .defaultTo(0)
+        .check(sql`"offset" >= 0 and "offset" <= length`),
+    )
     .addColumn('metadata', 'text')
     .addColumn('detected_mime', 'text')
     .addColumn('file_id', 'text')

@@ -93,7 +93,11 @@ export class S3Storage implements ObjectStorage {
 
   async read(key: string, range?: ByteRange): Promise<Readable> {
     const out = await this.client.send(
-      new GetObjectCommand({ Bucket: this.bucket, Key: this.objectName(key), ...(range ? { Range: `bytes=${range.start}-${range.end}` } : {}) }),
+      new GetObjectCommand({
+        Bucket: this.bucket,
+        Key: this.objectName(key),
+        ...(range ? { Range: `bytes=${range.start}-${range.end}` } : {}),
+      }),
     );
     return out.Body as Readable;
   }
@@ -105,7 +109,9 @@ export class S3Storage implements ObjectStorage {
   async *list(): AsyncIterable<StoredObject> {
     let token: string | undefined;
     do {
-      const page = await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: OBJECT_PREFIX, ContinuationToken: token }));
+      const page = await this.client.send(
+        new ListObjectsV2Command({ Bucket: this.bucket, Prefix: OBJECT_PREFIX, ContinuationToken: token }),
+      );
       for (const item of page.Contents ?? []) {
         if (!item.Key) continue;
         yield { key: item.Key.slice(OBJECT_PREFIX.length), size: item.Size ?? 0, modifiedAt: item.LastModified ?? new Date(0) };

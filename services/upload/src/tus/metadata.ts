@@ -10,8 +10,10 @@ export function parseUploadMetadata(header: string | undefined): Map<string, str
   if (header.length > MAX_METADATA_LENGTH) throw validationFailed('Upload-Metadata is too long', { param: 'Upload-Metadata' });
   for (const pair of header.split(',')) {
     const [key, value, extra] = pair.trim().split(' ');
-    if (!key || !KEY.test(key) || key.includes(',') || extra !== undefined) throw validationFailed('Upload-Metadata is malformed', { param: 'Upload-Metadata' });
-    if (value !== undefined && !/^[A-Za-z0-9+/]*={0,2}$/.test(value)) throw validationFailed(`Upload-Metadata value of "${key}" is not base64`, { param: 'Upload-Metadata' });
+    if (!key || !KEY.test(key) || key.includes(',') || extra !== undefined)
+      throw validationFailed('Upload-Metadata is malformed', { param: 'Upload-Metadata' });
+    if (value !== undefined && !/^[A-Za-z0-9+/]*={0,2}$/.test(value))
+      throw validationFailed(`Upload-Metadata value of "${key}" is not base64`, { param: 'Upload-Metadata' });
     if (out.has(key)) throw validationFailed(`Upload-Metadata repeats "${key}"`, { param: 'Upload-Metadata' });
     out.set(key, value === undefined ? '' : Buffer.from(value, 'base64').toString('utf8'));
   }

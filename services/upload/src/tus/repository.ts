@@ -23,11 +23,22 @@ export async function insertUpload(db: DbOrTx, row: Insertable<TusUploadsTable>)
 
 /** This tenant's upload, if it has not expired; another tenant's reads as missing. */
 export async function findUpload(db: DbOrTx, tenantId: string, id: string, now: Date): Promise<TusUploadRow | undefined> {
-  return db.selectFrom('tus_uploads').select(TUS_COLUMNS).where('id', '=', id).where('tenant_id', '=', tenantId).where('expires_at', '>', now).executeTakeFirst();
+  return db
+    .selectFrom('tus_uploads')
+    .select(TUS_COLUMNS)
+    .where('id', '=', id)
+    .where('tenant_id', '=', tenantId)
+    .where('expires_at', '>', now)
+    .executeTakeFirst();
 }
 
 export async function advanceOffset(db: DbOrTx, id: string, from: number, to: number, now: Date): Promise<boolean> {
-  const result = await db.updateTable('tus_uploads').set({ offset: to, updated_at: now }).where('id', '=', id).where('offset', '=', from).executeTakeFirst();
+  const result = await db
+    .updateTable('tus_uploads')
+    .set({ offset: to, updated_at: now })
+    .where('id', '=', id)
+    .where('offset', '=', from)
+    .executeTakeFirst();
   return Number(result.numUpdatedRows) === 1;
 }
 

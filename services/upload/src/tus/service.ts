@@ -37,7 +37,8 @@ export interface PatchResult {
 /** Parse a non-negative integer header (Upload-Length, Upload-Offset). */
 export function integerHeader(value: string | undefined, name: string): number | undefined {
   if (value === undefined) return undefined;
-  if (!/^\d{1,16}$/.test(value.trim()) || !Number.isSafeInteger(Number(value))) throw validationFailed(`${name} must be a non-negative integer`, { param: name });
+  if (!/^\d{1,16}$/.test(value.trim()) || !Number.isSafeInteger(Number(value)))
+    throw validationFailed(`${name} must be a non-negative integer`, { param: name });
   return Number(value);
 }
 
@@ -83,9 +84,13 @@ export class TusService {
 
   constructor(private readonly deps: TusServiceDeps) {}
 
-  async create(tenantId: string, headers: { length?: string | undefined; deferLength?: string | undefined; metadata?: string | undefined }): Promise<TusUploadRow> {
+  async create(
+    tenantId: string,
+    headers: { length?: string | undefined; deferLength?: string | undefined; metadata?: string | undefined },
+  ): Promise<TusUploadRow> {
     const { config, db, staging, clock, ids } = this.deps;
-    if (headers.deferLength !== undefined) throw validationFailed('Upload-Defer-Length is not supported; send Upload-Length', { param: 'Upload-Defer-Length' });
+    if (headers.deferLength !== undefined)
+      throw validationFailed('Upload-Defer-Length is not supported; send Upload-Length', { param: 'Upload-Defer-Length' });
     const length = integerHeader(headers.length, 'Upload-Length');
     if (length === undefined) throw validationFailed('Upload-Length is required', { param: 'Upload-Length' });
     if (length === 0) throw validationFailed('The file is empty', { param: 'Upload-Length' });
@@ -101,7 +106,11 @@ export class TusService {
     await staging.create(id);
     try {
       return await db.transaction().execute(async (trx) => {
-        await quota.reserve(trx, { id, tenantId, kind: 'tus', wantBytes: length, minBytes: length, files: 1 }, { maxBytes: config.QUOTA_MAX_BYTES, maxFiles: config.QUOTA_MAX_FILES });
+        await quota.reserve(
+          trx,
+          { id, tenantId, kind: 'tus', wantBytes: length, minBytes: length, files: 1 },
+          { maxBytes: config.QUOTA_MAX_BYTES, maxFiles: config.QUOTA_MAX_FILES },
+        );
         return repo.insertUpload(trx, {
           id,
           tenant_id: tenantId,
@@ -158,7 +167,8 @@ export class TusService {
         let running = this.runningHashes.get(id);
         if (running?.offset !== upload.offset) {
           this.runningHashes.delete(id);
-          running = upload.offset === 0 && this.runningHashes.size < MAX_RUNNING_HASHES ? { offset: 0, hash: createHash('sha256') } : undefined;
+          running =
+            upload.offset === 0 && this.runningHashes.size < MAX_RUNNING_HASHES ? { offset: 0, hash: createHash('sha256') } : undefined;
         }
         const limiter = new LengthLimiter(upload.length - upload.offset, running?.hash);
         let streamError: unknown;
