@@ -111,6 +111,7 @@ export async function processImage(deps: PipelineDeps, image: ImageRow): Promise
   if (!original) throw new ImageRejectedError('MISSING_ORIGINAL', 'The image has no stored original');
   const profile = config.PRINT_PROFILES[image.profile];
   if (!profile) throw new ImageRejectedError('UNKNOWN_PROFILE', `The print profile ${image.profile} is no longer configured`);
+  const started = performance.now();
   const data = await deps.storage.get(original.key);
   const limits = { maxInputPixels: config.MAX_INPUT_PIXELS, maxBytes: config.MAX_SOURCE_BYTES };
   const source = await inspectSource(data, limits);
@@ -124,13 +125,21 @@ export async function processImage(deps: PipelineDeps, image: ImageRow): Promise
     return failImage(deps, image.id, 'QUALITY_CHECK_FAILED', message, { quality: report, variants: { ...image.variants, thumb } });
   }
 
+  const renderStarted = performance.now();
   const rendered = await renderPrintAndThumb(data, profile, renderOptions);
+  const renderMs = performance.now() - renderStarted;
   const [print, thumb] = await Promise.all([storeVariant(deps, image, 'print', rendered.print), storeVariant(deps, image, 'thumb', rendered.thumb)]);
   const ready = await deps.db
     .transaction()
     .execute((tx) => transitionImage(tx, image.id, ['processing'], 'pending_review', { quality: json(report), variants: json({ ...image.variants, print, thumb }), failure_code: null, failure_message: null }));
   if (ready) {
-    deps.logger.info('image ready for review', { image_id: image.id, profile: image.profile, warnings: report.warnings.length });
+    deps.logger.info('image ready for review', {
+      image_id: image.id,
+      profile: image.profile,
+      warnings: report.warnings.length,
+      render_ms: Math.round(renderMs),
+      processing_ms: Math.round(performance.now() - started),
+    });
     await emitImageEvent(deps, 'image.generation.completed', ready, 'ready', { quality: { passed: true, warnings: report.warnings.map((w) => w.code) } });
   }
   return ready;
