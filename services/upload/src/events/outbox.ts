@@ -29,14 +29,24 @@ export class Outbox {
     private readonly logger: Logger,
   ) {}
 
-  /** Publish the given events now (after their transaction committed); failures are left for the sweep. */
-  async publishNow(ids: string[]): Promise<void> {
+  /**
+   * Publish the given events now (after their transaction committed). Waits at most
+   * `waitMs`, so a slow or absent Redis never holds up a response; whatever did not go out is
+   * relayed by the maintenance sweep.
+   */
+  async publishNow(ids: string[], waitMs = 1_000): Promise<void> {
     if (ids.length === 0) return;
-    try {
-      await this.publishWhere(ids);
-    } catch (err) {
-      this.logger.warn('event publish failed; the maintenance sweep will retry', { event_ids: ids, err });
-    }
+    const attempt = this.publishWhere(ids).then(
+      () => undefined,
+      (err: unknown) => this.logger.warn('event publish failed; the maintenance sweep will retry', { event_ids: ids, err }),
+    );
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, waitMs);
+      timer.unref();
+    });
+    await Promise.race([attempt, timeout]);
+    clearTimeout(timer);
   }
 
   /** Publish what is left over (older than `olderThanMs`, so in-flight requests publish their own). */
