@@ -14,8 +14,20 @@ end
 return 0
 `;
 
+// Frees a slot and hands back the longest-parked job to wake, in one round trip.
+const RELEASE = `
+redis.call('ZREM', KEYS[1], ARGV[1])
+return redis.call('LPOP', KEYS[2])
+`;
+
+type SlotCommands = {
+  webhookAcquireSlot(key: string, limit: number, leaseMs: number, member: string): Promise<number>;
+  webhookReleaseSlot(key: string, parkedKey: string, member: string): Promise<string | null>;
+};
+
 export interface Slot {
-  release(): Promise<void>;
+  /** Frees the slot; returns the id of a parked job to wake, if one waits. */
+  release(): Promise<string | null>;
 }
 
 /**
@@ -28,12 +40,20 @@ export interface Slot {
  * in order without polling, and never sits in front of other endpoints' jobs.
  */
 export class EndpointSlots {
+  private readonly commands: SlotCommands;
+
   constructor(
     private readonly redis: Redis,
     private readonly keyPrefix: string,
     private readonly limit: number,
     private readonly leaseMs: number,
-  ) {}
+  ) {
+    // Defined commands run by EVALSHA: the scripts are not resent with every call.
+    const commands = redis as unknown as Partial<SlotCommands>;
+    if (!commands.webhookAcquireSlot) redis.defineCommand('webhookAcquireSlot', { numberOfKeys: 1, lua: ACQUIRE });
+    if (!commands.webhookReleaseSlot) redis.defineCommand('webhookReleaseSlot', { numberOfKeys: 2, lua: RELEASE });
+    this.commands = redis as unknown as SlotCommands;
+  }
 
   private key(endpointId: string): string {
     return `${this.keyPrefix}:webhook:slots:${endpointId}`;
@@ -46,13 +66,9 @@ export class EndpointSlots {
   async acquire(endpointId: string): Promise<Slot | null> {
     const member = randomUUID();
     const key = this.key(endpointId);
-    const got = await this.redis.eval(ACQUIRE, 1, key, this.limit, this.leaseMs, member);
+    const got = await this.commands.webhookAcquireSlot(key, this.limit, this.leaseMs, member);
     if (got !== 1) return null;
-    return {
-      release: async () => {
-        await this.redis.zrem(key, member);
-      },
-    };
+    return { release: () => this.commands.webhookReleaseSlot(key, this.parkedKey(endpointId), member) };
   }
 
   /** Notes a job waiting for a slot of this endpoint. */

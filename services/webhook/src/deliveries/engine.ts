@@ -126,11 +126,10 @@ export function createDeliveryEngine({ rt, http, slots }: EngineDeps): DeliveryE
     throw new DelayedError();
   }
 
-  /** Promotes the longest-parked job of the endpoint (skipping ids that already woke on their own). */
-  async function wakeNext(endpointId: string): Promise<void> {
-    for (let i = 0; i < 5; i++) {
-      const jobId = await slots.nextParked(endpointId);
-      if (!jobId) return;
+  /** Promotes a parked job (skipping ids that already woke on their own). */
+  async function wake(endpointId: string, first: string | null): Promise<void> {
+    let jobId = first;
+    for (let i = 0; jobId && i < 5; i++, jobId = await slots.nextParked(endpointId)) {
       const parked = await Job.fromId(rt.deliveryQueue, jobId);
       if (!parked) continue;
       try {
@@ -223,8 +222,7 @@ export function createDeliveryEngine({ rt, http, slots }: EngineDeps): DeliveryE
         return await attempt(job, data);
       } finally {
         try {
-          await slot.release();
-          await wakeNext(data.endpoint_id);
+          await wake(data.endpoint_id, await slot.release());
         } catch (err) {
           logger.warn('releasing an endpoint slot failed', { endpoint_id: data.endpoint_id, err });
         }
