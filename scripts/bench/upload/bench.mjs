@@ -129,7 +129,9 @@ async function tusUpload(port) {
   const location = created.headers.location;
   let offset = 0;
   let last;
+  const patchSeconds = [];
   while (offset < SIZE) {
+    const started = process.hrtime.bigint();
     const end = Math.min(offset + TUS_CHUNK, SIZE);
     last = await request(
       port,
@@ -141,8 +143,10 @@ async function tusUpload(port) {
       },
     );
     if (last.status !== 204) throw new Error(`tus PATCH: ${last.status} ${last.body}`);
+    patchSeconds.push(round(Number(process.hrtime.bigint() - started) / 1e9, 2));
     offset = Number(last.headers['upload-offset']);
   }
+  if (process.env.BENCH_VERBOSE) console.log('tus PATCH seconds', patchSeconds);
   return last.headers['x-tollgate-file-id'];
 }
 

@@ -64,6 +64,13 @@ export class LocalStorage implements ObjectStorage {
 
   async importFile(key: string, localPath: string): Promise<void> {
     const finalPath = this.pathOf(key);
+    // Same durability as beginWrite: the bytes reach the disk before the name does.
+    const handle = await fs.open(localPath, 'r+');
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
     await fs.mkdir(path.dirname(finalPath), { recursive: true, mode: 0o700 });
     await fs.rename(localPath, finalPath);
   }
