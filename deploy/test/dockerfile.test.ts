@@ -45,13 +45,13 @@ describe('Dockerfile rules', () => {
     expect(argDefault('toolchain', 'TURBO_VERSION')).toBe(LOCKED_TURBO);
   });
 
-  test('the build is turbo prune → pnpm fetch → offline install → build → pnpm deploy --prod', () => {
+  test('the build is turbo prune → pnpm fetch → offline install → build (service + runtime workspace deps) → pnpm deploy --prod', () => {
     const runs = [...stage('prune').instructions, ...stage('build').instructions].filter((i) => i.keyword === 'RUN').map((i) => i.rest);
     const order = [
       /turbo prune "@tollgate\/\$\{SERVICE\}" --docker/,
       /pnpm fetch --frozen-lockfile/,
       /pnpm install --offline --frozen-lockfile/,
-      /turbo run build --filter="@tollgate\/\$\{SERVICE\}"/,
+      /pnpm --filter-prod "@tollgate\/\$\{SERVICE\}\.\.\." run build/,
       /deploy --prod --legacy/,
     ];
     expect(order.map((re) => runs.findIndex((r) => re.test(r)))).toEqual([0, 1, 2, 3, 4]);
@@ -188,6 +188,10 @@ describe(`image build and start, outside Docker (SERVICE=${SERVICE})`, () => {
   }, 240_000);
 
   afterAll(async () => {
+    if (process.env['DEPLOY_TEST_TIMINGS'] && stages) {
+      for (const s of Object.values(stages))
+        s.ran.forEach((r, i) => process.stderr.write(`${s.name} ${s.runMs[i]} ms: ${r.slice(0, 80)}\n`));
+    }
     for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     await env?.cleanup();
     if (workDir) rmSync(workDir, { recursive: true, force: true });
@@ -264,6 +268,8 @@ describe(`image build and start, outside Docker (SERVICE=${SERVICE})`, () => {
     const repo = path.join(stages['build']!.root, 'repo');
     expect(existsSync(path.join(repo, 'services', SERVICE, 'dist/main.js'))).toBe(true);
     expect(existsSync(path.join(repo, 'packages/common/dist/index.js'))).toBe(true);
+    // Test-only workspace packages are pruned in but not compiled.
+    expect(existsSync(path.join(repo, 'packages/testkit/dist'))).toBe(false);
     // Pruned: no other service came along.
     expect(readdirSync(path.join(repo, 'services'))).toEqual([SERVICE]);
     expect(stages['toolchain']!.skipped.join('\n')).toMatch(/pnpm@\$\{PNPM_VERSION\}.*turbo@\$\{TURBO_VERSION\}/);

@@ -17,6 +17,8 @@ export interface SimulatedStage {
   /** RUN commands executed, and those left to Docker (system packages, global tools). */
   ran: string[];
   skipped: string[];
+  /** Milliseconds each executed RUN took, in order. */
+  runMs: number[];
 }
 
 export interface SimulateOptions {
@@ -55,6 +57,7 @@ export function simulateDockerBuild(dockerfile: Dockerfile, options: SimulateOpt
       workdir: parent?.workdir ?? '/',
       ran: [],
       skipped: [],
+      runMs: [],
     };
     mkdirSync(state.root, { recursive: true });
     const host = (p: string) => path.join(state.root, p.startsWith('/') ? p : path.posix.join(state.workdir, p));
@@ -105,6 +108,7 @@ export function simulateDockerBuild(dockerfile: Dockerfile, options: SimulateOpt
             ...state.env,
             PATH: options.path,
           } as Record<string, string>;
+          const started = Date.now();
           const result = spawnSync('sh', ['-ec', command], {
             cwd,
             env,
@@ -115,6 +119,7 @@ export function simulateDockerBuild(dockerfile: Dockerfile, options: SimulateOpt
           if (result.status !== 0)
             throw new Error(`RUN ${command}\nexit ${result.status ?? result.signal}\n${(result.stdout + result.stderr).slice(-4000)}`);
           state.ran.push(command);
+          state.runMs.push(Date.now() - started);
           break;
         }
         case 'USER':
