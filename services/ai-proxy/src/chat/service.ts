@@ -1,4 +1,4 @@
-import { AppError, type CreditHold, deadlineSignal, type Logger, randomBase62, toOpenAiError } from '@tollgate/common';
+import { AppError, type CreditHold, type Logger, randomBase62, toOpenAiError } from '@tollgate/common';
 import { costOf, worstCaseCost } from '../billing/pricing';
 import type { Billing, Settlement } from '../billing/billing';
 import { estimatePromptTokens, estimateTextTokens, promptChars } from '../billing/tokens';
@@ -13,6 +13,7 @@ import type { Providers } from '../providers';
 import { type AttemptRecord, attemptsOfError, executeWithFallback, MidStreamFailure } from '../routing/executor';
 import type { ModelRouter } from '../routing/router';
 import type { ModelRoute, TargetConfig } from '../routing/schema';
+import { scopedSignal } from '../routing/signals';
 import type { UsageWriter } from '../usage/writer';
 import { type CallRecorder, createCallRecorder, type RecordBase } from '../usage/recorder';
 
@@ -133,13 +134,13 @@ export class ChatService {
     let attempts: AttemptRecord[] = [];
     let completion: ChatCompletion;
     let target: TargetConfig;
+    const deadline = scopedSignal([], route.deadlineMs);
     try {
-      const deadline = deadlineSignal(route.deadlineMs);
       const result = await executeWithFallback(
         this.deps.router,
         route,
         (t, signal) => this.deps.providers[t.provider].chat(this.upstreamRequest(request, t, prepared.outputCap), { target: t, signal, requestId: caller.requestId }),
-        { deadline, deadlineAt: Date.now() + route.deadlineMs, streaming: false, logger: this.deps.logger, metrics: this.deps.metrics },
+        { deadline: deadline.signal, deadlineAt: Date.now() + route.deadlineMs, streaming: false, logger: this.deps.logger, metrics: this.deps.metrics },
       );
       ({ value: completion, target, attempts } = result);
     } catch (err) {
@@ -147,6 +148,8 @@ export class ChatService {
       await this.deps.limiter.settle(tpm, 0);
       this.recorder({ ...base, outcome: 'error', target: undefined, holdId: hold.id, errorCode: errorCodeOf(err), attempts: attemptsOf(err, attempts) });
       throw err;
+    } finally {
+      deadline.dispose();
     }
 
     const usage = completion.usage ?? {
@@ -220,11 +223,11 @@ export class ChatService {
       }
     };
 
-    const deadline = deadlineSignal(route.deadlineMs, sink.signal);
+    const deadline = scopedSignal([sink.signal], route.deadlineMs);
     let result: Awaited<ReturnType<typeof executeWithFallback<void>>>;
     try {
       result = await executeWithFallback(this.deps.router, route, run, {
-        deadline,
+        deadline: deadline.signal,
         deadlineAt: Date.now() + route.deadlineMs,
         clientSignal: sink.signal,
         committed: () => sink.started,
@@ -235,6 +238,8 @@ export class ChatService {
     } catch (err) {
       await this.streamFailed(err, { caller, prepared, hold, tpm, sink, state, base });
       return;
+    } finally {
+      deadline.dispose();
     }
 
     const prompt = state.usage?.prompt_tokens ?? prepared.promptEstimate;

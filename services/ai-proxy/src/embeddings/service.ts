@@ -1,10 +1,11 @@
-import { AppError, deadlineSignal, randomBase62 } from '@tollgate/common';
+import { AppError, randomBase62 } from '@tollgate/common';
 import { costOf, worstCaseCost } from '../billing/pricing';
 import { estimateEmbeddingTokens } from '../billing/tokens';
 import type { ChatDeps, Caller } from '../chat/service';
 import { tpmHeaders } from '../limits/tpm';
 import type { EmbeddingsRequest, EmbeddingsResponse } from '../openai/schema';
-import { executeWithFallback, attemptsOfError } from '../routing/executor';
+import { attemptsOfError, executeWithFallback } from '../routing/executor';
+import { scopedSignal } from '../routing/signals';
 import { type CallRecorder, createCallRecorder } from '../usage/recorder';
 
 /** Float vectors as OpenAI's base64 encoding: little-endian float32, base64. */
@@ -54,6 +55,7 @@ export class EmbeddingsService {
       throw err;
     }
     let result;
+    const deadline = scopedSignal([], route.deadlineMs);
     try {
       result = await executeWithFallback(
         this.deps.router,
@@ -64,13 +66,15 @@ export class EmbeddingsService {
           if (target.provider !== 'openai') delete upstream.encoding_format;
           return this.deps.providers[target.provider].embed(upstream, { target, signal, requestId: caller.requestId });
         },
-        { deadline: deadlineSignal(route.deadlineMs), deadlineAt: Date.now() + route.deadlineMs, streaming: false, logger: this.deps.logger, metrics: this.deps.metrics },
+        { deadline: deadline.signal, deadlineAt: Date.now() + route.deadlineMs, streaming: false, logger: this.deps.logger, metrics: this.deps.metrics },
       );
     } catch (err) {
       await this.deps.billing.release(hold);
       await this.deps.limiter.settle(tpm, 0);
       this.recorder({ ...base, outcome: 'error', target: undefined, holdId: hold.id, errorCode: err instanceof AppError ? err.code : 'INTERNAL', attempts: attemptsOfError(err) ?? [] });
       throw err;
+    } finally {
+      deadline.dispose();
     }
     const response: EmbeddingsResponse = result.value;
     const promptTokens = response.usage?.prompt_tokens ?? estimate;

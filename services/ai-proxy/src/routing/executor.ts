@@ -3,6 +3,7 @@ import type { AiMetrics } from '../metrics';
 import { ClientGoneError, isUpstreamError, UpstreamError } from '../providers/errors';
 import type { ModelRouter } from './router';
 import type { ModelRoute, TargetConfig } from './schema';
+import { type ScopedSignal, scopedSignal } from './signals';
 
 /**
  * Runs one logical upstream call over a model's targets: retries with full-jitter backoff (at
@@ -62,12 +63,9 @@ export interface ExecuteResult<T> {
 }
 
 /** The signal one attempt runs under: the deadline, our client, and (non-streaming) the target's timeout. */
-function attemptSignal(target: TargetConfig, options: ExecuteOptions, streaming: boolean): AbortSignal {
-  const signals = [options.deadline];
-  if (options.clientSignal) signals.push(options.clientSignal);
+function attemptSignal(target: TargetConfig, options: ExecuteOptions, streaming: boolean): ScopedSignal {
   // Streams are bounded per chunk by the provider's idle timeout instead.
-  if (!streaming) signals.push(AbortSignal.timeout(target.timeoutMs));
-  return AbortSignal.any(signals);
+  return scopedSignal([options.deadline, options.clientSignal], streaming ? undefined : target.timeoutMs);
 }
 
 export async function executeWithFallback<T>(
@@ -106,9 +104,9 @@ async function tryTargets<T>(
         break;
       }
       const started = performance.now();
+      const scope = attemptSignal(target, options, options.streaming);
       try {
-        const signal = attemptSignal(target, options, options.streaming);
-        const value = await breaker.execute(() => run(target, signal));
+        const value = await breaker.execute(() => run(target, scope.signal));
         const duration = performance.now() - started;
         attempts.push({ target: target.id, result: 'success', duration_ms: Math.round(duration) });
         options.metrics.attempts.inc({ target: target.id, result: 'success' });
@@ -147,12 +145,17 @@ async function tryTargets<T>(
         if (hinted !== undefined && hinted > defaults.max_retry_after_ms) break; // a long wait: another target serves sooner
         const delay = Math.max(hinted ?? 0, backoffDelay(attempt, defaults.retry_base_delay_ms, defaults.retry_max_delay_ms, options.random));
         if (Date.now() + delay >= options.deadlineAt) break;
+        const wait = scopedSignal([options.deadline, options.clientSignal]);
         try {
-          await sleep(delay, options.clientSignal ? AbortSignal.any([options.deadline, options.clientSignal]) : options.deadline);
+          await sleep(delay, wait.signal);
         } catch {
           if (options.clientSignal?.aborted) throw options.clientSignal.reason ?? new ClientGoneError();
           throw deadlineError(route, attempts);
+        } finally {
+          wait.dispose();
         }
+      } finally {
+        scope.dispose();
       }
     }
   }
