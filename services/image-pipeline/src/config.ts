@@ -78,6 +78,13 @@ export const configSchema = baseConfigSchema
     WORKER_LOCK_DURATION_MS: envInt(30_000, { min: 100 }),
     WORKER_STALLED_INTERVAL_MS: envInt(30_000, { min: 100 }),
     WORKER_MAX_STALLED_COUNT: envInt(2, { min: 0, max: 100 }),
+    /**
+     * How often the recovery sweep looks for images left in the pipeline with no job behind them
+     * (a process that died between writing the row and queueing its job); 0 turns it off.
+     */
+    RECOVERY_INTERVAL_MS: envInt(60_000, { min: 0 }),
+    /** An in-flight image untouched this long is checked by the sweep. */
+    RECOVERY_AFTER_S: envInt(600, { min: 1 }),
 
     /** `local` publishes to this service's catalog table; `http` to a Printify-like API. */
     PUBLISHER: z.enum(['local', 'http']).default('local'),
