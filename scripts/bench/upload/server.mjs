@@ -39,22 +39,22 @@ const service = createApp({
 const server = await common.startServer({ app: service.app, port: 0, host: '127.0.0.1', logger, requestTimeoutMs: 0 });
 
 // Peak RSS, sampled often enough to catch a transient buffer build-up.
-let baseline = process.memoryUsage().rss;
+let baseline = process.memoryUsage.rss();
 let peak = baseline;
 globalThis
   .setInterval(() => {
-    peak = Math.max(peak, process.memoryUsage().rss);
+    peak = Math.max(peak, process.memoryUsage.rss());
   }, 20)
   .unref();
 
 process.on('message', async (message) => {
   if (message.type === 'reset-peak') {
     globalThis.gc?.();
-    baseline = process.memoryUsage().rss;
+    baseline = process.memoryUsage.rss();
     peak = baseline;
     process.send({ type: 'reset', baseline });
   } else if (message.type === 'peak') {
-    peak = Math.max(peak, process.memoryUsage().rss);
+    peak = Math.max(peak, process.memoryUsage.rss());
     process.send({ type: 'peak', baseline, peak });
   } else if (message.type === 'stop') {
     await server.shutdown('bench done');
