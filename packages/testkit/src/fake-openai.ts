@@ -17,6 +17,8 @@ export interface FakeBehaviour {
   dropAfterChunks?: number;
   /** How many requests this behaviour applies to; then the default returns. Unset: all. */
   times?: number;
+  /** Report no usage at all, like OpenAI-compatible servers that ignore stream_options (billing must count). */
+  omitUsage?: boolean;
 }
 
 export interface RecordedRequest {
@@ -128,7 +130,7 @@ export async function startFakeOpenAi(): Promise<FakeOpenAi> {
       const usage = { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens };
       if (!chat.stream) {
         res.writeHead(200, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ id, object: 'chat.completion', created, model, choices: [{ index: 0, message: { role: 'assistant', content: reply }, logprobs: null, finish_reason: 'stop' }], usage }));
+        res.end(JSON.stringify({ id, object: 'chat.completion', created, model, choices: [{ index: 0, message: { role: 'assistant', content: reply }, logprobs: null, finish_reason: 'stop' }], ...(b.omitUsage ? {} : { usage }) }));
         return;
       }
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
@@ -147,7 +149,7 @@ export async function startFakeOpenAi(): Promise<FakeOpenAi> {
         sent++;
       }
       send({ ...base, choices: [{ index: 0, delta: {}, logprobs: null, finish_reason: 'stop' }] });
-      if (chat.stream_options?.include_usage) send({ ...base, choices: [], usage });
+      if (chat.stream_options?.include_usage && !b.omitUsage) send({ ...base, choices: [], usage });
       res.write('data: [DONE]\n\n');
       res.end();
       return;

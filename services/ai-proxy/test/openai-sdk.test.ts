@@ -85,6 +85,24 @@ describe('ai-proxy with the official openai SDK', () => {
     expect((upstream.requests[0]!.body as { stream_options: unknown }).stream_options).toEqual({ include_usage: true });
   });
 
+  it('counts tokens itself when the upstream reports no usage, streamed or not', async () => {
+    upstream.behave({ omitUsage: true, times: 2 });
+    const stream = await client().chat.completions.create({ model: 'gpt-test', stream: true, stream_options: { include_usage: true }, messages: [{ role: 'user', content: 'count these words yourself' }] });
+    let text = '';
+    let usage: (OpenAI.CompletionUsage & { cost?: number }) | null | undefined;
+    for await (const chunk of stream) {
+      text += chunk.choices[0]?.delta?.content ?? '';
+      if (chunk.usage) usage = chunk.usage;
+    }
+    // Completion: the streamed characters / 4; prompt: our estimate (4 per message + 3 + text / 4).
+    expect(usage).toMatchObject({ completion_tokens: Math.ceil(text.length / 4), prompt_tokens: 3 + 4 + Math.ceil('count these words yourself'.length / 4) });
+    expect(usage!.cost).toBe(Math.ceil((usage!.prompt_tokens * 1_000 + usage!.completion_tokens * 2_000) / 1_000));
+
+    const { data, response } = await client().chat.completions.create({ model: 'gpt-test', messages: [{ role: 'user', content: 'and these' }] }).withResponse();
+    expect(data.usage).toMatchObject({ completion_tokens: Math.ceil('Echo: and these'.length / 4) });
+    expect(Number(response.headers.get('x-tollgate-cost'))).toBe(Math.ceil((data.usage!.prompt_tokens * 1_000 + data.usage!.completion_tokens * 2_000) / 1_000));
+  });
+
   it('creates embeddings (the SDK asks for base64 and decodes it)', async () => {
     const res = await client().embeddings.create({ model: 'embed-test', input: ['alpha', 'beta'] });
     expect(res.data).toHaveLength(2);
