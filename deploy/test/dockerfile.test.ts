@@ -139,6 +139,30 @@ describe('Dockerfile rules', () => {
   });
 });
 
+describe('prune stage for every service', () => {
+  test.each(SERVICES.map((s) => s.name))('%s: turbo prune keeps that service and its workspace packages only', (service) => {
+    const out = mkdtempSync(path.join(os.tmpdir(), 'tollgate-prune-'));
+    try {
+      const result = spawnSync('turbo', ['prune', `@tollgate/${service}`, '--docker', '--out-dir', out], {
+        cwd: REPO,
+        encoding: 'utf8',
+        env: {
+          ...process.env,
+          PATH: `${path.join(REPO, 'node_modules/.bin')}${path.delimiter}${process.env['PATH']}`,
+          TURBO_TELEMETRY_DISABLED: '1',
+        },
+      });
+      expect(result.status).toBe(0);
+      expect(readdirSync(path.join(out, 'json/services'))).toEqual([service]);
+      expect(readdirSync(path.join(out, 'json/packages'))).toContain('common');
+      for (const f of ['pnpm-lock.yaml', 'pnpm-workspace.yaml', 'json/package.json', `full/services/${service}/src/main.ts`])
+        expect([f, existsSync(path.join(out, f))]).toEqual([f, true]);
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  });
+});
+
 // ---------------------------------------------------------------------------------------------
 
 const SERVICE = process.env['DEPLOY_TEST_SERVICE'] ?? 'credits';
