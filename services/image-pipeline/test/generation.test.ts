@@ -127,6 +127,11 @@ describe('generation (real credits ledger in-process, real Postgres/Redis/sharp)
     expect(row.failure_message).toMatch(/after 3 attempts/);
     expect(row.charge_status).toBe('released');
     expect(await credits.balance(tenant)).toMatchObject({ available: 1_000_000, held: 0 });
+    // Asking again is a new attempt, not the failed images deduplicated.
+    const again = await generate(tenant, { prompt: 'provider [down]', profile: 'sticker' });
+    expect(again.body).toMatchObject({ deduplicated: false });
+    expect(again.body.id).not.toBe(res.body.id);
+    await h.waitForStatus(again.body.image_ids[0], 'failed');
   });
 
   it('validates prompts and parameters', async () => {

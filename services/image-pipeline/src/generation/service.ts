@@ -38,7 +38,12 @@ export async function createGeneration(deps: PipelineDeps, tenantId: string, bod
     if (config.GENERATION_DEDUP_WINDOW_S > 0) {
       const since = new Date(now.getTime() - config.GENERATION_DEDUP_WINDOW_S * 1000);
       const existing = await findRecentDuplicateJob(tx, tenantId, dedupKey, since);
-      if (existing) return { job: existing, images: await imagesOfJob(tx, existing.id), deduplicated: true };
+      if (existing) {
+        const images = await imagesOfJob(tx, existing.id);
+        // A generation whose every image failed is not worth returning again: retry it for real.
+        if (images.length > 0 && images.every((i) => i.status === 'failed')) await markGenerationJobFailed(tx, existing.id);
+        else return { job: existing, images, deduplicated: true };
+      }
     }
     const job = await insertGenerationJob(tx, {
       id: deps.ids.next('igen'),

@@ -1,5 +1,8 @@
 import { type Kysely, sql } from 'kysely';
 
+/** Millisecond precision: list cursors carry JS Dates, which would miss rows differing in microseconds. */
+const MS_TIMESTAMP = sql`timestamptz(3)`;
+
 const STATUSES = ['queued', 'generating', 'processing', 'pending_review', 'approved', 'rejected', 'publishing', 'published', 'publish_failed', 'failed'];
 
 export async function up(db: Kysely<any>): Promise<void> {
@@ -16,7 +19,7 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('seed', 'bigint', (c) => c.notNull())
     .addColumn('dedup_key', 'text', (c) => c.notNull())
     .addColumn('status', 'text', (c) => c.notNull().check(sql`status in ('active', 'failed')`))
-    .addColumn('created_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
+    .addColumn('created_at', MS_TIMESTAMP, (c) => c.notNull().defaultTo(sql`now()`))
     .execute();
   await db.schema.createIndex('generation_jobs_dedup_idx').on('generation_jobs').columns(['tenant_id', 'dedup_key', 'created_at']).execute();
 
@@ -45,8 +48,8 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('rejection_reason', 'text')
     .addColumn('publish_attempt', 'integer', (c) => c.notNull().defaultTo(0))
     .addColumn('publication', 'jsonb')
-    .addColumn('created_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
-    .addColumn('updated_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
+    .addColumn('created_at', MS_TIMESTAMP, (c) => c.notNull().defaultTo(sql`now()`))
+    .addColumn('updated_at', MS_TIMESTAMP, (c) => c.notNull().defaultTo(sql`now()`))
     .execute();
   // The review queue and the list: newest first, per tenant, optionally by status.
   await db.schema.createIndex('images_tenant_created_idx').on('images').columns(['tenant_id', 'created_at desc', 'id desc']).execute();
