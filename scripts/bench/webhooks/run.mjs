@@ -3,7 +3,7 @@
 // latency (p50/p99) with 1 and 50 endpoints, through the real service process
 // (services/webhook/dist/main.js: API + workers), real Postgres, Redis and BullMQ.
 //
-//   node scripts/bench/webhooks/run.mjs [--events-1=2000] [--events-50=200] [--paced-seconds=5] [--no-build]
+//   node scripts/bench/webhooks/run.mjs [--events-1=2000] [--events-50=200] [--paced-seconds=5] [--only=burst-1,paced-50] [--no-build] [--cpu-prof]
 //
 // Burst scenarios publish every event at once and time the drain (throughput; latency then
 // includes queueing behind the burst). Paced scenarios publish at a fixed rate below capacity
@@ -198,10 +198,12 @@ async function main() {
     // Warm-up: connections, JIT, prepared pools.
     await burst('warmup', 1, 200);
     results.length = 0;
-    await burst('burst-1', 1, EVENTS_1);
-    await burst('burst-50', 50, EVENTS_50);
-    await paced('paced-1', 1, PACED_RATE_1, PACED_SECONDS);
-    await paced('paced-50', 50, PACED_RATE_50, PACED_SECONDS);
+    const only = args['only'] ? new Set(args['only'].split(',')) : undefined;
+    const run = (name) => !only || only.has(name);
+    if (run('burst-1')) await burst('burst-1', 1, EVENTS_1);
+    if (run('burst-50')) await burst('burst-50', 50, EVENTS_50);
+    if (run('paced-1')) await paced('paced-1', 1, PACED_RATE_1, PACED_SECONDS);
+    if (run('paced-50')) await paced('paced-50', 50, PACED_RATE_50, PACED_SECONDS);
 
     // Every sampled delivery must verify with the independent Standard Webhooks library.
     for (const s of receiver.samples) new Webhook(secrets.get(s.path)).verify(s.body, s.headers);
