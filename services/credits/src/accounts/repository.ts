@@ -2,7 +2,7 @@ import { sql } from 'kysely';
 import type { Db } from '../db/schema';
 
 /** The columns every balance-changing statement returns: what low-balance and responses need. */
-const BALANCE_COLUMNS = ['id', 'tenant_id', 'balance', 'held', 'low_balance_threshold', 'low_balance_notified'] as const;
+export const BALANCE_COLUMNS = ['id', 'tenant_id', 'balance', 'held', 'low_balance_threshold', 'low_balance_notified'] as const;
 
 /** A tenant account's balances as read (or as left by an update, from RETURNING). */
 export interface TenantBalance {
@@ -14,9 +14,9 @@ export interface TenantBalance {
   low_balance_notified: boolean;
 }
 
-type ReturnedRow = { id: string; tenant_id: string | null; balance: number | null; held: number | null; low_balance_threshold: number | null; low_balance_notified: boolean };
+export type ReturnedRow = { id: string; tenant_id: string | null; balance: number | null; held: number | null; low_balance_threshold: number | null; low_balance_notified: boolean };
 
-function asTenantBalance(row: ReturnedRow | undefined): TenantBalance | undefined {
+export function asTenantBalance(row: ReturnedRow | undefined): TenantBalance | undefined {
   if (!row) return undefined;
   return { id: row.id, tenant_id: row.tenant_id!, balance: row.balance!, held: row.held!, low_balance_threshold: row.low_balance_threshold, low_balance_notified: row.low_balance_notified };
 }
@@ -33,37 +33,6 @@ export async function ensureTenantAccount(db: Db, tenantId: string, newAccountId
     .values({ id: newAccountId, kind: 'tenant', tenant_id: tenantId, balance: 0, held: 0, created_at: now, updated_at: now })
     .onConflict((oc) => oc.column('tenant_id').doNothing())
     .execute();
-}
-
-/**
- * Takes `amount` from the posted balance if the available balance (balance - held) covers it.
- * One conditional UPDATE: the row lock it takes serialises concurrent debits of this tenant, and
- * Postgres re-evaluates the WHERE against the latest committed row before updating, so no
- * interleaving can overdraw or lose an update. Undefined when short (or no account).
- */
-export async function debitAvailable(db: Db, tenantId: string, amount: number, now: Date): Promise<TenantBalance | undefined> {
-  const row = await db
-    .updateTable('accounts')
-    .set({ balance: sql`balance - ${amount}`, updated_at: now })
-    .where('tenant_id', '=', tenantId)
-    .where('kind', '=', 'tenant')
-    .where(sql<boolean>`balance - held >= ${amount}`)
-    .returning(BALANCE_COLUMNS)
-    .executeTakeFirst();
-  return asTenantBalance(row);
-}
-
-/** Reserves `amount` for a hold, on the same condition and with the same lock as debitAvailable. */
-export async function reserveAvailable(db: Db, tenantId: string, amount: number, now: Date): Promise<TenantBalance | undefined> {
-  const row = await db
-    .updateTable('accounts')
-    .set({ held: sql`held + ${amount}`, updated_at: now })
-    .where('tenant_id', '=', tenantId)
-    .where('kind', '=', 'tenant')
-    .where(sql<boolean>`balance - held >= ${amount}`)
-    .returning(BALANCE_COLUMNS)
-    .executeTakeFirst();
-  return asTenantBalance(row);
 }
 
 /** Adds to the posted balance unless that would pass `maxBalance`. Undefined when it would. */

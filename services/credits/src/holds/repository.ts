@@ -1,4 +1,6 @@
-import type { Db, Hold, HoldStatus, NewHold } from '../db/schema';
+import { sql } from 'kysely';
+import { asTenantBalance, type ReturnedRow, type TenantBalance } from '../accounts/repository';
+import type { Db, Hold, HoldStatus } from '../db/schema';
 
 const HOLD_COLUMNS = [
   'id',
@@ -49,8 +51,41 @@ export function toHoldView(hold: Hold): HoldView {
   };
 }
 
-export async function insertHold(db: Db, hold: NewHold): Promise<Hold> {
-  return db.insertInto('holds').values(hold).returning(HOLD_COLUMNS).executeTakeFirstOrThrow();
+export interface NewHoldInput {
+  id: string;
+  tenantId: string;
+  amount: number;
+  description: string | null;
+  idempotencyKey: string;
+  requestHash: string;
+  expiresAt: Date;
+  now: Date;
+}
+
+/**
+ * Reserves `amount` and records the hold in ONE statement, committed on its own, under the same
+ * conditional update (and row lock) as a charge: see postCharge. Undefined when the available
+ * balance is short (nothing written); a repeated key fails on `holds_idempotency`.
+ */
+export async function reserveHold(db: Db, input: NewHoldInput): Promise<{ hold: Hold; account: TenantBalance } | undefined> {
+  const { rows } = await sql<Hold & { balance: number; held: number; low_balance_threshold: number | null; low_balance_notified: boolean }>`
+    with acct as (
+      update accounts set held = held + ${input.amount}::bigint, updated_at = ${input.now}::timestamptz
+       where tenant_id = ${input.tenantId} and kind = 'tenant' and balance - held >= ${input.amount}::bigint
+      returning id, tenant_id, balance, held, low_balance_threshold, low_balance_notified
+    ), created as (
+      insert into holds (id, tenant_id, account_id, amount, status, description, idempotency_key, request_hash, expires_at, created_at)
+      select ${input.id}::text, tenant_id, id, ${input.amount}::bigint, 'held', ${input.description}::text, ${input.idempotencyKey}::text, ${input.requestHash}::text,
+             ${input.expiresAt}::timestamptz, ${input.now}::timestamptz
+        from acct
+      returning ${sql.join(HOLD_COLUMNS.map((c) => sql.ref(c)))}
+    )
+    select created.*, acct.balance, acct.held, acct.low_balance_threshold, acct.low_balance_notified from created cross join acct`.execute(db);
+  const row = rows[0];
+  if (!row) return undefined;
+  const { balance, held, low_balance_threshold, low_balance_notified, ...hold } = row;
+  const account: ReturnedRow = { id: hold.account_id, tenant_id: hold.tenant_id, balance, held, low_balance_threshold, low_balance_notified };
+  return { hold: hold as Hold, account: asTenantBalance(account)! };
 }
 
 export async function findHoldByKey(db: Db, tenantId: string, key: string): Promise<Hold | undefined> {

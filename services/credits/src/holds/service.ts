@@ -1,16 +1,15 @@
 import { AppError, conflict, notFound } from '@tollgate/common';
-import { notifyIfLow, rearmIfRecovered } from '../accounts/low-balance';
-import { findTenantAccount, reserveAvailable, settleHeld } from '../accounts/repository';
+import { isNewlyLow, notifyIfLow, rearmIfRecovered } from '../accounts/low-balance';
+import { findTenantAccount, settleHeld } from '../accounts/repository';
 import type { Db, Hold } from '../db/schema';
 import { inTransaction, isUniqueViolation } from '../db/transaction';
-import type { PendingEvent } from '../events/outbox';
 import type { LedgerDeps } from '../ledger/deps';
 import { idempotencyKeyReused, insufficientCredits } from '../ledger/errors';
 import { postTransfer } from '../ledger/posting';
 import { SYSTEM_ACCOUNTS } from '../ledger/system-accounts';
 import { requestHash } from '../ledger/validation';
 import type { Outcome } from '../transactions/service';
-import { findHoldByKey, finishHold, type HoldView, insertHold, lockExpiredHolds, lockHold, toHoldView } from './repository';
+import { findHoldByKey, finishHold, type HoldView, lockExpiredHolds, lockHold, reserveHold, toHoldView } from './repository';
 
 export interface HoldInput {
   tenantId: string;
@@ -35,35 +34,20 @@ export async function createHold(deps: LedgerDeps, input: HoldInput): Promise<Ou
   const { db, clock, ids, settings } = deps;
   const ttlS = input.ttlS ?? settings.holdDefaultTtlS;
   const hash = requestHash('hold', { amount: input.amount, ttl_s: ttlS, description: input.description ?? null });
+  const now = clock.now();
   // As for charges, a repeated key is caught by the unique index, not looked up first.
+  let reserved;
   try {
-    const { view, events, replay } = await inTransaction(db, async (trx) => {
-      const now = clock.now();
-      const account = await reserveAvailable(trx, input.tenantId, input.amount, now);
-      if (!account) {
-        const concurrent = await replayOf(trx, input.tenantId, input.idempotencyKey, hash);
-        if (concurrent) return { view: concurrent, events: [] as PendingEvent[], replay: true };
-        const current = await findTenantAccount(trx, input.tenantId);
-        throw insufficientCredits(current ? current.balance - current.held : 0, input.amount);
-      }
-      const hold = await insertHold(trx, {
-        id: ids.next('hold'),
-        tenant_id: input.tenantId,
-        account_id: account.id,
-        amount: input.amount,
-        status: 'held',
-        description: input.description ?? null,
-        idempotency_key: input.idempotencyKey,
-        request_hash: hash,
-        expires_at: new Date(now.getTime() + ttlS * 1000),
-        created_at: now,
-        finalized_at: null,
-      });
-      const lowBalance = await notifyIfLow(trx, account, settings.defaultLowBalanceThreshold, hold.id, now);
-      return { view: toHoldView(hold), events: lowBalance ? [lowBalance] : [], replay: false };
+    reserved = await reserveHold(db, {
+      id: ids.next('hold'),
+      tenantId: input.tenantId,
+      amount: input.amount,
+      description: input.description ?? null,
+      idempotencyKey: input.idempotencyKey,
+      requestHash: hash,
+      expiresAt: new Date(now.getTime() + ttlS * 1000),
+      now,
     });
-    await deps.relay.publishNow(events);
-    return { result: view, replayed: replay };
   } catch (err) {
     if (isUniqueViolation(err, 'holds_idempotency')) {
       const concurrent = await replayOf(db, input.tenantId, input.idempotencyKey, hash);
@@ -71,6 +55,17 @@ export async function createHold(deps: LedgerDeps, input: HoldInput): Promise<Ou
     }
     throw err;
   }
+  if (!reserved) {
+    const earlier = await replayOf(db, input.tenantId, input.idempotencyKey, hash);
+    if (earlier) return { result: earlier, replayed: true };
+    const current = await findTenantAccount(db, input.tenantId);
+    throw insufficientCredits(current ? current.balance - current.held : 0, input.amount);
+  }
+  if (isNewlyLow(reserved.account, settings.defaultLowBalanceThreshold)) {
+    const notice = await notifyIfLow(db, reserved.account.id, settings.defaultLowBalanceThreshold, reserved.hold.id, now);
+    if (notice) await deps.relay.publishNow([notice]);
+  }
+  return { result: toHoldView(reserved.hold), replayed: false };
 }
 
 function notHeld(hold: Hold, action: string): AppError {

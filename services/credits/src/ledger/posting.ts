@@ -1,8 +1,8 @@
 import { sql } from 'kysely';
-import type { TenantBalance } from '../accounts/repository';
+import { asTenantBalance, type ReturnedRow, type TenantBalance } from '../accounts/repository';
 import type { Db, TransactionType } from '../db/schema';
 import type { TransactionView } from '../transactions/repository';
-import { shardOf } from './system-accounts';
+import { SYSTEM_ACCOUNTS, shardOf } from './system-accounts';
 
 export interface Transfer {
   id: string;
@@ -65,4 +65,55 @@ export async function postTransfer(db: Db, transfer: Transfer): Promise<Transact
     hold_id: transfer.holdId ?? null,
     created_at: transfer.now.toISOString(),
   };
+}
+
+export interface ChargePosting {
+  id: string;
+  tenantId: string;
+  amount: number;
+  description: string | null;
+  idempotencyKey: string;
+  requestHash: string;
+  now: Date;
+}
+
+/**
+ * A whole charge in ONE statement, committed on its own: take `amount` from the tenant if its
+ * available balance (balance - held) covers it, and write the transaction, both entries and the
+ * revenue shard. Returns the account as left, or undefined when short (or no account): then
+ * nothing at all was written.
+ *
+ * Concurrency: the conditional UPDATE is the guard. Its row lock serialises every debit of this
+ * tenant, and under READ COMMITTED Postgres re-checks `balance - held >= amount` against the
+ * newest committed row before updating, so no interleaving can overdraw or lose an update — no
+ * read-then-write, no retry loop. Locks are always taken tenant row first, system shard second
+ * (the shard insert reads from `acct`, so it runs after it). Doing it all in one statement keeps
+ * the tenant row locked for one round trip instead of several, which is what bounds a busy
+ * tenant's throughput. A repeated idempotency key fails the statement on the unique index, so
+ * the debit is undone with it.
+ */
+export async function postCharge(db: Db, charge: ChargePosting): Promise<TenantBalance | undefined> {
+  const revenue = SYSTEM_ACCOUNTS.revenue;
+  const shard = shardOf(charge.tenantId);
+  const { rows } = await sql<ReturnedRow>`
+    with acct as (
+      update accounts set balance = balance - ${charge.amount}::bigint, updated_at = ${charge.now}::timestamptz
+       where tenant_id = ${charge.tenantId} and kind = 'tenant' and balance - held >= ${charge.amount}::bigint
+      returning id, tenant_id, balance, held, low_balance_threshold, low_balance_notified
+    ), txn as (
+      insert into transactions (id, tenant_id, type, amount, description, idempotency_key, request_hash, created_at)
+      select ${charge.id}::text, tenant_id, 'charge', ${charge.amount}::bigint, ${charge.description}::text, ${charge.idempotencyKey}::text, ${charge.requestHash}::text, ${charge.now}::timestamptz
+        from acct
+    ), legs as (
+      insert into entries (transaction_id, account_id, amount, balance_after, created_at)
+      select ${charge.id}::text, id, -${charge.amount}::bigint, balance, ${charge.now}::timestamptz from acct
+      union all
+      select ${charge.id}::text, ${revenue}::text, ${charge.amount}::bigint, null, ${charge.now}::timestamptz from acct
+    ), revenue_shard as (
+      insert into system_balance_shards (account_id, shard, balance)
+      select ${revenue}::text, ${shard}::smallint, ${charge.amount}::bigint from acct
+      on conflict (account_id, shard) do update set balance = system_balance_shards.balance + excluded.balance
+    )
+    select * from acct`.execute(db);
+  return asTenantBalance(rows[0]);
 }

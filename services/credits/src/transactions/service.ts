@@ -1,13 +1,12 @@
 import { AppError, conflict, decodeCursor, type Page, toPage } from '@tollgate/common';
-import { notifyIfLow, rearmIfRecovered } from '../accounts/low-balance';
-import { creditBalance, debitAvailable, ensureTenantAccount, findTenantAccount } from '../accounts/repository';
+import { isNewlyLow, notifyIfLow, rearmIfRecovered } from '../accounts/low-balance';
+import { creditBalance, ensureTenantAccount, findTenantAccount } from '../accounts/repository';
 import type { Db, TransactionType } from '../db/schema';
 import { inTransaction, isUniqueViolation } from '../db/transaction';
-import type { PendingEvent } from '../events/outbox';
 import { recordEvent } from '../events/outbox';
 import type { LedgerDeps } from '../ledger/deps';
 import { idempotencyKeyReused, insufficientCredits } from '../ledger/errors';
-import { postTransfer } from '../ledger/posting';
+import { postCharge, postTransfer } from '../ledger/posting';
 import { SYSTEM_ACCOUNTS } from '../ledger/system-accounts';
 import { MAX_BALANCE, requestHash } from '../ledger/validation';
 import { findByIdempotencyKey, listTenantTransactions, toTransactionView, type TransactionView } from './repository';
@@ -43,43 +42,19 @@ async function replayOf(db: Db, tenantId: string, type: TransactionType, key: st
 }
 
 /**
- * One-step charge. Everything (balance, transaction, entries, idempotency key, low-balance
- * event) is written in one database transaction; see debitAvailable for the locking.
+ * One-step charge: one statement (see postCharge for the locking) that writes the balance,
+ * transaction, entries and idempotency key together, or nothing. The key is not looked up first:
+ * a repeat fails on the unique index and is answered from the original, and a repeat that finds
+ * the balance short looks the key up before answering 402.
  */
 export async function charge(deps: LedgerDeps, input: ChargeInput): Promise<Outcome<TransactionView>> {
   const { db, clock, ids, settings } = deps;
   const hash = requestHash('charge', { amount: input.amount, description: input.description ?? null });
-  // The key is not looked up first (one round trip less on the hot path): a repeat fails on the
-  // unique idempotency index and is answered from the original after the rollback, and a repeat
-  // that finds the balance short looks the key up before answering 402.
+  const id = ids.next('txn');
+  const now = clock.now();
+  let account;
   try {
-    const { view, events, replay } = await inTransaction(db, async (trx) => {
-      const now = clock.now();
-      const account = await debitAvailable(trx, input.tenantId, input.amount, now);
-      if (!account) {
-        // A concurrent request with this key may have committed while we waited for the row.
-        const concurrent = await replayOf(trx, input.tenantId, 'charge', input.idempotencyKey, hash);
-        if (concurrent) return { view: concurrent, events: [] as PendingEvent[], replay: true };
-        const current = await findTenantAccount(trx, input.tenantId);
-        throw insufficientCredits(current ? current.balance - current.held : 0, input.amount);
-      }
-      const id = ids.next('txn');
-      const posted = await postTransfer(trx, {
-        id,
-        type: 'charge',
-        account,
-        tenantDelta: -input.amount,
-        systemAccountId: SYSTEM_ACCOUNTS.revenue,
-        description: input.description ?? null,
-        idempotencyKey: input.idempotencyKey,
-        requestHash: hash,
-        now,
-      });
-      const lowBalance = await notifyIfLow(trx, account, settings.defaultLowBalanceThreshold, id, now);
-      return { view: posted, events: lowBalance ? [lowBalance] : [], replay: false };
-    });
-    await deps.relay.publishNow(events);
-    return { result: view, replayed: replay };
+    account = await postCharge(db, { id, tenantId: input.tenantId, amount: input.amount, description: input.description ?? null, idempotencyKey: input.idempotencyKey, requestHash: hash, now });
   } catch (err) {
     if (isUniqueViolation(err, IDEMPOTENCY_INDEX)) {
       const concurrent = await replayOf(db, input.tenantId, 'charge', input.idempotencyKey, hash);
@@ -87,6 +62,20 @@ export async function charge(deps: LedgerDeps, input: ChargeInput): Promise<Outc
     }
     throw err;
   }
+  if (!account) {
+    const earlier = await replayOf(db, input.tenantId, 'charge', input.idempotencyKey, hash);
+    if (earlier) return { result: earlier, replayed: true };
+    const current = await findTenantAccount(db, input.tenantId);
+    throw insufficientCredits(current ? current.balance - current.held : 0, input.amount);
+  }
+  if (isNewlyLow(account, settings.defaultLowBalanceThreshold)) {
+    const notice = await notifyIfLow(db, account.id, settings.defaultLowBalanceThreshold, id, now);
+    if (notice) await deps.relay.publishNow([notice]);
+  }
+  return {
+    result: { id, tenant_id: input.tenantId, type: 'charge', amount: input.amount, balance_after: account.balance, description: input.description ?? null, hold_id: null, created_at: now.toISOString() },
+    replayed: false,
+  };
 }
 
 /** Admin top-up; emits `credits.topped_up` (event id derived from the transaction id). */
