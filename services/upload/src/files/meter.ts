@@ -25,7 +25,7 @@ export class UploadMeter extends Transform {
   private digest: string | undefined;
 
   constructor(private readonly options: MeterOptions) {
-    super();
+    super({ highWaterMark: 512 * 1024 });
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {

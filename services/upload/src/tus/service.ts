@@ -50,7 +50,8 @@ class LengthLimiter extends Transform {
     private readonly remaining: number,
     private readonly hash: Hash | undefined,
   ) {
-    super();
+    // Room for a few socket reads while the disk write is in flight (16 KiB by default).
+    super({ highWaterMark: 512 * 1024 });
   }
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     this.bytes += chunk.length;
