@@ -53,7 +53,15 @@ const work = mkdtempSync(path.join(process.env.BENCH_TMPDIR ?? os.tmpdir(), 'tg-
 async function makeInputs(profile) {
   const inputs = [];
   for (let i = 0; i < COUNT; i++) {
-    const art = await renderPromptArt({ prompt: `bench artwork ${i}`, model: 'bench', seed: 42, index: i, width: profile.width, height: profile.height, transparent: profile.alpha });
+    const art = await renderPromptArt({
+      prompt: `bench artwork ${i}`,
+      model: 'bench',
+      seed: 42,
+      index: i,
+      width: profile.width,
+      height: profile.height,
+      transparent: profile.alpha,
+    });
     // Re-encode at the default level, as a design tool would (the generator favours speed).
     inputs.push(await sharp(art).png({ compressionLevel: 6 }).toBuffer());
   }
@@ -65,7 +73,10 @@ async function rawSharp(input, profile) {
   const background = profile.alpha ? { r: 255, g: 255, b: 255, alpha: 0 } : profile.background;
   let pipeline = sharp(input, { failOn: 'error', limitInputPixels: 100_000_000, sequentialRead: true }).autoOrient().toColourspace('srgb');
   pipeline = profile.alpha ? pipeline.ensureAlpha() : pipeline.flatten({ background: profile.background });
-  const pixels = await pipeline.resize(profile.width, profile.height, { fit: profile.fit, background }).raw().toBuffer({ resolveWithObject: true });
+  const pixels = await pipeline
+    .resize(profile.width, profile.height, { fit: profile.fit, background })
+    .raw()
+    .toBuffer({ resolveWithObject: true });
   const raw = { raw: { width: pixels.info.width, height: pixels.info.height, channels: pixels.info.channels } };
   await Promise.all([
     sharp(pixels.data, raw).withMetadata({ density: profile.dpi }).png({ compressionLevel: 6, adaptiveFiltering: false }).toBuffer(),
@@ -103,7 +114,9 @@ async function startUploadStub(files) {
       res.writeHead(200, { 'content-type': 'image/png', 'content-length': data.length }).end(data);
       return;
     }
-    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ id: m[1], object: 'file', filename: 'art.png', bytes: data.length, mime_type: 'image/png' }));
+    res
+      .writeHead(200, { 'content-type': 'application/json' })
+      .end(JSON.stringify({ id: m[1], object: 'file', filename: 'art.png', bytes: data.length, mime_type: 'image/png' }));
   });
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
   return { server, url: `http://127.0.0.1:${server.address().port}` };
@@ -112,11 +125,20 @@ async function startUploadStub(files) {
 function post(port, p, body, headers) {
   return new Promise((resolve, reject) => {
     const data = JSON.stringify(body);
-    const req = http.request({ host: '127.0.0.1', port, path: p, method: 'POST', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data), ...headers } }, (res) => {
-      let text = '';
-      res.on('data', (c) => (text += c));
-      res.on('end', () => resolve({ status: res.statusCode, body: JSON.parse(text) }));
-    });
+    const req = http.request(
+      {
+        host: '127.0.0.1',
+        port,
+        path: p,
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data), ...headers },
+      },
+      (res) => {
+        let text = '';
+        res.on('data', (c) => (text += c));
+        res.on('end', () => resolve({ status: res.statusCode, body: JSON.parse(text) }));
+      },
+    );
     req.on('error', reject);
     req.end(data);
   });
@@ -154,12 +176,16 @@ async function main() {
   await worker.waitUntilReady();
   const { app } = createApp({ ...deps, metrics: common.createMetrics('image-pipeline', { collectDefault: false }) });
   const api = await common.startServer({ app, port: 0, host: '127.0.0.1', logger });
-  const identity = { 'x-tollgate-identity': common.signIdentity({ tenantId: TENANT, keyId: 'bench', scopes: ['read', 'write'] }, SECRET, 3600) };
+  const identity = {
+    'x-tollgate-identity': common.signIdentity({ tenantId: TENANT, keyId: 'bench', scopes: ['read', 'write'] }, SECRET, 3600),
+  };
 
   console.log(`Generating ${COUNT} ${profile.width}×${profile.height} PNG artworks (${PROFILE})...`);
   const inputs = await makeInputs(profile);
   const mb = inputs.reduce((s, b) => s + b.length, 0) / inputs.length / 1e6;
-  console.log(`  average input ${round(mb, 1)} MB; libvips threads ${sharp.concurrency()}, concurrency ${CONCURRENCY}, ${os.cpus().length} CPUs`);
+  console.log(
+    `  average input ${round(mb, 1)} MB; libvips threads ${sharp.concurrency()}, concurrency ${CONCURRENCY}, ${os.cpus().length} CPUs`,
+  );
 
   // Warm both paths (JIT, libvips, pools) on one image.
   await rawSharp(inputs[0], profile);
@@ -196,9 +222,15 @@ async function main() {
   const rawRate = COUNT / best('rawSeconds');
   const pipelineRate = COUNT / best('pipelineSeconds');
   console.log('');
-  console.log(`Images per second (best of ${ROUNDS} rounds, ${COUNT} images, ${PROFILE} ${profile.width}×${profile.height}, concurrency ${CONCURRENCY}):`);
-  console.log(`  raw sharp (decode + resize + print PNG + WebP thumb): ${round(rawRate)} img/s (${round((1000 * best('rawSeconds')) / COUNT, 0)} ms/image)`);
-  console.log(`  whole pipeline (ingest → fetch → checks → print + thumb → stored → pending_review): ${round(pipelineRate)} img/s (${round((1000 * best('pipelineSeconds')) / COUNT, 0)} ms/image)`);
+  console.log(
+    `Images per second (best of ${ROUNDS} rounds, ${COUNT} images, ${PROFILE} ${profile.width}×${profile.height}, concurrency ${CONCURRENCY}):`,
+  );
+  console.log(
+    `  raw sharp (decode + resize + print PNG + WebP thumb): ${round(rawRate)} img/s (${round((1000 * best('rawSeconds')) / COUNT, 0)} ms/image)`,
+  );
+  console.log(
+    `  whole pipeline (ingest → fetch → checks → print + thumb → stored → pending_review): ${round(pipelineRate)} img/s (${round((1000 * best('pipelineSeconds')) / COUNT, 0)} ms/image)`,
+  );
   console.log(`  pipeline / raw sharp: ${round(pipelineRate / rawRate, 3)} (overhead ${round((1 - pipelineRate / rawRate) * 100, 1)}%)`);
 
   await api.shutdown('bench done');

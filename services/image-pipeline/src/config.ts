@@ -20,7 +20,10 @@ const printProfilesJson = z
     }
     const result = z.record(z.string().regex(/^[a-z][a-z0-9_-]{0,39}$/), printProfileSchema).safeParse(parsed);
     if (!result.success) {
-      ctx.addIssue({ code: 'custom', message: `is invalid: ${result.error.issues.map((i) => `${i.path.join('.')} ${i.message}`).join(', ')}` });
+      ctx.addIssue({
+        code: 'custom',
+        message: `is invalid: ${result.error.issues.map((i) => `${i.path.join('.')} ${i.message}`).join(', ')}`,
+      });
       return z.NEVER;
     }
     return { ...DEFAULT_PRINT_PROFILES, ...result.data };
@@ -34,7 +37,10 @@ const optionalSecret = z
 export const configSchema = baseConfigSchema
   .extend({
     PORT: envInt(8084, { min: 0, max: 65535 }),
-    DB_SCHEMA: z.string().regex(/^[a-z_][a-z0-9_]*$/).default('images'),
+    DB_SCHEMA: z
+      .string()
+      .regex(/^[a-z_][a-z0-9_]*$/)
+      .default('images'),
     /** Root for local files; images live under IMAGE_STORAGE_DIR (default DATA_DIR/images). */
     DATA_DIR: z.string().min(1).default('.data'),
     IMAGE_STORAGE_DIR: z.string().min(1).optional(),
@@ -97,7 +103,11 @@ export const configSchema = baseConfigSchema
   })
   .superRefine((config, ctx) => {
     if (!config.PRINT_PROFILES[config.DEFAULT_PROFILE]) {
-      ctx.addIssue({ code: 'custom', path: ['DEFAULT_PROFILE'], message: `names no print profile (known: ${Object.keys(config.PRINT_PROFILES).join(', ')})` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['DEFAULT_PROFILE'],
+        message: `names no print profile (known: ${Object.keys(config.PRINT_PROFILES).join(', ')})`,
+      });
     }
     if (config.PUBLISHER === 'http' && !config.PUBLISHER_HTTP_URL) {
       ctx.addIssue({ code: 'custom', path: ['PUBLISHER_HTTP_URL'], message: 'is required when PUBLISHER=http' });
@@ -106,7 +116,10 @@ export const configSchema = baseConfigSchema
       ctx.addIssue({ code: 'custom', path: ['OPENAI_IMAGES_API_KEY'], message: 'is required when IMAGE_GENERATOR=openai' });
     }
   })
-  .transform((config) => ({ ...config, IMAGE_STORAGE_DIR: path.resolve(config.IMAGE_STORAGE_DIR ?? path.join(config.DATA_DIR, 'images')) }));
+  .transform((config) => ({
+    ...config,
+    IMAGE_STORAGE_DIR: path.resolve(config.IMAGE_STORAGE_DIR ?? path.join(config.DATA_DIR, 'images')),
+  }));
 
 export type Config = z.infer<typeof configSchema>;
 

@@ -24,7 +24,13 @@ export function imageEventData(image: ImageRow, extra: Record<string, unknown> =
  * Events go out after the state change committed. A failure to enqueue one is logged, never
  * turned into a failed action: the state is the truth, the event is news about it.
  */
-export async function emitEvent(deps: Pick<PipelineDeps, 'events' | 'logger'>, type: EventType, tenantId: string, id: string, data: Record<string, unknown>): Promise<void> {
+export async function emitEvent(
+  deps: Pick<PipelineDeps, 'events' | 'logger'>,
+  type: EventType,
+  tenantId: string,
+  id: string,
+  data: Record<string, unknown>,
+): Promise<void> {
   try {
     await deps.events.publish({ id, type, tenant_id: tenantId, data });
   } catch (err) {
@@ -32,6 +38,12 @@ export async function emitEvent(deps: Pick<PipelineDeps, 'events' | 'logger'>, t
   }
 }
 
-export function emitImageEvent(deps: Pick<PipelineDeps, 'events' | 'logger'>, type: EventType, image: ImageRow, what: string, extra: Record<string, unknown> = {}): Promise<void> {
+export function emitImageEvent(
+  deps: Pick<PipelineDeps, 'events' | 'logger'>,
+  type: EventType,
+  image: ImageRow,
+  what: string,
+  extra: Record<string, unknown> = {},
+): Promise<void> {
   return emitEvent(deps, type, image.tenant_id, imageEventId(image.id, what), imageEventData(image, extra));
 }

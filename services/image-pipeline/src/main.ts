@@ -14,10 +14,17 @@ void runService({
   migrations,
   tracing,
   build: async (deps) => {
-    const pipeline = buildPipelineDeps({ config: deps.config, logger: deps.logger, db: deps.db as Db, connection: deps.queueRedis, prefix: deps.config.REDIS_PREFIX });
+    const pipeline = buildPipelineDeps({
+      config: deps.config,
+      logger: deps.logger,
+      db: deps.db as Db,
+      connection: deps.queueRedis,
+      prefix: deps.config.REDIS_PREFIX,
+    });
     configureSharp(deps.config);
     // The worker runs in the API process by default; `--role=worker` runs it alone, `--role=api` not at all.
-    const worker = deps.role === 'api' ? undefined : createImageWorker(pipeline, { connection: deps.queueRedis, prefix: deps.config.REDIS_PREFIX });
+    const worker =
+      deps.role === 'api' ? undefined : createImageWorker(pipeline, { connection: deps.queueRedis, prefix: deps.config.REDIS_PREFIX });
     if (worker) {
       deps.readiness.register('image-worker', async () => {
         if (!worker.isRunning()) throw new Error('worker is not running');

@@ -9,7 +9,12 @@ const ok = (description: string, schema: unknown) => ({ description, content: { 
 const err = (description: string) => ({ description, content: { 'application/json': { schema: ref('Error') } } });
 const body = (schema: unknown) => ({ required: true, content: { 'application/json': { schema } } });
 const imageIdPath = { name: 'id', in: 'path', required: true, schema: { type: 'string', pattern: '^img_[A-Za-z0-9]{16,40}$' } };
-const common = { '400': err('Invalid input'), '401': err('No valid identity'), '403': err('Missing scope'), '404': err('Not found (or another tenant’s)') };
+const common = {
+  '400': err('Invalid input'),
+  '401': err('No valid identity'),
+  '403': err('Missing scope'),
+  '404': err('Not found (or another tenant’s)'),
+};
 
 const variant = {
   type: ['object', 'null'],
@@ -82,13 +87,31 @@ const schemas = {
       rejection_reason: { type: ['string', 'null'] },
       quality: { oneOf: [ref('QualityReport'), { type: 'null' }] },
       variants: { type: 'object', properties: { original: variant, print: variant, thumb: variant } },
-      charge: { type: 'object', properties: { amount: { type: 'integer', description: 'Micro-credits' }, status: { enum: ['none', 'held', 'captured', 'released'] } } },
-      publication: { type: ['object', 'null'], properties: { publisher: { type: 'string' }, external_id: { type: 'string' }, url: { type: ['string', 'null'] }, published_at: { type: 'string' } } },
+      charge: {
+        type: 'object',
+        properties: {
+          amount: { type: 'integer', description: 'Micro-credits' },
+          status: { enum: ['none', 'held', 'captured', 'released'] },
+        },
+      },
+      publication: {
+        type: ['object', 'null'],
+        properties: {
+          publisher: { type: 'string' },
+          external_id: { type: 'string' },
+          url: { type: ['string', 'null'] },
+          published_at: { type: 'string' },
+        },
+      },
       created_at: { type: 'string', format: 'date-time' },
       updated_at: { type: 'string', format: 'date-time' },
     },
   },
-  ImageList: { type: 'object', required: ['data', 'next_cursor'], properties: { data: { type: 'array', items: ref('Image') }, next_cursor: { type: ['string', 'null'] } } },
+  ImageList: {
+    type: 'object',
+    required: ['data', 'next_cursor'],
+    properties: { data: { type: 'array', items: ref('Image') }, next_cursor: { type: ['string', 'null'] } },
+  },
   Generation: {
     type: 'object',
     required: ['id', 'object', 'status', 'deduplicated', 'image_ids'],
@@ -105,7 +128,10 @@ const schemas = {
       n: { type: 'integer' },
       seed: { type: 'integer' },
       image_ids: { type: 'array', items: { type: 'string' } },
-      images: { type: 'array', items: { type: 'object', properties: { id: { type: 'string' }, status: { type: 'string' }, url: { type: 'string' } } } },
+      images: {
+        type: 'array',
+        items: { type: 'object', properties: { id: { type: 'string' }, status: { type: 'string' }, url: { type: 'string' } } },
+      },
       counts: { type: 'object', additionalProperties: { type: 'integer' } },
       created_at: { type: 'string', format: 'date-time' },
     },
@@ -117,9 +143,24 @@ const schemas = {
       batch_id: { type: 'string' },
       action: { enum: ['approve', 'reject', 'publish', 'delete'] },
       successful: { type: 'array', items: { type: 'string' } },
-      failed: { type: 'array', items: { type: 'object', required: ['id', 'code', 'message'], properties: { id: { type: 'string' }, code: { type: 'string' }, message: { type: 'string' } } } },
+      failed: {
+        type: 'array',
+        items: {
+          type: 'object',
+          required: ['id', 'code', 'message'],
+          properties: { id: { type: 'string' }, code: { type: 'string' }, message: { type: 'string' } },
+        },
+      },
       skipped: { type: 'array', items: { type: 'object', properties: { id: { type: 'string' }, reason: { type: 'string' } } } },
-      counts: { type: 'object', properties: { requested: { type: 'integer' }, successful: { type: 'integer' }, failed: { type: 'integer' }, skipped: { type: 'integer' } } },
+      counts: {
+        type: 'object',
+        properties: {
+          requested: { type: 'integer' },
+          successful: { type: 'integer' },
+          failed: { type: 'integer' },
+          skipped: { type: 'integer' },
+        },
+      },
     },
   },
   GenerationRequest: json(generationBodySchema(4000)),
@@ -128,7 +169,10 @@ const schemas = {
 const batchBody = {
   type: 'object',
   required: ['image_ids'],
-  properties: { image_ids: { type: 'array', items: { type: 'string' }, minItems: 1, maxItems: 100 }, reason: { type: 'string', description: 'Required for reject' } },
+  properties: {
+    image_ids: { type: 'array', items: { type: 'string' }, minItems: 1, maxItems: 100 },
+    reason: { type: 'string', description: 'Required for reject' },
+  },
 };
 
 const singleAction = (action: 'approve' | 'reject' | 'publish', summary: string) => ({
@@ -136,7 +180,9 @@ const singleAction = (action: 'approve' | 'reject' | 'publish', summary: string)
     operationId: `${action}Image`,
     summary,
     parameters: [imageIdPath],
-    ...(action === 'reject' ? { requestBody: body({ type: 'object', required: ['reason'], properties: { reason: { type: 'string', maxLength: 1000 } } }) } : {}),
+    ...(action === 'reject'
+      ? { requestBody: body({ type: 'object', required: ['reason'], properties: { reason: { type: 'string', maxLength: 1000 } } }) }
+      : {}),
     responses: {
       [action === 'publish' ? '202' : '200']: ok(action === 'publish' ? 'Publishing queued' : 'Done', ref('Image')),
       ...common,
@@ -148,26 +194,50 @@ const singleAction = (action: 'approve' | 'reject' | 'publish', summary: string)
 /** This service's OpenAPI 3.1 document; the gateway merges every service's /v1 paths. */
 export const openapiDocument = {
   openapi: '3.1.0',
-  info: { title: 'Tollgate Image pipeline', version: '0.1.0', description: 'Prompt or upload to a print-ready image, through human review' },
+  info: {
+    title: 'Tollgate Image pipeline',
+    version: '0.1.0',
+    description: 'Prompt or upload to a print-ready image, through human review',
+  },
   components: { schemas },
   paths: {
     '/v1/images/generations': {
       post: {
         operationId: 'createImageGeneration',
-        summary: 'Generate n images from a prompt (async). Each image is charged; identical requests inside the dedup window return the existing images.',
+        summary:
+          'Generate n images from a prompt (async). Each image is charged; identical requests inside the dedup window return the existing images.',
         requestBody: body(ref('GenerationRequest')),
-        responses: { '202': ok('Queued (or deduplicated)', ref('Generation')), ...common, '402': err('Not enough credits for n images'), '503': err('Could not be queued') },
+        responses: {
+          '202': ok('Queued (or deduplicated)', ref('Generation')),
+          ...common,
+          '402': err('Not enough credits for n images'),
+          '503': err('Could not be queued'),
+        },
       },
     },
     '/v1/images/generations/{id}': {
-      get: { operationId: 'getImageGeneration', summary: 'A generation and its images', parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }], responses: { '200': ok('The generation', ref('Generation')), ...common } },
+      get: {
+        operationId: 'getImageGeneration',
+        summary: 'A generation and its images',
+        parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }],
+        responses: { '200': ok('The generation', ref('Generation')), ...common },
+      },
     },
     '/v1/images/ingest': {
       post: {
         operationId: 'ingestImage',
         summary: 'Turn an uploaded file (PNG, JPEG or WebP) into an image record',
-        requestBody: body({ type: 'object', required: ['file_id'], properties: { file_id: { type: 'string' }, profile: { type: 'string' } } }),
-        responses: { '202': ok('Queued for processing', ref('Image')), ...common, '413': err('File too large'), '415': err('Not a PNG, JPEG or WebP') },
+        requestBody: body({
+          type: 'object',
+          required: ['file_id'],
+          properties: { file_id: { type: 'string' }, profile: { type: 'string' } },
+        }),
+        responses: {
+          '202': ok('Queued for processing', ref('Image')),
+          ...common,
+          '413': err('File too large'),
+          '415': err('Not a PNG, JPEG or WebP'),
+        },
       },
     },
     '/v1/images': {
@@ -184,8 +254,18 @@ export const openapiDocument = {
       },
     },
     '/v1/images/{id}': {
-      get: { operationId: 'getImage', summary: 'One image with its quality report and variants', parameters: [imageIdPath], responses: { '200': ok('The image', ref('Image')), ...common } },
-      delete: { operationId: 'deleteImage', summary: 'Delete an image and its files (not while in flight)', parameters: [imageIdPath], responses: { '200': ok('Deleted', { type: 'object' }), ...common, '409': err('In flight') } },
+      get: {
+        operationId: 'getImage',
+        summary: 'One image with its quality report and variants',
+        parameters: [imageIdPath],
+        responses: { '200': ok('The image', ref('Image')), ...common },
+      },
+      delete: {
+        operationId: 'deleteImage',
+        summary: 'Delete an image and its files (not while in flight)',
+        parameters: [imageIdPath],
+        responses: { '200': ok('Deleted', { type: 'object' }), ...common, '409': err('In flight') },
+      },
     },
     '/v1/images/{id}/content': {
       get: {

@@ -1,4 +1,12 @@
-import { createCreditsClient, createEventPublisher, createQueue, type EventPublisher, type Logger, randomIds, systemClock } from '@tollgate/common';
+import {
+  createCreditsClient,
+  createEventPublisher,
+  createQueue,
+  type EventPublisher,
+  type Logger,
+  randomIds,
+  systemClock,
+} from '@tollgate/common';
 import type { ConnectionOptions, Queue } from 'bullmq';
 import { createHttpUploadClient } from './clients/upload';
 import type { Config } from './config';
@@ -28,7 +36,13 @@ export function generatorFromConfig(config: Config): ImageGenerator {
  * Every dependency of the API and the worker, from config (main.ts and the standalone worker).
  * Tests build PipelineDeps themselves, with fakes only for what is outside the project.
  */
-export function buildPipelineDeps(input: { config: Config; logger: Logger; db: Db; connection: ConnectionOptions; prefix: string }): PipelineDeps & { close: () => Promise<void> } {
+export function buildPipelineDeps(input: {
+  config: Config;
+  logger: Logger;
+  db: Db;
+  connection: ConnectionOptions;
+  prefix: string;
+}): PipelineDeps & { close: () => Promise<void> } {
   const { config } = input;
   const storage = createLocalDiskStorage(config.IMAGE_STORAGE_DIR);
   const queue: Queue = createQueue(IMAGE_JOBS_QUEUE, { connection: input.connection, prefix: input.prefix });
@@ -51,8 +65,17 @@ export function buildPipelineDeps(input: { config: Config; logger: Logger; db: D
     clock: systemClock,
     ids: randomIds,
     storage,
-    credits: createCreditsClient({ baseUrl: config.CREDITS_URL, internalSecret: config.INTERNAL_JWT_SECRET, serviceName: 'image-pipeline', timeoutMs: config.INTERNAL_HTTP_TIMEOUT_MS }),
-    upload: createHttpUploadClient({ baseUrl: config.UPLOAD_URL, internalSecret: config.INTERNAL_JWT_SECRET, timeoutMs: config.INTERNAL_HTTP_TIMEOUT_MS }),
+    credits: createCreditsClient({
+      baseUrl: config.CREDITS_URL,
+      internalSecret: config.INTERNAL_JWT_SECRET,
+      serviceName: 'image-pipeline',
+      timeoutMs: config.INTERNAL_HTTP_TIMEOUT_MS,
+    }),
+    upload: createHttpUploadClient({
+      baseUrl: config.UPLOAD_URL,
+      internalSecret: config.INTERNAL_JWT_SECRET,
+      timeoutMs: config.INTERNAL_HTTP_TIMEOUT_MS,
+    }),
     generator: generatorFromConfig(config),
     publisher,
     events,

@@ -14,14 +14,32 @@ const base = { NODE_ENV: 'test', INTERNAL_JWT_SECRET: TEST_INTERNAL_SECRET };
 describe('config', () => {
   it('has the print profiles of the issue by default and stores under DATA_DIR/images', () => {
     const config = parseConfig(configSchema, { ...base, DATA_DIR: '/var/lib/tollgate' });
-    expect(config.PRINT_PROFILES['apparel']).toMatchObject({ width: 4500, height: 5400, dpi: 300, alpha: true, min_width: 4500, min_height: 5400 });
+    expect(config.PRINT_PROFILES['apparel']).toMatchObject({
+      width: 4500,
+      height: 5400,
+      dpi: 300,
+      alpha: true,
+      min_width: 4500,
+      min_height: 5400,
+    });
     expect(config.PRINT_PROFILES['poster']).toMatchObject({ dpi: 300, alpha: false });
     expect(config.IMAGE_STORAGE_DIR).toBe(path.resolve('/var/lib/tollgate/images'));
-    expect(config).toMatchObject({ IMAGE_JOBS_CONCURRENCY: 2, IMAGE_GENERATOR: 'builtin', PUBLISHER: 'local', MAX_INPUT_PIXELS: 100_000_000 });
+    expect(config).toMatchObject({
+      IMAGE_JOBS_CONCURRENCY: 2,
+      IMAGE_GENERATOR: 'builtin',
+      PUBLISHER: 'local',
+      MAX_INPUT_PIXELS: 100_000_000,
+    });
   });
 
   it('merges PRINT_PROFILES over the defaults', () => {
-    const config = parseConfig(configSchema, { ...base, PRINT_PROFILES: JSON.stringify({ apparel: { width: 3600, height: 4800, alpha: true, min_width: 1800, min_height: 2400 }, canvas: { width: 6000, height: 6000 } }) });
+    const config = parseConfig(configSchema, {
+      ...base,
+      PRINT_PROFILES: JSON.stringify({
+        apparel: { width: 3600, height: 4800, alpha: true, min_width: 1800, min_height: 2400 },
+        canvas: { width: 6000, height: 6000 },
+      }),
+    });
     expect(config.PRINT_PROFILES['apparel']).toMatchObject({ width: 3600, min_width: 1800 });
     expect(config.PRINT_PROFILES['canvas']).toMatchObject({ width: 6000, dpi: 300, fit: 'contain' });
     expect(config.PRINT_PROFILES['sticker']).toBeDefined();
@@ -61,7 +79,15 @@ describe('service surface', () => {
     const doc = await request(h.app).get('/openapi.json');
     expect(doc.body.openapi).toBe('3.1.0');
     expect(Object.keys(doc.body.paths)).toEqual(
-      expect.arrayContaining(['/v1/images/generations', '/v1/images/ingest', '/v1/images', '/v1/images/{id}', '/v1/images/{id}/content', '/v1/images/{id}/approve', '/v1/images/batch/{action}']),
+      expect.arrayContaining([
+        '/v1/images/generations',
+        '/v1/images/ingest',
+        '/v1/images',
+        '/v1/images/{id}',
+        '/v1/images/{id}/content',
+        '/v1/images/{id}/approve',
+        '/v1/images/batch/{action}',
+      ]),
     );
     expect(doc.body.components.schemas.GenerationRequest.properties.n).toMatchObject({ minimum: 1, maximum: 25 });
     expect((await request(h.app).get('/metrics')).text).toContain('http_requests_total');
@@ -70,6 +96,12 @@ describe('service surface', () => {
   it('a worker-only process answers health but not the API', async () => {
     const { app } = createApp({ ...h.deps, metrics: createMetrics('image-pipeline', { collectDefault: false }) }, { serveApi: false });
     expect((await request(app).get('/healthz')).status).toBe(200);
-    expect((await request(app).get('/v1/images').set(identityHeaders('t', ['read']))).status).toBe(404);
+    expect(
+      (
+        await request(app)
+          .get('/v1/images')
+          .set(identityHeaders('t', ['read']))
+      ).status,
+    ).toBe(404);
   });
 });

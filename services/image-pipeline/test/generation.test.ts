@@ -21,7 +21,17 @@ describe('generation (real credits ledger in-process, real Postgres/Redis/sharp)
 
   beforeAll(async () => {
     credits = await startRealCredits('img_gen');
-    h = await createHarness({ label: 'img_gen', creditsUrl: credits.url, generator, env: { GENERATION_PRICE: String(PRICE), DEFAULT_PROFILE: 'sticker' } });
+    h = await createHarness({
+      label: 'img_gen',
+      creditsUrl: credits.url,
+      generator,
+      // A small print profile keeps rendering out of the test's time; sizes are not what is tested here.
+      env: {
+        GENERATION_PRICE: String(PRICE),
+        PRINT_PROFILES: JSON.stringify({ label: { width: 400, height: 480, dpi: 300, alpha: true } }),
+        DEFAULT_PROFILE: 'label',
+      },
+    });
   });
   afterAll(async () => {
     await h?.close();
@@ -34,9 +44,17 @@ describe('generation (real credits ledger in-process, real Postgres/Redis/sharp)
   it('queues n images (202), renders each to review, and charges each exactly once', async () => {
     const tenant = newTenant();
     await credits.topUp(tenant, 1_000_000);
-    const res = await generate(tenant, { prompt: 'a fox made of autumn leaves', n: 2, profile: 'sticker' });
+    const res = await generate(tenant, { prompt: 'a fox made of autumn leaves', n: 2, profile: 'label' });
     expect(res.status).toBe(202);
-    expect(res.body).toMatchObject({ object: 'image.generation', deduplicated: false, n: 2, profile: 'sticker', width: 1200, height: 1200, model: 'tollgate-render-1' });
+    expect(res.body).toMatchObject({
+      object: 'image.generation',
+      deduplicated: false,
+      n: 2,
+      profile: 'label',
+      width: 400,
+      height: 480,
+      model: 'tollgate-render-1',
+    });
     expect(res.body.image_ids).toHaveLength(2);
     // Both credits are reserved at once, before any work.
     expect(await credits.balance(tenant)).toMatchObject({ held: 2 * PRICE });
@@ -44,8 +62,8 @@ describe('generation (real credits ledger in-process, real Postgres/Redis/sharp)
     const rows = await Promise.all(res.body.image_ids.map((id: string) => h.waitForStatus(id, ['pending_review', 'failed'])));
     for (const row of rows) {
       expect(row).toMatchObject({ status: 'pending_review', source: 'generation', charge_status: 'captured', charge_amount: PRICE });
-      expect(row.variants.print).toMatchObject({ width: 1200, height: 1200, dpi: 300 });
-      expect(row.variants.original).toMatchObject({ format: 'png', width: 1200, height: 1200 });
+      expect(row.variants.print).toMatchObject({ width: 400, height: 480, dpi: 300 });
+      expect(row.variants.original).toMatchObject({ format: 'png', width: 400, height: 480 });
     }
     // Two images from one prompt are different pictures.
     expect(rows[0]!.variants.original!.sha256).not.toBe(rows[1]!.variants.original!.sha256);
@@ -57,20 +75,29 @@ describe('generation (real credits ledger in-process, real Postgres/Redis/sharp)
       ['capture', PRICE],
     ]);
 
-    const job = await request(h.app).get(`/v1/images/generations/${res.body.id}`).set(identityHeaders(tenant, ['read']));
+    const job = await request(h.app)
+      .get(`/v1/images/generations/${res.body.id}`)
+      .set(identityHeaders(tenant, ['read']));
     expect(job.status).toBe(200);
     expect(job.body).toMatchObject({ status: 'completed', counts: { pending_review: 2 } });
-    const others = await request(h.app).get(`/v1/images/generations/${res.body.id}`).set(identityHeaders(newTenant(), ['read']));
+    const others = await request(h.app)
+      .get(`/v1/images/generations/${res.body.id}`)
+      .set(identityHeaders(newTenant(), ['read']));
     expect(others.status).toBe(404);
 
     const events = (await h.events()).filter((e) => e.tenant_id === tenant);
-    expect(events.filter((e) => e.type === 'image.generation.completed').map((e) => e.data['image_id']).sort()).toEqual([...res.body.image_ids].sort());
+    expect(
+      events
+        .filter((e) => e.type === 'image.generation.completed')
+        .map((e) => e.data['image_id'])
+        .sort(),
+    ).toEqual([...res.body.image_ids].sort());
   });
 
   it('an identical request inside the window returns the same images (deduplicated: true) and holds nothing more', async () => {
     const tenant = newTenant();
     await credits.topUp(tenant, 1_000_000);
-    const body = { prompt: 'same prompt twice', n: 1, size: '1200x1200', profile: 'sticker' };
+    const body = { prompt: 'same prompt twice', n: 1, size: '400x480', profile: 'label' };
     const first = await generate(tenant, body);
     const second = await generate(tenant, body);
     expect(second.status).toBe(202);
@@ -83,14 +110,18 @@ describe('generation (real credits ledger in-process, real Postgres/Redis/sharp)
     // A different seed is a different request.
     const seeded = await generate(tenant, { ...body, seed: 7 });
     expect(seeded.body.deduplicated).toBe(false);
-    await Promise.all([...first.body.image_ids, ...seeded.body.image_ids, ...other.body.image_ids].map((id: string) => h.waitForStatus(id, 'pending_review')));
+    await Promise.all(
+      [...first.body.image_ids, ...seeded.body.image_ids, ...other.body.image_ids].map((id: string) =>
+        h.waitForStatus(id, 'pending_review'),
+      ),
+    );
     expect((await credits.balance(tenant)).available).toBe(1_000_000 - 2 * PRICE);
   });
 
   it('402 when the credits do not cover n images: nothing stays held, and the request is not deduplicated later', async () => {
     const tenant = newTenant();
     await credits.topUp(tenant, PRICE * 2);
-    const body = { prompt: 'three are too many', n: 3, profile: 'sticker' };
+    const body = { prompt: 'three are too many', n: 3, profile: 'label' };
     const res = await generate(tenant, body);
     expect(res.status).toBe(402);
     expect(res.body.error.code).toBe('INSUFFICIENT_CREDITS');
@@ -107,8 +138,8 @@ describe('generation (real credits ledger in-process, real Postgres/Redis/sharp)
   it('a refused prompt fails at once and gives the hold back; a flaky provider is retried and charged once', async () => {
     const tenant = newTenant();
     await credits.topUp(tenant, 1_000_000);
-    const refused = await generate(tenant, { prompt: 'something [refuse]', profile: 'sticker' });
-    const flaky = await generate(tenant, { prompt: 'something [flaky]', profile: 'sticker' });
+    const refused = await generate(tenant, { prompt: 'something [refuse]', profile: 'label' });
+    const flaky = await generate(tenant, { prompt: 'something [flaky]', profile: 'label' });
     const refusedRow = await h.waitForStatus(refused.body.image_ids[0], ['failed', 'pending_review']);
     expect(refusedRow).toMatchObject({ status: 'failed', failure_code: 'GENERATION_REFUSED', charge_status: 'released' });
     const flakyRow = await h.waitForStatus(flaky.body.image_ids[0], ['failed', 'pending_review']);
@@ -122,13 +153,13 @@ describe('generation (real credits ledger in-process, real Postgres/Redis/sharp)
   it('a provider that stays down fails the image after the configured attempts, with the hold released', async () => {
     const tenant = newTenant();
     await credits.topUp(tenant, 1_000_000);
-    const res = await generate(tenant, { prompt: 'provider [down]', profile: 'sticker' });
+    const res = await generate(tenant, { prompt: 'provider [down]', profile: 'label' });
     const row = await h.waitForStatus(res.body.image_ids[0], 'failed');
     expect(row.failure_message).toMatch(/after 3 attempts/);
     expect(row.charge_status).toBe('released');
     expect(await credits.balance(tenant)).toMatchObject({ available: 1_000_000, held: 0 });
     // Asking again is a new attempt, not the failed images deduplicated.
-    const again = await generate(tenant, { prompt: 'provider [down]', profile: 'sticker' });
+    const again = await generate(tenant, { prompt: 'provider [down]', profile: 'label' });
     expect(again.body).toMatchObject({ deduplicated: false });
     expect(again.body.id).not.toBe(res.body.id);
     await h.waitForStatus(again.body.image_ids[0], 'failed');
@@ -160,7 +191,7 @@ describe('generation (real credits ledger in-process, real Postgres/Redis/sharp)
     }
     // Newlines and tabs are fine in a prompt.
     await credits.topUp(tenant, PRICE);
-    const ok = await generate(tenant, { prompt: 'line one\n\tline two', profile: 'sticker' });
+    const ok = await generate(tenant, { prompt: 'line one\n\tline two', profile: 'label' });
     expect(ok.status).toBe(202);
     await h.waitForStatus(ok.body.image_ids[0], 'pending_review');
   });

@@ -47,7 +47,14 @@ describe('ingest and processing (real Postgres, Redis, sharp)', () => {
     const row = await h.waitForStatus(created.id, ['pending_review', 'failed'], 30_000);
     expect(row.status).toBe('pending_review');
     expect(row.quality).toMatchObject({ passed: true, errors: [], profile: 'apparel' });
-    expect(row.quality!.info).toMatchObject({ width: 4500, height: 5400, format: 'png', has_alpha: true, print_size_in: { width: 15, height: 18 }, effective_dpi: 300 });
+    expect(row.quality!.info).toMatchObject({
+      width: 4500,
+      height: 5400,
+      format: 'png',
+      has_alpha: true,
+      print_size_in: { width: 15, height: 18 },
+      effective_dpi: 300,
+    });
 
     const res = await request(h.app).get(`/v1/images/${created.id}`).set(auth);
     expect(res.status).toBe(200);
@@ -65,7 +72,10 @@ describe('ingest and processing (real Postgres, Redis, sharp)', () => {
     expect(thumbMeta).toMatchObject({ format: 'webp', height: 512 });
 
     // The ETag lets a client skip the download next time.
-    const again = await request(h.app).get(`/v1/images/${created.id}/content?variant=thumb`).set(auth).set('If-None-Match', String(thumb.headers['etag']));
+    const again = await request(h.app)
+      .get(`/v1/images/${created.id}/content?variant=thumb`)
+      .set(auth)
+      .set('If-None-Match', String(thumb.headers['etag']));
     expect(again.status).toBe(304);
   });
 
@@ -88,7 +98,10 @@ describe('ingest and processing (real Postgres, Redis, sharp)', () => {
   it('a truncated PNG and a 30000×30000 header-only bomb end failed, and the worker goes on working', async () => {
     const truncated = await ingest(await truncatedPng(), 'image/png', 'sticker');
     const bomb = await ingest(headerOnlyBomb(), 'image/png', 'sticker');
-    const [t, b] = await Promise.all([h.waitForStatus(truncated.id, ['failed', 'pending_review']), h.waitForStatus(bomb.id, ['failed', 'pending_review'])]);
+    const [t, b] = await Promise.all([
+      h.waitForStatus(truncated.id, ['failed', 'pending_review']),
+      h.waitForStatus(bomb.id, ['failed', 'pending_review']),
+    ]);
     expect(t).toMatchObject({ status: 'failed', failure_code: 'CORRUPT_IMAGE' });
     expect(t.failure_message).toMatch(/corrupt or truncated/);
     expect(b).toMatchObject({ status: 'failed', failure_code: 'IMAGE_TOO_LARGE' });
@@ -144,7 +157,14 @@ describe('ingest and processing (real Postgres, Redis, sharp)', () => {
     expect(badProfile.status).toBe(400);
 
     expect((await request(h.app).post('/v1/images/ingest').send({ file_id: pdf })).status).toBe(401);
-    expect((await request(h.app).post('/v1/images/ingest').set(identityHeaders(tenant, ['read'])).send({ file_id: pdf })).status).toBe(403);
+    expect(
+      (
+        await request(h.app)
+          .post('/v1/images/ingest')
+          .set(identityHeaders(tenant, ['read']))
+          .send({ file_id: pdf })
+      ).status,
+    ).toBe(403);
     // The upload service was asked as this tenant, with a service identity.
     expect(upload.requests.every((r) => r.tenant === tenant || r.tenant === 'ten_ingest_b')).toBe(true);
   });

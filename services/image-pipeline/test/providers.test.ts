@@ -26,7 +26,12 @@ async function scriptedServer(fallback: Reply): Promise<Listening & { requests: 
   const script: Reply[] = [];
   const server = await listen((req: IncomingMessage, res: ServerResponse) => {
     void readBody(req).then((raw) => {
-      requests.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: raw.length ? (JSON.parse(raw.toString('utf8')) as Record<string, unknown>) : {} });
+      requests.push({
+        method: req.method ?? '',
+        url: req.url ?? '',
+        headers: req.headers,
+        body: raw.length ? (JSON.parse(raw.toString('utf8')) as Record<string, unknown>) : {},
+      });
       const reply = script.shift() ?? fallback;
       if (Buffer.isBuffer(reply.body)) {
         res.writeHead(reply.status, { 'content-type': 'image/png', ...reply.headers });
@@ -50,7 +55,8 @@ describe('HTTP publisher (Printify-like) with retries', () => {
     printify = await scriptedServer({ status: 200, body: { id: 'pf_default', preview_url: 'https://images.example/pf_default.png' } });
     h = await createHarness({
       label: 'img_publish_http',
-      publisher: ({ storage }) => createHttpPublisher({ baseUrl: printify.url, token: 'printify-token', timeoutMs: 2000, retries: 2, retryBaseMs: 5, storage }),
+      publisher: ({ storage }) =>
+        createHttpPublisher({ baseUrl: printify.url, token: 'printify-token', timeoutMs: 2000, retries: 2, retryBaseMs: 5, storage }),
     });
   });
   afterAll(async () => {
@@ -61,7 +67,10 @@ describe('HTTP publisher (Printify-like) with retries', () => {
   it('retries a 503 and publishes the print file, authenticated, with the image id as idempotency key', async () => {
     const image = await seedImage(h, tenant, 'approved');
     printify.requests.length = 0;
-    printify.script.push({ status: 503, body: { error: 'busy' }, headers: { 'retry-after': '0' } }, { status: 200, body: { id: 'pf_123', preview_url: 'https://images.example/pf_123.png' } });
+    printify.script.push(
+      { status: 503, body: { error: 'busy' }, headers: { 'retry-after': '0' } },
+      { status: 200, body: { id: 'pf_123', preview_url: 'https://images.example/pf_123.png' } },
+    );
     const res = await request(h.app).post(`/v1/images/${image.id}/publish`).set(auth).send({});
     expect(res.status).toBe(202);
     const row = await h.waitForStatus(image.id, ['published', 'publish_failed']);
@@ -111,21 +120,41 @@ describe('OpenAI-compatible images provider', () => {
   let png: Buffer;
 
   beforeAll(async () => {
-    png = await sharp({ create: { width: 1024, height: 1024, channels: 4, background: '#20a0f0' } }).png().toBuffer();
+    png = await sharp({ create: { width: 1024, height: 1024, channels: 4, background: '#20a0f0' } })
+      .png()
+      .toBuffer();
     provider = await scriptedServer({ status: 200, body: { created: 1, data: [{ b64_json: png.toString('base64') }] } });
   });
   afterAll(async () => {
     await provider?.close();
   });
 
-  const generator = () => createOpenAiGenerator({ baseUrl: `${provider.url}/v1`, apiKey: 'sk-test', models: ['gpt-image-1', 'dall-e-3'], timeoutMs: 2000, maxBytes: 10_000_000 });
-  const ask = { prompt: 'a teapot', width: 4500, height: 5400, seed: 1, index: 0, transparent: true, idempotencyKey: 'image-generation-img_x' };
+  const generator = () =>
+    createOpenAiGenerator({
+      baseUrl: `${provider.url}/v1`,
+      apiKey: 'sk-test',
+      models: ['gpt-image-1', 'dall-e-3'],
+      timeoutMs: 2000,
+      maxBytes: 10_000_000,
+    });
+  const ask = {
+    prompt: 'a teapot',
+    width: 4500,
+    height: 5400,
+    seed: 1,
+    index: 0,
+    transparent: true,
+    idempotencyKey: 'image-generation-img_x',
+  };
 
   it('sends an OpenAI images request and decodes b64_json', async () => {
     provider.requests.length = 0;
     const out = await generator().generate({ ...ask, model: 'gpt-image-1' });
     expect(out.data.equals(png)).toBe(true);
-    expect(provider.requests[0]).toMatchObject({ url: '/v1/images/generations', body: { model: 'gpt-image-1', prompt: 'a teapot', n: 1, size: '1024x1536', background: 'transparent' } });
+    expect(provider.requests[0]).toMatchObject({
+      url: '/v1/images/generations',
+      body: { model: 'gpt-image-1', prompt: 'a teapot', n: 1, size: '1024x1536', background: 'transparent' },
+    });
     expect(provider.requests[0]!.headers['authorization']).toBe('Bearer sk-test');
     expect(providerSize('dall-e-3', 1000, 500)).toBe('1792x1024');
     expect(providerSize('unknown', 1000, 500)).toBe('1024x1024');
@@ -137,7 +166,10 @@ describe('OpenAI-compatible images provider', () => {
 
     provider.script.push({ status: 429, body: { error: { message: 'slow down' } }, headers: { 'retry-after': '2' } });
     await expect(generator().generate({ ...ask, model: 'dall-e-3' })).rejects.toMatchObject({ retryable: true, retryAfterMs: 2000 });
-    provider.script.push({ status: 400, body: { error: { message: 'Your request was rejected by the safety system', code: 'content_policy_violation' } } });
+    provider.script.push({
+      status: 400,
+      body: { error: { message: 'Your request was rejected by the safety system', code: 'content_policy_violation' } },
+    });
     const refused = await generator()
       .generate({ ...ask, model: 'dall-e-3' })
       .catch((e: unknown) => e);
@@ -147,7 +179,11 @@ describe('OpenAI-compatible images provider', () => {
 
   it('drives the pipeline end to end with a configured print profile', async () => {
     const profiles = JSON.stringify({ web: { width: 1024, height: 1024, dpi: 300, alpha: true } });
-    const h = await createHarness({ label: 'img_openai', generator: generator(), env: { GENERATION_PRICE: '0', PRINT_PROFILES: profiles } });
+    const h = await createHarness({
+      label: 'img_openai',
+      generator: generator(),
+      env: { GENERATION_PRICE: '0', PRINT_PROFILES: profiles },
+    });
     try {
       const res = await request(h.app)
         .post('/v1/images/generations')

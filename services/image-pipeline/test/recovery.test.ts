@@ -90,7 +90,8 @@ describe('recovery sweep for images whose job went missing', () => {
     expect((await recoverStuckImages(h.deps)).requeued).toEqual([]);
 
     await h.startWorker();
-    for (const id of [lost, waiting]) expect((await h.waitForStatus(id, ['pending_review', 'failed'], 30_000)).status).toBe('pending_review');
+    for (const id of [lost, waiting])
+      expect((await h.waitForStatus(id, ['pending_review', 'failed'], 30_000)).status).toBe('pending_review');
     // `recent` never had a job but is not old enough to be swept: still queued.
     expect((await findImageById(h.db, recent))!.status).toBe('queued');
   });

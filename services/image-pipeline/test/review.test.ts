@@ -34,7 +34,10 @@ describe('review: state machine, single and batch actions, publishing to the loc
 
     const again = await request(h.app).post(`/v1/images/${a.id}/approve`).set(writer(tenant)).send({});
     expect(again.status).toBe(409);
-    expect(again.body.error).toMatchObject({ code: 'CONFLICT', details: { current_status: 'approved', action: 'approve', image_id: a.id } });
+    expect(again.body.error).toMatchObject({
+      code: 'CONFLICT',
+      details: { current_status: 'approved', action: 'approve', image_id: a.id },
+    });
 
     const early = await request(h.app).post(`/v1/images/${queued.id}/approve`).set(writer(tenant)).send({});
     expect(early.status).toBe(409);
@@ -58,7 +61,12 @@ describe('review: state machine, single and batch actions, publishing to the loc
     );
     expect(events.find((e) => e.type === 'image.rejected')!.data['reason']).toBe('text is illegible');
 
-    const transitions = await h.db.selectFrom('image_transitions').select(['from_status', 'to_status', 'reason']).where('image_id', '=', b.id).orderBy('id').execute();
+    const transitions = await h.db
+      .selectFrom('image_transitions')
+      .select(['from_status', 'to_status', 'reason'])
+      .where('image_id', '=', b.id)
+      .orderBy('id')
+      .execute();
     expect(transitions).toEqual([{ from_status: 'pending_review', to_status: 'rejected', reason: 'text is illegible' }]);
   });
 
@@ -69,7 +77,18 @@ describe('review: state machine, single and batch actions, publishing to the loc
     const wrong = [await seedImage(h, tenant, 'queued'), await seedImage(h, tenant, 'rejected'), await seedImage(h, tenant, 'failed')];
     const foreign = await seedImage(h, other, 'pending_review');
     const bystander = await seedImage(h, tenant, 'pending_review');
-    const ids = [ready[0]!.id, wrong[0]!.id, ready[1]!.id, foreign.id, ready[2]!.id, wrong[1]!.id, ready[3]!.id, ready[4]!.id, wrong[2]!.id, ready[5]!.id];
+    const ids = [
+      ready[0]!.id,
+      wrong[0]!.id,
+      ready[1]!.id,
+      foreign.id,
+      ready[2]!.id,
+      wrong[1]!.id,
+      ready[3]!.id,
+      ready[4]!.id,
+      wrong[2]!.id,
+      ready[5]!.id,
+    ];
 
     const res = await request(h.app).post('/v1/images/batch/approve').set(writer(tenant)).send({ image_ids: ids });
     expect(res.status).toBe(200);
@@ -101,7 +120,10 @@ describe('review: state machine, single and batch actions, publishing to the loc
     const tenant = newTenant();
     const a = await seedImage(h, tenant, 'approved');
     const b = await seedImage(h, tenant, 'pending_review');
-    const res = await request(h.app).post('/v1/images/batch/approve').set(writer(tenant)).send({ image_ids: [a.id, b.id, b.id] });
+    const res = await request(h.app)
+      .post('/v1/images/batch/approve')
+      .set(writer(tenant))
+      .send({ image_ids: [a.id, b.id, b.id] });
     expect(res.body).toMatchObject({
       successful: [b.id],
       failed: [],
@@ -111,8 +133,18 @@ describe('review: state machine, single and batch actions, publishing to the loc
       ],
       counts: { requested: 3, successful: 1, failed: 0, skipped: 2 },
     });
-    expect((await request(h.app).post('/v1/images/batch/reject').set(writer(tenant)).send({ image_ids: [a.id] })).status).toBe(400);
-    const rejected = await request(h.app).post('/v1/images/batch/reject').set(writer(tenant)).send({ image_ids: [a.id], reason: 'off-brand' });
+    expect(
+      (
+        await request(h.app)
+          .post('/v1/images/batch/reject')
+          .set(writer(tenant))
+          .send({ image_ids: [a.id] })
+      ).status,
+    ).toBe(400);
+    const rejected = await request(h.app)
+      .post('/v1/images/batch/reject')
+      .set(writer(tenant))
+      .send({ image_ids: [a.id], reason: 'off-brand' });
     expect(rejected.body.successful).toEqual([a.id]);
     const tooMany = await request(h.app)
       .post('/v1/images/batch/approve')
@@ -120,8 +152,22 @@ describe('review: state machine, single and batch actions, publishing to the loc
       .send({ image_ids: Array.from({ length: 101 }, (_, i) => `img_${i}`) });
     expect(tooMany.status).toBe(400);
     expect((await request(h.app).post('/v1/images/batch/approve').set(writer(tenant)).send({ image_ids: [] })).status).toBe(400);
-    expect((await request(h.app).post('/v1/images/batch/frobnicate').set(writer(tenant)).send({ image_ids: [a.id] })).status).toBe(400);
-    expect((await request(h.app).post('/v1/images/batch/approve').set(identityHeaders(tenant, ['read'])).send({ image_ids: [a.id] })).status).toBe(403);
+    expect(
+      (
+        await request(h.app)
+          .post('/v1/images/batch/frobnicate')
+          .set(writer(tenant))
+          .send({ image_ids: [a.id] })
+      ).status,
+    ).toBe(400);
+    expect(
+      (
+        await request(h.app)
+          .post('/v1/images/batch/approve')
+          .set(identityHeaders(tenant, ['read']))
+          .send({ image_ids: [a.id] })
+      ).status,
+    ).toBe(403);
   });
 
   it('publish: approved → publishing → published in the local catalog, with an event; only approved images publish', async () => {
@@ -143,8 +189,15 @@ describe('review: state machine, single and batch actions, publishing to the loc
     expect(notYet.status).toBe(409);
     expect(notYet.body.error.details.current_status).toBe('pending_review');
 
-    const batch = await request(h.app).post('/v1/images/batch/publish').set(writer(tenant)).send({ image_ids: [image.id, pending.id] });
-    expect(batch.body).toMatchObject({ successful: [], skipped: [{ id: image.id, reason: 'already published' }], failed: [{ id: pending.id, code: 'CONFLICT' }] });
+    const batch = await request(h.app)
+      .post('/v1/images/batch/publish')
+      .set(writer(tenant))
+      .send({ image_ids: [image.id, pending.id] });
+    expect(batch.body).toMatchObject({
+      successful: [],
+      skipped: [{ id: image.id, reason: 'already published' }],
+      failed: [{ id: pending.id, code: 'CONFLICT' }],
+    });
   });
 
   it('lists the review queue newest first with status filter and cursor pagination, per tenant', async () => {
@@ -166,14 +219,37 @@ describe('review: state machine, single and batch actions, publishing to the loc
     } while (cursor);
     expect(pages).toEqual([...seeded].reverse());
 
-    const all = await request(h.app).get('/v1/images?limit=100').set(identityHeaders(tenant, ['read']));
+    const all = await request(h.app)
+      .get('/v1/images?limit=100')
+      .set(identityHeaders(tenant, ['read']));
     expect(all.body.data).toHaveLength(6);
-    expect(all.body.data[0]).toMatchObject({ object: 'image', variants: { print: { url: expect.stringContaining('variant=print'), dpi: 300 } } });
+    expect(all.body.data[0]).toMatchObject({
+      object: 'image',
+      variants: { print: { url: expect.stringContaining('variant=print'), dpi: 300 } },
+    });
     expect(JSON.stringify(all.body)).not.toContain(tenant + '/');
 
-    expect((await request(h.app).get('/v1/images?status=lost').set(identityHeaders(tenant, ['read']))).status).toBe(400);
-    expect((await request(h.app).get('/v1/images?cursor=garbage').set(identityHeaders(tenant, ['read']))).status).toBe(400);
-    expect((await request(h.app).get('/v1/images').set(identityHeaders(tenant, ['generation']))).status).toBe(403);
+    expect(
+      (
+        await request(h.app)
+          .get('/v1/images?status=lost')
+          .set(identityHeaders(tenant, ['read']))
+      ).status,
+    ).toBe(400);
+    expect(
+      (
+        await request(h.app)
+          .get('/v1/images?cursor=garbage')
+          .set(identityHeaders(tenant, ['read']))
+      ).status,
+    ).toBe(400);
+    expect(
+      (
+        await request(h.app)
+          .get('/v1/images')
+          .set(identityHeaders(tenant, ['generation']))
+      ).status,
+    ).toBe(403);
   });
 
   it("another tenant's image is 404 everywhere; batch delete removes images and their files, never in-flight ones", async () => {
@@ -186,7 +262,10 @@ describe('review: state machine, single and batch actions, publishing to the loc
     expect((await request(h.app).post(`/v1/images/${image.id}/reject`).set(stranger).send({ reason: 'x' })).status).toBe(404);
 
     const printKey = image.variants.print!.key;
-    const res = await request(h.app).post('/v1/images/batch/delete').set(writer(tenant)).send({ image_ids: [image.id, busy.id] });
+    const res = await request(h.app)
+      .post('/v1/images/batch/delete')
+      .set(writer(tenant))
+      .send({ image_ids: [image.id, busy.id] });
     expect(res.body).toMatchObject({ successful: [image.id], failed: [{ id: busy.id, code: 'CONFLICT' }] });
     expect((await request(h.app).get(`/v1/images/${image.id}`).set(writer(tenant))).status).toBe(404);
     expect(await h.deps.storage.exists(printKey)).toBe(false);

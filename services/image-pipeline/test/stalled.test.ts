@@ -14,7 +14,11 @@ const PRICE = 50_000;
 const STALL = { WORKER_LOCK_DURATION_MS: '1500', WORKER_STALLED_INTERVAL_MS: '500' };
 
 /** `src/main.ts --role=worker` as its own process: the real entry point, on this file's schema and prefix. */
-function spawnWorkerProcess(h: Harness, creditsUrl: string, extraEnv: Record<string, string>): { child: ChildProcess; output: () => string } {
+function spawnWorkerProcess(
+  h: Harness,
+  creditsUrl: string,
+  extraEnv: Record<string, string>,
+): { child: ChildProcess; output: () => string } {
   const root = path.resolve(__dirname, '..');
   let output = '';
   const child = spawn(process.execPath, [path.join(root, 'test/support/run-ts.js'), 'src/main.ts', '--role=worker'], {
@@ -60,7 +64,12 @@ describe('a worker killed mid-job (SIGKILL)', () => {
 
   beforeAll(async () => {
     credits = await startRealCredits('img_stall');
-    h = await createHarness({ label: 'img_stall', creditsUrl: credits.url, worker: false, env: { GENERATION_PRICE: String(PRICE), ...STALL } });
+    h = await createHarness({
+      label: 'img_stall',
+      creditsUrl: credits.url,
+      worker: false,
+      env: { GENERATION_PRICE: String(PRICE), ...STALL },
+    });
   });
   afterAll(async () => {
     if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
@@ -79,11 +88,18 @@ describe('a worker killed mid-job (SIGKILL)', () => {
       throw new Error(`${err.message}\n${spawned.output()}`);
     });
 
-    const res = await request(h.app).post('/v1/images/generations').set(identityHeaders(tenant, ['generation'])).send({ prompt: 'a kite over a harbour', profile: 'sticker' });
+    const res = await request(h.app)
+      .post('/v1/images/generations')
+      .set(identityHeaders(tenant, ['generation']))
+      .send({ prompt: 'a kite over a harbour', profile: 'sticker' });
     expect(res.status).toBe(202);
     const imageId: string = res.body.image_ids[0];
 
-    await waitUntil('the worker process to pick the job up', async () => (await findImageById(h.db, imageId))?.status === 'generating', 10_000);
+    await waitUntil(
+      'the worker process to pick the job up',
+      async () => (await findImageById(h.db, imageId))?.status === 'generating',
+      10_000,
+    );
     child.kill('SIGKILL');
     await new Promise((resolve) => child!.once('exit', resolve));
     expect(child.signalCode).toBe('SIGKILL');
@@ -100,7 +116,12 @@ describe('a worker killed mid-job (SIGKILL)', () => {
 
     const images = await h.db.selectFrom('images').select(['id']).where('job_id', '=', res.body.id).execute();
     expect(images).toHaveLength(1);
-    const transitions = await h.db.selectFrom('image_transitions').select(['from_status', 'to_status']).where('image_id', '=', imageId).orderBy('id').execute();
+    const transitions = await h.db
+      .selectFrom('image_transitions')
+      .select(['from_status', 'to_status'])
+      .where('image_id', '=', imageId)
+      .orderBy('id')
+      .execute();
     expect(transitions).toEqual([
       { from_status: null, to_status: 'queued' },
       { from_status: 'queued', to_status: 'generating' },
@@ -114,7 +135,10 @@ describe('a worker killed mid-job (SIGKILL)', () => {
   it('a job replayed after a crash between capture and the database update charges nothing more', async () => {
     const tenant = `ten_replay_${process.pid}`;
     await credits.topUp(tenant, 1_000_000);
-    const res = await request(h.app).post('/v1/images/generations').set(identityHeaders(tenant, ['generation'])).send({ prompt: 'a lantern', profile: 'sticker' });
+    const res = await request(h.app)
+      .post('/v1/images/generations')
+      .set(identityHeaders(tenant, ['generation']))
+      .send({ prompt: 'a lantern', profile: 'sticker' });
     const imageId: string = res.body.image_ids[0];
     await h.waitForStatus(imageId, 'pending_review', 20_000);
 

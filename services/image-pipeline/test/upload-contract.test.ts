@@ -2,7 +2,15 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createMetrics, memoryEventPublisher, parseConfig } from '@tollgate/common';
-import { createTestEnv, identityHeaders, listen, type Listening, silentLogger, TEST_INTERNAL_SECRET, type TestEnv } from '@tollgate/testkit';
+import {
+  createTestEnv,
+  identityHeaders,
+  listen,
+  type Listening,
+  silentLogger,
+  TEST_INTERNAL_SECRET,
+  type TestEnv,
+} from '@tollgate/testkit';
 import { createApp as createUploadApp } from '@tollgate/upload/app';
 import { configSchema as uploadConfigSchema } from '@tollgate/upload/config';
 import type { Db as UploadDb } from '@tollgate/upload/db';
@@ -28,7 +36,13 @@ describe('ingest from the real upload service', () => {
     uploadEnv = await createTestEnv('img_upload_contract');
     await uploadEnv.migrate(uploadMigrations);
     uploadDir = await mkdtemp(path.join(tmpdir(), 'tg-img-upload-'));
-    const config = parseConfig(uploadConfigSchema, { NODE_ENV: 'test', LOG_LEVEL: 'error', INTERNAL_JWT_SECRET: TEST_INTERNAL_SECRET, DATA_DIR: uploadDir, REDIS_PREFIX: uploadEnv.prefix });
+    const config = parseConfig(uploadConfigSchema, {
+      NODE_ENV: 'test',
+      LOG_LEVEL: 'error',
+      INTERNAL_JWT_SECRET: TEST_INTERNAL_SECRET,
+      DATA_DIR: uploadDir,
+      REDIS_PREFIX: uploadEnv.prefix,
+    });
     const app = createUploadApp({
       config,
       logger: silentLogger('upload'),
@@ -50,7 +64,11 @@ describe('ingest from the real upload service', () => {
   });
 
   async function uploadFile(tenant: string, data: Buffer, filename = 'art.png'): Promise<string> {
-    const res = await request(upload.server).post('/v1/files').set(identityHeaders(tenant, ['write'])).field('purpose', 'image').attach('file', data, { filename, contentType: 'image/png' });
+    const res = await request(upload.server)
+      .post('/v1/files')
+      .set(identityHeaders(tenant, ['write']))
+      .field('purpose', 'image')
+      .attach('file', data, { filename, contentType: 'image/png' });
     if (res.status !== 201) throw new Error(`upload failed: ${res.status} ${JSON.stringify(res.body)}`);
     return res.body.id as string;
   }
@@ -59,7 +77,12 @@ describe('ingest from the real upload service', () => {
     const png = await makePng(64, 64);
     const fileId = await uploadFile('ten_up_a', png);
     const client = createHttpUploadClient({ baseUrl: upload.url, internalSecret: TEST_INTERNAL_SECRET });
-    expect(await client.getFile('ten_up_a', fileId)).toEqual({ id: fileId, filename: 'art.png', bytes: png.length, contentType: 'image/png' });
+    expect(await client.getFile('ten_up_a', fileId)).toEqual({
+      id: fileId,
+      filename: 'art.png',
+      bytes: png.length,
+      contentType: 'image/png',
+    });
     expect((await client.readContent('ten_up_a', fileId, 1_000_000)).equals(png)).toBe(true);
     await expect(client.getFile('ten_up_b', fileId)).rejects.toMatchObject({ code: 'NOT_FOUND' });
     await expect(client.readContent('ten_up_b', fileId, 1_000_000)).rejects.toMatchObject({ code: 'NOT_FOUND' });
@@ -68,11 +91,17 @@ describe('ingest from the real upload service', () => {
 
   it('an uploaded PNG becomes an image ready for review', async () => {
     const fileId = await uploadFile('ten_up_a', await makePng(1200, 1200));
-    const res = await request(h.app).post('/v1/images/ingest').set(identityHeaders('ten_up_a', ['write'])).send({ file_id: fileId, profile: 'sticker' });
+    const res = await request(h.app)
+      .post('/v1/images/ingest')
+      .set(identityHeaders('ten_up_a', ['write']))
+      .send({ file_id: fileId, profile: 'sticker' });
     expect(res.status).toBe(202);
     const row = await h.waitForStatus(res.body.id, ['pending_review', 'failed']);
     expect(row).toMatchObject({ status: 'pending_review', file_id: fileId });
-    const stranger = await request(h.app).post('/v1/images/ingest').set(identityHeaders('ten_up_b', ['write'])).send({ file_id: fileId });
+    const stranger = await request(h.app)
+      .post('/v1/images/ingest')
+      .set(identityHeaders('ten_up_b', ['write']))
+      .send({ file_id: fileId });
     expect(stranger.status).toBe(404);
   });
 });

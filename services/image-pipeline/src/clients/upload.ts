@@ -65,7 +65,10 @@ export function createHttpUploadClient(options: HttpUploadClientOptions): Upload
       if (requestId) headers['x-request-id'] = requestId;
       let res: Response;
       try {
-        res = await fetchImpl(`${base}/internal/v1/files/${encodeURIComponent(fileId)}/content`, { headers, signal: AbortSignal.timeout(options.timeoutMs ?? 60_000) });
+        res = await fetchImpl(`${base}/internal/v1/files/${encodeURIComponent(fileId)}/content`, {
+          headers,
+          signal: AbortSignal.timeout(options.timeoutMs ?? 60_000),
+        });
       } catch (err) {
         throw new AppError('UPSTREAM_FAILED', 'The upload service could not be reached', { cause: err });
       }
@@ -78,7 +81,10 @@ export function createHttpUploadClient(options: HttpUploadClientOptions): Upload
         } catch {
           code = undefined;
         }
-        throw new AppError(isErrorCode(code) ? code : res.status === 404 ? 'NOT_FOUND' : 'UPSTREAM_FAILED', res.status === 404 ? 'File not found' : `The upload service answered ${res.status}`);
+        throw new AppError(
+          isErrorCode(code) ? code : res.status === 404 ? 'NOT_FOUND' : 'UPSTREAM_FAILED',
+          res.status === 404 ? 'File not found' : `The upload service answered ${res.status}`,
+        );
       }
       const declared = Number(res.headers.get('content-length') ?? '0');
       if (declared > maxBytes) {

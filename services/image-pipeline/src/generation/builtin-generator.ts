@@ -30,7 +30,9 @@ function hslToRgb(h: number, s: number, l: number): [number, number, number] {
  * lets sharp scale it to the requested size. Pure CPU and sharp: no network, no model, so the
  * mesh runs with nothing outside it, and every prompt gets its own picture.
  */
-export function renderPromptArt(request: Pick<GenerateRequest, 'prompt' | 'model' | 'seed' | 'index' | 'width' | 'height' | 'transparent'>): Promise<Buffer> {
+export function renderPromptArt(
+  request: Pick<GenerateRequest, 'prompt' | 'model' | 'seed' | 'index' | 'width' | 'height' | 'transparent'>,
+): Promise<Buffer> {
   const next = byteStream(`${request.model}\n${request.seed}\n${request.index}\n${request.prompt}`);
   const factor = Math.max(1, Math.ceil(Math.max(request.width, request.height) / 640));
   const w = Math.max(8, Math.ceil(request.width / factor));

@@ -37,8 +37,17 @@ export async function captureCharge(deps: ChargeDeps, image: ImageRow): Promise<
   } catch (err) {
     const status = err instanceof AppError && err.code === 'CONFLICT' ? err.details?.['status'] : undefined;
     if (status !== 'expired' && status !== 'released') throw err;
-    deps.logger.warn('credit hold lapsed before capture; charging directly', { image_id: image.id, hold_id: image.hold_id, hold_status: status });
-    await deps.credits.charge({ tenantId: image.tenant_id, amount: image.charge_amount, idempotencyKey: chargeKey(image.id), description: `Image generation ${image.id}` });
+    deps.logger.warn('credit hold lapsed before capture; charging directly', {
+      image_id: image.id,
+      hold_id: image.hold_id,
+      hold_status: status,
+    });
+    await deps.credits.charge({
+      tenantId: image.tenant_id,
+      amount: image.charge_amount,
+      idempotencyKey: chargeKey(image.id),
+      description: `Image generation ${image.id}`,
+    });
   }
   return (await updateImage(deps.db, image.id, { charge_status: 'captured' })) ?? image;
 }

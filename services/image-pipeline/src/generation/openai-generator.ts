@@ -37,7 +37,8 @@ export function providerSize(model: string, width: number, height: number): stri
 
 async function readCapped(res: Response, maxBytes: number): Promise<Buffer> {
   const declared = Number(res.headers.get('content-length') ?? '0');
-  if (declared > maxBytes) throw new GeneratorError(`The provider's image is ${declared} bytes, above the limit`, false, 'GENERATED_IMAGE_TOO_LARGE');
+  if (declared > maxBytes)
+    throw new GeneratorError(`The provider's image is ${declared} bytes, above the limit`, false, 'GENERATED_IMAGE_TOO_LARGE');
   const chunks: Buffer[] = [];
   let total = 0;
   for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
@@ -60,7 +61,12 @@ export function createOpenAiGenerator(options: OpenAiGeneratorOptions): ImageGen
     models: options.models,
     defaultModel: options.models[0] ?? 'gpt-image-1',
     async generate(request: GenerateRequest): Promise<GeneratedImage> {
-      const body: Record<string, unknown> = { model: request.model, prompt: request.prompt, n: 1, size: providerSize(request.model, request.width, request.height) };
+      const body: Record<string, unknown> = {
+        model: request.model,
+        prompt: request.prompt,
+        n: 1,
+        size: providerSize(request.model, request.width, request.height),
+      };
       if (request.model.startsWith('gpt-image')) {
         body['output_format'] = 'png';
         if (request.transparent) body['background'] = 'transparent';
@@ -72,7 +78,11 @@ export function createOpenAiGenerator(options: OpenAiGeneratorOptions): ImageGen
       try {
         res = await fetchImpl(`${base}/images/generations`, {
           method: 'POST',
-          headers: { authorization: `Bearer ${options.apiKey}`, 'content-type': 'application/json', 'idempotency-key': request.idempotencyKey },
+          headers: {
+            authorization: `Bearer ${options.apiKey}`,
+            'content-type': 'application/json',
+            'idempotency-key': request.idempotencyKey,
+          },
           body: JSON.stringify(body),
           signal,
         });
@@ -91,12 +101,17 @@ export function createOpenAiGenerator(options: OpenAiGeneratorOptions): ImageGen
         if (res.status === 429 || res.status >= 500 || res.status === 408) {
           throw new GeneratorError(message, true, 'GENERATOR_UNAVAILABLE', parseRetryAfter(res.headers.get('retry-after')));
         }
-        throw new GeneratorError(message, false, res.status === 401 || res.status === 403 ? 'GENERATOR_MISCONFIGURED' : 'GENERATION_REFUSED');
+        throw new GeneratorError(
+          message,
+          false,
+          res.status === 401 || res.status === 403 ? 'GENERATOR_MISCONFIGURED' : 'GENERATION_REFUSED',
+        );
       }
       const payload = (await res.json().catch(() => undefined)) as { data?: { b64_json?: unknown; url?: unknown }[] } | undefined;
       const first = payload?.data?.[0];
       if (typeof first?.b64_json === 'string') {
-        if (first.b64_json.length > Math.ceil((options.maxBytes * 4) / 3) + 4) throw new GeneratorError("The provider's image is above the size limit", false, 'GENERATED_IMAGE_TOO_LARGE');
+        if (first.b64_json.length > Math.ceil((options.maxBytes * 4) / 3) + 4)
+          throw new GeneratorError("The provider's image is above the size limit", false, 'GENERATED_IMAGE_TOO_LARGE');
         return { data: Buffer.from(first.b64_json, 'base64'), contentType: 'image/png' };
       }
       if (typeof first?.url === 'string' && /^https?:\/\//.test(first.url)) {
@@ -107,7 +122,10 @@ export function createOpenAiGenerator(options: OpenAiGeneratorOptions): ImageGen
           throw new GeneratorError(`The generated image could not be downloaded: ${(err as Error).name}`, true);
         }
         if (!download.ok) throw new GeneratorError(`The generated image download answered ${download.status}`, download.status >= 500);
-        return { data: await readCapped(download, options.maxBytes), contentType: download.headers.get('content-type') ?? 'application/octet-stream' };
+        return {
+          data: await readCapped(download, options.maxBytes),
+          contentType: download.headers.get('content-type') ?? 'application/octet-stream',
+        };
       }
       throw new GeneratorError('The image provider returned no image', true);
     },

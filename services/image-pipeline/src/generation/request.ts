@@ -6,6 +6,7 @@ import type { PrintProfile } from '../processing/profiles';
  * C0/C1 control characters (except tab and newlines), plus the Unicode bidi overrides and
  * zero-width characters that hide text from a human reading the prompt.
  */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
 const FORBIDDEN_CHARACTERS = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F\u200B-\u200F\u202A-\u202E\u2060-\u2069\uFEFF]/;
 
 export function promptSchema(maxLength: number) {
@@ -56,14 +57,18 @@ export function resolveSize(body: GenerationBody, profile: PrintProfile, maxPixe
   if (body.size) {
     [width, height] = body.size.split('x').map(Number) as [number, number];
     if (width < 64 || height < 64 || width > 20_000 || height > 20_000) {
-      throw new AppError('VALIDATION_FAILED', 'Invalid body: size must be between 64 and 20000 px on each side', { details: { param: 'size' } });
+      throw new AppError('VALIDATION_FAILED', 'Invalid body: size must be between 64 and 20000 px on each side', {
+        details: { param: 'size' },
+      });
     }
   } else if (body.width !== undefined && body.height !== undefined) {
     width = body.width;
     height = body.height;
   }
   if (width * height > maxPixels) {
-    throw new AppError('VALIDATION_FAILED', `Invalid body: ${width}x${height} is above the ${maxPixels}-pixel limit`, { details: { param: body.size ? 'size' : 'width' } });
+    throw new AppError('VALIDATION_FAILED', `Invalid body: ${width}x${height} is above the ${maxPixels}-pixel limit`, {
+      details: { param: body.size ? 'size' : 'width' },
+    });
   }
   return { width, height };
 }

@@ -3,7 +3,17 @@ import { AppError, enqueue, notFound, validationFailed } from '@tollgate/common'
 import { sql } from 'kysely';
 import { json, type ImageRow, type NewImage } from '../db';
 import type { PipelineDeps } from '../deps';
-import { findGenerationJob, findRecentDuplicateJob, imagesOfJob, insertGenerationJob, insertImages, markGenerationJobFailed, recordTransitions, transitionImage, updateImage } from '../images/repository';
+import {
+  findGenerationJob,
+  findRecentDuplicateJob,
+  imagesOfJob,
+  insertGenerationJob,
+  insertImages,
+  markGenerationJobFailed,
+  recordTransitions,
+  transitionImage,
+  updateImage,
+} from '../images/repository';
 import { toGenerationView } from '../images/presenter';
 import { generateImageJob, imageJobOptions } from '../jobs/catalogue';
 import { holdKey } from './charges';
@@ -12,8 +22,18 @@ import { type GenerationBody, resolveSize } from './request';
 export type GenerationView = ReturnType<typeof toGenerationView>;
 
 /** The canonical request: identical ones inside the window are the same generation. */
-function dedupKeyOf(parts: { prompt: string; n: number; width: number; height: number; profile: string; model: string; seed: number | null }): string {
-  return createHash('sha256').update(JSON.stringify([parts.prompt, parts.n, parts.width, parts.height, parts.profile, parts.model, parts.seed])).digest('hex');
+function dedupKeyOf(parts: {
+  prompt: string;
+  n: number;
+  width: number;
+  height: number;
+  profile: string;
+  model: string;
+  seed: number | null;
+}): string {
+  return createHash('sha256')
+    .update(JSON.stringify([parts.prompt, parts.n, parts.width, parts.height, parts.profile, parts.model, parts.seed]))
+    .digest('hex');
 }
 
 /**
@@ -25,9 +45,11 @@ export async function createGeneration(deps: PipelineDeps, tenantId: string, bod
   const { config, generator } = deps;
   const profileName = body.profile ?? config.DEFAULT_PROFILE;
   const profile = config.PRINT_PROFILES[profileName];
-  if (!profile) throw validationFailed(`Invalid body: profile must be one of ${Object.keys(config.PRINT_PROFILES).join(', ')}`, { param: 'profile' });
+  if (!profile)
+    throw validationFailed(`Invalid body: profile must be one of ${Object.keys(config.PRINT_PROFILES).join(', ')}`, { param: 'profile' });
   const model = body.model ?? generator.defaultModel;
-  if (!generator.models.includes(model)) throw validationFailed(`Invalid body: model must be one of ${generator.models.join(', ')}`, { param: 'model' });
+  if (!generator.models.includes(model))
+    throw validationFailed(`Invalid body: model must be one of ${generator.models.join(', ')}`, { param: 'model' });
   const { width, height } = resolveSize(body, profile, config.MAX_INPUT_PIXELS);
   const dedupKey = dedupKeyOf({ prompt: body.prompt, n: body.n, width, height, profile: profileName, model, seed: body.seed ?? null });
   const now = deps.clock.now();
@@ -85,7 +107,10 @@ export async function createGeneration(deps: PipelineDeps, tenantId: string, bod
       updated_at: now,
     }));
     const images = await insertImages(tx, rows);
-    await recordTransitions(tx, images.map((i) => ({ image_id: i.id, tenant_id: tenantId, from_status: null, to_status: 'queued' as const })));
+    await recordTransitions(
+      tx,
+      images.map((i) => ({ image_id: i.id, tenant_id: tenantId, from_status: null, to_status: 'queued' as const })),
+    );
     return { job, images, deduplicated: false };
   });
   if (created.deduplicated) {
@@ -130,16 +155,26 @@ async function holdCredits(deps: PipelineDeps, images: ImageRow[]): Promise<void
 /** Undo a generation that could not start: holds back, images and job failed (never deduplicated). */
 async function abandonGeneration(deps: PipelineDeps, jobId: string, images: ImageRow[], cause: unknown, wholeJob: boolean): Promise<void> {
   const code = cause instanceof AppError && cause.code === 'INSUFFICIENT_CREDITS' ? 'INSUFFICIENT_CREDITS' : 'NOT_STARTED';
-  const message = code === 'INSUFFICIENT_CREDITS' ? 'The tenant has too few credits for this generation' : 'The generation could not be started';
+  const message =
+    code === 'INSUFFICIENT_CREDITS' ? 'The tenant has too few credits for this generation' : 'The generation could not be started';
   for (const image of images) {
     if (image.charge_status === 'held' && image.hold_id) {
-      await deps.credits.release(image.hold_id).catch((err: unknown) => deps.logger.warn('hold release failed; it will expire', { hold_id: image.hold_id, err }));
+      await deps.credits
+        .release(image.hold_id)
+        .catch((err: unknown) => deps.logger.warn('hold release failed; it will expire', { hold_id: image.hold_id, err }));
     }
   }
   await deps.db.transaction().execute(async (tx) => {
     if (wholeJob) await markGenerationJobFailed(tx, jobId);
     for (const image of images) {
-      await transitionImage(tx, image.id, ['queued'], 'failed', { failure_code: code, failure_message: message, charge_status: image.charge_status === 'held' ? 'released' : image.charge_status }, code);
+      await transitionImage(
+        tx,
+        image.id,
+        ['queued'],
+        'failed',
+        { failure_code: code, failure_message: message, charge_status: image.charge_status === 'held' ? 'released' : image.charge_status },
+        code,
+      );
     }
   });
 }

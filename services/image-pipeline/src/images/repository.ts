@@ -30,14 +30,30 @@ export const IMAGE_COLUMNS = [
   'updated_at',
 ] as const;
 
-const JOB_COLUMNS = ['id', 'tenant_id', 'prompt', 'model', 'profile', 'width', 'height', 'n', 'seed', 'dedup_key', 'status', 'created_at'] as const;
+const JOB_COLUMNS = [
+  'id',
+  'tenant_id',
+  'prompt',
+  'model',
+  'profile',
+  'width',
+  'height',
+  'n',
+  'seed',
+  'dedup_key',
+  'status',
+  'created_at',
+] as const;
 
 export async function insertImages(db: DbOrTx, rows: NewImage[]): Promise<ImageRow[]> {
   if (rows.length === 0) return [];
   return db.insertInto('images').values(rows).returning(IMAGE_COLUMNS).execute();
 }
 
-export async function recordTransitions(db: DbOrTx, rows: { image_id: string; tenant_id: string; from_status: ImageStatus | null; to_status: ImageStatus; reason?: string | null }[]): Promise<void> {
+export async function recordTransitions(
+  db: DbOrTx,
+  rows: { image_id: string; tenant_id: string; from_status: ImageStatus | null; to_status: ImageStatus; reason?: string | null }[],
+): Promise<void> {
   if (rows.length === 0) return;
   await db
     .insertInto('image_transitions')
@@ -57,7 +73,13 @@ export async function findImageById(db: DbOrTx, id: string): Promise<ImageRow | 
 
 /** The row locked for the rest of the transaction, so two actions on one image serialise. */
 export async function lockImage(db: DbOrTx, tenantId: string, id: string): Promise<ImageRow | undefined> {
-  return db.selectFrom('images').select(IMAGE_COLUMNS).where('id', '=', id).where('tenant_id', '=', tenantId).forUpdate().executeTakeFirst();
+  return db
+    .selectFrom('images')
+    .select(IMAGE_COLUMNS)
+    .where('id', '=', id)
+    .where('tenant_id', '=', tenantId)
+    .forUpdate()
+    .executeTakeFirst();
 }
 
 /**
@@ -82,12 +104,20 @@ export async function transitionImage(
     .where('status', 'in', [...from])
     .returning(IMAGE_COLUMNS)
     .executeTakeFirst();
-  if (row) await recordTransitions(db, [{ image_id: id, tenant_id: row.tenant_id, from_status: before.status, to_status: to, reason: reason ?? null }]);
+  if (row)
+    await recordTransitions(db, [
+      { image_id: id, tenant_id: row.tenant_id, from_status: before.status, to_status: to, reason: reason ?? null },
+    ]);
   return row;
 }
 
 /** Bookkeeping that is not a state change (charge progress, stored variants). */
-export async function updateImage(db: DbOrTx, id: string, set: Omit<ImageUpdate, 'status' | 'id' | 'tenant_id'>, onlyIn?: readonly ImageStatus[]): Promise<ImageRow | undefined> {
+export async function updateImage(
+  db: DbOrTx,
+  id: string,
+  set: Omit<ImageUpdate, 'status' | 'id' | 'tenant_id'>,
+  onlyIn?: readonly ImageStatus[],
+): Promise<ImageRow | undefined> {
   let query = db
     .updateTable('images')
     .set({ ...set, updated_at: sql<Date>`now()` as unknown as Date })
@@ -117,7 +147,11 @@ export async function listImages(db: DbOrTx, q: ListImagesQuery): Promise<ImageR
     const { createdAt, id } = q.after;
     query = query.where((eb) => eb.or([eb('created_at', '<', createdAt), eb.and([eb('created_at', '=', createdAt), eb('id', '<', id)])]));
   }
-  return query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(q.limit + 1).execute();
+  return query
+    .orderBy('created_at', 'desc')
+    .orderBy('id', 'desc')
+    .limit(q.limit + 1)
+    .execute();
 }
 
 export async function insertGenerationJob(db: DbOrTx, row: NewGenerationJob): Promise<GenerationJobRow> {
@@ -129,7 +163,12 @@ export async function findGenerationJob(db: DbOrTx, tenantId: string, id: string
 }
 
 /** The newest live job with the same request inside the window; failed ones never count. */
-export async function findRecentDuplicateJob(db: DbOrTx, tenantId: string, dedupKey: string, since: Date): Promise<GenerationJobRow | undefined> {
+export async function findRecentDuplicateJob(
+  db: DbOrTx,
+  tenantId: string,
+  dedupKey: string,
+  since: Date,
+): Promise<GenerationJobRow | undefined> {
   return db
     .selectFrom('generation_jobs')
     .select(JOB_COLUMNS)

@@ -71,7 +71,10 @@ export function imagesRouter(deps: PipelineDeps): Router {
     const action = parseOrThrow(z.enum(SINGLE_ACTIONS), req.params['action'], 'path');
     const id = String(req.params['id']);
     const body = action === 'reject' ? parseOrThrow(rejectBody, req.body ?? {}, 'body') : parseOrThrow(emptyBody, req.body ?? {}, 'body');
-    const outcome = await applyAction(deps, tenantOf(req), action, id, { strict: true, ...('reason' in body ? { reason: body.reason } : {}) });
+    const outcome = await applyAction(deps, tenantOf(req), action, id, {
+      strict: true,
+      ...('reason' in body ? { reason: body.reason } : {}),
+    });
     const image = outcome.image!;
     res.status(action === 'publish' ? 202 : 200).json(toImageView(image));
   });

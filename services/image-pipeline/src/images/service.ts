@@ -16,12 +16,17 @@ export async function getImage(deps: PipelineDeps, tenantId: string, id: string)
   return toImageView(row);
 }
 
-export async function listTenantImages(deps: PipelineDeps, tenantId: string, q: { status?: ImageStatus | undefined; job_id?: string | undefined; cursor?: string | undefined; limit: number }): Promise<Page<ImageView>> {
+export async function listTenantImages(
+  deps: PipelineDeps,
+  tenantId: string,
+  q: { status?: ImageStatus | undefined; job_id?: string | undefined; cursor?: string | undefined; limit: number },
+): Promise<Page<ImageView>> {
   let after: { createdAt: Date; id: string } | undefined;
   if (q.cursor) {
     const [createdAt, id] = decodeCursor(q.cursor, 2);
     const date = new Date(String(createdAt));
-    if (Number.isNaN(date.getTime()) || typeof id !== 'string') throw new AppError('VALIDATION_FAILED', 'Invalid cursor', { details: { param: 'cursor' } });
+    if (Number.isNaN(date.getTime()) || typeof id !== 'string')
+      throw new AppError('VALIDATION_FAILED', 'Invalid cursor', { details: { param: 'cursor' } });
     after = { createdAt: date, id };
   }
   const rows = await listImages(deps.db, { tenantId, limit: q.limit, status: q.status, jobId: q.job_id, after });
@@ -41,12 +46,20 @@ export async function openImageContent(deps: PipelineDeps, tenantId: string, id:
   if (!row) throw notFound('Image');
   const stored = row.variants[variant];
   if (!stored) {
-    throw new AppError('NOT_FOUND', `Image ${id} has no ${variant} variant (status ${row.status})`, { details: { variant, status: row.status } });
+    throw new AppError('NOT_FOUND', `Image ${id} has no ${variant} variant (status ${row.status})`, {
+      details: { variant, status: row.status },
+    });
   }
   const opened = await deps.storage.open(stored.key);
   if (!opened) throw notFound('Image content');
   const extension = stored.format === 'jpeg' ? 'jpg' : stored.format;
-  return { stream: opened.stream, bytes: opened.bytes, contentType: stored.content_type, sha256: stored.sha256, filename: `${id}-${variant}.${extension}` };
+  return {
+    stream: opened.stream,
+    bytes: opened.bytes,
+    contentType: stored.content_type,
+    sha256: stored.sha256,
+    filename: `${id}-${variant}.${extension}`,
+  };
 }
 
 export type ItemOutcome = { kind: 'applied'; image: ImageRow | null } | { kind: 'skipped'; image: ImageRow; reason: string };
@@ -56,21 +69,42 @@ export type ItemOutcome = { kind: 'applied'; image: ImageRow | null } | { kind: 
  * checked and changed together, so two reviewers (or a batch and a single action) never both
  * apply. Side effects (events, the publish job, deleting files) follow the commit.
  */
-export async function applyAction(deps: PipelineDeps, tenantId: string, action: ReviewAction, id: string, options: { reason?: string; strict?: boolean } = {}): Promise<ItemOutcome> {
+export async function applyAction(
+  deps: PipelineDeps,
+  tenantId: string,
+  action: ReviewAction,
+  id: string,
+  options: { reason?: string; strict?: boolean } = {},
+): Promise<ItemOutcome> {
   const outcome = await deps.db.transaction().execute(async (tx): Promise<ItemOutcome> => {
     const row = await lockImage(tx, tenantId, id);
     if (!row) throw notFound('Image');
-    if (!options.strict && ACTION_ALREADY_DONE[action].includes(row.status)) return { kind: 'skipped', image: row, reason: `already ${row.status}` };
+    if (!options.strict && ACTION_ALREADY_DONE[action].includes(row.status))
+      return { kind: 'skipped', image: row, reason: `already ${row.status}` };
     if (!ACTION_ACCEPTS[action].includes(row.status)) throw wrongState(id, action, row.status);
     switch (action) {
       case 'approve':
         return { kind: 'applied', image: (await transitionImage(tx, id, ACTION_ACCEPTS.approve, 'approved'))! };
       case 'reject':
-        return { kind: 'applied', image: (await transitionImage(tx, id, ACTION_ACCEPTS.reject, 'rejected', { rejection_reason: options.reason ?? null }, options.reason ?? null))! };
+        return {
+          kind: 'applied',
+          image: (await transitionImage(
+            tx,
+            id,
+            ACTION_ACCEPTS.reject,
+            'rejected',
+            { rejection_reason: options.reason ?? null },
+            options.reason ?? null,
+          ))!,
+        };
       case 'publish':
         return {
           kind: 'applied',
-          image: (await transitionImage(tx, id, ACTION_ACCEPTS.publish, 'publishing', { publish_attempt: row.publish_attempt + 1, failure_code: null, failure_message: null }))!,
+          image: (await transitionImage(tx, id, ACTION_ACCEPTS.publish, 'publishing', {
+            publish_attempt: row.publish_attempt + 1,
+            failure_code: null,
+            failure_message: null,
+          }))!,
         };
       case 'delete':
         await deleteImageRow(tx, id);
@@ -84,14 +118,21 @@ export async function applyAction(deps: PipelineDeps, tenantId: string, action: 
   if (action === 'reject' && image) await emitImageEvent(deps, 'image.rejected', image, 'rejected', { reason: image.rejection_reason });
   if (action === 'publish' && image) {
     try {
-      await enqueue(deps.queue, publishImageJob, { image_id: id, attempt: image.publish_attempt }, imageJobOptions(deps.config, `publish-${id}-${image.publish_attempt}`));
+      await enqueue(
+        deps.queue,
+        publishImageJob,
+        { image_id: id, attempt: image.publish_attempt },
+        imageJobOptions(deps.config, `publish-${id}-${image.publish_attempt}`),
+      );
     } catch (err) {
       await failPublish(deps, id, 'The publish job could not be queued');
       throw new AppError('SERVICE_UNAVAILABLE', 'The publish could not be queued; try again', { cause: err });
     }
   }
   if (action === 'delete') {
-    await deps.storage.deletePrefix(imagePrefix(tenantId, id)).catch((err: unknown) => deps.logger.warn('image files could not be deleted', { image_id: id, err }));
+    await deps.storage
+      .deletePrefix(imagePrefix(tenantId, id))
+      .catch((err: unknown) => deps.logger.warn('image files could not be deleted', { image_id: id, err }));
   }
   return outcome;
 }
@@ -109,8 +150,21 @@ export interface BatchResult {
  * A batch applies the action to each id independently (its own transaction): one bad id never
  * blocks or half-applies another. Another tenant's id is reported exactly like a missing one.
  */
-export async function runBatch(deps: PipelineDeps, tenantId: string, action: ReviewAction, ids: string[], options: { reason?: string } = {}): Promise<BatchResult> {
-  const result: BatchResult = { batch_id: newId('batch'), action, successful: [], failed: [], skipped: [], counts: { requested: ids.length, successful: 0, failed: 0, skipped: 0 } };
+export async function runBatch(
+  deps: PipelineDeps,
+  tenantId: string,
+  action: ReviewAction,
+  ids: string[],
+  options: { reason?: string } = {},
+): Promise<BatchResult> {
+  const result: BatchResult = {
+    batch_id: newId('batch'),
+    action,
+    successful: [],
+    failed: [],
+    skipped: [],
+    counts: { requested: ids.length, successful: 0, failed: 0, skipped: 0 },
+  };
   const seen = new Set<string>();
   for (const id of ids) {
     if (seen.has(id)) {
@@ -124,12 +178,18 @@ export async function runBatch(deps: PipelineDeps, tenantId: string, action: Rev
       else result.successful.push(id);
     } catch (err) {
       const appError = toAppError(err);
-      if (appError.status >= 500 && !appError.expose) deps.logger.error('batch item failed', { batch_id: result.batch_id, image_id: id, action, err });
+      if (appError.status >= 500 && !appError.expose)
+        deps.logger.error('batch item failed', { batch_id: result.batch_id, image_id: id, action, err });
       const message = appError.status >= 500 && !appError.expose ? 'The action could not be applied to this image' : appError.message;
       result.failed.push({ id, code: appError.code, message });
     }
   }
-  result.counts = { requested: ids.length, successful: result.successful.length, failed: result.failed.length, skipped: result.skipped.length };
+  result.counts = {
+    requested: ids.length,
+    successful: result.successful.length,
+    failed: result.failed.length,
+    skipped: result.skipped.length,
+  };
   deps.logger.info('batch completed', { batch_id: result.batch_id, action, ...result.counts });
   await emitEvent(deps, 'batch.completed', tenantId, `evt_${result.batch_id}`, {
     batch_id: result.batch_id,

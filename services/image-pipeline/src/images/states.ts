@@ -7,7 +7,18 @@ import { AppError } from '@tollgate/common';
  *   queued | generating | processing → failed (with a reason)
  * Uploads skip `generating`.
  */
-export const IMAGE_STATUSES = ['queued', 'generating', 'processing', 'pending_review', 'approved', 'rejected', 'publishing', 'published', 'publish_failed', 'failed'] as const;
+export const IMAGE_STATUSES = [
+  'queued',
+  'generating',
+  'processing',
+  'pending_review',
+  'approved',
+  'rejected',
+  'publishing',
+  'published',
+  'publish_failed',
+  'failed',
+] as const;
 
 export type ImageStatus = (typeof IMAGE_STATUSES)[number];
 

@@ -12,16 +12,25 @@ const ACCEPTED_TYPES = new Set(Object.values(CONTENT_TYPES));
  * POST /v1/images/ingest: an uploaded file becomes an image record. The file is looked up for
  * this tenant now (so a wrong id is a 404 at once); its bytes are fetched by the worker.
  */
-export async function ingestFile(deps: PipelineDeps, tenantId: string, body: { file_id: string; profile?: string | undefined }): Promise<ImageView> {
+export async function ingestFile(
+  deps: PipelineDeps,
+  tenantId: string,
+  body: { file_id: string; profile?: string | undefined },
+): Promise<ImageView> {
   const { config } = deps;
   const profileName = body.profile ?? config.DEFAULT_PROFILE;
-  if (!config.PRINT_PROFILES[profileName]) throw validationFailed(`Invalid body: profile must be one of ${Object.keys(config.PRINT_PROFILES).join(', ')}`, { param: 'profile' });
+  if (!config.PRINT_PROFILES[profileName])
+    throw validationFailed(`Invalid body: profile must be one of ${Object.keys(config.PRINT_PROFILES).join(', ')}`, { param: 'profile' });
   const file = await deps.upload.getFile(tenantId, body.file_id);
   if (file.contentType && !ACCEPTED_TYPES.has(file.contentType.split(';')[0]!.trim().toLowerCase())) {
-    throw new AppError('UNSUPPORTED_MEDIA_TYPE', `The file is ${file.contentType}; images must be PNG, JPEG or WebP`, { details: { param: 'file_id', content_type: file.contentType } });
+    throw new AppError('UNSUPPORTED_MEDIA_TYPE', `The file is ${file.contentType}; images must be PNG, JPEG or WebP`, {
+      details: { param: 'file_id', content_type: file.contentType },
+    });
   }
   if (file.bytes > config.MAX_SOURCE_BYTES) {
-    throw new AppError('PAYLOAD_TOO_LARGE', `The file is ${file.bytes} bytes, above the ${config.MAX_SOURCE_BYTES}-byte limit`, { details: { param: 'file_id' } });
+    throw new AppError('PAYLOAD_TOO_LARGE', `The file is ${file.bytes} bytes, above the ${config.MAX_SOURCE_BYTES}-byte limit`, {
+      details: { param: 'file_id' },
+    });
   }
   const now = deps.clock.now();
   const image = await deps.db.transaction().execute(async (tx) => {
@@ -57,7 +66,14 @@ export async function ingestFile(deps: PipelineDeps, tenantId: string, body: { f
   try {
     await enqueue(deps.queue, ingestImageJob, { image_id: image.id }, imageJobOptions(config, `ingest-${image.id}`));
   } catch (err) {
-    await deps.db.transaction().execute((tx) => transitionImage(tx, image.id, ['queued'], 'failed', { failure_code: 'NOT_STARTED', failure_message: 'The ingest could not be queued' }));
+    await deps.db
+      .transaction()
+      .execute((tx) =>
+        transitionImage(tx, image.id, ['queued'], 'failed', {
+          failure_code: 'NOT_STARTED',
+          failure_message: 'The ingest could not be queued',
+        }),
+      );
     throw new AppError('SERVICE_UNAVAILABLE', 'The ingest could not be queued; try again', { cause: err });
   }
   deps.logger.info('ingest queued', { image_id: image.id, file_id: file.id, profile: profileName });

@@ -17,10 +17,17 @@ export const ingestImageJob = defineJob('ingest', z.object({ image_id: imageId }
 export const publishImageJob = defineJob('publish', z.object({ image_id: imageId, attempt: z.number().int().min(1) }));
 
 /** Periodic sweep for in-flight images whose job went missing (one scheduler for all replicas). */
-export const recoverImagesJob = defineJob('recover', z.object({}), { attempts: 1, removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } });
+export const recoverImagesJob = defineJob('recover', z.object({}), {
+  attempts: 1,
+  removeOnComplete: { count: 100 },
+  removeOnFail: { count: 100 },
+});
 
 /** The job an in-flight image is waiting on, by its state. */
-export function jobIdFor(image: { id: string; source: string; status: string; publish_attempt: number }): { name: 'generate' | 'ingest' | 'publish'; id: string } {
+export function jobIdFor(image: { id: string; source: string; status: string; publish_attempt: number }): {
+  name: 'generate' | 'ingest' | 'publish';
+  id: string;
+} {
   if (image.status === 'publishing') return { name: 'publish', id: `publish-${image.id}-${image.publish_attempt}` };
   return image.source === 'upload' ? { name: 'ingest', id: `ingest-${image.id}` } : { name: 'generate', id: `generate-${image.id}` };
 }

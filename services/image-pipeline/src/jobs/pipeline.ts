@@ -5,13 +5,13 @@ import type { PipelineDeps } from '../deps';
 import { emitImageEvent } from '../events';
 import { captureCharge, ensureHold, holdKey, releaseHold } from '../generation/charges';
 import { GeneratorError } from '../generation/generator';
-import { findImageById, transitionImage, updateImage } from '../images/repository';
+import { findImageById, transitionImage } from '../images/repository';
 import type { ImageStatus } from '../images/states';
 import { CONTENT_TYPES, ImageRejectedError, inspectSource, sniffFormat } from '../processing/inspect';
 import { qualityReport } from '../processing/quality';
 import { type RenderedVariant, renderPrintAndThumb, renderThumb } from '../processing/render';
 import { PublishError } from '../publishing/publisher';
-import { sha256Of, variantKey } from '../storage/storage';
+import { variantKey } from '../storage/storage';
 
 /** States an image may fail from: the pipeline's own. */
 const FAILABLE: readonly ImageStatus[] = ['queued', 'generating', 'processing'];
@@ -23,7 +23,13 @@ class RecordedFailure extends UnrecoverableError {}
  * Marks the image failed (once), gives back its held credits and says so in an event.
  * Returns the failed row, or undefined when it was no longer in a failable state.
  */
-export async function failImage(deps: PipelineDeps, imageId: string, code: string, message: string, extra: { quality?: unknown; variants?: unknown } = {}): Promise<ImageRow | undefined> {
+export async function failImage(
+  deps: PipelineDeps,
+  imageId: string,
+  code: string,
+  message: string,
+  extra: { quality?: unknown; variants?: unknown } = {},
+): Promise<ImageRow | undefined> {
   const current = await findImageById(deps.db, imageId);
   if (!current || !(FAILABLE.includes(current.status) || current.status === 'failed')) return undefined;
   // Credits go back before the failure shows, so whoever sees `failed` sees the hold released
@@ -56,7 +62,8 @@ function permanentFailureOf(err: unknown): { code: string; message: string } | u
   if (err instanceof ImageRejectedError) return { code: err.code, message: err.message };
   if (err instanceof GeneratorError && !err.retryable) return { code: err.code, message: err.message };
   if (err instanceof AppError) {
-    if (err.code === 'INSUFFICIENT_CREDITS') return { code: 'INSUFFICIENT_CREDITS', message: 'The tenant has too few credits for this image' };
+    if (err.code === 'INSUFFICIENT_CREDITS')
+      return { code: 'INSUFFICIENT_CREDITS', message: 'The tenant has too few credits for this image' };
     if (err.code === 'NOT_FOUND') return { code: 'FILE_NOT_FOUND', message: 'The uploaded file no longer exists' };
     if (err.code === 'PAYLOAD_TOO_LARGE') return { code: 'SOURCE_TOO_LARGE', message: err.message };
     if (err.status < 500 && err.code !== 'RATE_LIMITED' && err.code !== 'CONFLICT') return { code: err.code, message: err.message };
@@ -97,7 +104,16 @@ async function storeOriginal(deps: PipelineDeps, image: ImageRow, data: Buffer):
   const info = await inspectSource(data, limits);
   const format = sniffFormat(data)!;
   const stored = await deps.storage.put(variantKey(image.tenant_id, image.id, 'original', format), data);
-  return { key: stored.key, format, content_type: CONTENT_TYPES[format], width: info.width, height: info.height, bytes: stored.bytes, sha256: stored.sha256, ...(info.dpi ? { dpi: info.dpi } : {}) };
+  return {
+    key: stored.key,
+    format,
+    content_type: CONTENT_TYPES[format],
+    width: info.width,
+    height: info.height,
+    bytes: stored.bytes,
+    sha256: stored.sha256,
+    ...(info.dpi ? { dpi: info.dpi } : {}),
+  };
 }
 
 /**
@@ -128,10 +144,20 @@ export async function processImage(deps: PipelineDeps, image: ImageRow): Promise
   const renderStarted = performance.now();
   const rendered = await renderPrintAndThumb(data, profile, renderOptions);
   const renderMs = performance.now() - renderStarted;
-  const [print, thumb] = await Promise.all([storeVariant(deps, image, 'print', rendered.print), storeVariant(deps, image, 'thumb', rendered.thumb)]);
+  const [print, thumb] = await Promise.all([
+    storeVariant(deps, image, 'print', rendered.print),
+    storeVariant(deps, image, 'thumb', rendered.thumb),
+  ]);
   const ready = await deps.db
     .transaction()
-    .execute((tx) => transitionImage(tx, image.id, ['processing'], 'pending_review', { quality: json(report), variants: json({ ...image.variants, print, thumb }), failure_code: null, failure_message: null }));
+    .execute((tx) =>
+      transitionImage(tx, image.id, ['processing'], 'pending_review', {
+        quality: json(report),
+        variants: json({ ...image.variants, print, thumb }),
+        failure_code: null,
+        failure_message: null,
+      }),
+    );
   if (ready) {
     deps.logger.info('image ready for review', {
       image_id: image.id,
@@ -140,7 +166,9 @@ export async function processImage(deps: PipelineDeps, image: ImageRow): Promise
       render_ms: Math.round(renderMs),
       processing_ms: Math.round(performance.now() - started),
     });
-    await emitImageEvent(deps, 'image.generation.completed', ready, 'ready', { quality: { passed: true, warnings: report.warnings.map((w) => w.code) } });
+    await emitImageEvent(deps, 'image.generation.completed', ready, 'ready', {
+      quality: { passed: true, warnings: report.warnings.map((w) => w.code) },
+    });
   }
   return ready;
 }
@@ -154,7 +182,9 @@ export async function runGenerate(deps: PipelineDeps, imageId: string, signal?: 
   let image = await findImageById(deps.db, imageId);
   if (!image) return 'missing';
   if (image.status === 'queued') {
-    image = (await deps.db.transaction().execute((tx) => transitionImage(tx, imageId, ['queued'], 'generating'))) ?? (await findImageById(deps.db, imageId));
+    image =
+      (await deps.db.transaction().execute((tx) => transitionImage(tx, imageId, ['queued'], 'generating'))) ??
+      (await findImageById(deps.db, imageId));
     if (!image) return 'missing';
   }
   if (image.status === 'generating') {
@@ -174,7 +204,9 @@ export async function runGenerate(deps: PipelineDeps, imageId: string, signal?: 
         ...(signal ? { signal } : {}),
       });
       const original = await storeOriginal(deps, held, generated.data);
-      const next = await deps.db.transaction().execute((tx) => transitionImage(tx, imageId, ['generating'], 'processing', { variants: json({ ...held.variants, original }) }));
+      const next = await deps.db
+        .transaction()
+        .execute((tx) => transitionImage(tx, imageId, ['generating'], 'processing', { variants: json({ ...held.variants, original }) }));
       return next ?? (await findImageById(deps.db, imageId));
     });
     if (!image) return 'missing';
@@ -198,7 +230,9 @@ export async function runIngest(deps: PipelineDeps, imageId: string): Promise<st
       if (!queued.file_id) throw new ImageRejectedError('MISSING_FILE', 'The image names no uploaded file');
       const data = await deps.upload.readContent(queued.tenant_id, queued.file_id, deps.config.MAX_SOURCE_BYTES);
       const original = await storeOriginal(deps, queued, data);
-      const next = await deps.db.transaction().execute((tx) => transitionImage(tx, imageId, ['queued'], 'processing', { variants: json({ ...queued.variants, original }) }));
+      const next = await deps.db
+        .transaction()
+        .execute((tx) => transitionImage(tx, imageId, ['queued'], 'processing', { variants: json({ ...queued.variants, original }) }));
       return next ?? (await findImageById(deps.db, imageId));
     });
     if (!image) return 'missing';
@@ -232,7 +266,12 @@ export async function runPublish(deps: PipelineDeps, imageId: string, attempt: n
   }
   const published = await deps.db.transaction().execute((tx) =>
     transitionImage(tx, imageId, ['publishing'], 'published', {
-      publication: json({ publisher: deps.publisher.name, external_id: result.external_id, url: result.url, published_at: deps.clock.now().toISOString() }),
+      publication: json({
+        publisher: deps.publisher.name,
+        external_id: result.external_id,
+        url: result.url,
+        published_at: deps.clock.now().toISOString(),
+      }),
     }),
   );
   if (published) {
@@ -244,7 +283,16 @@ export async function runPublish(deps: PipelineDeps, imageId: string, attempt: n
 export async function failPublish(deps: PipelineDeps, imageId: string, message: string): Promise<void> {
   const row = await deps.db
     .transaction()
-    .execute((tx) => transitionImage(tx, imageId, ['publishing'], 'publish_failed', { failure_code: 'PUBLISH_FAILED', failure_message: message.slice(0, 1000) }, message.slice(0, 200)));
+    .execute((tx) =>
+      transitionImage(
+        tx,
+        imageId,
+        ['publishing'],
+        'publish_failed',
+        { failure_code: 'PUBLISH_FAILED', failure_message: message.slice(0, 1000) },
+        message.slice(0, 200),
+      ),
+    );
   if (row) deps.logger.warn('publish failed', { image_id: imageId, failure_message: message });
 }
 
@@ -252,7 +300,13 @@ export async function failPublish(deps: PipelineDeps, imageId: string, message: 
  * Called once when a job used its last attempt on transient errors (or failed unrecoverably).
  * The image gets a failure the tenant can read; the cause stays in the logs.
  */
-export async function onFinalJobFailure(deps: PipelineDeps, jobName: string, data: { image_id?: unknown }, attempts: number, error: Error): Promise<void> {
+export async function onFinalJobFailure(
+  deps: PipelineDeps,
+  jobName: string,
+  data: { image_id?: unknown },
+  attempts: number,
+  error: Error,
+): Promise<void> {
   const imageId = typeof data.image_id === 'string' ? data.image_id : undefined;
   if (!imageId || error instanceof RecordedFailure || error.name === 'RecordedFailure') return;
   if (jobName === 'publish') {

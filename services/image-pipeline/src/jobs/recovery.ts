@@ -38,19 +38,31 @@ export async function recoverStuckImages(deps: PipelineDeps): Promise<RecoveryRe
     const job = await deps.queue.getJob(target.id);
     if (!job) {
       const options = imageJobOptions(deps.config, target.id);
-      if (target.name === 'publish') await enqueue(deps.queue, publishImageJob, { image_id: image.id, attempt: image.publish_attempt }, options);
+      if (target.name === 'publish')
+        await enqueue(deps.queue, publishImageJob, { image_id: image.id, attempt: image.publish_attempt }, options);
       else await enqueue(deps.queue, target.name === 'ingest' ? ingestImageJob : generateImageJob, { image_id: image.id }, options);
       // Touch the row so the next sweep gives the new job time.
-      await deps.db.updateTable('images').set({ updated_at: sql`now()` }).where('id', '=', image.id).execute();
+      await deps.db
+        .updateTable('images')
+        .set({ updated_at: sql`now()` })
+        .where('id', '=', image.id)
+        .execute();
       result.requeued.push(image.id);
       continue;
     }
     if ((await job.getState()) === 'failed') {
-      await onFinalJobFailure(deps, job.name, (job.data ?? {}) as { image_id?: unknown }, job.attemptsMade, new Error(job.failedReason || 'job failed'));
+      await onFinalJobFailure(
+        deps,
+        job.name,
+        (job.data ?? {}) as { image_id?: unknown },
+        job.attemptsMade,
+        new Error(job.failedReason || 'job failed'),
+      );
       result.failed.push(image.id);
     }
   }
-  if (result.requeued.length || result.failed.length) deps.logger.warn('recovered stuck images', { requeued: result.requeued, failed: result.failed });
+  if (result.requeued.length || result.failed.length)
+    deps.logger.warn('recovered stuck images', { requeued: result.requeued, failed: result.failed });
   return result;
 }
 
@@ -60,5 +72,9 @@ export async function scheduleRecovery(queue: Queue, config: Config): Promise<vo
     await queue.removeJobScheduler('recover-stuck-images');
     return;
   }
-  await queue.upsertJobScheduler('recover-stuck-images', { every: config.RECOVERY_INTERVAL_MS }, { name: recoverImagesJob.name, data: {}, opts: recoverImagesJob.options ?? {} });
+  await queue.upsertJobScheduler(
+    'recover-stuck-images',
+    { every: config.RECOVERY_INTERVAL_MS },
+    { name: recoverImagesJob.name, data: {}, opts: recoverImagesJob.options ?? {} },
+  );
 }

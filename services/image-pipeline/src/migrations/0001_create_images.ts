@@ -3,7 +3,18 @@ import { type Kysely, sql } from 'kysely';
 /** Millisecond precision: list cursors carry JS Dates, which would miss rows differing in microseconds. */
 const MS_TIMESTAMP = sql`timestamptz(3)`;
 
-const STATUSES = ['queued', 'generating', 'processing', 'pending_review', 'approved', 'rejected', 'publishing', 'published', 'publish_failed', 'failed'];
+const STATUSES = [
+  'queued',
+  'generating',
+  'processing',
+  'pending_review',
+  'approved',
+  'rejected',
+  'publishing',
+  'published',
+  'publish_failed',
+  'failed',
+];
 
 export async function up(db: Kysely<any>): Promise<void> {
   await db.schema
@@ -21,7 +32,11 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('status', 'text', (c) => c.notNull().check(sql`status in ('active', 'failed')`))
     .addColumn('created_at', MS_TIMESTAMP, (c) => c.notNull().defaultTo(sql`now()`))
     .execute();
-  await db.schema.createIndex('generation_jobs_dedup_idx').on('generation_jobs').columns(['tenant_id', 'dedup_key', 'created_at']).execute();
+  await db.schema
+    .createIndex('generation_jobs_dedup_idx')
+    .on('generation_jobs')
+    .columns(['tenant_id', 'dedup_key', 'created_at'])
+    .execute();
 
   await db.schema
     .createTable('images')
@@ -42,9 +57,19 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('failure_message', 'text')
     .addColumn('quality', 'jsonb')
     .addColumn('variants', 'jsonb', (c) => c.notNull().defaultTo(sql`'{}'::jsonb`))
-    .addColumn('charge_amount', 'bigint', (c) => c.notNull().defaultTo(0).check(sql`charge_amount >= 0`))
+    .addColumn('charge_amount', 'bigint', (c) =>
+      c
+        .notNull()
+        .defaultTo(0)
+        .check(sql`charge_amount >= 0`),
+    )
     .addColumn('hold_id', 'text')
-    .addColumn('charge_status', 'text', (c) => c.notNull().defaultTo('none').check(sql`charge_status in ('none', 'held', 'captured', 'released')`))
+    .addColumn('charge_status', 'text', (c) =>
+      c
+        .notNull()
+        .defaultTo('none')
+        .check(sql`charge_status in ('none', 'held', 'captured', 'released')`),
+    )
     .addColumn('rejection_reason', 'text')
     .addColumn('publish_attempt', 'integer', (c) => c.notNull().defaultTo(0))
     .addColumn('publication', 'jsonb')
@@ -53,7 +78,11 @@ export async function up(db: Kysely<any>): Promise<void> {
     .execute();
   // The review queue and the list: newest first, per tenant, optionally by status.
   await db.schema.createIndex('images_tenant_created_idx').on('images').columns(['tenant_id', 'created_at desc', 'id desc']).execute();
-  await db.schema.createIndex('images_tenant_status_created_idx').on('images').columns(['tenant_id', 'status', 'created_at desc', 'id desc']).execute();
+  await db.schema
+    .createIndex('images_tenant_status_created_idx')
+    .on('images')
+    .columns(['tenant_id', 'status', 'created_at desc', 'id desc'])
+    .execute();
   await db.schema.createIndex('images_job_idx').on('images').column('job_id').execute();
 
   await db.schema

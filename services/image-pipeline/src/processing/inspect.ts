@@ -114,5 +114,8 @@ export async function inspectSource(data: Buffer, limits: DecodeLimits): Promise
 export function vipsReason(err: unknown): string {
   const message = err instanceof Error ? err.message : String(err);
   const line = message.split('\n').find((l) => l.trim().length > 0) ?? 'unknown error';
-  return line.replace(/\/[^\s:]+/g, '').trim().slice(0, 200);
+  return line
+    .replace(/\/[^\s:]+/g, '')
+    .trim()
+    .slice(0, 200);
 }

@@ -13,7 +13,10 @@ export const printProfileSchema = z
     dpi: z.number().int().min(72).max(1200).default(300),
     /** The print file keeps transparency (garments); otherwise it is flattened onto `background`. */
     alpha: z.boolean().default(false),
-    background: z.string().regex(/^#[0-9a-fA-F]{6}$/).default('#ffffff'),
+    background: z
+      .string()
+      .regex(/^#[0-9a-fA-F]{6}$/)
+      .default('#ffffff'),
     /** `contain` never crops the artwork (pads instead); `cover` fills and crops the overflow. */
     fit: z.enum(['contain', 'cover']).default('contain'),
     min_width: z.number().int().min(1).optional(),

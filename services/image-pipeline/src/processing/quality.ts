@@ -39,8 +39,14 @@ export function qualityReport(profileName: string, profile: PrintProfile, source
   const target = `${profile.width}×${profile.height} px`;
 
   if (source.width < profile.min_width || source.height < profile.min_height) {
-    const required = profile.min_width === profile.width && profile.min_height === profile.height ? target : `${profile.min_width}×${profile.min_height} px`;
-    errors.push({ code: 'RESOLUTION_TOO_LOW', message: `Resolution ${size} is below the ${profileName} profile's required ${required} (${profile.dpi} DPI)` });
+    const required =
+      profile.min_width === profile.width && profile.min_height === profile.height
+        ? target
+        : `${profile.min_width}×${profile.min_height} px`;
+    errors.push({
+      code: 'RESOLUTION_TOO_LOW',
+      message: `Resolution ${size} is below the ${profileName} profile's required ${required} (${profile.dpi} DPI)`,
+    });
   } else if (source.width < profile.width || source.height < profile.height) {
     warnings.push({ code: 'UPSCALED', message: `Resolution ${size} is below ${target}; the print file is upscaled and may look soft` });
   }

@@ -32,12 +32,17 @@ async function decoding<T>(work: () => Promise<T>): Promise<T> {
     return await work();
   } catch (err) {
     const reason = vipsReason(err);
-    if (/pixel limit/i.test(reason)) throw new ImageRejectedError('IMAGE_TOO_LARGE', `The image exceeds the decoding pixel limit: ${reason}`);
+    if (/pixel limit/i.test(reason))
+      throw new ImageRejectedError('IMAGE_TOO_LARGE', `The image exceeds the decoding pixel limit: ${reason}`);
     throw new ImageRejectedError('CORRUPT_IMAGE', `The image data is corrupt or truncated: ${reason}`);
   }
 }
 
-const hexToRgb = (hex: string) => ({ r: parseInt(hex.slice(1, 3), 16), g: parseInt(hex.slice(3, 5), 16), b: parseInt(hex.slice(5, 7), 16) });
+const hexToRgb = (hex: string) => ({
+  r: parseInt(hex.slice(1, 3), 16),
+  g: parseInt(hex.slice(3, 5), 16),
+  b: parseInt(hex.slice(5, 7), 16),
+});
 
 /**
  * Decodes the source once into sRGB pixels at the profile's size, then encodes the print file
@@ -45,7 +50,11 @@ const hexToRgb = (hex: string) => ({ r: parseInt(hex.slice(1, 3), 16), g: parseI
  * those pixels. Starting from raw pixels means nothing of the source's metadata or any bytes
  * appended to it can reach a variant.
  */
-export async function renderPrintAndThumb(data: Buffer, profile: PrintProfile, options: RenderOptions): Promise<{ print: RenderedVariant; thumb: RenderedVariant }> {
+export async function renderPrintAndThumb(
+  data: Buffer,
+  profile: PrintProfile,
+  options: RenderOptions,
+): Promise<{ print: RenderedVariant; thumb: RenderedVariant }> {
   const background = profile.alpha ? { ...hexToRgb(profile.background), alpha: 0 } : { ...hexToRgb(profile.background), alpha: 1 };
   const pixels = await decoding(() => {
     let pipeline = decoder(data, options.maxInputPixels).toColourspace('srgb');

@@ -44,7 +44,16 @@ export function createLocalCatalogPublisher(deps: { db: Db; storage: ImageStorag
       // One catalog row per image, whoever gets there first (a retried job finds it).
       await deps.db
         .insertInto('catalog_items')
-        .values({ id: deps.ids.next('cat'), tenant_id: image.tenant_id, image_id: image.id, profile: image.profile, storage_key: key, width: print.width, height: print.height, bytes: print.bytes })
+        .values({
+          id: deps.ids.next('cat'),
+          tenant_id: image.tenant_id,
+          image_id: image.id,
+          profile: image.profile,
+          storage_key: key,
+          width: print.width,
+          height: print.height,
+          bytes: print.bytes,
+        })
         .onConflict((oc) => oc.column('image_id').doUpdateSet({ storage_key: sql`excluded.storage_key` }))
         .execute();
       const row = await deps.db.selectFrom('catalog_items').select(['id']).where('image_id', '=', image.id).executeTakeFirstOrThrow();
@@ -95,7 +104,8 @@ export function createHttpPublisher(options: HttpPublisherOptions): ImagePublish
             throw new PublishError(`The publisher could not be reached: ${(err as Error).name}`, true);
           }
           const text = await res.text().catch(() => '');
-          if (res.status === 429 || res.status >= 500) throw new PublishError(`The publisher answered ${res.status}`, true, parseRetryAfter(res.headers.get('retry-after')));
+          if (res.status === 429 || res.status >= 500)
+            throw new PublishError(`The publisher answered ${res.status}`, true, parseRetryAfter(res.headers.get('retry-after')));
           if (!res.ok) throw new PublishError(`The publisher refused the file (${res.status})`, false);
           let parsed: { id?: unknown; preview_url?: unknown } = {};
           try {
@@ -103,10 +113,16 @@ export function createHttpPublisher(options: HttpPublisherOptions): ImagePublish
           } catch {
             throw new PublishError('The publisher answered with something that is not JSON', true);
           }
-          if (typeof parsed.id !== 'string' && typeof parsed.id !== 'number') throw new PublishError('The publisher answered without an id', true);
+          if (typeof parsed.id !== 'string' && typeof parsed.id !== 'number')
+            throw new PublishError('The publisher answered without an id', true);
           return { external_id: String(parsed.id), url: typeof parsed.preview_url === 'string' ? parsed.preview_url : null };
         },
-        { retries: options.retries, baseDelayMs: options.retryBaseMs, maxDelayMs: 30_000, shouldRetry: (err) => err instanceof PublishError && err.retryable },
+        {
+          retries: options.retries,
+          baseDelayMs: options.retryBaseMs,
+          maxDelayMs: 30_000,
+          shouldRetry: (err) => err instanceof PublishError && err.retryable,
+        },
       );
     },
   };

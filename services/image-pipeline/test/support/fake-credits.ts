@@ -43,7 +43,8 @@ export async function startFakeCredits(): Promise<FakeCredits> {
   };
   const error = (res: ServerResponse, status: number, code: string, message: string, details?: Record<string, unknown>) =>
     send(res, status, { error: { code, message, request_id: 'fake', ...(details ? { details } : {}) } });
-  const heldFor = (tenant: string) => [...holds.values()].filter((h) => h.tenant_id === tenant && h.status === 'held').reduce((s, h) => s + h.amount, 0);
+  const heldFor = (tenant: string) =>
+    [...holds.values()].filter((h) => h.tenant_id === tenant && h.status === 'held').reduce((s, h) => s + h.amount, 0);
   const available = (tenant: string) => (balances.get(tenant) ?? 0) - heldFor(tenant);
 
   const handler = async (req: IncomingMessage, res: ServerResponse) => {
@@ -64,7 +65,8 @@ export async function startFakeCredits(): Promise<FakeCredits> {
       if (existing) return send(res, 200, holds.get(existing));
       const tenant = String(body['tenant_id']);
       const amount = Number(body['amount']);
-      if (available(tenant) < amount) return error(res, 402, 'INSUFFICIENT_CREDITS', 'Not enough credits', { available: available(tenant), required: amount });
+      if (available(tenant) < amount)
+        return error(res, 402, 'INSUFFICIENT_CREDITS', 'Not enough credits', { available: available(tenant), required: amount });
       const now = new Date();
       const hold: Hold = {
         id: `hold_${randomBytes(12).toString('hex')}`,
@@ -86,7 +88,8 @@ export async function startFakeCredits(): Promise<FakeCredits> {
       if (m[2] === 'capture') {
         const amount = Number(body['amount']);
         if (hold.status === 'captured' && hold.captured_amount === amount) return send(res, 200, hold);
-        if (hold.status !== 'held') return error(res, 409, 'CONFLICT', `The hold is ${hold.status}`, { status: hold.status, hold_id: hold.id });
+        if (hold.status !== 'held')
+          return error(res, 409, 'CONFLICT', `The hold is ${hold.status}`, { status: hold.status, hold_id: hold.id });
         hold.status = 'captured';
         hold.captured_amount = amount;
         balances.set(hold.tenant_id, (balances.get(hold.tenant_id) ?? 0) - amount);
@@ -103,7 +106,13 @@ export async function startFakeCredits(): Promise<FakeCredits> {
       if (available(tenant) < amount) return error(res, 402, 'INSUFFICIENT_CREDITS', 'Not enough credits');
       balances.set(tenant, (balances.get(tenant) ?? 0) - amount);
       debits.push({ tenant_id: tenant, amount, source: String(body['idempotency_key']) });
-      return send(res, 201, { id: `txn_${randomBytes(8).toString('hex')}`, tenant_id: tenant, amount, balance_after: balances.get(tenant), created_at: new Date().toISOString() });
+      return send(res, 201, {
+        id: `txn_${randomBytes(8).toString('hex')}`,
+        tenant_id: tenant,
+        amount,
+        balance_after: balances.get(tenant),
+        created_at: new Date().toISOString(),
+      });
     }
     return error(res, 404, 'NOT_FOUND', `No route for ${req.method} ${path}`);
   };

@@ -48,7 +48,18 @@ export async function startFakeUpload(): Promise<FakeUpload> {
       return;
     }
     res.writeHead(200, { 'content-type': 'application/json' });
-    res.end(JSON.stringify({ id: file.id, object: 'file', filename: file.filename, bytes: file.data.length, mime_type: file.mime_type, purpose: 'image', status: 'ready', created_at: new Date().toISOString() }));
+    res.end(
+      JSON.stringify({
+        id: file.id,
+        object: 'file',
+        filename: file.filename,
+        bytes: file.data.length,
+        mime_type: file.mime_type,
+        purpose: 'image',
+        status: 'ready',
+        created_at: new Date().toISOString(),
+      }),
+    );
   });
   return {
     ...server,

@@ -97,8 +97,18 @@ export async function createHarness(options: HarnessOptions): Promise<Harness> {
     clock: systemClock,
     ids: randomIds,
     storage,
-    credits: options.credits ?? createCreditsClient({ baseUrl: config.CREDITS_URL, internalSecret: TEST_INTERNAL_SECRET, serviceName: 'image-pipeline', timeoutMs: 5000, retries: 1 }),
-    upload: options.upload ?? createHttpUploadClient({ baseUrl: config.UPLOAD_URL, internalSecret: TEST_INTERNAL_SECRET, timeoutMs: 5000, retries: 1 }),
+    credits:
+      options.credits ??
+      createCreditsClient({
+        baseUrl: config.CREDITS_URL,
+        internalSecret: TEST_INTERNAL_SECRET,
+        serviceName: 'image-pipeline',
+        timeoutMs: 5000,
+        retries: 1,
+      }),
+    upload:
+      options.upload ??
+      createHttpUploadClient({ baseUrl: config.UPLOAD_URL, internalSecret: TEST_INTERNAL_SECRET, timeoutMs: 5000, retries: 1 }),
     generator: options.generator ?? createBuiltinGenerator({ latencyMs: config.BUILTIN_GENERATOR_LATENCY_MS }),
     publisher: options.publisher ? options.publisher({ db, storage }) : createLocalCatalogPublisher({ db, storage, ids: randomIds }),
     events,
@@ -141,7 +151,9 @@ export async function createHarness(options: HarnessOptions): Promise<Harness> {
         if (last && wanted.includes(last.status)) return last;
         await new Promise((r) => setTimeout(r, 50));
       }
-      throw new Error(`image ${imageId} did not reach ${wanted.join('|')} in ${timeoutMs} ms (last: ${last?.status ?? 'missing'} ${last?.failure_message ?? ''})`);
+      throw new Error(
+        `image ${imageId} did not reach ${wanted.join('|')} in ${timeoutMs} ms (last: ${last?.status ?? 'missing'} ${last?.failure_message ?? ''})`,
+      );
     },
     async close() {
       for (const w of workers) await w.close();

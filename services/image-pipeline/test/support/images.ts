@@ -18,7 +18,9 @@ export async function makePng(width: number, height: number, options: { alpha?: 
 }
 
 export async function makeJpeg(width: number, height: number): Promise<Buffer> {
-  return sharp({ create: { width, height, channels: 3, background: '#336699' } }).jpeg({ quality: 80 }).toBuffer();
+  return sharp({ create: { width, height, channels: 3, background: '#336699' } })
+    .jpeg({ quality: 80 })
+    .toBuffer();
 }
 
 /** A real PNG cut off in the middle of its pixel data. */

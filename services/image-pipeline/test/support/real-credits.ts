@@ -2,7 +2,16 @@ import { createMetrics, parseConfig } from '@tollgate/common';
 import { createApp } from '@tollgate/credits/app';
 import { configSchema } from '@tollgate/credits/config';
 import { migrations } from '@tollgate/credits/migrations';
-import { createTestEnv, identityHeaders, listen, type Listening, serviceHeaders, silentLogger, TEST_INTERNAL_SECRET, type TestEnv } from '@tollgate/testkit';
+import {
+  createTestEnv,
+  identityHeaders,
+  listen,
+  type Listening,
+  serviceHeaders,
+  silentLogger,
+  TEST_INTERNAL_SECRET,
+  type TestEnv,
+} from '@tollgate/testkit';
 import request from 'supertest';
 
 export interface RealCredits {
@@ -20,15 +29,28 @@ export interface RealCredits {
 export async function startRealCredits(label: string): Promise<RealCredits> {
   const env = await createTestEnv(`${label}_credits`);
   await env.migrate(migrations);
-  const config = parseConfig(configSchema, { NODE_ENV: 'test', INTERNAL_JWT_SECRET: TEST_INTERNAL_SECRET, DB_SCHEMA: env.schema, LOG_LEVEL: 'error' });
-  const { app } = createApp({ config, logger: silentLogger('credits'), metrics: createMetrics('credits', { collectDefault: false }), db: env.db });
+  const config = parseConfig(configSchema, {
+    NODE_ENV: 'test',
+    INTERNAL_JWT_SECRET: TEST_INTERNAL_SECRET,
+    DB_SCHEMA: env.schema,
+    LOG_LEVEL: 'error',
+  });
+  const { app } = createApp({
+    config,
+    logger: silentLogger('credits'),
+    metrics: createMetrics('credits', { collectDefault: false }),
+    db: env.db,
+  });
   const server = await listen(app);
   return {
     url: server.url,
     server,
     env,
     async topUp(tenantId, amount) {
-      const res = await request(app).post(`/v1/admin/tenants/${tenantId}/credits`).set(identityHeaders('admin', ['admin'], 'admin')).send({ amount, reason: 'test' });
+      const res = await request(app)
+        .post(`/v1/admin/tenants/${tenantId}/credits`)
+        .set(identityHeaders('admin', ['admin'], 'admin'))
+        .send({ amount, reason: 'test' });
       if (res.status !== 201) throw new Error(`top-up failed: ${res.status} ${JSON.stringify(res.body)}`);
     },
     async balance(tenantId) {
@@ -37,7 +59,9 @@ export async function startRealCredits(label: string): Promise<RealCredits> {
       return res.body as { available: number; held: number };
     },
     async transactions(tenantId) {
-      const res = await request(app).get('/v1/credits/transactions?limit=100').set(identityHeaders(tenantId, ['read']));
+      const res = await request(app)
+        .get('/v1/credits/transactions?limit=100')
+        .set(identityHeaders(tenantId, ['read']));
       if (res.status !== 200) throw new Error(`transactions failed: ${res.status}`);
       return (res.body as { data: { type: string; amount: number }[] }).data;
     },

@@ -17,7 +17,8 @@ export function scriptedGenerator(): ImageGenerator & { calls: string[] } {
     calls,
     async generate(request) {
       calls.push(request.idempotencyKey);
-      if (request.prompt.includes('[refuse]')) throw new GeneratorError('The prompt was refused by the content policy', false, 'GENERATION_REFUSED');
+      if (request.prompt.includes('[refuse]'))
+        throw new GeneratorError('The prompt was refused by the content policy', false, 'GENERATION_REFUSED');
       if (request.prompt.includes('[down]')) throw new GeneratorError('The provider answered 503', true);
       if (request.prompt.includes('[flaky]') && !flakySeen.has(request.idempotencyKey)) {
         flakySeen.add(request.idempotencyKey);

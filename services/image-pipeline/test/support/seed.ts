@@ -12,12 +12,29 @@ let printFile: Promise<Buffer> | undefined;
  * An image row in any state, with a small real print file stored, for review and publish
  * tests that need not run the whole pipeline first.
  */
-export async function seedImage(h: Harness, tenantId: string, status: ImageStatus, extra: Partial<Pick<ImageRow, 'profile'>> = {}): Promise<ImageRow> {
-  printFile ??= sharp({ create: { width: 120, height: 144, channels: 4, background: '#884422' } }).withMetadata({ density: 300 }).png().toBuffer();
+export async function seedImage(
+  h: Harness,
+  tenantId: string,
+  status: ImageStatus,
+  extra: Partial<Pick<ImageRow, 'profile'>> = {},
+): Promise<ImageRow> {
+  printFile ??= sharp({ create: { width: 120, height: 144, channels: 4, background: '#884422' } })
+    .withMetadata({ density: 300 })
+    .png()
+    .toBuffer();
   const id = randomIds.next('img');
   const data = await printFile;
   const stored = await h.deps.storage.put(variantKey(tenantId, id, 'print', 'png'), data);
-  const print: StoredVariant = { key: stored.key, format: 'png', content_type: 'image/png', width: 120, height: 144, bytes: stored.bytes, sha256: stored.sha256, dpi: 300 };
+  const print: StoredVariant = {
+    key: stored.key,
+    format: 'png',
+    content_type: 'image/png',
+    width: 120,
+    height: 144,
+    bytes: stored.bytes,
+    sha256: stored.sha256,
+    dpi: 300,
+  };
   const hasVariants = !['queued', 'generating', 'processing', 'failed'].includes(status);
   const [row] = await insertImages(h.db, [
     {
