@@ -10,9 +10,10 @@ let seq = 0;
 beforeAll(async () => {
   h = await startHarness('wh_delivery', {
     config: {
-      WEBHOOK_RETRY_SCHEDULE: '0,100,200',
-      // Three failed attempts take ~300 ms; the failure window closes between the second and the third.
-      WEBHOOK_DISABLE_AFTER_MS: '250',
+      WEBHOOK_RETRY_SCHEDULE: '0,100,1000',
+      // Three failed attempts take ~1.1 s; the failure window closes between the second and the
+      // third, with room to spare on a loaded machine.
+      WEBHOOK_DISABLE_AFTER_MS: '600',
     },
   });
   publisher = createEventPublisher({ connection: h.queueRedis, prefix: h.config.REDIS_PREFIX });
