@@ -89,7 +89,7 @@ describe('reconciliation finds the first mismatch precisely', () => {
   });
 
   it("a system account's shard that drifted", async () => {
-    await sql`update system_balance_shards set balance = balance - 3 where account_id = 'sys_revenue'`.execute(h.env.db);
+    await sql`update system_balance_shards set balance = balance - 3 where account_id = 'sys_revenue' and shard = (select min(shard) from system_balance_shards where account_id = 'sys_revenue')`.execute(h.env.db);
     const report = await reconcile(h.ledger.db);
     expect(report.mismatch).toEqual({ check: 'account_balance', account_id: 'sys_revenue', tenant_id: null, code: 'revenue', stored: '2697', entries_sum: '2700', difference: '-3' });
   });

@@ -5,11 +5,10 @@ import type { Db, Hold } from '../db/schema';
 import { inTransaction, isUniqueViolation } from '../db/transaction';
 import type { LedgerDeps } from '../ledger/deps';
 import { idempotencyKeyReused, insufficientCredits } from '../ledger/errors';
-import { postTransfer } from '../ledger/posting';
-import { SYSTEM_ACCOUNTS } from '../ledger/system-accounts';
+import { shardOf } from '../ledger/system-accounts';
 import { requestHash } from '../ledger/validation';
 import type { Outcome } from '../transactions/service';
-import { findHoldByKey, finishHold, type HoldView, lockExpiredHolds, lockHold, reserveHold, toHoldView } from './repository';
+import { captureHeldHold, findHold, findHoldByKey, finishHold, type HoldView, lockExpiredHolds, lockHold, releaseHeldHold, reserveHold, toHoldView } from './repository';
 
 export interface HoldInput {
   tenantId: string;
@@ -81,64 +80,62 @@ async function returnHold(trx: Db, deps: LedgerDeps, hold: Hold, status: 'releas
 }
 
 /**
- * Posts `amount` (≤ the hold) as a charge and returns the rest. Capturing again with the same
- * amount replays; any other second capture, or a capture of a released or expired hold, is 409.
+ * Posts `amount` (≤ the hold) as a charge and returns the rest, in one statement. Capturing again
+ * with the same amount replays; any other second capture, or a capture of a released or expired
+ * hold, is 409; more than the hold is 400.
  */
 export async function captureHold(deps: LedgerDeps, holdId: string, amount: number): Promise<Outcome<HoldView>> {
-  const { db, clock, ids } = deps;
-  const outcome = await inTransaction(db, async (trx) => {
-    const now = clock.now();
-    const hold = await lockHold(trx, holdId);
-    if (!hold) throw notFound('Hold');
-    if (hold.status === 'captured') {
-      if (hold.captured_amount === amount) return { hold, replayed: true, expiredNow: false };
-      throw notHeld(hold, 'captured again with a different amount');
-    }
-    if (hold.status !== 'held') throw notHeld(hold, 'captured');
-    if (hold.expires_at.getTime() <= now.getTime()) {
-      // Past its TTL but not swept yet: expire it now (committed), then refuse the capture.
-      return { hold: await returnHold(trx, deps, hold, 'expired', now), replayed: false, expiredNow: true };
-    }
-    if (amount > hold.amount) {
-      throw new AppError('VALIDATION_FAILED', `Cannot capture ${amount}: the hold is for ${hold.amount}`, { details: { param: 'amount', held: hold.amount, requested: amount } });
-    }
-    const account = await settleHeld(trx, hold.account_id, hold.amount, amount, now);
-    let transactionId: string | null = null;
-    if (amount > 0) {
-      transactionId = ids.next('txn');
-      await postTransfer(trx, {
-        id: transactionId,
-        type: 'capture',
-        account,
-        tenantDelta: -amount,
-        systemAccountId: SYSTEM_ACCOUNTS.revenue,
-        description: hold.description,
-        holdId: hold.id,
-        now,
-      });
-    }
-    const captured = await finishHold(trx, hold.id, 'captured', amount, transactionId, now);
-    await rearmIfRecovered(trx, account, deps.settings.defaultLowBalanceThreshold);
-    return { hold: captured, replayed: false, expiredNow: false };
+  const { db, clock, ids, settings } = deps;
+  const now = clock.now();
+  const captured = await captureHeldHold(db, {
+    holdId,
+    amount,
+    transactionId: amount > 0 ? ids.next('txn') : null,
+    shard: shardOf(holdId),
+    now,
+    defaultLowBalanceThreshold: settings.defaultLowBalanceThreshold,
   });
-  if (outcome.expiredNow) throw notHeld(outcome.hold, 'captured');
-  return { result: toHoldView(outcome.hold), replayed: outcome.replayed };
+  if (captured) return { result: toHoldView(captured), replayed: false };
+
+  // Nothing was written: say why, from the hold as it is now.
+  const hold = await findHold(db, holdId);
+  if (!hold) throw notFound('Hold');
+  if (hold.status === 'captured') {
+    if (hold.captured_amount === amount) return { result: toHoldView(hold), replayed: true };
+    throw notHeld(hold, 'captured again with a different amount');
+  }
+  if (hold.status !== 'held') throw notHeld(hold, 'captured');
+  if (hold.expires_at.getTime() <= now.getTime()) {
+    // Past its TTL but not swept yet: expire it now, then refuse the capture.
+    throw notHeld(await expireHold(deps, holdId), 'captured');
+  }
+  if (amount > hold.amount) {
+    throw new AppError('VALIDATION_FAILED', `Cannot capture ${amount}: the hold is for ${hold.amount}`, { details: { param: 'amount', held: hold.amount, requested: amount } });
+  }
+  throw conflict('The hold changed while it was being captured; retry', { status: hold.status, hold_id: hold.id });
 }
 
 /**
- * Returns the whole hold to the available balance. Releasing again replays; releasing a hold
- * that already expired answers with it as it is (its funds are back either way); releasing a
- * captured hold is 409.
+ * Returns the whole hold to the available balance, in one statement. Releasing again replays;
+ * releasing a hold that already expired answers with it as it is (its funds are back either
+ * way); releasing a captured hold is 409.
  */
 export async function releaseHold(deps: LedgerDeps, holdId: string): Promise<Outcome<HoldView>> {
-  const { db, clock } = deps;
-  return inTransaction(db, async (trx) => {
-    const now = clock.now();
+  const { db, clock, settings } = deps;
+  const released = await releaseHeldHold(db, holdId, clock.now(), settings.defaultLowBalanceThreshold);
+  if (released) return { result: toHoldView(released), replayed: false };
+  const hold = await findHold(db, holdId);
+  if (!hold) throw notFound('Hold');
+  if (hold.status === 'released' || hold.status === 'expired') return { result: toHoldView(hold), replayed: true };
+  throw notHeld(hold, 'released');
+}
+
+/** Expires one hold now if it is still held (a capture arrived after its TTL); returns it as it ends up. */
+async function expireHold(deps: LedgerDeps, holdId: string): Promise<Hold> {
+  return inTransaction(deps.db, async (trx) => {
     const hold = await lockHold(trx, holdId);
     if (!hold) throw notFound('Hold');
-    if (hold.status === 'released' || hold.status === 'expired') return { result: toHoldView(hold), replayed: true };
-    if (hold.status === 'captured') throw notHeld(hold, 'released');
-    return { result: toHoldView(await returnHold(trx, deps, hold, 'released', now)), replayed: false };
+    return hold.status === 'held' ? returnHold(trx, deps, hold, 'expired', deps.clock.now()) : hold;
   });
 }
 

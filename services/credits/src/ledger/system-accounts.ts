@@ -7,17 +7,18 @@ export const SYSTEM_ACCOUNTS = {
 } as const;
 
 /**
- * Number of shard rows per system account. A tenant always posts to the same shard, so one
- * tenant's operations (already serialised on its own account row) never contend with another
- * tenant's on a single hot system row.
+ * Number of shard rows per system account. A system account's balance is the sum of its shards,
+ * so any shard is correct for any posting; spreading postings over them is what keeps every
+ * tenant's commit from queueing on one hot row. Charges and top-ups pick by tenant id, captures
+ * by hold id.
  */
 export const SYSTEM_BALANCE_SHARDS = 16;
 
-/** FNV-1a of the tenant id, folded into a shard number. */
-export function shardOf(tenantId: string): number {
+/** FNV-1a of an id, folded into a shard number. */
+export function shardOf(key: string): number {
   let hash = 0x811c9dc5;
-  for (let i = 0; i < tenantId.length; i++) {
-    hash ^= tenantId.charCodeAt(i);
+  for (let i = 0; i < key.length; i++) {
+    hash ^= key.charCodeAt(i);
     hash = Math.imul(hash, 0x01000193);
   }
   return (hash >>> 0) % SYSTEM_BALANCE_SHARDS;
