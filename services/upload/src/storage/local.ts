@@ -55,7 +55,13 @@ export class LocalStorage implements ObjectStorage {
         committed = true;
       },
       abort: async () => {
-        if (!stream.destroyed) stream.destroy();
+        // Wait for the stream to close: destroyed while still opening, it would create the
+        // file after our rm.
+        if (!stream.closed) {
+          const closed = new Promise<void>((resolve) => stream.once('close', () => resolve()));
+          stream.destroy();
+          await closed;
+        }
         await fs.rm(tmpPath, { force: true });
         if (committed) await fs.rm(finalPath, { force: true });
       },
