@@ -1,4 +1,4 @@
-import type { ColumnType, Generated, Insertable, Kysely, Selectable, Transaction, Updateable } from 'kysely';
+import type { ColumnType, Generated, Kysely, Selectable, Transaction } from 'kysely';
 
 /** Timestamps are written as Date and read back as Date (pg parses timestamptz). */
 type Timestamp = ColumnType<Date, Date, Date>;
@@ -93,12 +93,4 @@ export interface Database {
 /** Repository functions take either the pool or an open transaction. */
 export type Db = Kysely<Database> | Transaction<Database>;
 
-export type Account = Selectable<AccountsTable>;
-export type NewAccount = Insertable<AccountsTable>;
-export type TransactionRow = Selectable<TransactionsTable>;
-export type NewTransaction = Insertable<TransactionsTable>;
-export type NewEntry = Insertable<EntriesTable>;
 export type Hold = Selectable<HoldsTable>;
-export type NewHold = Insertable<HoldsTable>;
-export type HoldUpdate = Updateable<HoldsTable>;
-export type OutboxEvent = Selectable<OutboxEventsTable>;

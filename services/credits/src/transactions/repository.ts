@@ -55,11 +55,6 @@ function viewQuery(db: Db) {
     ]);
 }
 
-export async function findTransactionView(db: Db, id: string): Promise<TransactionView | undefined> {
-  const row = await viewQuery(db).where('transactions.id', '=', id).executeTakeFirst();
-  return row && toTransactionView(row);
-}
-
 /** The transaction an idempotency key already produced, with the fingerprint it was stored with. */
 export async function findByIdempotencyKey(db: Db, tenantId: string, type: TransactionType, key: string): Promise<{ view: TransactionView; requestHash: string | null } | undefined> {
   const row = await viewQuery(db)
