@@ -31,7 +31,8 @@ describe('resilience', () => {
     h = await startHarness({
       label: 'ai_resilience',
       routing: {
-        defaults: { ...FAST_DEFAULTS, max_retry_after_ms: 3_000 },
+        // A breaker stays open 1 s here: long enough that a loaded machine never half-opens it mid-test.
+        defaults: { ...FAST_DEFAULTS, max_retry_after_ms: 3_000, breaker_half_open_after_ms: 1_000 },
         models: {
           errors: model('errors'),
           ratelimit: model('ratelimit'),
@@ -156,7 +157,7 @@ describe('resilience', () => {
     expect(metricValue(await metrics(), 'ai_upstream_attempts_total', { target: 'breaker-primary', result: 'skipped_open' })).toBe(1);
 
     // After half_open_after_ms one trial goes to the primary; meanwhile others still skip it.
-    await new Promise((r) => setTimeout(r, FAST_DEFAULTS.breaker_half_open_after_ms + 50));
+    await new Promise((r) => setTimeout(r, 1_000 + 50));
     primary.behave({ latencyMs: 300, times: 1 });
     const trial = chat('breaker', 'trial');
     await new Promise((r) => setTimeout(r, 100));
