@@ -13,7 +13,7 @@ import {
 } from '@tollgate/common';
 import { type Request, Router } from 'express';
 import type { Kysely } from 'kysely';
-import { authenticate, authorize } from './auth/authenticate';
+import { authorize, createAuthentication } from './auth/authenticate';
 import { createCredentialResolver } from './auth/credentials';
 import { JwksKeyStore } from './auth/jwks';
 import { createJwtVerifier } from './auth/jwt';
@@ -32,6 +32,7 @@ import { createUpstreamProxy, stripClientIdentityHeaders } from './proxy/proxy';
 import { bodyLimitOf, errorFormatForPath, matchUpstream, upstreamUrls } from './proxy/routes';
 import { createRateLimiters } from './ratelimit/limiters';
 import { classifyRequests, publicPath } from './request-state';
+import { compose } from './compose';
 import { tenantRoutes } from './tenants/routes';
 
 export interface AppDeps {
@@ -55,8 +56,8 @@ export interface Gateway extends Service {
 
 /**
  * The edge gateway: the one public door. Every /v1 request is classified, size-checked,
- * limited per IP, authenticated (ADMIN_TOKEN, API key or JWT), authorised by scope, limited
- * per key and tier, made idempotent when it carries an Idempotency-Key, then either answered
+ * authenticated (ADMIN_TOKEN, API key or JWT; unknown credentials only after a per-IP limit),
+ * authorised by scope, limited per key and tier, made idempotent when it carries an Idempotency-Key, then either answered
  * here (tenants and keys) or streamed to the service that owns it.
  */
 export function createApp(deps: AppDeps): Gateway {
@@ -116,7 +117,11 @@ export function createApp(deps: AppDeps): Gateway {
   });
   busIsLive = bus.isLive;
 
-  const limiters = createRateLimiters({ config, redis, logger, metrics });
+  // Rate limits and idempotency issue a Redis command or two per request: with auto-pipelining,
+  // the commands of concurrent requests share one socket write instead of one syscall each.
+  const hotRedis = redis.duplicate({ enableAutoPipelining: true });
+  hotRedis.on('error', () => undefined);
+  const limiters = createRateLimiters({ config, redis: hotRedis, logger, metrics });
   const proxy = createUpstreamProxy({
     upstreams,
     timeoutMs: config.PROXY_TIMEOUT_MS,
@@ -126,7 +131,7 @@ export function createApp(deps: AppDeps): Gateway {
     metrics,
   });
   const idempotency = createIdempotency({
-    store: new IdempotencyStore(redis, config.REDIS_PREFIX, config.IDEMPOTENCY_TTL_S),
+    store: new IdempotencyStore(hotRedis, config.REDIS_PREFIX, config.IDEMPOTENCY_TTL_S),
     logger,
     metrics,
     failOpen: config.IDEMPOTENCY_FAIL_OPEN,
@@ -141,6 +146,7 @@ export function createApp(deps: AppDeps): Gateway {
     logger,
   });
 
+  const auth = createAuthentication({ adminToken: config.ADMIN_TOKEN, internalSecret: config.INTERNAL_JWT_SECRET, identityTtlS: config.IDENTITY_TTL_S, resolver, metrics });
   const adminDeps = { db, clock, ids, bus, logger };
   const json = localJsonBody(config.BODY_LIMIT_ADMIN);
   const admin = Router();
@@ -166,18 +172,20 @@ export function createApp(deps: AppDeps): Gateway {
 
       app.use(
         '/v1',
-        stripClientIdentityHeaders,
-        classifyRequests((route) => bodyLimitOf(config, route.bodyLimitClass)),
-        enforceDeclaredBodyLimit,
-        limiters.ip,
-        authenticate({ adminToken: config.ADMIN_TOKEN, internalSecret: config.INTERNAL_JWT_SECRET, identityTtlS: config.IDENTITY_TTL_S, resolver, metrics }),
-        authorize,
-        limiters.tier,
+        compose(
+          stripClientIdentityHeaders,
+          classifyRequests((route) => bodyLimitOf(config, route.bodyLimitClass)),
+          enforceDeclaredBodyLimit,
+          auth.recognise,
+          limiters.ip,
+          auth.authenticate,
+          authorize,
+          limiters.tier,
+        ),
       );
       app.use('/v1/admin', admin);
-      app.use('/v1', idempotency);
       // Mounted at the root so req.url keeps its /v1 prefix for the upstream.
-      app.use(proxy.middleware);
+      app.use(compose(idempotency, proxy.middleware));
     },
   });
 
@@ -186,6 +194,7 @@ export function createApp(deps: AppDeps): Gateway {
     ready: bus.ready,
     close: async () => {
       await bus.close();
+      hotRedis.disconnect();
       proxy.close();
     },
   };

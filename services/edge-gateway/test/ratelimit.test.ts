@@ -112,6 +112,19 @@ describe('per IP before authentication', () => {
     expect((await from('2001:db8:1:200::1')).status).toBe(401);
     expect((await from('203.0.113.7')).status).toBe(401);
   });
+
+  it('requests recognised from a valid credential count per key, not against the address', async () => {
+    const { key } = await createTenantWithKey(ipGateway.url);
+    const fromOneAddress = () => request(ipGateway.url).get('/v1/models').set('X-Forwarded-For', '198.51.100.9').set(bearer(key));
+    // The first use resolves the key (after the IP limit); later ones are recognised from memory.
+    for (let i = 0; i < 6; i++) expect((await fromOneAddress()).status).toBe(200);
+    const res = await fromOneAddress();
+    expect(res.headers['ratelimit-policy']).not.toMatch(/"ip"/);
+    expect(res.headers['ratelimit-policy']).toMatch(/"read"/);
+    // Guessing from that address is still limited.
+    const guesses = await Promise.all([1, 2, 3, 4].map(() => request(ipGateway.url).get('/v1/models').set('X-Forwarded-For', '198.51.100.9').set(bearer('tg_guess')).then((r) => r.status)));
+    expect(guesses).toContain(429);
+  });
 });
 
 describe('when Redis is unreachable', () => {
@@ -148,6 +161,20 @@ describe('when Redis is unreachable', () => {
     const metrics = await request(faulty.url).get('/metrics');
     expect(metrics.text).toMatch(/gateway_rate_limit_store_errors_total\{[^}]*tier="read"[^}]*mode="open"[^}]*\} [1-9]/);
     expect(metrics.text).toMatch(/gateway_rate_limit_store_errors_total\{[^}]*tier="generation"[^}]*mode="closed"[^}]*\} [1-9]/);
+  });
+
+  it('limits again once Redis is back', async () => {
+    await proxy.start();
+    const deadline = Date.now() + 5000;
+    let limited = false;
+    while (!limited && Date.now() < deadline) {
+      const res = await request(faulty.url).get('/v1/credits/balance').set(bearer(key));
+      limited = res.status === 200 && /"read"; r=\d+/.test(String(res.headers['ratelimit']));
+      if (!limited) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(limited).toBe(true);
+    await proxy.stop();
+    while (faulty.redis.status === 'ready') await new Promise((r) => setTimeout(r, 10));
   });
 
   it('a POST with an Idempotency-Key is refused (503) rather than run unprotected', async () => {

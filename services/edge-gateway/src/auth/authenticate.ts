@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
 import { AppError, currentContext, hasScope, type Identity, IDENTITY_HEADER, signIdentity } from '@tollgate/common';
+import type { TenantRateLimits } from '../db';
 import type { GatewayMetrics } from '../metrics';
 import { gatewayState } from '../request-state';
 import type { CredentialResolver } from './credentials';
@@ -49,36 +50,59 @@ function createIdentitySigner(secret: string, ttlS: number, maxEntries = 10_000)
   };
 }
 
+const BEARER = Symbol('bearer');
+type AuthRequest = Request & { [BEARER]?: string };
+
 /**
- * Resolves the caller's identity from its credential (ADMIN_TOKEN, API key or JWT) and hands
- * it to the upstream as a signed X-Tollgate-Identity. The client's own Authorization header is
- * not forwarded: services trust only the identity token.
+ * Authentication in two steps around the pre-authentication IP limit:
+ * - `recognise` answers from memory: the ADMIN_TOKEN, or a key / JWT this replica already knows
+ *   to be valid. Those requests are authenticated and skip the IP limit (the per-key limit
+ *   applies to them).
+ * - `authenticate` resolves anything else (database, JWT signature), after the IP limit, so
+ *   guessing keys costs an attacker their address's budget before it costs us a query.
+ * Either way the identity reaches the upstream as a signed X-Tollgate-Identity; the client's
+ * own Authorization header is not forwarded (services trust only the identity token).
  */
-export function authenticate(options: AuthOptions) {
+export function createAuthentication(options: AuthOptions) {
   const adminDigest = digest(options.adminToken);
   const sign = createIdentitySigner(options.internalSecret, options.identityTtlS);
-  return async (req: Request, _res: Response, next: NextFunction): Promise<void> => {
-    const token = bearerToken(req);
-    if (!token) {
-      options.metrics.authFailures.inc({ reason: 'missing' });
-      throw new AppError('UNAUTHENTICATED', 'A credential is required: Authorization: Bearer <api key or token>', { details: { reason: 'missing' } });
-    }
-    const state = gatewayState(req);
-    let identity: Identity;
-    if (timingSafeEqual(digest(token), adminDigest)) {
-      identity = ADMIN_IDENTITY;
-    } else {
-      const resolved = await options.resolver.resolve(token);
-      identity = resolved.identity;
-      if (resolved.rateLimits) state.rateLimits = resolved.rateLimits;
-    }
+
+  const accept = (req: Request, identity: Identity, rateLimits: TenantRateLimits | undefined) => {
     req.identity = identity;
+    if (rateLimits) gatewayState(req).rateLimits = rateLimits;
     const context = currentContext();
     if (context) context.tenantId = identity.tenantId;
     delete req.headers.authorization;
     req.headers[IDENTITY_HEADER] = sign(identity);
+  };
+
+  const recognise = (req: Request, _res: Response, next: NextFunction): void => {
+    const token = bearerToken(req);
+    if (token) {
+      (req as AuthRequest)[BEARER] = token;
+      if (timingSafeEqual(digest(token), adminDigest)) accept(req, ADMIN_IDENTITY, undefined);
+      else {
+        const known = options.resolver.cached(token);
+        if (known) accept(req, known.identity, known.rateLimits);
+      }
+    }
     next();
   };
+
+  const authenticate = async (req: Request, _res: Response, next: NextFunction): Promise<void> => {
+    if (!req.identity) {
+      const token = (req as AuthRequest)[BEARER];
+      if (!token) {
+        options.metrics.authFailures.inc({ reason: 'missing' });
+        throw new AppError('UNAUTHENTICATED', 'A credential is required: Authorization: Bearer <api key or token>', { details: { reason: 'missing' } });
+      }
+      const resolved = await options.resolver.resolve(token);
+      accept(req, resolved.identity, resolved.rateLimits);
+    }
+    next();
+  };
+
+  return { recognise, authenticate };
 }
 
 /** 403 unless the credential holds the scope of the route's class (`admin` under /v1/admin). */

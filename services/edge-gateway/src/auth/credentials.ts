@@ -17,9 +17,10 @@ export interface ResolvedCredential {
   rateLimits: TenantRateLimits | undefined;
 }
 
-type CachedKey =
-  | { found: false }
-  | { found: true; keyId: string; tenantId: string; scopes: string[]; expiresAt: number | null; revoked: boolean };
+type CachedKey = { found: false } | { found: true; identity: Identity; expiresAt: number | null; revoked: boolean };
+
+/** Verified JWTs are remembered (by their exact text) so a repeat costs no signature check. */
+const JWT_MEMO_MS = 5 * 60_000;
 
 export interface CredentialResolverOptions {
   db: Kysely<GatewayDb>;
@@ -46,6 +47,7 @@ export function createCredentialResolver(options: CredentialResolverOptions) {
   const keys = new TtlCache<CachedKey>(options.cacheTtlMs, options.cacheMaxEntries, now);
   const tenantLimits = new TtlCache<TenantRateLimits | null>(options.cacheTtlMs, options.cacheMaxEntries, now);
   const negativeTtlMs = Math.min(options.cacheTtlMs, 10_000);
+  const verifiedJwts = new TtlCache<{ identity: Identity; validUntil: number }>(JWT_MEMO_MS, options.cacheMaxEntries, now);
 
   const fail = (reason: string, message: string): never => {
     options.metrics.authFailures.inc({ reason });
@@ -68,9 +70,7 @@ export function createCredentialResolver(options: CredentialResolverOptions) {
     }
     const entry: CachedKey = {
       found: true,
-      keyId: row.id,
-      tenantId: row.tenant_id,
-      scopes: row.scopes,
+      identity: { tenantId: row.tenant_id, keyId: row.id, scopes: row.scopes },
       expiresAt: row.expires_at ? row.expires_at.getTime() : null,
       revoked: row.revoked_at !== null,
     };
@@ -96,10 +96,7 @@ export function createCredentialResolver(options: CredentialResolverOptions) {
     if (!entry.found) return fail('unknown', 'The API key is not valid');
     if (entry.revoked) return fail('revoked', 'The API key has been revoked');
     if (entry.expiresAt !== null && entry.expiresAt <= now()) return fail('expired', 'The API key has expired');
-    return {
-      identity: { tenantId: entry.tenantId, keyId: entry.keyId, scopes: entry.scopes },
-      rateLimits: await limitsOfTenant(entry.tenantId),
-    };
+    return { identity: entry.identity, rateLimits: await limitsOfTenant(entry.identity.tenantId) };
   }
 
   async function resolveJwt(token: string): Promise<ResolvedCredential> {
@@ -112,13 +109,40 @@ export function createCredentialResolver(options: CredentialResolverOptions) {
       throw err;
     }
     const scopes = verified.scopes.filter((s) => PUBLIC_SCOPES.has(s));
-    return {
-      identity: { tenantId: verified.subject, keyId: 'jwt', scopes },
-      rateLimits: scopes.includes('admin') ? undefined : await limitsOfTenant(verified.subject),
-    };
+    const identity: Identity = { tenantId: verified.subject, keyId: 'jwt', scopes };
+    verifiedJwts.set(token, { identity, validUntil: verified.validUntil }, Math.min(JWT_MEMO_MS, verified.validUntil - now()));
+    return { identity, rateLimits: scopes.includes('admin') ? undefined : await limitsOfTenant(verified.subject) };
+  }
+
+  /** Limits from the cache only: `null` when the tenant has none, undefined when not cached. */
+  function cachedLimits(identity: Identity): TenantRateLimits | null | undefined {
+    if (identity.scopes.includes('admin') && identity.keyId === 'jwt') return null;
+    return tenantLimits.get(identity.tenantId);
   }
 
   return {
+    /**
+     * The fast path: a credential already known to be valid, answered from this replica's
+     * caches without I/O; undefined means "not known yet" (not "invalid"), so callers fall back
+     * to `resolve`. Requests answered here skip the pre-authentication IP limit.
+     */
+    cached(token: string): ResolvedCredential | undefined {
+      if (!options.cacheIsTrustworthy()) return undefined;
+      let identity: Identity | undefined;
+      if (looksLikeApiKey(token)) {
+        if (!isWellFormedKey(token)) return undefined;
+        const entry = keys.get(hashKey(token));
+        if (!entry?.found || entry.revoked || (entry.expiresAt !== null && entry.expiresAt <= now())) return undefined;
+        identity = entry.identity;
+      } else {
+        const memo = verifiedJwts.get(token);
+        if (!memo || memo.validUntil <= now()) return undefined;
+        identity = memo.identity;
+      }
+      const limits = cachedLimits(identity);
+      if (limits === undefined) return undefined;
+      return { identity, rateLimits: limits ?? undefined };
+    },
     async resolve(token: string): Promise<ResolvedCredential> {
       if (looksLikeApiKey(token)) return resolveApiKey(token);
       if (looksLikeJwt(token)) return resolveJwt(token);
@@ -132,6 +156,7 @@ export function createCredentialResolver(options: CredentialResolverOptions) {
     clear(): void {
       keys.clear();
       tenantLimits.clear();
+      verifiedJwts.clear();
     },
   };
 }

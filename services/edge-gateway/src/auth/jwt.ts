@@ -15,6 +15,8 @@ export interface JwtVerifierOptions {
 export interface VerifiedJwt {
   subject: string;
   scopes: string[];
+  /** `exp` plus the allowed clock skew, in ms since the epoch. */
+  validUntil: number;
 }
 
 /** Why a token was refused; the message is safe to show the caller. */
@@ -82,7 +84,7 @@ export function createJwtVerifier(options: JwtVerifierOptions) {
     if (typeof claims.sub !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(claims.sub)) throw new JwtRejected('invalid', 'The token subject (sub) must be a tenant id');
     const scopeClaim: unknown = claims['scope'];
     const scopes = typeof scopeClaim === 'string' ? scopeClaim.split(' ').filter(Boolean) : Array.isArray(scopeClaim) ? scopeClaim.filter((s): s is string => typeof s === 'string') : [];
-    return { subject: claims.sub, scopes };
+    return { subject: claims.sub, scopes, validUntil: (claims.exp + options.clockSkewS) * 1000 };
   };
 }
 

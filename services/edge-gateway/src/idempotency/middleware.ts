@@ -141,7 +141,8 @@ export function createIdempotency(options: IdempotencyOptions) {
 
   return async function idempotency(req: Request, res: Response, next: NextFunction): Promise<void> {
     const raw = req.headers[IDEMPOTENCY_HEADER];
-    if (req.method !== 'POST' || raw === undefined) {
+    // Only authenticated /v1 requests (classified by the gateway chain) are made idempotent.
+    if (req.method !== 'POST' || raw === undefined || !req.gateway || !req.identity) {
       next();
       return;
     }

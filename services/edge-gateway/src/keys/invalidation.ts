@@ -30,9 +30,12 @@ export function createInvalidationBus(options: {
   onResync: () => void;
 }): InvalidationBus {
   const { redis, channel, logger } = options;
-  const subscriber = redis.duplicate({ enableOfflineQueue: true, maxRetriesPerRequest: null, lazyConnect: false });
+  // Re-subscribing is done here rather than by ioredis (autoResubscribe), whose internal
+  // re-subscribe promise goes unhandled when the connection is closed mid-way.
+  const subscriber = redis.duplicate({ enableOfflineQueue: true, maxRetriesPerRequest: null, lazyConnect: false, autoResubscribe: false });
   subscriber.on('error', () => undefined);
   let subscribedOnce = false;
+  let subscribed = false;
   let closed = false;
 
   subscriber.on('message', (received: string, payload: string) => {
@@ -44,26 +47,32 @@ export function createInvalidationBus(options: {
     }
   });
 
-  const ready = new Promise<void>((resolve) => {
-    // ioredis re-subscribes by itself after a reconnect and emits 'ready' each time.
-    subscriber.on('ready', () => {
-      if (subscribedOnce) {
-        logger.warn('cache invalidation channel reconnected; clearing credential caches');
-        options.onResync();
-      }
-    });
-    void subscriber
-      .subscribe(channel)
-      .then(() => {
+  let markReady: () => void;
+  const ready = new Promise<void>((resolve) => (markReady = resolve));
+  const subscribe = () =>
+    subscriber.subscribe(channel).then(
+      () => {
+        if (subscribedOnce) {
+          // Messages sent while we were away are lost: forget everything cached.
+          logger.warn('cache invalidation channel re-subscribed; clearing credential caches');
+          options.onResync();
+        }
         subscribedOnce = true;
-        resolve();
-      })
-      .catch((err: unknown) => logger.error('cannot subscribe to cache invalidations', { err }));
+        subscribed = true;
+        markReady();
+      },
+      (err: unknown) => {
+        if (!closed) logger.error('cannot subscribe to cache invalidations', { err: (err as Error).message });
+      },
+    );
+  subscriber.on('ready', () => void subscribe());
+  subscriber.on('close', () => {
+    subscribed = false;
   });
 
   return {
     ready,
-    isLive: () => subscribedOnce && !closed && subscriber.status === 'ready',
+    isLive: () => subscribed && !closed && subscriber.status === 'ready',
     async publish(message) {
       await redis.publish(channel, JSON.stringify(message));
     },

@@ -58,7 +58,8 @@ function ensureTraceparent(req: Request): void {
   const incoming = req.headers.traceparent;
   if (typeof incoming === 'string' && TRACEPARENT.test(incoming)) return;
   delete req.headers.tracestate;
-  req.headers.traceparent = `00-${randomBytes(16).toString('hex')}-${randomBytes(8).toString('hex')}-01`;
+  const ids = randomBytes(24).toString('hex');
+  req.headers.traceparent = `00-${ids.slice(0, 32)}-${ids.slice(32)}-01`;
 }
 
 interface ProxyExchange {

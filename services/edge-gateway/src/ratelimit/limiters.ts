@@ -38,8 +38,7 @@ class GuardedStore implements Store {
   }
 
   init(options: Options): void {
-    // The script is loaded lazily (and reloaded on NOSCRIPT), so a Redis that is down at start
-    // only costs the first requests.
+    // A failed load (Redis down at start) is repaired by reloadScript on the first failure.
     void this.inner.init(options).catch(() => undefined);
   }
 
@@ -52,8 +51,19 @@ class GuardedStore implements Store {
       return await this.inner.increment(key);
     } catch (err) {
       this.unhealthyUntil = Date.now() + STORE_BACKOFF_MS;
+      this.reloadScript();
       return this.failed(err);
     }
+  }
+
+  /**
+   * RedisStore loads its script once and keeps the promise: if that load failed (Redis down at
+   * start, or cut mid-way), every later call would fail with the same error. Load it again.
+   */
+  private reloadScript(): void {
+    const loading = this.inner.loadIncrementScript();
+    loading.catch(() => undefined); // a failure here is seen (and retried) by the next increment
+    this.inner.incrementScriptSha = loading;
   }
 
   private failed(err: unknown): never {
@@ -157,11 +167,12 @@ export function createRateLimiters(deps: RateLimitDeps): { ip: RequestHandler; t
     ]),
   ) as Record<RateLimitTier, RequestHandler>;
 
-  const ipLimiter = make('ip', config.RATE_LIMIT_IP, { ipv6Subnet: config.RATE_LIMIT_IPV6_SUBNET });
+  // Requests already recognised from a valid credential are limited per key instead.
+  const ipLimiter = make('ip', config.RATE_LIMIT_IP, { ipv6Subnet: config.RATE_LIMIT_IPV6_SUBNET, skip: (req: Request) => req.identity !== undefined });
 
   const disabled: RequestHandler = (_req, _res, next) => next();
   return {
-    /** Before authentication: per client address, against credential guessing and floods. */
+    /** Before authentication: per client address, for requests not recognised from a valid credential. */
     ip: config.RATE_LIMIT_ENABLED ? ipLimiter : disabled,
     /** After authentication: the request's tier, per key. */
     tier: config.RATE_LIMIT_ENABLED
