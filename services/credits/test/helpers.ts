@@ -37,7 +37,12 @@ export interface CreditsHarness {
 
 export async function startCredits(label: string, options: { env?: Record<string, string>; events?: EventPublisher; testEnv?: TestEnv } = {}): Promise<CreditsHarness> {
   const env = options.testEnv ?? (await createTestEnv(label));
-  await env.migrate(migrations);
+  try {
+    await migrateTolerantly(env);
+  } catch (err) {
+    if (!options.testEnv) await env.cleanup();
+    throw err;
+  }
   const config = testConfig(env, options.env);
   const clock = new TestClock();
   const memory = memoryEventPublisher();
@@ -66,6 +71,23 @@ export async function startCredits(label: string, options: { env?: Record<string
       for (const s of servers) await s.close();
     },
   };
+}
+
+/**
+ * kysely's Migrator looks for its table by listing every table of every schema; when another
+ * test file drops its schema at that moment, the listing fails with `schema "t_…" does not
+ * exist`. That is a race with a neighbour, not a problem of ours: try again.
+ */
+async function migrateTolerantly(env: TestEnv, attempts = 4): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await env.migrate(migrations);
+      return;
+    } catch (err) {
+      const neighbourVanished = /schema "t_[a-z0-9_]+" does not exist/.test(String((err as Error)?.message)) && !String((err as Error).message).includes(`"${env.schema}" does not exist`);
+      if (!neighbourVanished || attempt >= attempts) throw err;
+    }
+  }
 }
 
 export const service = () => serviceHeaders('ai-proxy');
