@@ -8,7 +8,7 @@ import type { SendResult, WebhookHttpClient } from '../ssrf/safe-http-client';
 import type { EndpointSlots } from './endpoint-slots';
 import { enqueueAttempts } from './enqueue';
 import type { z } from 'zod';
-import type { deliveryAttemptJob } from './jobs';
+import { deliveryAttemptJob } from './jobs';
 import { type AttemptConclusion, claimAttempt, type ClaimedDelivery, concludeAttempt, concludeSuccess, failUnsent, findDelivery, insertAttempt } from './repository';
 import { jittered, nextRetryDelay } from './schedule';
 
@@ -112,6 +112,7 @@ export function createDeliveryEngine({ rt, http, slots }: EngineDeps): DeliveryE
       if (disabled) {
         const event = endpointDisabledEvent(disabled);
         await storeEvent(trx, rt, event);
+        // Enqueued after commit (announceDisabled); the sweeper covers a crash in between.
         announcement = { endpoint: disabled, eventId: event.id };
       }
       return { ...(conclusion.status === 'pending' ? { next: conclusion.nextAttemptAt } : {}), ...(announcement ? { disabled: announcement } : {}) };
@@ -130,13 +131,12 @@ export function createDeliveryEngine({ rt, http, slots }: EngineDeps): DeliveryE
   async function wake(endpointId: string, first: string | null): Promise<void> {
     let jobId = first;
     for (let i = 0; jobId && i < 5; i++, jobId = await slots.nextParked(endpointId)) {
-      const parked = await Job.fromId(rt.deliveryQueue, jobId);
-      if (!parked) continue;
       try {
-        await parked.promote();
+        // promote() needs only the id: no need to load the job first.
+        await new Job(rt.deliveryQueue, deliveryAttemptJob.name, {}, {}, jobId).promote();
         return;
       } catch {
-        // Not delayed any more: it is running or done. Try the next one.
+        // Not delayed any more: it is running, done or gone. Try the next one.
       }
     }
   }

@@ -41,14 +41,21 @@ export const ATTEMPT_COLUMNS = [
   'response_body_truncated',
 ] as const;
 
-/** Inserts the deliveries that do not exist yet (fan-out is idempotent per event and endpoint). */
-export async function insertDeliveries(db: Db, rows: NewDelivery[]): Promise<void> {
-  if (rows.length === 0) return;
-  await db.insertInto('deliveries').values(rows).onConflict((oc) => oc.columns(['endpoint_id', 'event_id']).doNothing()).execute();
+export type UnstartedDelivery = Pick<DeliveryRow, 'id' | 'endpoint_id' | 'round' | 'round_attempts' | 'next_attempt_at'>;
+
+/** Inserts the deliveries that do not exist yet (fan-out is idempotent per event and endpoint); returns those inserted. */
+export async function insertDeliveries(db: Db, rows: NewDelivery[]): Promise<UnstartedDelivery[]> {
+  if (rows.length === 0) return [];
+  return db
+    .insertInto('deliveries')
+    .values(rows)
+    .onConflict((oc) => oc.columns(['endpoint_id', 'event_id']).doNothing())
+    .returning(['id', 'endpoint_id', 'round', 'round_attempts', 'next_attempt_at'])
+    .execute();
 }
 
 /** Deliveries of an event still waiting for their first attempt (to (re-)enqueue them). */
-export async function unstartedDeliveriesOfEvent(db: Db, eventId: string): Promise<Pick<DeliveryRow, 'id' | 'endpoint_id' | 'round' | 'round_attempts' | 'next_attempt_at'>[]> {
+export async function unstartedDeliveriesOfEvent(db: Db, eventId: string): Promise<UnstartedDelivery[]> {
   return db
     .selectFrom('deliveries')
     .select(['id', 'endpoint_id', 'round', 'round_attempts', 'next_attempt_at'])

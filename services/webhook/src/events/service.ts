@@ -2,7 +2,7 @@ import type { PlatformEvent } from '@tollgate/common';
 import { newId } from '@tollgate/common';
 import type { Db, NewDelivery } from '../db/schema';
 import { enqueueAttempts } from '../deliveries/enqueue';
-import { insertDeliveries, unstartedDeliveriesOfEvent } from '../deliveries/repository';
+import { insertDeliveries, type UnstartedDelivery, unstartedDeliveriesOfEvent } from '../deliveries/repository';
 import { jittered } from '../deliveries/schedule';
 import { matchesAny } from '../endpoints/event-filter';
 import { listEnabledEndpoints } from '../endpoints/repository';
@@ -28,7 +28,7 @@ export function serialisePayload(event: Pick<PlatformEvent, 'type' | 'created_at
  * matches (or only for `onlyEndpointId`), inside the caller's transaction. False when the event
  * id was already known (nothing is stored twice).
  */
-export async function storeEvent(trx: Db, rt: WebhookRuntime, event: PlatformEvent, options: { onlyEndpointId?: string } = {}): Promise<boolean> {
+export async function storeEvent(trx: Db, rt: WebhookRuntime, event: PlatformEvent, options: { onlyEndpointId?: string } = {}): Promise<UnstartedDelivery[] | null> {
   const now = rt.clock.now();
   const firstDelay = jittered(rt.retryPolicy.schedule[0] ?? 0, rt.retryPolicy.jitter, rt.retryPolicy.random);
   const inserted = await insertEventIfNew(trx, {
@@ -39,7 +39,7 @@ export async function storeEvent(trx: Db, rt: WebhookRuntime, event: PlatformEve
     received_at: now,
     payload: serialisePayload(event),
   });
-  if (!inserted) return false;
+  if (!inserted) return null;
   const endpoints = await listEnabledEndpoints(trx, event.tenant_id);
   const targets = options.onlyEndpointId ? endpoints.filter((e) => e.id === options.onlyEndpointId) : endpoints.filter((e) => matchesAny(e.event_types, event.type));
   const rows: NewDelivery[] = targets.map((endpoint) => ({
@@ -54,13 +54,15 @@ export async function storeEvent(trx: Db, rt: WebhookRuntime, event: PlatformEve
     created_at: now,
     updated_at: now,
   }));
-  await insertDeliveries(trx, rows);
-  return true;
+  return insertDeliveries(trx, rows);
 }
 
-/** Enqueues the first attempt of an event's deliveries that have not started (job ids make it idempotent). */
-export async function enqueueUnstarted(rt: WebhookRuntime, eventId: string): Promise<number> {
-  const unstarted = await unstartedDeliveriesOfEvent(rt.db, eventId);
+/**
+ * Enqueues the first attempt of an event's deliveries that have not started (job ids make it
+ * idempotent); `known` skips reading them back when the caller has just created them.
+ */
+export async function enqueueUnstarted(rt: WebhookRuntime, eventId: string, known?: UnstartedDelivery[]): Promise<number> {
+  const unstarted = known ?? (await unstartedDeliveriesOfEvent(rt.db, eventId));
   await enqueueAttempts(
     rt.deliveryQueue,
     unstarted.map((d) => ({ id: d.id, endpointId: d.endpoint_id, round: d.round, attempt: 1, at: d.next_attempt_at })),
@@ -75,8 +77,8 @@ export async function enqueueUnstarted(rt: WebhookRuntime, eventId: string): Pro
  * the same job ids (covering a crash between commit and enqueue).
  */
 export async function ingestEvent(rt: WebhookRuntime, event: PlatformEvent, options: { onlyEndpointId?: string } = {}): Promise<IngestResult> {
-  const isNew = await rt.db.transaction().execute((trx) => storeEvent(trx, rt, event, options));
-  rt.metrics.eventsIngested.inc({ result: isNew ? 'new' : 'duplicate' });
-  const deliveries = await enqueueUnstarted(rt, event.id);
-  return { event_id: event.id, duplicate: !isNew, deliveries };
+  const created = await rt.db.transaction().execute((trx) => storeEvent(trx, rt, event, options));
+  rt.metrics.eventsIngested.inc({ result: created ? 'new' : 'duplicate' });
+  const deliveries = await enqueueUnstarted(rt, event.id, created ?? undefined);
+  return { event_id: event.id, duplicate: created === null, deliveries };
 }
