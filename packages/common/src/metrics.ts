@@ -58,3 +58,9 @@ export function metricsMiddleware(metrics: Metrics) {
     next();
   };
 }
+
+/**
+ * prom-client itself, for services' own counters and histograms: with pnpm's strict layout a
+ * service can only import what it depends on, and one copy of the library must own the registry.
+ */
+export { client as promClient };
