@@ -4,6 +4,10 @@ import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { admin, balanceOf, call, type CreditsHarness, ledgerCounts, newTenant, service, startCredits, tenant, topUp } from './helpers';
 
+// The root jest config runs packages as `projects`, where the preset's testTimeout does not apply;
+// these tests drive hundreds of real requests on a shared machine, so set it here.
+jest.setTimeout(60_000);
+
 let h: CreditsHarness;
 let env: TestEnv;
 let queueRedis: Redis;

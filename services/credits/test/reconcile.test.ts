@@ -5,6 +5,10 @@ import { runReconcileCli } from '../src/cli/reconcile';
 import { reconcile } from '../src/reconcile/service';
 import { call, type CreditsHarness, newTenant, service, startCredits, tenant, topUp } from './helpers';
 
+// The root jest config runs packages as `projects`, where the preset's testTimeout does not apply;
+// these tests drive hundreds of real requests on a shared machine, so set it here.
+jest.setTimeout(60_000);
+
 /** A ledger with some history: top-ups, charges, a captured and an open hold. */
 async function populated(label: string): Promise<{ h: CreditsHarness; t: string }> {
   const h = await startCredits(label);
