@@ -14,6 +14,9 @@ import { jittered, nextRetryDelay } from './schedule';
 
 type AttemptJob = z.infer<typeof deliveryAttemptJob.schema>;
 
+/** The longest a parked delivery sleeps before it looks for a slot by itself. */
+const MAX_PARK_MS = 5 * 60_000;
+
 export interface DeliveryEngine {
   /** Runs one attempt job: claim, sign, send, record, schedule the next. */
   runAttempt(data: AttemptJob, job: Job): Promise<string>;
@@ -121,8 +124,12 @@ export function createDeliveryEngine({ rt, http, slots }: EngineDeps): DeliveryE
 
   /** Waits (in BullMQ's delayed set, holding no worker slot) until a slot of the endpoint frees up. */
   async function park(job: Job, endpointId: string): Promise<never> {
-    // Woken by the next release; the delay is only the fallback should that wake-up be lost.
-    await job.moveToDelayed(Date.now() + jittered(config.WEBHOOK_BUSY_RETRY_MS, 0.2), job.token);
+    // Woken by a release; the delay is only the fallback should that wake-up be lost, so it
+    // grows with the queue ahead (about one fallback period per `limit` jobs, at most 5 minutes)
+    // instead of waking a whole backlog at once.
+    const ahead = await slots.parkedPosition(endpointId, job.id!);
+    const fallback = Math.min(config.WEBHOOK_BUSY_RETRY_MS * (1 + Math.floor(ahead / slots.limit)), MAX_PARK_MS);
+    await job.moveToDelayed(Date.now() + jittered(fallback, 0.2), job.token);
     await slots.park(endpointId, job.id!);
     throw new DelayedError();
   }
@@ -216,7 +223,7 @@ export function createDeliveryEngine({ rt, http, slots }: EngineDeps): DeliveryE
     async runAttempt(data, job) {
       // The endpoint's concurrency is checked first, in Redis only: a saturated endpoint's
       // backlog costs no Postgres work and no worker slot while it waits.
-      const slot = await slots.acquire(data.endpoint_id);
+      const slot = await slots.acquire(data.endpoint_id, job.id!);
       if (!slot) return park(job, data.endpoint_id);
       try {
         return await attempt(job, data);
