@@ -66,6 +66,21 @@ export type Migrations = Record<string, Migration>;
  */
 export async function migrateToLatest(db: Kysely<any>, schema: string, migrations: Migrations, logger?: Logger): Promise<string[]> {
   assertSchemaName(schema);
+  // kysely's migrator introspects the tables of every schema; a schema dropped by someone else
+  // at that moment (parallel test files, a tenant teardown) fails that query. The whole batch
+  // runs in one transaction, so trying again is safe.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await migrateOnce(db, schema, migrations, logger);
+    } catch (err) {
+      const message = String((err as Error)?.message ?? err);
+      if (attempt >= 4 || !/does not exist|cache lookup failed|concurrent/i.test(message)) throw err;
+      await new Promise((r) => setTimeout(r, 50 * attempt));
+    }
+  }
+}
+
+async function migrateOnce(db: Kysely<any>, schema: string, migrations: Migrations, logger?: Logger): Promise<string[]> {
   return db.connection().execute(async (conn) => {
     await sql`select pg_advisory_lock(hashtext(${`tollgate:migrate:${schema}`}))`.execute(conn);
     try {
