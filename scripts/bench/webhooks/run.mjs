@@ -50,20 +50,27 @@ function startReceiver() {
       if (!arrivals.has(scenario)) arrivals.set(scenario, []);
       arrivals.get(scenario).push({ id: req.headers['webhook-id'], path: req.url, at });
       // Keep a few deliveries to verify their signatures after the run.
-      if (samples.length < 50 && Math.random() < 0.02) samples.push({ path: req.url, headers: { ...req.headers }, body: Buffer.concat(chunks).toString('utf8') });
+      if (samples.length < 50 && Math.random() < 0.02)
+        samples.push({ path: req.url, headers: { ...req.headers }, body: Buffer.concat(chunks).toString('utf8') });
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end('{"ok":true}');
     });
   });
   server.keepAliveTimeout = 30_000;
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ server, arrivals, samples, url: `http://127.0.0.1:${server.address().port}` })));
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () => resolve({ server, arrivals, samples, url: `http://127.0.0.1:${server.address().port}` })),
+  );
 }
 
 /** Starts the service (API and workers in one process) and resolves its port from its log. */
 function startService(env) {
   // --cpu-prof writes a V8 profile of the service to .data/ (open it in Chrome DevTools).
   const profile = args['cpu-prof'] === 'true' ? ['--cpu-prof', `--cpu-prof-dir=${DATA_DIR}`] : [];
-  const child = spawn(process.execPath, [...profile, path.join(SERVICE_DIR, 'dist/main.js')], { cwd: SERVICE_DIR, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...profile, path.join(SERVICE_DIR, 'dist/main.js')], {
+    cwd: SERVICE_DIR,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let output = '';
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`the webhook service did not start:\n${output.slice(-2000)}`)), 30_000);
@@ -127,7 +134,10 @@ async function main() {
   const secrets = new Map(); // path → secret
 
   async function createEndpoints(tenant, scenario, count) {
-    const headers = { 'content-type': 'application/json', 'x-tollgate-identity': common.signIdentity({ tenantId: tenant, keyId: 'bench', scopes: ['write'] }, secret, 600) };
+    const headers = {
+      'content-type': 'application/json',
+      'x-tollgate-identity': common.signIdentity({ tenantId: tenant, keyId: 'bench', scopes: ['write'] }, secret, 600),
+    };
     for (let i = 0; i < count; i++) {
       const url = `${receiver.url}/s/${scenario}/${i}`;
       const res = await fetch(`${api}/v1/webhooks/endpoints`, { method: 'POST', headers, body: JSON.stringify({ url }) });
@@ -139,7 +149,10 @@ async function main() {
   async function waitForDeliveries(scenario, expected, timeoutMs) {
     const until = Date.now() + timeoutMs;
     while ((receiver.arrivals.get(scenario)?.length ?? 0) < expected) {
-      if (Date.now() > until) throw new Error(`${scenario}: only ${receiver.arrivals.get(scenario)?.length ?? 0} of ${expected} deliveries arrived in ${timeoutMs} ms`);
+      if (Date.now() > until)
+        throw new Error(
+          `${scenario}: only ${receiver.arrivals.get(scenario)?.length ?? 0} of ${expected} deliveries arrived in ${timeoutMs} ms`,
+        );
       await new Promise((r) => setTimeout(r, 20));
     }
   }
@@ -170,7 +183,11 @@ async function main() {
     const createdAt = new Map();
     const startedAt = Date.now();
     for (let i = 0; i < events; i += 200) {
-      const batch = await Promise.all(Array.from({ length: Math.min(200, events - i) }, (_, j) => publisher.publish({ type: 'image.approved', tenant_id: tenant, data: { n: i + j } })));
+      const batch = await Promise.all(
+        Array.from({ length: Math.min(200, events - i) }, (_, j) =>
+          publisher.publish({ type: 'image.approved', tenant_id: tenant, data: { n: i + j } }),
+        ),
+      );
       for (const e of batch) createdAt.set(e.id, Date.parse(e.created_at));
     }
     await waitForDeliveries(scenario, events * endpoints, 300_000);
@@ -208,7 +225,10 @@ async function main() {
     // Every sampled delivery must verify with the independent Standard Webhooks library.
     for (const s of receiver.samples) new Webhook(secrets.get(s.path)).verify(s.body, s.headers);
     // The same event reaches each of 50 endpoints once: a duplicate is the same event at the same endpoint twice.
-    const duplicates = [...receiver.arrivals.values()].reduce((n, list) => n + (list.length - new Set(list.map((a) => `${a.path} ${a.id}`)).size), 0);
+    const duplicates = [...receiver.arrivals.values()].reduce(
+      (n, list) => n + (list.length - new Set(list.map((a) => `${a.path} ${a.id}`)).size),
+      0,
+    );
 
     const report = {
       at: new Date().toISOString(),

@@ -44,7 +44,10 @@ export const listDeliveriesQuery = paginationQuery.extend({
 /** `POST /internal/v1/events`: a platform event; the id and time are filled in when absent. */
 export const internalEventBody = z
   .object({
-    id: z.string().regex(/^evt_[A-Za-z0-9_]{16,80}$/).optional(),
+    id: z
+      .string()
+      .regex(/^evt_[A-Za-z0-9_]{16,80}$/)
+      .optional(),
     type: z.enum(EVENT_TYPES),
     tenant_id: z.string().min(1).max(128),
     created_at: z.string().datetime({ offset: true }).optional(),

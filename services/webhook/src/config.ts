@@ -46,7 +46,10 @@ const allowPrivateTargets = z
 export const configSchema = baseConfigSchema
   .extend({
     PORT: envInt(8085, { min: 0, max: 65535 }),
-    DB_SCHEMA: z.string().regex(/^[a-z_][a-z0-9_]*$/).default('webhooks'),
+    DB_SCHEMA: z
+      .string()
+      .regex(/^[a-z_][a-z0-9_]*$/)
+      .default('webhooks'),
     /** Delivery workers run 50 attempts at once by default; each holds a connection for a few short statements. */
     DATABASE_POOL_MAX: envInt(20, { min: 1, max: 200 }),
     /** Key that encrypts endpoint signing secrets at rest (AES-256-GCM over its SHA-256). */
@@ -90,7 +93,11 @@ export const configSchema = baseConfigSchema
     // A lease (and the job lock) must outlive the longest attempt, or a slow attempt could be
     // taken over while still in flight.
     if (config.WEBHOOK_LOCK_DURATION_MS < config.WEBHOOK_REQUEST_TIMEOUT_MS + 1_000) {
-      ctx.addIssue({ code: 'custom', path: ['WEBHOOK_LOCK_DURATION_MS'], message: 'must exceed WEBHOOK_REQUEST_TIMEOUT_MS by at least 1000 ms' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['WEBHOOK_LOCK_DURATION_MS'],
+        message: 'must exceed WEBHOOK_REQUEST_TIMEOUT_MS by at least 1000 ms',
+      });
     }
   });
 

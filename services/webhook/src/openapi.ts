@@ -33,10 +33,16 @@ const endpointObject = {
     description: { type: 'string' },
     event_types: { type: 'array', items: { type: 'string' }, example: ['image.*', 'credits.topped_up'] },
     enabled: { type: 'boolean' },
-    disabled_reason: nullable('string', { enum: ['manual', 'failing', 'gone', null], description: '`failing`: every attempt failed for the failure window; `gone`: the endpoint answered 410' }),
+    disabled_reason: nullable('string', {
+      enum: ['manual', 'failing', 'gone', null],
+      description: '`failing`: every attempt failed for the failure window; `gone`: the endpoint answered 410',
+    }),
     disabled_at: nullable('string', { format: 'date-time' }),
     failing_since: nullable('string', { format: 'date-time', description: 'Start of the current run of failed attempts' }),
-    previous_secret_expires_at: nullable('string', { format: 'date-time', description: 'During a rotation, until when the previous secret also signs' }),
+    previous_secret_expires_at: nullable('string', {
+      format: 'date-time',
+      description: 'During a rotation, until when the previous secret also signs',
+    }),
     created_at: timestamp,
     updated_at: timestamp,
   },
@@ -54,7 +60,20 @@ const attemptObject = {
     latency_ms: { type: 'integer' },
     status_code: nullable('integer'),
     outcome: { enum: ['succeeded', 'failed'] },
-    error_class: nullable('string', { enum: ['http_status', 'redirect', 'timeout', 'connection_refused', 'connection_error', 'dns_error', 'tls_error', 'blocked_target', 'invalid_target', null] }),
+    error_class: nullable('string', {
+      enum: [
+        'http_status',
+        'redirect',
+        'timeout',
+        'connection_refused',
+        'connection_error',
+        'dns_error',
+        'tls_error',
+        'blocked_target',
+        'invalid_target',
+        null,
+      ],
+    }),
     error_message: nullable('string'),
     response_body: nullable('string', { description: 'The first 16 KB of the response body' }),
     response_body_truncated: { type: 'boolean' },
@@ -84,7 +103,11 @@ const deliveryObject = {
   },
 };
 
-const page = (item: unknown) => ({ type: 'object', required: ['data', 'next_cursor'], properties: { data: { type: 'array', items: item }, next_cursor: nullable('string') } });
+const page = (item: unknown) => ({
+  type: 'object',
+  required: ['data', 'next_cursor'],
+  properties: { data: { type: 'array', items: item }, next_cursor: nullable('string') },
+});
 
 /** This service's OpenAPI 3.1 document; the gateway merges every service's paths. */
 export const openapiDocument = {
@@ -100,7 +123,12 @@ export const openapiDocument = {
   },
   components: {
     securitySchemes: {
-      identity: { type: 'apiKey', in: 'header', name: 'X-Tollgate-Identity', description: 'Internal identity token minted by the edge gateway' },
+      identity: {
+        type: 'apiKey',
+        in: 'header',
+        name: 'X-Tollgate-Identity',
+        description: 'Internal identity token minted by the edge gateway',
+      },
     },
     schemas: {
       Error: {
@@ -110,15 +138,31 @@ export const openapiDocument = {
           error: {
             type: 'object',
             required: ['code', 'message'],
-            properties: { code: { type: 'string' }, message: { type: 'string' }, request_id: { type: 'string' }, details: { type: 'object', additionalProperties: true } },
+            properties: {
+              code: { type: 'string' },
+              message: { type: 'string' },
+              request_id: { type: 'string' },
+              details: { type: 'object', additionalProperties: true },
+            },
           },
         },
       },
       Endpoint: endpointObject,
-      EndpointWithSecret: { allOf: [ref('Endpoint'), { type: 'object', required: ['secret'], properties: { secret: { type: 'string', pattern: '^whsec_', description: 'Shown only here' } } }] },
+      EndpointWithSecret: {
+        allOf: [
+          ref('Endpoint'),
+          {
+            type: 'object',
+            required: ['secret'],
+            properties: { secret: { type: 'string', pattern: '^whsec_', description: 'Shown only here' } },
+          },
+        ],
+      },
       Delivery: deliveryObject,
       Attempt: attemptObject,
-      DeliveryWithAttempts: { allOf: [ref('Delivery'), { type: 'object', properties: { attempt_log: { type: 'array', items: ref('Attempt') } } }] },
+      DeliveryWithAttempts: {
+        allOf: [ref('Delivery'), { type: 'object', properties: { attempt_log: { type: 'array', items: ref('Attempt') } } }],
+      },
       CreateEndpoint: schema(createEndpointBody),
       UpdateEndpoint: schema(updateEndpointBody),
       RotateSecret: schema(rotateSecretBody),
@@ -132,7 +176,11 @@ export const openapiDocument = {
         summary: 'Create a webhook endpoint',
         security,
         requestBody: { required: true, content: json(ref('CreateEndpoint')) },
-        responses: { '201': { description: 'Created; the secret is shown once', content: json(ref('EndpointWithSecret')) }, ...commonErrors, '409': errorResponse('Too many endpoints') },
+        responses: {
+          '201': { description: 'Created; the secret is shown once', content: json(ref('EndpointWithSecret')) },
+          ...commonErrors,
+          '409': errorResponse('Too many endpoints'),
+        },
       },
       get: {
         summary: 'List webhook endpoints',
@@ -142,7 +190,12 @@ export const openapiDocument = {
       },
     },
     '/v1/webhooks/endpoints/{id}': {
-      get: { summary: 'Get an endpoint', security, parameters: [endpointId], responses: { '200': { description: 'The endpoint', content: json(ref('Endpoint')) }, ...commonErrors, ...notFound } },
+      get: {
+        summary: 'Get an endpoint',
+        security,
+        parameters: [endpointId],
+        responses: { '200': { description: 'The endpoint', content: json(ref('Endpoint')) }, ...commonErrors, ...notFound },
+      },
       patch: {
         summary: 'Update an endpoint (`enabled: true` re-enables a disabled one)',
         security,
@@ -154,7 +207,17 @@ export const openapiDocument = {
         summary: 'Delete an endpoint and its delivery history',
         security,
         parameters: [endpointId],
-        responses: { '200': { description: 'Deleted', content: json({ type: 'object', properties: { id: { type: 'string' }, object: { const: 'webhook.endpoint' }, deleted: { const: true } } }) }, ...commonErrors, ...notFound },
+        responses: {
+          '200': {
+            description: 'Deleted',
+            content: json({
+              type: 'object',
+              properties: { id: { type: 'string' }, object: { const: 'webhook.endpoint' }, deleted: { const: true } },
+            }),
+          },
+          ...commonErrors,
+          ...notFound,
+        },
       },
     },
     '/v1/webhooks/endpoints/{id}/rotate-secret': {
@@ -166,7 +229,15 @@ export const openapiDocument = {
         responses: {
           '200': {
             description: 'The new secret',
-            content: json({ type: 'object', properties: { id: { type: 'string' }, object: { const: 'webhook.endpoint.secret' }, secret: { type: 'string' }, previous_secret_expires_at: timestamp } }),
+            content: json({
+              type: 'object',
+              properties: {
+                id: { type: 'string' },
+                object: { const: 'webhook.endpoint.secret' },
+                secret: { type: 'string' },
+                previous_secret_expires_at: timestamp,
+              },
+            }),
           },
           ...commonErrors,
           ...notFound,
@@ -179,7 +250,10 @@ export const openapiDocument = {
         security,
         parameters: [endpointId],
         responses: {
-          '202': { description: 'Queued', content: json({ type: 'object', properties: { event_id: { type: 'string' }, delivery_id: { type: 'string' } } }) },
+          '202': {
+            description: 'Queued',
+            content: json({ type: 'object', properties: { event_id: { type: 'string' }, delivery_id: { type: 'string' } } }),
+          },
           ...commonErrors,
           ...notFound,
           '409': errorResponse('The endpoint is disabled'),
@@ -193,7 +267,16 @@ export const openapiDocument = {
         parameters: [endpointId],
         requestBody: { required: true, content: json(ref('Replay')) },
         responses: {
-          '202': { description: 'Queued', content: json({ type: 'object', properties: { replayed: { type: 'integer' }, truncated: { type: 'boolean', description: 'More than 10,000 matched; call again' } } }) },
+          '202': {
+            description: 'Queued',
+            content: json({
+              type: 'object',
+              properties: {
+                replayed: { type: 'integer' },
+                truncated: { type: 'boolean', description: 'More than 10,000 matched; call again' },
+              },
+            }),
+          },
           ...commonErrors,
           ...notFound,
           '409': errorResponse('The endpoint is disabled'),
@@ -228,7 +311,12 @@ export const openapiDocument = {
         summary: 'Resend a finished delivery now, with a fresh retry schedule',
         security,
         parameters: [deliveryId],
-        responses: { '202': { description: 'Queued', content: json(ref('Delivery')) }, ...commonErrors, ...notFound, '409': errorResponse('Already scheduled, or the endpoint is disabled') },
+        responses: {
+          '202': { description: 'Queued', content: json(ref('Delivery')) },
+          ...commonErrors,
+          ...notFound,
+          '409': errorResponse('Already scheduled, or the endpoint is disabled'),
+        },
       },
     },
     '/internal/v1/events': {
@@ -237,7 +325,13 @@ export const openapiDocument = {
         security,
         requestBody: { required: true, content: json(ref('InternalEvent')) },
         responses: {
-          '202': { description: 'Accepted', content: json({ type: 'object', properties: { id: { type: 'string' }, duplicate: { type: 'boolean' }, deliveries: { type: 'integer' } } }) },
+          '202': {
+            description: 'Accepted',
+            content: json({
+              type: 'object',
+              properties: { id: { type: 'string' }, duplicate: { type: 'boolean' }, deliveries: { type: 'integer' } },
+            }),
+          },
           ...commonErrors,
         },
       },
@@ -250,10 +344,19 @@ export const openapiDocument = {
         parameters: [
           { name: 'webhook-id', in: 'header', required: true, schema: { type: 'string' } },
           { name: 'webhook-timestamp', in: 'header', required: true, schema: { type: 'string', description: 'Unix seconds' } },
-          { name: 'webhook-signature', in: 'header', required: true, schema: { type: 'string', example: 'v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4=' } },
+          {
+            name: 'webhook-signature',
+            in: 'header',
+            required: true,
+            schema: { type: 'string', example: 'v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4=' },
+          },
         ],
         requestBody: {
-          content: json({ type: 'object', required: ['type', 'timestamp', 'data'], properties: { type: { enum: [...EVENT_TYPES] }, timestamp: timestamp, data: { type: 'object' } } }),
+          content: json({
+            type: 'object',
+            required: ['type', 'timestamp', 'data'],
+            properties: { type: { enum: [...EVENT_TYPES] }, timestamp: timestamp, data: { type: 'object' } },
+          }),
         },
         responses: { '2XX': { description: 'Delivered' }, '410': { description: 'Disables the endpoint' } },
       },

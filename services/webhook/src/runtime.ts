@@ -60,7 +60,11 @@ export function createRuntime(deps: RuntimeDeps): WebhookRuntime {
     eventQueue,
     metrics: createWebhookMetrics(deps.metrics, [eventQueue, deliveryQueue]),
     secretBox: createSecretBox(config.WEBHOOK_SECRETS_KEY),
-    retryPolicy: { schedule: config.WEBHOOK_RETRY_SCHEDULE, jitter: config.WEBHOOK_RETRY_JITTER, ...(deps.random ? { random: deps.random } : {}) },
+    retryPolicy: {
+      schedule: config.WEBHOOK_RETRY_SCHEDULE,
+      jitter: config.WEBHOOK_RETRY_JITTER,
+      ...(deps.random ? { random: deps.random } : {}),
+    },
     urlPolicy: { allowHttp: allowHttpTargets(config), allow: config.WEBHOOK_ALLOW_PRIVATE_TARGETS },
     clock: deps.clock ?? systemClock,
     async close() {

@@ -41,11 +41,12 @@ export function startWorkers(rt: WebhookRuntime, options: WorkerOptions = {}): W
   const slots = new EndpointSlots(rt.redis, prefix, config.WEBHOOK_ENDPOINT_MAX_IN_FLIGHT, attemptLeaseMs(config));
   const engine = createDeliveryEngine({ rt, http, slots });
 
-  const eventWorker = createWorker(
-    WEBHOOK_EVENTS_QUEUE,
-    [handler(webhookEventJob, async (event) => ingestEvent(rt, event))],
-    { connection, prefix, logger, concurrency: config.WEBHOOK_EVENT_CONCURRENCY },
-  );
+  const eventWorker = createWorker(WEBHOOK_EVENTS_QUEUE, [handler(webhookEventJob, async (event) => ingestEvent(rt, event))], {
+    connection,
+    prefix,
+    logger,
+    concurrency: config.WEBHOOK_EVENT_CONCURRENCY,
+  });
   const deliveryWorker = createWorker(DELIVERIES_QUEUE, [handler(deliveryAttemptJob, (data, job) => engine.runAttempt(data, job))], {
     connection,
     prefix,

@@ -40,25 +40,29 @@ afterAll(async () => {
 
 /** The real entry point, `src/main.ts --role=worker`, in its own process on this file's schema and prefix. */
 function spawnWorkerProcess(): ChildProcess {
-  const proc = spawn(process.execPath, ['-r', path.join(__dirname, 'support/ts-register.js'), path.join(SERVICE_ROOT, 'src/main.ts'), '--role=worker'], {
-    cwd: SERVICE_ROOT,
-    env: {
-      PATH: process.env['PATH'],
-      ...FAST_CONFIG,
-      ...workerSettings,
-      NODE_ENV: 'test',
-      OTEL_SDK_DISABLED: 'true',
-      LOG_LEVEL: 'warn',
-      PORT: '0',
-      HOST: '127.0.0.1',
-      DATABASE_URL: h.env.databaseUrl,
-      DB_SCHEMA: h.env.schema,
-      REDIS_URL: h.env.redisUrl,
-      REDIS_PREFIX: h.env.prefix,
-      INTERNAL_JWT_SECRET: TEST_INTERNAL_SECRET,
+  const proc = spawn(
+    process.execPath,
+    ['-r', path.join(__dirname, 'support/ts-register.js'), path.join(SERVICE_ROOT, 'src/main.ts'), '--role=worker'],
+    {
+      cwd: SERVICE_ROOT,
+      env: {
+        PATH: process.env['PATH'],
+        ...FAST_CONFIG,
+        ...workerSettings,
+        NODE_ENV: 'test',
+        OTEL_SDK_DISABLED: 'true',
+        LOG_LEVEL: 'warn',
+        PORT: '0',
+        HOST: '127.0.0.1',
+        DATABASE_URL: h.env.databaseUrl,
+        DB_SCHEMA: h.env.schema,
+        REDIS_URL: h.env.redisUrl,
+        REDIS_PREFIX: h.env.prefix,
+        INTERNAL_JWT_SECRET: TEST_INTERNAL_SECRET,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  );
   proc.stdout!.on('data', (d: Buffer) => (childOutput += d.toString()));
   proc.stderr!.on('data', (d: Buffer) => (childOutput += d.toString()));
   return proc;
@@ -104,7 +108,12 @@ it('SIGKILL of the worker process mid-batch: every event is delivered, none twic
   expect(receiver.requests).toHaveLength(EVENTS + abandoned.length);
   for (const r of receiver.requests) verifyWith(ep.secret, r.rawBody, r.headers);
 
-  const statuses = await h.env.db.selectFrom('deliveries').select(['status', (eb) => eb.fn.countAll<number>().as('n')]).where('endpoint_id', '=', ep.id).groupBy('status').execute();
+  const statuses = await h.env.db
+    .selectFrom('deliveries')
+    .select(['status', (eb) => eb.fn.countAll<number>().as('n')])
+    .where('endpoint_id', '=', ep.id)
+    .groupBy('status')
+    .execute();
   expect(statuses.map((s) => [s.status, Number(s.n)])).toEqual([['succeeded', EVENTS]]);
   const attempts = await h.env.db.selectFrom('attempts').select(['outcome']).where('endpoint_id', '=', ep.id).execute();
   expect(attempts.filter((a) => a.outcome === 'succeeded')).toHaveLength(EVENTS);

@@ -35,7 +35,12 @@ function publish(tenant: string, type: PlatformEvent['type'], data: Record<strin
 }
 
 async function deliveryOf(eventId: string, endpointId: string) {
-  const row = await h.env.db.selectFrom('deliveries').select(['id', 'tenant_id']).where('event_id', '=', eventId).where('endpoint_id', '=', endpointId).executeTakeFirst();
+  const row = await h.env.db
+    .selectFrom('deliveries')
+    .select(['id', 'tenant_id'])
+    .where('event_id', '=', eventId)
+    .where('endpoint_id', '=', endpointId)
+    .executeTakeFirst();
   if (!row) return undefined;
   return (await request(h.app).get(`/v1/webhooks/deliveries/${row.id}`).set(asTenant(row.tenant_id))).body;
 }
@@ -70,7 +75,11 @@ describe('delivery per Standard Webhooks', () => {
     expect(receiver.received).toHaveLength(3);
     const byPath = (path: string) => receiver.received.filter((r) => r.path === path);
     expect(byPath('/images').map((r) => r.headers['webhook-id'])).toEqual([approved.id]);
-    expect(byPath('/all').map((r) => r.headers['webhook-id']).sort()).toEqual([approved.id, topped.id].sort());
+    expect(
+      byPath('/all')
+        .map((r) => r.headers['webhook-id'])
+        .sort(),
+    ).toEqual([approved.id, topped.id].sort());
     expect(byPath('/other')).toHaveLength(0);
 
     const stored = await h.env.db.selectFrom('events').select(['id', 'payload']).where('id', '=', approved.id).executeTakeFirstOrThrow();
@@ -88,14 +97,21 @@ describe('delivery per Standard Webhooks', () => {
       expect(() => verifyWith(secret, `${r.rawBody} `, r.headers)).toThrow();
     }
     const d = await settled(approved.id, images.id, 'succeeded');
-    expect(d).toMatchObject({ attempts: 1, last_status_code: 200, attempt_log: [expect.objectContaining({ outcome: 'succeeded', status_code: 200, attempt: 1 })] });
+    expect(d).toMatchObject({
+      attempts: 1,
+      last_status_code: 200,
+      attempt_log: [expect.objectContaining({ outcome: 'succeeded', status_code: 200, attempt: 1 })],
+    });
   });
 
   it('stores an event once however often it is published', async () => {
     const ep = await endpoint('tenant_dup', receiver.url);
     const event = await publish('tenant_dup', 'file.uploaded');
     await publisher.publish({ id: event.id, type: event.type, tenant_id: event.tenant_id, data: event.data });
-    await request(h.app).post('/internal/v1/events').set({ ...(await import('@tollgate/testkit')).serviceHeaders() }).send({ id: event.id, type: event.type, tenant_id: event.tenant_id, data: event.data });
+    await request(h.app)
+      .post('/internal/v1/events')
+      .set({ ...(await import('@tollgate/testkit')).serviceHeaders() })
+      .send({ id: event.id, type: event.type, tenant_id: event.tenant_id, data: event.data });
     await settled(event.id, ep.id, 'succeeded');
     await new Promise((r) => setTimeout(r, 200));
     expect(receiver.received.filter((r) => r.headers['webhook-id'] === event.id)).toHaveLength(1);
@@ -115,7 +131,11 @@ describe('delivery per Standard Webhooks', () => {
     expect(() => verifyWith(`whsec_${Buffer.alloc(32, 1).toString('base64')}`, r!.rawBody, r!.headers)).toThrow();
 
     // Once the overlap is over only the new secret signs.
-    await h.env.db.updateTable('endpoints').set({ previous_secret_expires_at: new Date(Date.now() - 1000) }).where('id', '=', ep.id).execute();
+    await h.env.db
+      .updateTable('endpoints')
+      .set({ previous_secret_expires_at: new Date(Date.now() - 1000) })
+      .where('id', '=', ep.id)
+      .execute();
     await publish('tenant_rot', 'file.deleted');
     const [, later] = await receiver.waitFor(2);
     expect(String(later!.headers['webhook-signature']).split(' ')).toHaveLength(1);
@@ -134,7 +154,9 @@ describe('delivery per Standard Webhooks', () => {
     expect(new Set(got.map((r) => r.rawBody)).size).toBe(1);
     const d = await settled(event.id, ep.id, 'succeeded');
     expect(d.attempts).toBe(3);
-    expect(d.attempt_log.map((a: { outcome: string; status_code: number; attempt: number }) => [a.attempt, a.outcome, a.status_code])).toEqual([
+    expect(
+      d.attempt_log.map((a: { outcome: string; status_code: number; attempt: number }) => [a.attempt, a.outcome, a.status_code]),
+    ).toEqual([
       [1, 'failed', 500],
       [2, 'failed', 500],
       [3, 'succeeded', 200],
@@ -163,7 +185,9 @@ describe('delivery per Standard Webhooks', () => {
       const event = await publish('tenant_redirect', 'image.published');
       const d = await settled(event.id, ep.id, 'failed');
       expect(d.attempt_log).toHaveLength(3);
-      expect(d.attempt_log.every((a: { error_class: string; status_code: number }) => a.error_class === 'redirect' && a.status_code === 307)).toBe(true);
+      expect(
+        d.attempt_log.every((a: { error_class: string; status_code: number }) => a.error_class === 'redirect' && a.status_code === 307),
+      ).toBe(true);
       expect(target.received).toHaveLength(0);
     } finally {
       await redirecting.close();
@@ -197,7 +221,11 @@ describe('delivery per Standard Webhooks', () => {
     const ep = await endpoint('tenant_refused', url);
     const event = await publish('tenant_refused', 'file.uploaded');
     const d = await settled(event.id, ep.id, 'failed');
-    expect(d.attempt_log.map((a: { error_class: string }) => a.error_class)).toEqual(['connection_refused', 'connection_refused', 'connection_refused']);
+    expect(d.attempt_log.map((a: { error_class: string }) => a.error_class)).toEqual([
+      'connection_refused',
+      'connection_refused',
+      'connection_refused',
+    ]);
     expect(d.attempt_log.every((a: { status_code: number | null }) => a.status_code === null)).toBe(true);
   });
 
@@ -238,11 +266,16 @@ describe('delivery per Standard Webhooks', () => {
       expect(disabled.failing_since).toEqual(expect.any(String));
 
       const [notice] = await watcher.waitFor(1);
-      expect(verifyWith(other.secret, notice!.rawBody, notice!.headers)).toMatchObject({ type: 'endpoint.disabled', data: { endpoint_id: down.id, reason: 'failing' } });
+      expect(verifyWith(other.secret, notice!.rawBody, notice!.headers)).toMatchObject({
+        type: 'endpoint.disabled',
+        data: { endpoint_id: down.id, reason: 'failing' },
+      });
 
       // A disabled endpoint gets nothing new, and cannot be replayed to until re-enabled.
       const while_disabled = await publish(tenant, 'image.approved');
-      await eventually(async () => (await h.env.db.selectFrom('events').select('id').where('id', '=', while_disabled.id).executeTakeFirst()) ?? false);
+      await eventually(
+        async () => (await h.env.db.selectFrom('events').select('id').where('id', '=', while_disabled.id).executeTakeFirst()) ?? false,
+      );
       expect(await deliveryOf(while_disabled.id, down.id)).toBeUndefined();
       const refused = await request(h.app).post(`/v1/webhooks/endpoints/${down.id}/replay`).set(asTenant(tenant)).send({ since });
       expect(refused.status).toBe(409);
@@ -261,7 +294,12 @@ describe('delivery per Standard Webhooks', () => {
       verifyWith(down.secret, last.rawBody, last.headers);
       const after = await settled(event.id, down.id, 'succeeded');
       expect(after.round).toBe(2);
-      expect(after.attempt_log.map((a: { trigger: string; outcome: string }) => `${a.trigger}:${a.outcome}`)).toEqual(['event:failed', 'event:failed', 'event:failed', 'replay:succeeded']);
+      expect(after.attempt_log.map((a: { trigger: string; outcome: string }) => `${a.trigger}:${a.outcome}`)).toEqual([
+        'event:failed',
+        'event:failed',
+        'event:failed',
+        'replay:succeeded',
+      ]);
     } finally {
       await watcher.close();
     }
@@ -288,7 +326,8 @@ describe('delivery per Standard Webhooks', () => {
     expect(again.attempt_log.map((a: { trigger: string }) => a.trigger)).toEqual(['event', 'manual']);
     expect((await request(h.app).post(`/v1/webhooks/deliveries/${d1.id}/retry`).set(asTenant('someone_else'))).status).toBe(404);
 
-    const list = async (query: string) => (await request(h.app).get(`/v1/webhooks/endpoints/${ep.id}/deliveries?${query}`).set(asTenant(tenant))).body;
+    const list = async (query: string) =>
+      (await request(h.app).get(`/v1/webhooks/endpoints/${ep.id}/deliveries?${query}`).set(asTenant(tenant))).body;
     const files = await list('event_type=file.uploaded');
     expect(files.data.map((d: { event_id: string }) => d.event_id).sort()).toEqual([e1.id, e3.id].sort());
     expect((await list('status=failed')).data).toEqual([]);

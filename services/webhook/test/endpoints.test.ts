@@ -17,13 +17,21 @@ afterAll(async () => {
   await h.close();
 });
 
-const create = (tenant: string, body: Record<string, unknown>) => request(h.app).post('/v1/webhooks/endpoints').set(asTenant(tenant)).send(body);
+const create = (tenant: string, body: Record<string, unknown>) =>
+  request(h.app).post('/v1/webhooks/endpoints').set(asTenant(tenant)).send(body);
 
 describe('POST /v1/webhooks/endpoints', () => {
   it('creates an endpoint and shows a whsec_ secret of 32 random bytes once', async () => {
     const res = await create(A, { url: 'https://example.com/hooks', description: 'orders', event_types: ['image.*', 'credits.topped_up'] });
     expect(res.status).toBe(201);
-    expect(res.body).toMatchObject({ object: 'webhook.endpoint', url: 'https://example.com/hooks', description: 'orders', event_types: ['image.*', 'credits.topped_up'], enabled: true, disabled_reason: null });
+    expect(res.body).toMatchObject({
+      object: 'webhook.endpoint',
+      url: 'https://example.com/hooks',
+      description: 'orders',
+      event_types: ['image.*', 'credits.topped_up'],
+      enabled: true,
+      disabled_reason: null,
+    });
     expect(res.body.id).toMatch(/^ep_[A-Za-z0-9]{24}$/);
     expect(res.body.secret).toMatch(/^whsec_[A-Za-z0-9+/]+=*$/);
     expect(Buffer.from(res.body.secret.slice(6), 'base64')).toHaveLength(32);
@@ -63,7 +71,11 @@ describe('POST /v1/webhooks/endpoints', () => {
   });
 
   it('requires https in production unless http is allowed', async () => {
-    const config = testConfig(h.env, { NODE_ENV: 'production', WEBHOOK_SECRETS_KEY: 'a-production-grade-secrets-key-0123456789', INTERNAL_JWT_SECRET: 'x'.repeat(40) });
+    const config = testConfig(h.env, {
+      NODE_ENV: 'production',
+      WEBHOOK_SECRETS_KEY: 'a-production-grade-secrets-key-0123456789',
+      INTERNAL_JWT_SECRET: 'x'.repeat(40),
+    });
     const queueRedis = createRedis(TEST_REDIS_URL, 'queue');
     const metrics = createMetrics('webhook', { collectDefault: false });
     const runtime = createRuntime({ config, logger: silentLogger(), metrics, db: h.env.db, redis: h.env.redis, queueRedis });
@@ -91,9 +103,15 @@ describe('POST /v1/webhooks/endpoints', () => {
 
   it('needs an identity and the write scope', async () => {
     expect((await request(h.app).post('/v1/webhooks/endpoints').send({ url: 'https://example.com' })).status).toBe(401);
-    const readOnly = await request(h.app).post('/v1/webhooks/endpoints').set(identityHeaders(A, ['read'])).send({ url: 'https://example.com' });
+    const readOnly = await request(h.app)
+      .post('/v1/webhooks/endpoints')
+      .set(identityHeaders(A, ['read']))
+      .send({ url: 'https://example.com' });
     expect(readOnly.status).toBe(403);
-    const forged = await request(h.app).post('/v1/webhooks/endpoints').set({ 'X-Tollgate-Identity': 'eyJhbGciOiJub25lIn0.e30.' }).send({ url: 'https://example.com' });
+    const forged = await request(h.app)
+      .post('/v1/webhooks/endpoints')
+      .set({ 'X-Tollgate-Identity': 'eyJhbGciOiJub25lIn0.e30.' })
+      .send({ url: 'https://example.com' });
     expect(forged.status).toBe(401);
   });
 });
@@ -173,10 +191,16 @@ describe('secret rotation and test events', () => {
     const expires = Date.parse(res.body.previous_secret_expires_at);
     expect(expires - before).toBeGreaterThanOrEqual(24 * 3600_000 - 5_000);
     expect(expires - before).toBeLessThanOrEqual(24 * 3600_000 + 5_000);
-    const state = await h.env.db.selectFrom('endpoints').select(['secret_sealed', 'previous_secret_sealed']).where('id', '=', body.id).executeTakeFirstOrThrow();
+    const state = await h.env.db
+      .selectFrom('endpoints')
+      .select(['secret_sealed', 'previous_secret_sealed'])
+      .where('id', '=', body.id)
+      .executeTakeFirstOrThrow();
     expect(h.runtime.secretBox.open(state.secret_sealed)).toBe(res.body.secret);
     expect(h.runtime.secretBox.open(state.previous_secret_sealed!)).toBe(body.secret);
-    expect((await request(h.app).get(`/v1/webhooks/endpoints/${body.id}`).set(asTenant(A))).body.previous_secret_expires_at).toBe(res.body.previous_secret_expires_at);
+    expect((await request(h.app).get(`/v1/webhooks/endpoints/${body.id}`).set(asTenant(A))).body.previous_secret_expires_at).toBe(
+      res.body.previous_secret_expires_at,
+    );
 
     const bad = await request(h.app).post(`/v1/webhooks/endpoints/${body.id}/rotate-secret`).set(asTenant(A)).send({ secret: 'plain' });
     expect(bad.status).toBe(400);
@@ -190,9 +214,17 @@ describe('secret rotation and test events', () => {
     expect(res.status).toBe(202);
     expect(res.body.delivery_id).toMatch(/^dlv_/);
     const delivery = await request(h.app).get(`/v1/webhooks/deliveries/${res.body.delivery_id}`).set(asTenant(T));
-    expect(delivery.body).toMatchObject({ endpoint_id: body.id, event_type: 'webhook.test', status: 'pending', event_id: res.body.event_id, attempt_log: [] });
+    expect(delivery.body).toMatchObject({
+      endpoint_id: body.id,
+      event_type: 'webhook.test',
+      status: 'pending',
+      event_id: res.body.event_id,
+      attempt_log: [],
+    });
     // Only the endpoint under test gets it, whatever the filters say.
-    expect(await h.env.db.selectFrom('deliveries').select('endpoint_id').where('event_id', '=', res.body.event_id).execute()).toEqual([{ endpoint_id: body.id }]);
+    expect(await h.env.db.selectFrom('deliveries').select('endpoint_id').where('event_id', '=', res.body.event_id).execute()).toEqual([
+      { endpoint_id: body.id },
+    ]);
     // Another tenant cannot see the delivery.
     expect((await request(h.app).get(`/v1/webhooks/deliveries/${res.body.delivery_id}`).set(asTenant(B))).status).toBe(404);
 
@@ -222,7 +254,10 @@ describe('POST /internal/v1/events', () => {
   });
 
   it('assigns an id when none is given', async () => {
-    const res = await request(h.app).post('/internal/v1/events').set(asService()).send({ type: 'credits.topped_up', tenant_id: 'tenant_events', data: {} });
+    const res = await request(h.app)
+      .post('/internal/v1/events')
+      .set(asService())
+      .send({ type: 'credits.topped_up', tenant_id: 'tenant_events', data: {} });
     expect(res.status).toBe(202);
     expect(res.body.id).toMatch(/^evt_/);
   });
@@ -230,7 +265,10 @@ describe('POST /internal/v1/events', () => {
   it('needs the service scope and a valid event', async () => {
     expect((await request(h.app).post('/internal/v1/events').send(event('evt_internal_route_000002'))).status).toBe(401);
     expect((await request(h.app).post('/internal/v1/events').set(asTenant(A)).send(event('evt_internal_route_000002'))).status).toBe(403);
-    const bad = await request(h.app).post('/internal/v1/events').set(asService()).send({ ...event('evt_internal_route_000003'), type: 'made.up' });
+    const bad = await request(h.app)
+      .post('/internal/v1/events')
+      .set(asService())
+      .send({ ...event('evt_internal_route_000003'), type: 'made.up' });
     expect(bad.status).toBe(400);
   });
 });

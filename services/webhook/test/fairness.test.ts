@@ -42,8 +42,16 @@ afterAll(async () => {
 
 it('one hanging endpoint does not delay deliveries to another, and is cut off at the request timeout', async () => {
   const tenant = 'tenant_fair';
-  const slow = (await request(h.app).post('/v1/webhooks/endpoints').set(asTenant(tenant)).send({ url: hanging.url, event_types: ['image.*'] })).body;
-  await request(h.app).post('/v1/webhooks/endpoints').set(asTenant(tenant)).send({ url: healthy.url, event_types: ['credits.*'] });
+  const slow = (
+    await request(h.app)
+      .post('/v1/webhooks/endpoints')
+      .set(asTenant(tenant))
+      .send({ url: hanging.url, event_types: ['image.*'] })
+  ).body;
+  await request(h.app)
+    .post('/v1/webhooks/endpoints')
+    .set(asTenant(tenant))
+    .send({ url: healthy.url, event_types: ['credits.*'] });
 
   // A backlog for the hanging endpoint, larger than the worker's concurrency.
   for (let i = 0; i < 12; i++) await publisher.publish({ type: 'image.approved', tenant_id: tenant, data: { i } });
@@ -60,7 +68,12 @@ it('one hanging endpoint does not delay deliveries to another, and is cut off at
 
   // The hanging attempts end at the deadline, logged as timeouts.
   const attempt = await eventually(
-    async () => h.env.db.selectFrom('attempts').select(['error_class', 'latency_ms', 'status_code']).where('endpoint_id', '=', slow.id).executeTakeFirst(),
+    async () =>
+      h.env.db
+        .selectFrom('attempts')
+        .select(['error_class', 'latency_ms', 'status_code'])
+        .where('endpoint_id', '=', slow.id)
+        .executeTakeFirst(),
     5_000,
   );
   expect(attempt.error_class).toBe('timeout');

@@ -24,7 +24,10 @@ it('re-enqueues deliveries whose jobs Redis lost, and never sends one attempt tw
   const ep = (await request(h.app).post('/v1/webhooks/endpoints').set(asTenant(tenant)).send({ url: receiver.url })).body;
   const ids: string[] = [];
   for (let i = 0; i < 5; i++) {
-    const res = await request(h.app).post('/internal/v1/events').set(serviceHeaders()).send({ type: 'image.approved', tenant_id: tenant, data: { i } });
+    const res = await request(h.app)
+      .post('/internal/v1/events')
+      .set(serviceHeaders())
+      .send({ type: 'image.approved', tenant_id: tenant, data: { i } });
     expect(res.status).toBe(202);
     ids.push(res.body.id);
   }
@@ -33,8 +36,18 @@ it('re-enqueues deliveries whose jobs Redis lost, and never sends one attempt tw
   expect(await h.runtime.deliveryQueue.count()).toBe(0);
 
   // And the one left is duplicated under other job ids (a retried publish, a second sweeper).
-  const dup = await h.env.db.selectFrom('deliveries').select(['id', 'endpoint_id', 'round']).where('event_id', '=', ids[0]!).executeTakeFirstOrThrow();
-  for (let i = 0; i < 4; i++) await enqueue(h.runtime.deliveryQueue, deliveryAttemptJob, { delivery_id: dup.id, endpoint_id: dup.endpoint_id, round: dup.round, attempt: 1 }, { jobId: `dup-${i}` });
+  const dup = await h.env.db
+    .selectFrom('deliveries')
+    .select(['id', 'endpoint_id', 'round'])
+    .where('event_id', '=', ids[0]!)
+    .executeTakeFirstOrThrow();
+  for (let i = 0; i < 4; i++)
+    await enqueue(
+      h.runtime.deliveryQueue,
+      deliveryAttemptJob,
+      { delivery_id: dup.id, endpoint_id: dup.endpoint_id, round: dup.round, attempt: 1 },
+      { jobId: `dup-${i}` },
+    );
 
   workers = startWorkers(h.runtime);
   await eventually(async () => new Set(receiver.received.map((r) => r.headers['webhook-id'])).size === ids.length, 8_000);

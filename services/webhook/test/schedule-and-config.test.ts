@@ -12,7 +12,9 @@ describe('retry schedule', () => {
   it('defaults to the Standard Webhooks-like schedule: immediately, 5 s, 5 m, 30 m, 2 h, 5 h, 10 h, 14 h, 20 h, 24 h', () => {
     const config = parseConfig(configSchema, base);
     expect(DEFAULT_RETRY_SCHEDULE).toBe('0,5s,5m,30m,2h,5h,10h,14h,20h,24h');
-    expect(config.WEBHOOK_RETRY_SCHEDULE).toEqual([0, 5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 50_400_000, 72_000_000, 86_400_000]);
+    expect(config.WEBHOOK_RETRY_SCHEDULE).toEqual([
+      0, 5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 50_400_000, 72_000_000, 86_400_000,
+    ]);
     expect(config.WEBHOOK_REQUEST_TIMEOUT_MS).toBe(15_000);
     expect(config.WEBHOOK_DISABLE_AFTER_MS).toBe(5 * 86_400_000);
     expect(config.WEBHOOK_SECRET_OVERLAP_MS).toBe(86_400_000);
@@ -41,16 +43,24 @@ describe('retry schedule', () => {
   });
 
   it('parses durations', () => {
-    expect([parseDuration('250'), parseDuration('250ms'), parseDuration('5s'), parseDuration('5m'), parseDuration('2h'), parseDuration('1d'), parseDuration('1.5s')]).toEqual([
-      250, 250, 5_000, 300_000, 7_200_000, 86_400_000, 1_500,
-    ]);
+    expect([
+      parseDuration('250'),
+      parseDuration('250ms'),
+      parseDuration('5s'),
+      parseDuration('5m'),
+      parseDuration('2h'),
+      parseDuration('1d'),
+      parseDuration('1.5s'),
+    ]).toEqual([250, 250, 5_000, 300_000, 7_200_000, 86_400_000, 1_500]);
     expect(parseDuration('soon')).toBeUndefined();
   });
 });
 
 describe('configuration', () => {
   it('names every bad setting in one line', () => {
-    expect(() => parseConfig(configSchema, { ...base, WEBHOOK_RETRY_SCHEDULE: '0,5x', WEBHOOK_ALLOW_PRIVATE_TARGETS: '10.0.0.0/99' })).toThrow(ConfigError);
+    expect(() =>
+      parseConfig(configSchema, { ...base, WEBHOOK_RETRY_SCHEDULE: '0,5x', WEBHOOK_ALLOW_PRIVATE_TARGETS: '10.0.0.0/99' }),
+    ).toThrow(ConfigError);
     try {
       parseConfig(configSchema, { ...base, WEBHOOK_RETRY_SCHEDULE: '0,5x', WEBHOOK_ALLOW_PRIVATE_TARGETS: '10.0.0.0/99' });
     } catch (err) {
@@ -61,7 +71,9 @@ describe('configuration', () => {
   });
 
   it('refuses a job lock that does not outlast the request timeout', () => {
-    expect(() => parseConfig(configSchema, { ...base, WEBHOOK_REQUEST_TIMEOUT_MS: '30000', WEBHOOK_LOCK_DURATION_MS: '30000' })).toThrow(/WEBHOOK_LOCK_DURATION_MS must exceed/);
+    expect(() => parseConfig(configSchema, { ...base, WEBHOOK_REQUEST_TIMEOUT_MS: '30000', WEBHOOK_LOCK_DURATION_MS: '30000' })).toThrow(
+      /WEBHOOK_LOCK_DURATION_MS must exceed/,
+    );
   });
 
   it('allows plain http outside production only, unless told', () => {

@@ -117,9 +117,20 @@ describe('connect-time guard', () => {
   });
 
   it('reaches the same loopback targets when allowed (so the refusals above are the guard, not the network)', async () => {
-    const client = createSafeHttpClient({ allow: parseAllowList('127.0.0.0/8,::1'), timeoutMs: 1_000, responseBodyLimit: 1024, resolver: tableResolver });
+    const client = createSafeHttpClient({
+      allow: parseAllowList('127.0.0.0/8,::1'),
+      timeoutMs: 1_000,
+      responseBodyLimit: 1024,
+      resolver: tableResolver,
+    });
     try {
-      for (const url of [`http://127.0.0.1:${port}/`, `http://0x7f000001:${port}/`, `http://rebind.test:${port}/`, `http://[::ffff:127.0.0.1]:${port}/`, `http://[::1]:${port}/`]) {
+      for (const url of [
+        `http://127.0.0.1:${port}/`,
+        `http://0x7f000001:${port}/`,
+        `http://rebind.test:${port}/`,
+        `http://[::ffff:127.0.0.1]:${port}/`,
+        `http://[::1]:${port}/`,
+      ]) {
         const result = await client.send({ url, headers: {}, body: Buffer.from('{}') });
         expect({ url, status: result.statusCode }).toEqual({ url, status: 200 });
       }
@@ -135,7 +146,10 @@ describe('SSRF through the API and the workers', () => {
   let h: Harness;
   let receiver: WebhookReceiver;
   beforeAll(async () => {
-    h = await startHarness('wh_ssrf', { config: { WEBHOOK_ALLOW_PRIVATE_TARGETS: '', WEBHOOK_RETRY_SCHEDULE: '0' }, resolver: tableResolver });
+    h = await startHarness('wh_ssrf', {
+      config: { WEBHOOK_ALLOW_PRIVATE_TARGETS: '', WEBHOOK_RETRY_SCHEDULE: '0' },
+      resolver: tableResolver,
+    });
     receiver = await startWebhookReceiver();
   });
   afterAll(async () => {
@@ -161,13 +175,21 @@ describe('SSRF through the API and the workers', () => {
   });
 
   it('refuses a name that resolves to 127.0.0.1 when delivering, and logs why', async () => {
-    const created = await request(h.app).post('/v1/webhooks/endpoints').set(asTenant('tenant_ssrf')).send({ url: `http://rebind.test:${receiver.port}/hook` });
+    const created = await request(h.app)
+      .post('/v1/webhooks/endpoints')
+      .set(asTenant('tenant_ssrf'))
+      .send({ url: `http://rebind.test:${receiver.port}/hook` });
     expect(created.status).toBe(201);
     const publisher = createEventPublisher({ connection: h.queueRedis, prefix: h.config.REDIS_PREFIX });
     const event = await publisher.publish({ type: 'file.uploaded', tenant_id: 'tenant_ssrf', data: {} });
     await publisher.close();
     const attempt = await eventually(async () =>
-      h.env.db.selectFrom('attempts').innerJoin('deliveries', 'deliveries.id', 'attempts.delivery_id').select(['attempts.error_class', 'attempts.status_code', 'deliveries.status']).where('deliveries.event_id', '=', event.id).executeTakeFirst(),
+      h.env.db
+        .selectFrom('attempts')
+        .innerJoin('deliveries', 'deliveries.id', 'attempts.delivery_id')
+        .select(['attempts.error_class', 'attempts.status_code', 'deliveries.status'])
+        .where('deliveries.event_id', '=', event.id)
+        .executeTakeFirst(),
     );
     expect(attempt).toMatchObject({ error_class: 'blocked_target', status_code: null });
     expect(receiver.received).toHaveLength(0);

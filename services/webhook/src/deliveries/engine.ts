@@ -9,7 +9,16 @@ import type { EndpointSlots } from './endpoint-slots';
 import { enqueueAttempts } from './enqueue';
 import type { z } from 'zod';
 import { deliveryAttemptJob } from './jobs';
-import { type AttemptConclusion, claimAttempt, type ClaimedDelivery, concludeAttempt, concludeSuccess, failUnsent, findDelivery, insertAttempt } from './repository';
+import {
+  type AttemptConclusion,
+  claimAttempt,
+  type ClaimedDelivery,
+  concludeAttempt,
+  concludeSuccess,
+  failUnsent,
+  findDelivery,
+  insertAttempt,
+} from './repository';
 import { jittered, nextRetryDelay } from './schedule';
 
 type AttemptJob = z.infer<typeof deliveryAttemptJob.schema>;
@@ -82,7 +91,11 @@ export function createDeliveryEngine({ rt, http, slots }: EngineDeps): DeliveryE
   }
 
   /** Decide what the attempt's result means for the delivery and the endpoint, and record it. */
-  async function record(claim: ClaimedDelivery, result: SendResult, startedAt: Date): Promise<{ next?: Date; disabled?: { endpoint: PublicEndpoint; eventId: string } }> {
+  async function record(
+    claim: ClaimedDelivery,
+    result: SendResult,
+    startedAt: Date,
+  ): Promise<{ next?: Date; disabled?: { endpoint: PublicEndpoint; eventId: string } }> {
     const now = rt.clock.now();
     if (result.ok) {
       if (!(await concludeSuccess(rt.db, claim, attemptRow(claim, result, startedAt), result.statusCode, now))) throw new LeaseLostError();
@@ -101,10 +114,16 @@ export function createDeliveryEngine({ rt, http, slots }: EngineDeps): DeliveryE
         conclusion =
           delay === null
             ? { status: 'failed', at: now, statusCode: result.statusCode, error: result.errorClass }
-            : { status: 'pending', nextAttemptAt: new Date(now.getTime() + delay), statusCode: result.statusCode, error: result.errorClass };
+            : {
+                status: 'pending',
+                nextAttemptAt: new Date(now.getTime() + delay),
+                statusCode: result.statusCode,
+                error: result.errorClass,
+              };
         if (failingSince && now.getTime() - failingSince.getTime() >= config.WEBHOOK_DISABLE_AFTER_MS) {
           disabled = await disableEndpoint(trx, claim.endpoint_id, 'failing', now);
-          if (conclusion.status === 'pending') conclusion = { status: 'failed', at: now, statusCode: result.statusCode, error: result.errorClass };
+          if (conclusion.status === 'pending')
+            conclusion = { status: 'failed', at: now, statusCode: result.statusCode, error: result.errorClass };
         }
       }
       // Our lease ran out and another worker took the attempt over: its record wins (the throw rolls back).
@@ -118,7 +137,10 @@ export function createDeliveryEngine({ rt, http, slots }: EngineDeps): DeliveryE
         // Enqueued after commit (announceDisabled); the sweeper covers a crash in between.
         announcement = { endpoint: disabled, eventId: event.id };
       }
-      return { ...(conclusion.status === 'pending' ? { next: conclusion.nextAttemptAt } : {}), ...(announcement ? { disabled: announcement } : {}) };
+      return {
+        ...(conclusion.status === 'pending' ? { next: conclusion.nextAttemptAt } : {}),
+        ...(announcement ? { disabled: announcement } : {}),
+      };
     });
   }
 
@@ -165,7 +187,9 @@ export function createDeliveryEngine({ rt, http, slots }: EngineDeps): DeliveryE
     if (delivery.status === 'pending') {
       if (delivery.round_attempts === attempt) {
         // This attempt was recorded but its process died before enqueueing the next one.
-        await enqueueAttempts(rt.deliveryQueue, [{ id: delivery.id, endpointId: delivery.endpoint_id, round, attempt: attempt + 1, at: delivery.next_attempt_at }]);
+        await enqueueAttempts(rt.deliveryQueue, [
+          { id: delivery.id, endpointId: delivery.endpoint_id, round, attempt: attempt + 1, at: delivery.next_attempt_at },
+        ]);
         return 'next_enqueued';
       }
       if (delivery.round_attempts !== attempt - 1) return 'stale';
@@ -213,7 +237,9 @@ export function createDeliveryEngine({ rt, http, slots }: EngineDeps): DeliveryE
       throw err;
     }
     if (outcome.next) {
-      await enqueueAttempts(rt.deliveryQueue, [{ id: claim.id, endpointId: claim.endpoint_id, round: claim.round, attempt: claim.round_attempts + 1, at: outcome.next }]);
+      await enqueueAttempts(rt.deliveryQueue, [
+        { id: claim.id, endpointId: claim.endpoint_id, round: claim.round, attempt: claim.round_attempts + 1, at: outcome.next },
+      ]);
     }
     if (outcome.disabled) await announceDisabled(outcome.disabled.endpoint, outcome.disabled.eventId);
     return result.ok ? 'succeeded' : outcome.next ? 'retry_scheduled' : 'failed';

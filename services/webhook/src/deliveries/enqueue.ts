@@ -23,8 +23,15 @@ export async function enqueueAttempts(queue: Queue, refs: AttemptRef[], now: Dat
   await queue.addBulk(
     refs.map((ref) => ({
       name: deliveryAttemptJob.name,
-      data: { ...deliveryAttemptJob.schema.parse({ delivery_id: ref.id, endpoint_id: ref.endpointId, round: ref.round, attempt: ref.attempt }), _meta: meta },
-      opts: { ...deliveryAttemptJob.options, jobId: attemptJobId(ref.id, ref.round, ref.attempt), delay: ref.at ? Math.max(0, ref.at.getTime() - now.getTime()) : 0 },
+      data: {
+        ...deliveryAttemptJob.schema.parse({ delivery_id: ref.id, endpoint_id: ref.endpointId, round: ref.round, attempt: ref.attempt }),
+        _meta: meta,
+      },
+      opts: {
+        ...deliveryAttemptJob.options,
+        jobId: attemptJobId(ref.id, ref.round, ref.attempt),
+        delay: ref.at ? Math.max(0, ref.at.getTime() - now.getTime()) : 0,
+      },
     })),
   );
 }

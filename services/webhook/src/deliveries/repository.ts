@@ -81,16 +81,27 @@ export interface DeliveryFilter {
   until?: Date | undefined;
 }
 
-export async function listDeliveries(db: Db, filter: DeliveryFilter, limit: number, after?: { createdAt: Date; id: string }): Promise<DeliveryRow[]> {
+export async function listDeliveries(
+  db: Db,
+  filter: DeliveryFilter,
+  limit: number,
+  after?: { createdAt: Date; id: string },
+): Promise<DeliveryRow[]> {
   let query = db.selectFrom('deliveries').select(DELIVERY_COLUMNS).where('endpoint_id', '=', filter.endpointId);
   if (filter.statuses) query = query.where('status', 'in', filter.statuses);
   if (filter.eventType) query = query.where('event_type', '=', filter.eventType);
   if (filter.since) query = query.where('created_at', '>=', filter.since);
   if (filter.until) query = query.where('created_at', '<', filter.until);
   if (after) {
-    query = query.where((eb) => eb.or([eb('created_at', '<', after.createdAt), eb.and([eb('created_at', '=', after.createdAt), eb('id', '<', after.id)])]));
+    query = query.where((eb) =>
+      eb.or([eb('created_at', '<', after.createdAt), eb.and([eb('created_at', '=', after.createdAt), eb('id', '<', after.id)])]),
+    );
   }
-  return query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit + 1).execute();
+  return query
+    .orderBy('created_at', 'desc')
+    .orderBy('id', 'desc')
+    .limit(limit + 1)
+    .execute();
 }
 
 export async function attemptsOf(db: Db, deliveryId: string): Promise<AttemptRow[]> {
@@ -120,7 +131,14 @@ export interface ClaimedDelivery {
  * atomically, so two workers (a duplicated job, a Redis failover) never send it at once.
  * A `sending` row whose lease ran out (its worker died) may be taken again for the same attempt.
  */
-export async function claimAttempt(db: Db, id: string, round: number, attempt: number, now: Date, leaseUntil: Date): Promise<ClaimedDelivery | undefined> {
+export async function claimAttempt(
+  db: Db,
+  id: string,
+  round: number,
+  attempt: number,
+  now: Date,
+  leaseUntil: Date,
+): Promise<ClaimedDelivery | undefined> {
   return (
     db
       .updateTable('deliveries')
@@ -142,8 +160,16 @@ export async function claimAttempt(db: Db, id: string, round: number, attempt: n
       .where((eb) =>
         eb.or([
           // Due now (a few ms of clock difference with Redis are tolerated).
-          eb.and([eb('deliveries.status', '=', 'pending'), eb('deliveries.round_attempts', '=', attempt - 1), eb('deliveries.next_attempt_at', '<=', new Date(now.getTime() + 25))]),
-          eb.and([eb('deliveries.status', '=', 'sending'), eb('deliveries.round_attempts', '=', attempt), eb('deliveries.lease_until', '<', now)]),
+          eb.and([
+            eb('deliveries.status', '=', 'pending'),
+            eb('deliveries.round_attempts', '=', attempt - 1),
+            eb('deliveries.next_attempt_at', '<=', new Date(now.getTime() + 25)),
+          ]),
+          eb.and([
+            eb('deliveries.status', '=', 'sending'),
+            eb('deliveries.round_attempts', '=', attempt),
+            eb('deliveries.lease_until', '<', now),
+          ]),
         ]),
       )
       // One round trip: the claimed row, the bytes to send and where to send them.
@@ -196,7 +222,13 @@ export async function concludeAttempt(db: Db, claim: ClaimedDelivery, conclusion
  * this process still holds the attempt, the endpoint's failure run ends, and the attempt is
  * logged — all or nothing. False when the lease was lost.
  */
-export async function concludeSuccess(db: Db, claim: ClaimedDelivery, attempt: NewAttempt, statusCode: number | null, now: Date): Promise<boolean> {
+export async function concludeSuccess(
+  db: Db,
+  claim: ClaimedDelivery,
+  attempt: NewAttempt,
+  statusCode: number | null,
+  now: Date,
+): Promise<boolean> {
   const result = await sql<{ id: string }>`
     with concluded as (
       update deliveries
@@ -241,18 +273,16 @@ export async function startNewRound(
   trigger: RoundTrigger,
   now: Date,
 ): Promise<Pick<DeliveryRow, 'id' | 'endpoint_id' | 'round'>[]> {
-  let query = db
-    .updateTable('deliveries')
-    .set({
-      status: 'pending',
-      round: sql<number>`round + 1`,
-      round_trigger: trigger,
-      round_attempts: 0,
-      next_attempt_at: now,
-      lease_until: null,
-      failed_at: null,
-      updated_at: now,
-    });
+  let query = db.updateTable('deliveries').set({
+    status: 'pending',
+    round: sql<number>`round + 1`,
+    round_trigger: trigger,
+    round_attempts: 0,
+    next_attempt_at: now,
+    lease_until: null,
+    failed_at: null,
+    updated_at: now,
+  });
   if ('id' in where) {
     query = query.where('id', '=', where.id).where('status', 'in', ['failed', 'succeeded']);
   } else {
@@ -271,7 +301,11 @@ export async function startNewRound(
 }
 
 /** Deliveries that should be in the queue but may have been lost (crash between commit and enqueue, a Redis loss). */
-export async function overdueDeliveries(db: Db, olderThan: Date, limit: number): Promise<Pick<DeliveryRow, 'id' | 'endpoint_id' | 'status' | 'round' | 'round_attempts'>[]> {
+export async function overdueDeliveries(
+  db: Db,
+  olderThan: Date,
+  limit: number,
+): Promise<Pick<DeliveryRow, 'id' | 'endpoint_id' | 'status' | 'round' | 'round_attempts'>[]> {
   return db
     .selectFrom('deliveries')
     .select(['id', 'endpoint_id', 'status', 'round', 'round_attempts'])

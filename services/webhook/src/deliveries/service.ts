@@ -58,12 +58,23 @@ export interface DeliveryQuery {
   until?: Date | undefined;
 }
 
-export async function listEndpointDeliveries(rt: WebhookRuntime, tenantId: string, endpointId: string, query: DeliveryQuery): Promise<Page<DeliveryObject>> {
+export async function listEndpointDeliveries(
+  rt: WebhookRuntime,
+  tenantId: string,
+  endpointId: string,
+  query: DeliveryQuery,
+): Promise<Page<DeliveryObject>> {
   await requireEndpoint(rt, tenantId, endpointId);
   const after = query.cursor ? decodeTimeCursor(query.cursor) : undefined;
   // `pending` to a caller covers the internal `sending` too.
-  const statuses: DeliveryStatus[] | undefined = query.status === 'pending' ? ['pending', 'sending'] : query.status ? [query.status] : undefined;
-  const rows = await listRows(rt.db, { endpointId, statuses, eventType: query.event_type, since: query.since, until: query.until }, query.limit, after);
+  const statuses: DeliveryStatus[] | undefined =
+    query.status === 'pending' ? ['pending', 'sending'] : query.status ? [query.status] : undefined;
+  const rows = await listRows(
+    rt.db,
+    { endpointId, statuses, eventType: query.event_type, since: query.since, until: query.until },
+    query.limit,
+    after,
+  );
   return toPage(rows, query.limit, toDeliveryObject, (r) => [r.created_at.toISOString(), r.id]);
 }
 

@@ -24,7 +24,12 @@ export async function insertEndpoint(db: Db, row: NewEndpoint): Promise<PublicEn
 }
 
 export async function findEndpoint(db: Db, tenantId: string, id: string): Promise<PublicEndpoint | undefined> {
-  return db.selectFrom('endpoints').select(PUBLIC_ENDPOINT_COLUMNS).where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst();
+  return db
+    .selectFrom('endpoints')
+    .select(PUBLIC_ENDPOINT_COLUMNS)
+    .where('tenant_id', '=', tenantId)
+    .where('id', '=', id)
+    .executeTakeFirst();
 }
 
 export async function findEndpointById(db: Db, id: string): Promise<PublicEndpoint | undefined> {
@@ -33,19 +38,40 @@ export async function findEndpointById(db: Db, id: string): Promise<PublicEndpoi
 
 /** Locks the row for the rest of the transaction (rotation, disabling). */
 export async function lockEndpoint(db: Db, tenantId: string, id: string): Promise<PublicEndpoint | undefined> {
-  return db.selectFrom('endpoints').select(PUBLIC_ENDPOINT_COLUMNS).where('tenant_id', '=', tenantId).where('id', '=', id).forUpdate().executeTakeFirst();
+  return db
+    .selectFrom('endpoints')
+    .select(PUBLIC_ENDPOINT_COLUMNS)
+    .where('tenant_id', '=', tenantId)
+    .where('id', '=', id)
+    .forUpdate()
+    .executeTakeFirst();
 }
 
-export async function listEndpoints(db: Db, tenantId: string, limit: number, after?: { createdAt: Date; id: string }): Promise<PublicEndpoint[]> {
+export async function listEndpoints(
+  db: Db,
+  tenantId: string,
+  limit: number,
+  after?: { createdAt: Date; id: string },
+): Promise<PublicEndpoint[]> {
   let query = db.selectFrom('endpoints').select(PUBLIC_ENDPOINT_COLUMNS).where('tenant_id', '=', tenantId);
   if (after) {
-    query = query.where((eb) => eb.or([eb('created_at', '<', after.createdAt), eb.and([eb('created_at', '=', after.createdAt), eb('id', '<', after.id)])]));
+    query = query.where((eb) =>
+      eb.or([eb('created_at', '<', after.createdAt), eb.and([eb('created_at', '=', after.createdAt), eb('id', '<', after.id)])]),
+    );
   }
-  return query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit + 1).execute();
+  return query
+    .orderBy('created_at', 'desc')
+    .orderBy('id', 'desc')
+    .limit(limit + 1)
+    .execute();
 }
 
 export async function countEndpoints(db: Db, tenantId: string): Promise<number> {
-  const row = await db.selectFrom('endpoints').select((eb) => eb.fn.countAll<number>().as('n')).where('tenant_id', '=', tenantId).executeTakeFirstOrThrow();
+  const row = await db
+    .selectFrom('endpoints')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('tenant_id', '=', tenantId)
+    .executeTakeFirstOrThrow();
   return Number(row.n);
 }
 
@@ -55,7 +81,13 @@ export async function listEnabledEndpoints(db: Db, tenantId: string): Promise<Pi
 }
 
 export async function updateEndpoint(db: Db, tenantId: string, id: string, patch: EndpointUpdate): Promise<PublicEndpoint | undefined> {
-  return db.updateTable('endpoints').set(patch).where('tenant_id', '=', tenantId).where('id', '=', id).returning(PUBLIC_ENDPOINT_COLUMNS).executeTakeFirst();
+  return db
+    .updateTable('endpoints')
+    .set(patch)
+    .where('tenant_id', '=', tenantId)
+    .where('id', '=', id)
+    .returning(PUBLIC_ENDPOINT_COLUMNS)
+    .executeTakeFirst();
 }
 
 export async function deleteEndpoint(db: Db, tenantId: string, id: string): Promise<boolean> {

@@ -44,7 +44,17 @@ export function endpointRoutes(rt: WebhookRuntime): Router {
 
   router.post('/v1/webhooks/endpoints/:id/replay', write, validateBody(replayBody), async (req, res) => {
     const body = req.body as z.infer<typeof replayBody>;
-    res.status(202).json(await endpoints.replayFailed(rt, tenantOf(req), req.params['id'] as string, new Date(body.since), body.until ? new Date(body.until) : undefined));
+    res
+      .status(202)
+      .json(
+        await endpoints.replayFailed(
+          rt,
+          tenantOf(req),
+          req.params['id'] as string,
+          new Date(body.since),
+          body.until ? new Date(body.until) : undefined,
+        ),
+      );
   });
 
   return router;

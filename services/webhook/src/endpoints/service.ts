@@ -48,13 +48,15 @@ export function toEndpointObject(row: repo.PublicEndpoint, now: Date = new Date(
 function checkEventTypes(patterns: string[]): string[] {
   const unique = [...new Set(patterns)];
   const unknown = unknownPatterns(unique);
-  if (unknown.length > 0) throw validationFailed(`event_types matches no known event type: ${unknown.join(', ')}`, { param: 'event_types', unknown });
+  if (unknown.length > 0)
+    throw validationFailed(`event_types matches no known event type: ${unknown.join(', ')}`, { param: 'event_types', unknown });
   return unique;
 }
 
 function checkSecret(secret: string | undefined): string {
   if (secret === undefined) return generateSigningSecret();
-  if (!isValidSigningSecret(secret)) throw validationFailed('secret must be whsec_ followed by base64 of 24 to 64 bytes', { param: 'secret' });
+  if (!isValidSigningSecret(secret))
+    throw validationFailed('secret must be whsec_ followed by base64 of 24 to 64 bytes', { param: 'secret' });
   return secret;
 }
 
@@ -67,7 +69,11 @@ export interface CreateEndpointInput {
 }
 
 /** Creates an endpoint; the signing secret is returned this once. */
-export async function createEndpoint(rt: WebhookRuntime, tenantId: string, input: CreateEndpointInput): Promise<EndpointObject & { secret: string }> {
+export async function createEndpoint(
+  rt: WebhookRuntime,
+  tenantId: string,
+  input: CreateEndpointInput,
+): Promise<EndpointObject & { secret: string }> {
   const url = validateEndpointUrl(input.url, rt.urlPolicy);
   const eventTypes = checkEventTypes(input.event_types ?? ['*']);
   const secret = checkSecret(input.secret);
@@ -75,9 +81,13 @@ export async function createEndpoint(rt: WebhookRuntime, tenantId: string, input
   const enabled = input.enabled ?? true;
   const row = await rt.db.transaction().execute(async (trx) => {
     // Serialise creates per tenant so the cap holds under concurrency.
-    await trx.selectNoFrom((eb) => eb.fn('pg_advisory_xact_lock', [eb.fn('hashtext', [eb.val(`webhook-endpoints:${tenantId}`)])]).as('locked')).execute();
+    await trx
+      .selectNoFrom((eb) => eb.fn('pg_advisory_xact_lock', [eb.fn('hashtext', [eb.val(`webhook-endpoints:${tenantId}`)])]).as('locked'))
+      .execute();
     if ((await repo.countEndpoints(trx, tenantId)) >= rt.config.WEBHOOK_MAX_ENDPOINTS_PER_TENANT) {
-      throw conflict(`A tenant may have at most ${rt.config.WEBHOOK_MAX_ENDPOINTS_PER_TENANT} webhook endpoints`, { limit: rt.config.WEBHOOK_MAX_ENDPOINTS_PER_TENANT });
+      throw conflict(`A tenant may have at most ${rt.config.WEBHOOK_MAX_ENDPOINTS_PER_TENANT} webhook endpoints`, {
+        limit: rt.config.WEBHOOK_MAX_ENDPOINTS_PER_TENANT,
+      });
     }
     return repo.insertEndpoint(trx, {
       id: newId('ep'),
@@ -99,11 +109,21 @@ export async function createEndpoint(rt: WebhookRuntime, tenantId: string, input
   return { ...toEndpointObject(row, now), secret };
 }
 
-export async function listEndpoints(rt: WebhookRuntime, tenantId: string, cursor: string | undefined, limit: number): Promise<Page<EndpointObject>> {
+export async function listEndpoints(
+  rt: WebhookRuntime,
+  tenantId: string,
+  cursor: string | undefined,
+  limit: number,
+): Promise<Page<EndpointObject>> {
   const after = cursor ? decodeTimeCursor(cursor) : undefined;
   const rows = await repo.listEndpoints(rt.db, tenantId, limit, after);
   const now = rt.clock.now();
-  return toPage(rows, limit, (r) => toEndpointObject(r, now), (r) => [r.created_at.toISOString(), r.id]);
+  return toPage(
+    rows,
+    limit,
+    (r) => toEndpointObject(r, now),
+    (r) => [r.created_at.toISOString(), r.id],
+  );
 }
 
 export async function requireEndpoint(rt: WebhookRuntime, tenantId: string, id: string): Promise<repo.PublicEndpoint> {
@@ -124,7 +144,12 @@ export interface UpdateEndpointInput {
 }
 
 /** `enabled: true` is the explicit way back for a disabled endpoint: its failure window restarts. */
-export async function updateEndpoint(rt: WebhookRuntime, tenantId: string, id: string, input: UpdateEndpointInput): Promise<EndpointObject> {
+export async function updateEndpoint(
+  rt: WebhookRuntime,
+  tenantId: string,
+  id: string,
+  input: UpdateEndpointInput,
+): Promise<EndpointObject> {
   const now = rt.clock.now();
   const patch: EndpointUpdate = { updated_at: now };
   if (input.url !== undefined) patch.url = validateEndpointUrl(input.url, rt.urlPolicy);
@@ -133,7 +158,8 @@ export async function updateEndpoint(rt: WebhookRuntime, tenantId: string, id: s
   const row = await rt.db.transaction().execute(async (trx) => {
     const current = await repo.lockEndpoint(trx, tenantId, id);
     if (!current) throw notFound('Webhook endpoint');
-    if (input.enabled === true && !current.enabled) Object.assign(patch, { enabled: true, disabled_reason: null, disabled_at: null, failing_since: null });
+    if (input.enabled === true && !current.enabled)
+      Object.assign(patch, { enabled: true, disabled_reason: null, disabled_at: null, failing_since: null });
     if (input.enabled === false && current.enabled) Object.assign(patch, { enabled: false, disabled_reason: 'manual', disabled_at: now });
     return repo.updateEndpoint(trx, tenantId, id, patch);
   });
@@ -149,7 +175,12 @@ export async function deleteEndpoint(rt: WebhookRuntime, tenantId: string, id: s
  * A new secret signs from now on; the previous one keeps signing (both signatures are sent)
  * until the overlap ends, so receivers can switch without dropping a delivery.
  */
-export async function rotateSecret(rt: WebhookRuntime, tenantId: string, id: string, requested?: string): Promise<{ id: string; object: 'webhook.endpoint.secret'; secret: string; previous_secret_expires_at: string }> {
+export async function rotateSecret(
+  rt: WebhookRuntime,
+  tenantId: string,
+  id: string,
+  requested?: string,
+): Promise<{ id: string; object: 'webhook.endpoint.secret'; secret: string; previous_secret_expires_at: string }> {
   const secret = checkSecret(requested);
   const now = rt.clock.now();
   const expiresAt = new Date(now.getTime() + rt.config.WEBHOOK_SECRET_OVERLAP_MS);
@@ -168,24 +199,44 @@ export async function rotateSecret(rt: WebhookRuntime, tenantId: string, id: str
 }
 
 /** Sends a `webhook.test` event to this endpoint only. */
-export async function sendTestEvent(rt: WebhookRuntime, tenantId: string, id: string): Promise<{ event_id: string; delivery_id: string | null }> {
+export async function sendTestEvent(
+  rt: WebhookRuntime,
+  tenantId: string,
+  id: string,
+): Promise<{ event_id: string; delivery_id: string | null }> {
   const endpoint = await requireEndpoint(rt, tenantId, id);
   if (!endpoint.enabled) throw conflict('The endpoint is disabled; enable it before sending a test event', { param: 'id' });
   const now = rt.clock.now();
   const eventId = newId('evt');
   await ingestEvent(
     rt,
-    { id: eventId, type: 'webhook.test', tenant_id: tenantId, created_at: now.toISOString(), data: { endpoint_id: id, message: 'This is a test event from Tollgate.' } },
+    {
+      id: eventId,
+      type: 'webhook.test',
+      tenant_id: tenantId,
+      created_at: now.toISOString(),
+      data: { endpoint_id: id, message: 'This is a test event from Tollgate.' },
+    },
     { onlyEndpointId: id },
   );
-  const delivery = await rt.db.selectFrom('deliveries').select('id').where('event_id', '=', eventId).where('endpoint_id', '=', id).executeTakeFirst();
+  const delivery = await rt.db
+    .selectFrom('deliveries')
+    .select('id')
+    .where('event_id', '=', eventId)
+    .where('endpoint_id', '=', id)
+    .executeTakeFirst();
   return { event_id: eventId, delivery_id: delivery?.id ?? null };
 }
 
 /** Resends a finished delivery now, with a fresh retry schedule. */
 export async function retryDelivery(rt: WebhookRuntime, tenantId: string, deliveryId: string) {
   const now = rt.clock.now();
-  const delivery = await rt.db.selectFrom('deliveries').select(['id', 'endpoint_id', 'status']).where('tenant_id', '=', tenantId).where('id', '=', deliveryId).executeTakeFirst();
+  const delivery = await rt.db
+    .selectFrom('deliveries')
+    .select(['id', 'endpoint_id', 'status'])
+    .where('tenant_id', '=', tenantId)
+    .where('id', '=', deliveryId)
+    .executeTakeFirst();
   if (!delivery) throw notFound('Delivery');
   const endpoint = await requireEndpoint(rt, tenantId, delivery.endpoint_id);
   if (!endpoint.enabled) throw conflict('The endpoint is disabled; enable it before retrying', { param: 'id' });
@@ -198,7 +249,13 @@ export async function retryDelivery(rt: WebhookRuntime, tenantId: string, delive
 export const MAX_REPLAY = 10_000;
 
 /** Resends the failed deliveries of an endpoint created in [since, until). */
-export async function replayFailed(rt: WebhookRuntime, tenantId: string, id: string, since: Date, until: Date | undefined): Promise<{ replayed: number; truncated: boolean }> {
+export async function replayFailed(
+  rt: WebhookRuntime,
+  tenantId: string,
+  id: string,
+  since: Date,
+  until: Date | undefined,
+): Promise<{ replayed: number; truncated: boolean }> {
   const now = rt.clock.now();
   const end = until ?? now;
   if (end <= since) throw validationFailed('until must be after since', { param: 'until' });
@@ -219,6 +276,7 @@ export async function replayFailed(rt: WebhookRuntime, tenantId: string, id: str
 export function decodeTimeCursor(cursor: string): { createdAt: Date; id: string } {
   const [createdAt, id] = decodeCursor(cursor, 2);
   const date = new Date(String(createdAt));
-  if (typeof id !== 'string' || Number.isNaN(date.getTime())) throw new AppError('VALIDATION_FAILED', 'Invalid cursor', { details: { param: 'cursor' } });
+  if (typeof id !== 'string' || Number.isNaN(date.getTime()))
+    throw new AppError('VALIDATION_FAILED', 'Invalid cursor', { details: { param: 'cursor' } });
   return { createdAt: date, id };
 }

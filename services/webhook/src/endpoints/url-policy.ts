@@ -24,7 +24,8 @@ export function validateEndpointUrl(raw: string, policy: UrlPolicy): string {
   if (url.hash) throw invalid('url must not contain a fragment');
   const literal = ipLiteralOf(url.hostname);
   if (!policy.allow.all) {
-    if (literal !== undefined && !isAllowedTarget(literal, policy.allow)) throw invalid('url points to a private, loopback, link-local or otherwise non-public address');
+    if (literal !== undefined && !isAllowedTarget(literal, policy.allow))
+      throw invalid('url points to a private, loopback, link-local or otherwise non-public address');
     if (literal === undefined && isLocalName(url.hostname)) throw invalid('url points to this machine');
   }
   return url.toString();

@@ -2,7 +2,12 @@ import type { Db, EventRow } from '../db/schema';
 
 /** Inserts the event unless its id is known; true when it was new. */
 export async function insertEventIfNew(db: Db, row: EventRow): Promise<boolean> {
-  const inserted = await db.insertInto('events').values(row).onConflict((oc) => oc.column('id').doNothing()).returning(['id']).executeTakeFirst();
+  const inserted = await db
+    .insertInto('events')
+    .values(row)
+    .onConflict((oc) => oc.column('id').doNothing())
+    .returning(['id'])
+    .executeTakeFirst();
   return inserted !== undefined;
 }
 

@@ -10,7 +10,11 @@ export function internalEventRoutes(rt: WebhookRuntime): Router {
   const router = Router();
   router.post('/internal/v1/events', requireScope('service'), validateBody(internalEventBody), async (req, res) => {
     const body = req.body as z.infer<typeof internalEventBody>;
-    const event = platformEventSchema.parse({ ...body, id: body.id ?? newId('evt'), created_at: body.created_at ?? rt.clock.now().toISOString() });
+    const event = platformEventSchema.parse({
+      ...body,
+      id: body.id ?? newId('evt'),
+      created_at: body.created_at ?? rt.clock.now().toISOString(),
+    });
     const result = await ingestEvent(rt, event);
     res.status(202).json({ id: result.event_id, object: 'webhook.event', duplicate: result.duplicate, deliveries: result.deliveries });
   });

@@ -28,7 +28,12 @@ export function serialisePayload(event: Pick<PlatformEvent, 'type' | 'created_at
  * matches (or only for `onlyEndpointId`), inside the caller's transaction. False when the event
  * id was already known (nothing is stored twice).
  */
-export async function storeEvent(trx: Db, rt: WebhookRuntime, event: PlatformEvent, options: { onlyEndpointId?: string } = {}): Promise<UnstartedDelivery[] | null> {
+export async function storeEvent(
+  trx: Db,
+  rt: WebhookRuntime,
+  event: PlatformEvent,
+  options: { onlyEndpointId?: string } = {},
+): Promise<UnstartedDelivery[] | null> {
   const now = rt.clock.now();
   const firstDelay = jittered(rt.retryPolicy.schedule[0] ?? 0, rt.retryPolicy.jitter, rt.retryPolicy.random);
   const inserted = await insertEventIfNew(trx, {
@@ -41,7 +46,9 @@ export async function storeEvent(trx: Db, rt: WebhookRuntime, event: PlatformEve
   });
   if (!inserted) return null;
   const endpoints = await listEnabledEndpoints(trx, event.tenant_id);
-  const targets = options.onlyEndpointId ? endpoints.filter((e) => e.id === options.onlyEndpointId) : endpoints.filter((e) => matchesAny(e.event_types, event.type));
+  const targets = options.onlyEndpointId
+    ? endpoints.filter((e) => e.id === options.onlyEndpointId)
+    : endpoints.filter((e) => matchesAny(e.event_types, event.type));
   const rows: NewDelivery[] = targets.map((endpoint) => ({
     id: newId('dlv'),
     tenant_id: event.tenant_id,
@@ -76,7 +83,11 @@ export async function enqueueUnstarted(rt: WebhookRuntime, eventId: string, know
  * repeat: a known event id stores nothing new, and its unstarted deliveries are re-enqueued under
  * the same job ids (covering a crash between commit and enqueue).
  */
-export async function ingestEvent(rt: WebhookRuntime, event: PlatformEvent, options: { onlyEndpointId?: string } = {}): Promise<IngestResult> {
+export async function ingestEvent(
+  rt: WebhookRuntime,
+  event: PlatformEvent,
+  options: { onlyEndpointId?: string } = {},
+): Promise<IngestResult> {
   const created = await rt.db.transaction().execute((trx) => storeEvent(trx, rt, event, options));
   rt.metrics.eventsIngested.inc({ result: created ? 'new' : 'duplicate' });
   const deliveries = await enqueueUnstarted(rt, event.id, created ?? undefined);

@@ -7,14 +7,21 @@ import { type AllowList, ipLiteralOf, isAllowedTarget } from './address-policy';
 /** A connection refused because the address it would reach is private (SSRF guard). */
 export class BlockedTargetError extends Error {
   readonly code = 'ERR_WEBHOOK_BLOCKED_TARGET';
-  constructor(readonly host: string, readonly address: string) {
+  constructor(
+    readonly host: string,
+    readonly address: string,
+  ) {
     super(`Refused to connect to ${host}: ${address} is not a public address`);
     this.name = 'BlockedTargetError';
   }
 }
 
 /** The DNS resolver, behind the node signature so tests can serve names from a table. */
-export type Resolver = (hostname: string, options: dns.LookupAllOptions, callback: (err: NodeJS.ErrnoException | null, addresses: LookupAddress[]) => void) => void;
+export type Resolver = (
+  hostname: string,
+  options: dns.LookupAllOptions,
+  callback: (err: NodeJS.ErrnoException | null, addresses: LookupAddress[]) => void,
+) => void;
 
 export const systemResolver: Resolver = (hostname, options, callback) => dns.lookup(hostname, options, callback);
 
@@ -27,7 +34,8 @@ export function guardedLookup(allow: AllowList, resolve: Resolver = systemResolv
   return ((hostname: string, options: dns.LookupOptions, callback: (...args: unknown[]) => void) => {
     resolve(hostname, { ...options, all: true }, (err, addresses) => {
       if (err) return callback(err);
-      if (!addresses || addresses.length === 0) return callback(Object.assign(new Error(`No address for ${hostname}`), { code: 'ENOTFOUND' }));
+      if (!addresses || addresses.length === 0)
+        return callback(Object.assign(new Error(`No address for ${hostname}`), { code: 'ENOTFOUND' }));
       const blocked = addresses.find((a) => !isAllowedTarget(a.address, allow));
       if (blocked) return callback(new BlockedTargetError(hostname, blocked.address));
       if (options.all) return callback(null, addresses);
@@ -85,14 +93,24 @@ function classify(err: unknown): { errorClass: ErrorClass; message: string } {
   // undici wraps connect errors; the interesting one may be a cause or two down.
   let e = err as (Error & { code?: string; cause?: unknown }) | undefined;
   for (let depth = 0; e && depth < 4; depth++) {
-    if (e instanceof BlockedTargetError || e.code === 'ERR_WEBHOOK_BLOCKED_TARGET') return { errorClass: 'blocked_target', message: e.message };
+    if (e instanceof BlockedTargetError || e.code === 'ERR_WEBHOOK_BLOCKED_TARGET')
+      return { errorClass: 'blocked_target', message: e.message };
     const code = e.code ?? '';
-    if (e.name === 'TimeoutError' || e.name === 'AbortError' || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'ETIMEDOUT') {
+    if (
+      e.name === 'TimeoutError' ||
+      e.name === 'AbortError' ||
+      code === 'UND_ERR_HEADERS_TIMEOUT' ||
+      code === 'UND_ERR_BODY_TIMEOUT' ||
+      code === 'UND_ERR_CONNECT_TIMEOUT' ||
+      code === 'ETIMEDOUT'
+    ) {
       return { errorClass: 'timeout', message: 'The endpoint did not answer in time' };
     }
     if (code === 'ECONNREFUSED') return { errorClass: 'connection_refused', message: 'Connection refused' };
-    if (code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'ENODATA') return { errorClass: 'dns_error', message: `DNS lookup failed (${code})` };
-    if (code.startsWith('ERR_TLS') || code.startsWith('ERR_SSL') || /CERT|SELF_SIGNED|UNABLE_TO_VERIFY/.test(code)) return { errorClass: 'tls_error', message: `TLS failed (${code})` };
+    if (code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'ENODATA')
+      return { errorClass: 'dns_error', message: `DNS lookup failed (${code})` };
+    if (code.startsWith('ERR_TLS') || code.startsWith('ERR_SSL') || /CERT|SELF_SIGNED|UNABLE_TO_VERIFY/.test(code))
+      return { errorClass: 'tls_error', message: `TLS failed (${code})` };
     if (e.cause === undefined || e.cause === e) break;
     e = e.cause as typeof e;
   }
@@ -145,7 +163,16 @@ export function createSafeHttpClient(options: SafeHttpClientOptions): WebhookHtt
         url = new URL(req.url);
         if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('unsupported protocol');
       } catch {
-        return { ok: false, statusCode: null, errorClass: 'invalid_target', errorMessage: 'The endpoint URL is not a valid http(s) URL', responseBody: null, responseBodyTruncated: false, retryAfterMs: null, latencyMs: 0 };
+        return {
+          ok: false,
+          statusCode: null,
+          errorClass: 'invalid_target',
+          errorMessage: 'The endpoint URL is not a valid http(s) URL',
+          responseBody: null,
+          responseBodyTruncated: false,
+          retryAfterMs: null,
+          latencyMs: 0,
+        };
       }
       const signal = AbortSignal.timeout(timeoutMs);
       let statusCode: number | null = null;
@@ -182,7 +209,10 @@ export function createSafeHttpClient(options: SafeHttpClientOptions): WebhookHtt
         }
         const ok = statusCode >= 200 && statusCode < 300;
         const retryAfterHeader = res.headers['retry-after'];
-        const retryAfterMs = statusCode === 429 || statusCode === 503 ? parseRetryAfter(Array.isArray(retryAfterHeader) ? retryAfterHeader[0] : retryAfterHeader) ?? null : null;
+        const retryAfterMs =
+          statusCode === 429 || statusCode === 503
+            ? (parseRetryAfter(Array.isArray(retryAfterHeader) ? retryAfterHeader[0] : retryAfterHeader) ?? null)
+            : null;
         const redirect = statusCode >= 300 && statusCode < 400;
         return {
           ok,
@@ -196,7 +226,16 @@ export function createSafeHttpClient(options: SafeHttpClientOptions): WebhookHtt
         };
       } catch (err) {
         const { errorClass, message } = classify(signal.aborted ? signal.reason : err);
-        return { ok: false, statusCode, errorClass, errorMessage: message, responseBody: null, responseBodyTruncated: false, retryAfterMs: null, latencyMs: elapsed() };
+        return {
+          ok: false,
+          statusCode,
+          errorClass,
+          errorMessage: message,
+          responseBody: null,
+          responseBodyTruncated: false,
+          retryAfterMs: null,
+          latencyMs: elapsed(),
+        };
       }
     },
     async close() {

@@ -32,7 +32,13 @@ export async function startGatedReceiver(answerFirst: number): Promise<GatedRece
   const listening = await listen((req, res) => {
     void (async () => {
       const raw = await readBody(req);
-      const entry: GatedRequest = { webhookId: String(req.headers['webhook-id']), headers: req.headers, rawBody: raw.toString('utf8'), answered2xx: false, abandoned: false };
+      const entry: GatedRequest = {
+        webhookId: String(req.headers['webhook-id']),
+        headers: req.headers,
+        rawBody: raw.toString('utf8'),
+        answered2xx: false,
+        abandoned: false,
+      };
       requests.push(entry);
       let gone = false;
       res.once('close', () => {

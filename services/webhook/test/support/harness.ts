@@ -1,6 +1,14 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { createMetrics, createRedis, parseConfig, type Redis } from '@tollgate/common';
-import { createTestEnv, identityHeaders, serviceHeaders, silentLogger, TEST_INTERNAL_SECRET, TEST_REDIS_URL, type TestEnv } from '@tollgate/testkit';
+import {
+  createTestEnv,
+  identityHeaders,
+  serviceHeaders,
+  silentLogger,
+  TEST_INTERNAL_SECRET,
+  TEST_REDIS_URL,
+  type TestEnv,
+} from '@tollgate/testkit';
 import type { Express } from 'express';
 import { Webhook } from 'standardwebhooks';
 import { createApp } from '../../src/app';
@@ -37,11 +45,21 @@ export interface Harness {
 }
 
 export function testConfig(env: TestEnv, overrides: Record<string, string> = {}): Config {
-  return parseConfig(configSchema, { ...FAST_CONFIG, DATABASE_URL: env.databaseUrl, REDIS_URL: env.redisUrl, DB_SCHEMA: env.schema, REDIS_PREFIX: env.prefix, ...overrides });
+  return parseConfig(configSchema, {
+    ...FAST_CONFIG,
+    DATABASE_URL: env.databaseUrl,
+    REDIS_URL: env.redisUrl,
+    DB_SCHEMA: env.schema,
+    REDIS_PREFIX: env.prefix,
+    ...overrides,
+  });
 }
 
 /** The real app and workers on this file's own schema and Redis prefix. */
-export async function startHarness(label: string, options: { config?: Record<string, string>; workers?: boolean; resolver?: Resolver } = {}): Promise<Harness> {
+export async function startHarness(
+  label: string,
+  options: { config?: Record<string, string>; workers?: boolean; resolver?: Resolver } = {},
+): Promise<Harness> {
   const env = await createTestEnv(label);
   await env.migrate(migrations);
   const config = testConfig(env, options.config);
