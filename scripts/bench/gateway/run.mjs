@@ -121,7 +121,7 @@ http {
   return { port, version, pid: child.pid };
 }
 
-async function startGateway(upstreamPort, infra) {
+async function startGateway(upstreamPort, infra, extraEnv = {}) {
   const port = await freePort();
   const suffix = randomBytes(4).toString('hex');
   const schema = `bench_gateway_${suffix}`;
@@ -149,6 +149,7 @@ async function startGateway(upstreamPort, infra) {
     RATE_LIMIT_READ: '1000000000',
     RATE_LIMIT_IP: '1000000000',
     ...(TRACING ? {} : { OTEL_SDK_DISABLED: 'true' }),
+    ...extraEnv,
   };
   const child = spawn(process.execPath, [path.join(ROOT, 'services/edge-gateway/dist/main.js')], { env, stdio: ['ignore', 'inherit', 'inherit'] });
   children.push(child);
@@ -171,7 +172,7 @@ async function startGateway(upstreamPort, infra) {
   const tenant = await (await fetch(`${base}/v1/admin/tenants`, { method: 'POST', headers, body: JSON.stringify({ name: 'bench' }) })).json();
   const key = await (await fetch(`${base}/v1/admin/tenants/${tenant.id}/keys`, { method: 'POST', headers, body: JSON.stringify({ name: 'bench', scopes: ['read'] }) })).json();
   if (!key.key) throw new Error(`could not create a bench key: ${JSON.stringify(key)}`);
-  return { port, key: key.key, pid: child.pid };
+  return { port, key: key.key, adminToken, pid: child.pid };
 }
 
 /** CPU time (user + system) of a process and its children, in ms, from /proc (Linux). */
@@ -216,6 +217,9 @@ async function main() {
   const nginx = await startNginx(upstreamPort);
   const nodeProxy = await forkScript('node-proxy.mjs', [await freePort(), upstreamPort]);
   const gateway = await startGateway(upstreamPort, infra);
+  // The same gateway with its "plugins" off: the operator token (no key lookup) and no rate
+  // limiting, to show what auth + limits cost on top of the service stack (Kong's comparison).
+  const bare = await startGateway(upstreamPort, infra, { RATE_LIMIT_ENABLED: 'false' });
 
   // `pids` is whose CPU time counts as the contender's own cost (not the mock upstream's).
   const contenders = [
@@ -224,6 +228,7 @@ async function main() {
       ? [{ name: `nginx ${nginx.version.replace('nginx version: nginx/', '')} (1 worker)`, url: `http://127.0.0.1:${nginx.port}${PATH}`, baseline: true, pids: withWorkers(nginx.pid) }]
       : []),
     { name: 'plain Node proxy', url: `http://127.0.0.1:${nodeProxy.port}${PATH}`, baseline: !nginx, pids: () => [nodeProxy.pid] },
+    { name: 'edge gateway, auth + limits off', url: `http://127.0.0.1:${bare.port}${PATH}`, headers: { authorization: `Bearer ${bare.adminToken}` }, pids: () => [bare.pid] },
     { name: 'edge gateway (key auth + rate limit)', url: `http://127.0.0.1:${gateway.port}${PATH}`, headers: { authorization: `Bearer ${gateway.key}` }, pids: () => [gateway.pid] },
   ];
 
@@ -272,7 +277,9 @@ async function main() {
   }
   const node = results.find((r) => r.name === 'plain Node proxy');
   const gw = results.at(-1);
+  const off = results.at(-2);
   console.log(`\nGateway vs plain Node proxy: ${fmt((gw.throughput.rps / node.throughput.rps) * 100)}% of its throughput, p50 +${fmt(gw.latency.p50_ms - node.latency.p50_ms, 3)} ms, p99 +${fmt(gw.latency.p99_ms - node.latency.p99_ms, 3)} ms`);
+  console.log(`Auth + rate limit keep ${fmt((gw.throughput.rps / off.throughput.rps) * 100)}% of the gateway's own throughput without them (CPU per request ${fmt(off.throughput.cpu_us_per_request)} → ${fmt(gw.throughput.cpu_us_per_request)} µs)`);
 
   mkdirSync(path.join(DATA_DIR, 'bench'), { recursive: true });
   const file = path.join(DATA_DIR, 'bench', `gateway-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
