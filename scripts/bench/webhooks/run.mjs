@@ -237,7 +237,7 @@ async function main() {
       settings: {
         delivery_concurrency: Number(process.env.WEBHOOK_DELIVERY_CONCURRENCY ?? 50),
         endpoint_max_in_flight: Number(process.env.WEBHOOK_ENDPOINT_MAX_IN_FLIGHT ?? 10),
-        database_pool_max: Number(process.env.DATABASE_POOL_MAX ?? 10),
+        database_pool_max: Number(process.env.DATABASE_POOL_MAX ?? 20),
       },
       verified_samples: receiver.samples.length,
       duplicates_seen: duplicates,
