@@ -1,4 +1,5 @@
 import {
+  CircuitState,
   type Clock,
   createService,
   docsRouter,
@@ -29,7 +30,7 @@ import { openapiDocument } from './openapi';
 import { createOpenApiAggregator } from './openapi-merge/merge';
 import { enforceDeclaredBodyLimit } from './proxy/body';
 import { createUpstreamProxy, stripClientIdentityHeaders } from './proxy/proxy';
-import { bodyLimitOf, errorFormatForPath, matchUpstream, upstreamUrls } from './proxy/routes';
+import { bodyLimitOf, errorFormatForPath, matchUpstream, type UpstreamName, upstreamUrls } from './proxy/routes';
 import { createRateLimiters } from './ratelimit/limiters';
 import { classifyRequests, publicPath } from './request-state';
 import { compose } from './compose';
@@ -68,18 +69,6 @@ export function createApp(deps: AppDeps): Gateway {
   const readiness = deps.readiness ?? new Readiness();
   const metrics = createGatewayMetrics(deps.metrics);
   const upstreams = upstreamUrls(config);
-
-  // Each upstream is reported, but one being down does not take the gateway out of rotation.
-  for (const [name, url] of Object.entries(upstreams)) {
-    readiness.register(
-      `upstream:${name}`,
-      async () => {
-        const res = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(1_500) });
-        if (!res.ok) throw new Error(`healthz answered ${res.status}`);
-      },
-      { critical: false },
-    );
-  }
 
   const jwks = config.JWT_JWKS_URL
     ? new JwksKeyStore({ url: config.JWT_JWKS_URL, cacheMs: config.JWKS_CACHE_MS, cooldownMs: config.JWKS_COOLDOWN_MS, timeoutMs: config.JWKS_TIMEOUT_MS, logger })
@@ -130,6 +119,18 @@ export function createApp(deps: AppDeps): Gateway {
     logger,
     metrics,
   });
+  // Each upstream is reported, but one being down does not take the gateway out of rotation.
+  for (const [name, url] of Object.entries(upstreams) as [UpstreamName, string][]) {
+    readiness.register(
+      `upstream:${name}`,
+      async () => {
+        const res = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(1_500) });
+        if (!res.ok) throw new Error(`healthz answered ${res.status}`);
+        if (proxy.breakerState(name) === CircuitState.Open) throw new Error('circuit open after consecutive failures');
+      },
+      { critical: false },
+    );
+  }
   const idempotency = createIdempotency({
     store: new IdempotencyStore(hotRedis, config.REDIS_PREFIX, config.IDEMPOTENCY_TTL_S),
     logger,

@@ -25,7 +25,7 @@ export const RATE_LIMIT_TIERS = ['completion', 'generation', 'write', 'read'] as
 export const KEY_SCOPES = ['read', 'write', 'completion', 'generation'] as const;
 export type KeyScope = (typeof KEY_SCOPES)[number];
 
-export const configSchema = baseConfigSchema.extend({
+const gatewaySchema = baseConfigSchema.extend({
   PORT: envInt(8080, { min: 0, max: 65535 }),
   DB_SCHEMA: z.string().regex(/^[a-z_][a-z0-9_]*$/).default('gateway'),
   /** Bearer token for admin calls (tenants, keys, top-ups). */
@@ -101,6 +101,15 @@ export const configSchema = baseConfigSchema.extend({
   // Merged /openapi.json.
   OPENAPI_FETCH_TIMEOUT_MS: envInt(2_000, { min: 50 }),
   OPENAPI_CACHE_MS: envInt(30_000, { min: 0 }),
+});
+
+export const configSchema = gatewaySchema.superRefine((config, ctx) => {
+  if (config.NODE_ENV === 'production' && config.JWT_SECRET !== undefined && config.JWT_SECRET.length < 32) {
+    ctx.addIssue({ code: 'custom', path: ['JWT_SECRET'], message: 'must be at least 32 characters in production' });
+  }
+  if (config.JWT_ALGORITHMS.every((a) => a.startsWith('HS')) && config.JWT_JWKS_URL && !config.JWT_SECRET) {
+    ctx.addIssue({ code: 'custom', path: ['JWT_ALGORITHMS'], message: 'allows no algorithm JWT_JWKS_URL keys can verify' });
+  }
 });
 
 export type Config = z.infer<typeof configSchema>;

@@ -178,6 +178,9 @@ describe('upstream failures', () => {
     expect(fast.body.error.code).toBe('SERVICE_UNAVAILABLE');
     expect(fast.headers['retry-after']).toBeDefined();
     expect(upstream.requests.length).toBe(before);
+    const ready = await request(gw.url).get('/readyz');
+    expect(ready.status).toBe(200);
+    expect(ready.body.checks['upstream:image-pipeline']).toMatchObject({ ok: false, critical: false, error: expect.stringMatching(/circuit open/) });
     // Other upstreams are not affected.
     upstream.handle((_req, res) => res.end('{}'));
     expect((await request(gw.url).get('/v1/credits/balance').set(bearer(key))).status).toBe(200);
