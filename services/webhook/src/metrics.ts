@@ -1,6 +1,5 @@
-import type { Metrics } from '@tollgate/common';
 import type { Queue } from 'bullmq';
-import client from 'prom-client';
+import { type Metrics, promClient as client } from '@tollgate/common';
 
 export interface WebhookMetrics {
   attempts: client.Counter<'outcome' | 'error_class'>;
