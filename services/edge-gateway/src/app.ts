@@ -57,9 +57,10 @@ export interface Gateway extends Service {
 
 /**
  * The edge gateway: the one public door. Every /v1 request is classified, size-checked,
- * authenticated (ADMIN_TOKEN, API key or JWT; unknown credentials only after a per-IP limit),
- * authorised by scope, limited per key and tier, made idempotent when it carries an Idempotency-Key, then either answered
- * here (tenants and keys) or streamed to the service that owns it.
+ * authenticated (ADMIN_TOKEN, API key or JWT; credentials not already known only after a
+ * per-IP limit), authorised by scope, limited per key and tier, made idempotent when it carries
+ * an Idempotency-Key, then either answered here (tenants and keys) or streamed to the service
+ * that owns it.
  */
 export function createApp(deps: AppDeps): Gateway {
   const { config, logger, redis } = deps;
