@@ -1,5 +1,4 @@
-import type { Metrics } from '@tollgate/common';
-import client from 'prom-client';
+import { type Metrics, promClient as client } from '@tollgate/common';
 
 /** The gateway's own counters, registered on the service's registry (exposed at /metrics). */
 export function createGatewayMetrics(metrics: Metrics) {
