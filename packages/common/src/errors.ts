@@ -38,6 +38,11 @@ export class AppError extends Error {
   readonly status: number;
   readonly details: Record<string, unknown> | undefined;
   readonly headers: Record<string, string> | undefined;
+  /**
+   * Whether the message may be shown. A plain field, not a getter: http-errors (body-parser's
+   * verify hook) assigns `expose` on errors it wraps, and a getter would make that throw.
+   */
+  expose: boolean;
 
   constructor(code: ErrorCode, message: string, options: AppErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -46,11 +51,10 @@ export class AppError extends Error {
     this.status = ERROR_STATUS[code];
     this.details = options.details;
     this.headers = options.headers;
+    this.expose = this.status < 500 || code === 'UPSTREAM_FAILED' || code === 'SERVICE_UNAVAILABLE' || code === 'UPSTREAM_TIMEOUT';
   }
 
-  get expose(): boolean {
-    return this.status < 500 || this.code === 'UPSTREAM_FAILED' || this.code === 'SERVICE_UNAVAILABLE' || this.code === 'UPSTREAM_TIMEOUT';
-  }
+
 }
 
 export const validationFailed = (message: string, details?: Record<string, unknown>) =>
@@ -74,8 +78,18 @@ export interface ErrorEnvelope {
 }
 
 /** Turn anything thrown into an AppError; unknown errors become a generic INTERNAL. */
+/**
+ * PostgreSQL "data exception" codes raised by a value the client sent (a NUL byte in text, a
+ * malformed uuid, a number out of range): the request is wrong, not the server.
+ */
+const PG_INPUT_ERRORS = new Set(['22001', '22003', '22007', '22008', '22021', '22P02', '22P05', '2201E', '2201F']);
+
 export function toAppError(err: unknown): AppError {
   if (err instanceof AppError) return err;
+  const pgCode = (err as { code?: unknown } | undefined)?.code;
+  if (typeof pgCode === 'string' && PG_INPUT_ERRORS.has(pgCode) && typeof (err as { severity?: unknown }).severity === 'string') {
+    return new AppError('VALIDATION_FAILED', 'A value in the request is not acceptable (bad encoding, format or range)', { cause: err });
+  }
   const e = err as { status?: unknown; statusCode?: unknown; type?: unknown; expose?: unknown; message?: unknown };
   // body-parser / http-errors style errors carry a safe status and type.
   const status = typeof e?.status === 'number' ? e.status : typeof e?.statusCode === 'number' ? e.statusCode : undefined;

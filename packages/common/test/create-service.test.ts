@@ -124,3 +124,30 @@ describe('createService', () => {
     expect(res.headers['x-powered-by']).toBeUndefined();
   });
 });
+
+describe('input the database or a validator would choke on', () => {
+  it('refuses deeply nested JSON before parsing, NUL bytes in URLs, and maps PostgreSQL data errors to 400', async () => {
+    const { logger } = captureLogger('svc');
+    const { app } = createService({
+      name: 'svc',
+      logger,
+      metrics: createMetrics('svc', { collectDefault: false }),
+      routes: (a) => {
+        a.post('/echo', (req, res) => {
+          res.json({ ok: true, keys: Object.keys(req.body as object) });
+        });
+        a.get('/pg', () => {
+          throw Object.assign(new Error('invalid byte sequence for encoding "UTF8": 0x00'), { code: '22021', severity: 'ERROR' });
+        });
+      },
+    });
+    const deep = '['.repeat(5000) + ']'.repeat(5000);
+    const res = await request(app).post('/echo').set('content-type', 'application/json').send(deep).expect(400);
+    expect(res.body.error).toMatchObject({ code: 'VALIDATION_FAILED', details: { max_depth: 64 } });
+    await request(app).post('/echo').send({ a: { b: { c: '[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[' } } }).expect(200);
+    await request(app).get('/files/abc%00def').expect(400).expect((r) => expect(r.body.error.code).toBe('VALIDATION_FAILED'));
+    const pg = await request(app).get('/pg').expect(400);
+    expect(pg.body.error.code).toBe('VALIDATION_FAILED');
+    expect(pg.text).not.toContain('0x00');
+  });
+});

@@ -5,6 +5,7 @@ import { AppError } from '../errors';
 import type { Logger } from '../logger';
 import { type Metrics, metricsMiddleware } from '../metrics';
 import { docsRouter } from './docs';
+import { assertJsonDepth } from './json-depth';
 import { type ErrorFormat, errorHandler } from './error-handler';
 import { Readiness } from './readiness';
 import { requestIdMiddleware } from './request-id';
@@ -18,6 +19,8 @@ export interface ServiceOptions {
   corsOrigins?: string[];
   /** Limit for JSON bodies; `false` leaves bodies unparsed (the gateway streams them). */
   jsonBodyLimit?: string | false;
+  /** Deepest JSON nesting accepted (default 64). */
+  maxJsonDepth?: number;
   /** A handler that has not started its response by then gets a 503 (streams are left alone). */
   requestTimeoutMs?: number;
   /** Log one line per request (off in benchmarks). */
@@ -50,6 +53,11 @@ export function createService(options: ServiceOptions): Service {
   app.set('query parser', 'simple');
 
   app.use(requestIdMiddleware());
+  // A NUL byte is never part of a valid path or query here, and PostgreSQL refuses it in text.
+  app.use((req: Request, _res: Response, next: NextFunction) => {
+    if (/%00|\0/.test(req.url)) throw new AppError('VALIDATION_FAILED', 'The URL contains a NUL byte');
+    next();
+  });
   app.use(
     helmet({
       contentSecurityPolicy: {
@@ -114,7 +122,8 @@ export function createService(options: ServiceOptions): Service {
     });
   }
   if (options.jsonBodyLimit !== false) {
-    app.use(express.json({ limit: options.jsonBodyLimit ?? '1mb', strict: true }));
+    const maxDepth = options.maxJsonDepth ?? 64;
+    app.use(express.json({ limit: options.jsonBodyLimit ?? '1mb', strict: true, verify: (_req, _res, buf) => assertJsonDepth(buf, maxDepth) }));
   }
   if (options.corsOrigins && options.corsOrigins.length > 0) {
     app.use(cors({ origin: options.corsOrigins, exposedHeaders: ['X-Request-ID', 'Retry-After', 'RateLimit', 'RateLimit-Policy'] }));

@@ -67,6 +67,8 @@ export async function drainAndHash(req: IncomingMessage, limit: number): Promise
   return digest;
 }
 
+const MAX_DRAIN_BYTES = 8 * 1024 * 1024;
+
 export const tooLarge = (limit: number) =>
   new AppError('PAYLOAD_TOO_LARGE', `The request body is larger than ${limit} bytes allowed on this route`, { details: { limit_bytes: limit } });
 
@@ -78,8 +80,10 @@ export function enforceDeclaredBodyLimit(req: Request, res: Response, next: Next
   const { bodyLimit } = gatewayState(req);
   const declared = req.headers['content-length'];
   if (declared !== undefined && Number(declared) > bodyLimit) {
-    // The unread body would otherwise have to be drained before the connection can be reused.
-    res.setHeader('Connection', 'close');
+    // Node discards an unread body after the response so the connection can be reused; that
+    // also lets a client that is still sending read our 413 instead of a reset. Past a few MiB
+    // draining costs more than a new connection, so those are closed.
+    if (Number(declared) > MAX_DRAIN_BYTES) res.setHeader('Connection', 'close');
     throw tooLarge(bodyLimit);
   }
   next();

@@ -20,7 +20,7 @@ export interface UpstreamRoute {
 export const UPSTREAM_ROUTES: UpstreamRoute[] = [
   { upstream: 'ai-proxy', pattern: /^\/v1\/(chat\/completions|embeddings|models|async)(\/|$)/, streaming: true },
   { upstream: 'credits', pattern: /^\/v1\/credits(\/|$)/ },
-  { upstream: 'credits', pattern: /^\/v1\/admin\/tenants\/[^/]+\/credits\/?$/ },
+  { upstream: 'credits', pattern: /^\/v1\/admin\/tenants\/[^/]+\/credits(\/|$)/ },
   { upstream: 'upload', pattern: /^\/v1\/(files|uploads)(\/|$)/, streaming: true },
   { upstream: 'image-pipeline', pattern: /^\/v1\/images(\/|$)/ },
   { upstream: 'webhook', pattern: /^\/v1\/webhooks(\/|$)/ },

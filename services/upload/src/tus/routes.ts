@@ -39,7 +39,8 @@ export function tusProtocol() {
     }
     if (req.method !== 'OPTIONS' && req.method !== 'GET' && req.headers['tus-resumable'] !== TUS_VERSION) {
       res.setHeader('Tus-Version', TUS_VERSION);
-      res.status(412).end();
+      // The status is the protocol's; the body is our envelope, like every other error.
+      res.status(412).json({ error: { code: 'VALIDATION_FAILED', message: `Tus-Resumable must be ${TUS_VERSION}`, request_id: req.requestId, details: { supported_versions: [TUS_VERSION] } } });
       return;
     }
     next();
