@@ -1,4 +1,5 @@
 import { startMesh, type Mesh } from '@tollgate/testkit';
+import { apiClient, createTenant } from '../src/api';
 import { runFuzz } from '../src/fuzz';
 
 /** A few hundred malformed requests on every public route of the real mesh (scripts/fuzz runs thousands). */
@@ -15,7 +16,11 @@ describe('fuzzing the public API', () => {
   const count = Number(process.env['FUZZ_COUNT'] ?? 400);
 
   it('never answers 5xx, always answers in the error envelope, and no process exits', async () => {
-    const result = await runFuzz({ baseUrl: mesh.gatewayUrl, credential: mesh.adminToken, count, seed: Number(process.env['FUZZ_SEED'] ?? 20261123) });
+    // A real tenant's key, with credits, so requests get past auth and billing into each service.
+    const api = apiClient(mesh.gatewayUrl);
+    const tenant = await createTenant(api, mesh.adminToken, 'fuzz');
+    await api('POST', `/v1/admin/tenants/${tenant.tenantId}/credits`, { token: mesh.adminToken, json: { amount: 50_000_000, reason: 'fuzz' } });
+    const result = await runFuzz({ baseUrl: mesh.gatewayUrl, credential: tenant.key, count, seed: Number(process.env['FUZZ_SEED'] ?? 20261123) });
     expect(result.sent).toBeGreaterThan(count * 0.9);
     expect(result.findings.map((f) => `${f.case.name} ${f.case.path} → ${f.status}: ${f.problem} ${f.body}`)).toEqual([]);
     for (const [name, child] of Object.entries(mesh.processes)) {
