@@ -133,12 +133,19 @@ async function main() {
     return;
   }
   const gateway = `http://${host}:8080`;
+  const json = `-H 'Content-Type: application/json'`;
+  const pick = (field) => `node -pe 'JSON.parse(require("fs").readFileSync(0)).${field}'`;
   console.log(`
 Tollgate is ready.
   Gateway:      ${gateway}   (API docs: ${gateway}/docs)
   Admin token:  ${admin.created ? admin.value : `(in .data/admin-token)`}
-  Try:
-    curl -s -X POST ${gateway}/v1/admin/tenants -H "Authorization: Bearer $(cat .data/admin-token)" -H 'Content-Type: application/json' -d '{"name":"acme"}'
+  Try it (a tenant, an API key, some credits, a chat completion on the built-in mock model):
+    GW=${gateway}; ADMIN=$(cat .data/admin-token)
+    TENANT=$(curl -s -X POST $GW/v1/admin/tenants -H "Authorization: Bearer $ADMIN" ${json} -d '{"name":"acme"}' | ${pick('id')})
+    KEY=$(curl -s -X POST $GW/v1/admin/tenants/$TENANT/keys -H "Authorization: Bearer $ADMIN" ${json} -d '{}' | ${pick('key')})
+    curl -s -X POST $GW/v1/admin/tenants/$TENANT/credits -H "Authorization: Bearer $ADMIN" ${json} -d '{"amount":10000000,"reason":"trial"}'
+    curl -s $GW/v1/chat/completions -H "Authorization: Bearer $KEY" ${json} -d '{"model":"mock-1","messages":[{"role":"user","content":"Hello"}]}'
+    curl -s $GW/v1/credits/balance -H "Authorization: Bearer $KEY"
 Press Ctrl-C to stop.
 `);
 }
