@@ -7,6 +7,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { createRedis, deleteByPrefix, withDefaultUser } from '@tollgate/common';
 import { ensureTestDatabase, TEST_DATABASE_URL, TEST_REDIS_URL } from './env';
+import { startTcpProxy, type TcpProxy } from './tcp-proxy';
 
 export const MESH_SERVICES = [
   { name: 'credits', schema: 'credits', urlEnv: 'CREDITS_URL' },
@@ -30,7 +31,19 @@ export interface Mesh {
   logs: Record<MeshServiceName, Record<string, unknown>[]>;
   processes: Record<MeshServiceName, ChildProcess>;
   env: Record<string, string>;
+  /** With `proxyInfra`: the TCP proxies every service reaches Postgres and Redis through. */
+  proxies?: { postgres: TcpProxy; redis: TcpProxy };
+  /** Starts a service again with the same env and port (after a crash or a kill) and waits until it is ready. */
+  restart(name: MeshServiceName, readyTimeoutMs?: number): Promise<ChildProcess>;
   stop(): Promise<void>;
+}
+
+/** `url` with its host and port replaced by 127.0.0.1:<port>. */
+function throughPort(url: string, port: number): string {
+  const u = new URL(url);
+  u.hostname = '127.0.0.1';
+  u.port = String(port);
+  return u.toString();
 }
 
 function freePort(): Promise<number> {
@@ -64,7 +77,14 @@ async function waitReady(url: string, timeoutMs: number): Promise<void> {
  * Starts the six built services (services/<name>/dist/main.js) as separate processes on free
  * ports, isolated in their own schemas and Redis prefix, exactly as `npm start` runs them.
  */
-export async function startMesh(options: { env?: Record<string, string>; readyTimeoutMs?: number } = {}): Promise<Mesh> {
+export async function startMesh(
+  options: {
+    env?: Record<string, string>;
+    readyTimeoutMs?: number;
+    /** Route DATABASE_URL and REDIS_URL through TCP proxies the caller can stop and start (fault tests). */
+    proxyInfra?: boolean;
+  } = {},
+): Promise<Mesh> {
   for (const s of MESH_SERVICES) {
     const main = path.join(ROOT, 'services', s.name, 'dist', 'main.js');
     if (!existsSync(main)) throw new Error(`${main} is missing: build first (npm test builds every service)`);
@@ -77,11 +97,20 @@ export async function startMesh(options: { env?: Record<string, string>; readyTi
   const adminToken = `tgadmin_${randomBytes(24).toString('base64url')}`;
   const internalSecret = randomBytes(32).toString('base64url');
   const prefix = `e2e:${suffix}`;
+  let proxies: Mesh['proxies'];
+  if (options.proxyInfra) {
+    const pgUrl = new URL(TEST_DATABASE_URL);
+    const redisUrl = new URL(TEST_REDIS_URL);
+    proxies = {
+      postgres: await startTcpProxy(Number(pgUrl.port || 5432), pgUrl.hostname === 'localhost' ? '127.0.0.1' : pgUrl.hostname),
+      redis: await startTcpProxy(Number(redisUrl.port || 6379), redisUrl.hostname === 'localhost' ? '127.0.0.1' : redisUrl.hostname),
+    };
+  }
   const baseEnv: Record<string, string> = {
     PATH: process.env['PATH'] ?? '',
     NODE_ENV: 'test',
-    DATABASE_URL: TEST_DATABASE_URL,
-    REDIS_URL: TEST_REDIS_URL,
+    DATABASE_URL: proxies ? throughPort(TEST_DATABASE_URL, proxies.postgres.port) : TEST_DATABASE_URL,
+    REDIS_URL: proxies ? throughPort(TEST_REDIS_URL, proxies.redis.port) : TEST_REDIS_URL,
     REDIS_PREFIX: prefix,
     INTERNAL_JWT_SECRET: internalSecret,
     ADMIN_TOKEN: adminToken,
@@ -97,7 +126,7 @@ export async function startMesh(options: { env?: Record<string, string>; readyTi
   const logs = Object.fromEntries(MESH_SERVICES.map((s) => [s.name, []])) as unknown as Mesh['logs'];
   const processes = {} as Record<MeshServiceName, ChildProcess>;
   const stderr: Record<string, string> = {};
-  for (const s of MESH_SERVICES) {
+  const spawnService = (s: (typeof MESH_SERVICES)[number]): ChildProcess => {
     const child = spawn(process.execPath, [path.join(ROOT, 'services', s.name, 'dist', 'main.js')], {
       cwd: path.join(ROOT, 'services', s.name),
       env: { ...baseEnv, PORT: String(ports[s.name]), DB_SCHEMA: `e2e_${suffix}_${s.schema}` },
@@ -116,10 +145,28 @@ export async function startMesh(options: { env?: Record<string, string>; readyTi
         }
       }
     });
-    stderr[s.name] = '';
     child.stderr!.on('data', (chunk: Buffer) => (stderr[s.name] += chunk.toString('utf8')));
     processes[s.name] = child;
+    return child;
+  };
+  for (const s of MESH_SERVICES) {
+    stderr[s.name] = '';
+    spawnService(s);
   }
+
+  const restart = async (name: MeshServiceName, readyTimeoutMs = 60_000): Promise<ChildProcess> => {
+    const s = MESH_SERVICES.find((x) => x.name === name)!;
+    const old = processes[name];
+    if (old.exitCode === null && old.signalCode === null) {
+      await new Promise<void>((resolve) => {
+        old.once('exit', () => resolve());
+        old.kill('SIGKILL');
+      });
+    }
+    const child = spawnService(s);
+    await waitReady(urls[name], readyTimeoutMs);
+    return child;
+  };
 
   const stop = async () => {
     await Promise.all(
@@ -150,6 +197,10 @@ export async function startMesh(options: { env?: Record<string, string>; readyTi
       redis.disconnect();
     }
     rmSync(dataDir, { recursive: true, force: true });
+    if (proxies) {
+      await proxies.postgres.close();
+      await proxies.redis.close();
+    }
   };
 
   try {
@@ -159,5 +210,5 @@ export async function startMesh(options: { env?: Record<string, string>; readyTi
     await stop().catch(() => undefined);
     throw new Error(`${(err as Error).message}${exited.length ? `\n${exited.join('\n')}` : ''}`);
   }
-  return { gatewayUrl: urls['edge-gateway'], urls, adminToken, internalSecret, logs, processes, env: baseEnv, stop };
+  return { gatewayUrl: urls['edge-gateway'], urls, adminToken, internalSecret, logs, processes, env: baseEnv, proxies, restart, stop };
 }
