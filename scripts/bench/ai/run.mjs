@@ -9,7 +9,10 @@
 // time to first byte of a stream at concurrency 1. Then 100k requests through ai-proxy alone
 // and its resident memory before, after, and at peak (VmHWM).
 //
-//   node scripts/bench/ai/run.mjs [--duration=10] [--latency-duration=5] [--warmup=2] [--soak=100000] [--no-full]
+//   node scripts/bench/ai/run.mjs [--duration=10] [--latency-duration=5] [--warmup=2] [--soak=100000] [--no-full] [--cpu-prof=<dir>]
+//
+// --cpu-prof writes a V8 CPU profile of each service process (ai-proxy, credits, gateway) to
+// <dir> when it exits; profiling slows them, so those figures are only for finding hot spots.
 //
 // Needs Postgres and Redis (started privately if none answers, like `npm test`).
 import { fork, spawn } from 'node:child_process';
@@ -35,6 +38,7 @@ const LATENCY_MS = Number(args['latency-duration'] ?? 5) * 1000;
 const WARMUP_MS = Number(args.warmup ?? 2) * 1000;
 const SOAK = Number(args.soak ?? 100_000);
 const FULL = args['no-full'] !== 'true';
+const CPU_PROF_DIR = args['cpu-prof'] ? path.resolve(args['cpu-prof']) : undefined;
 
 const children = [];
 const cleanups = [];
@@ -84,7 +88,7 @@ async function startService(name, infra, extraEnv) {
     REDIS_PREFIX: prefix,
     ...extraEnv,
   };
-  const child = spawn(process.execPath, [path.join(ROOT, 'services', name, 'dist/main.js')], { env, stdio: ['ignore', 'inherit', 'inherit'] });
+  const child = spawn(process.execPath, [...(CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF_DIR}`, `--cpu-prof-name=${name}-${port}.cpuprofile`] : []), path.join(ROOT, 'services', name, 'dist/main.js')], { env, stdio: ['ignore', 'inherit', 'inherit'] });
   children.push(child);
   cleanups.push(async () => {
     const { createDb } = common('./dist/db/index.js');

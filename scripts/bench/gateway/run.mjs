@@ -5,6 +5,11 @@
 // Throughput at concurrency 32, latency p50/p99 at concurrency 1, each as a ratio to nginx.
 //
 //   node scripts/bench/gateway/run.mjs [--duration=10] [--latency-duration=5] [--warmup=2] [--rounds=3] [--tracing]
+//     [--only=<substring of contender names, comma-separated>] [--cpu-prof=<dir>]
+//
+// --cpu-prof writes a V8 CPU profile of each gateway process to <dir> when it exits (for
+// finding where the per-request CPU goes; profiling slows the gateway, so its figures are not
+// comparable to a run without it).
 //
 // Contenders are measured in interleaved rounds (A B C D, A B C D, ...) and each figure is the
 // median over rounds, so a burst of other work on the machine does not land on one contender.
@@ -34,6 +39,8 @@ const WARMUP_MS = Number(args.warmup ?? 2) * 1000;
 const TRACING = args.tracing === 'true';
 const ROUNDS = Math.max(1, Number(args.rounds ?? 3));
 const PATH = '/v1/credits/balance';
+const ONLY = args.only ? args.only.split(',') : undefined;
+const CPU_PROF_DIR = args['cpu-prof'] ? path.resolve(args['cpu-prof']) : undefined;
 
 const children = [];
 const cleanups = [];
@@ -151,7 +158,7 @@ async function startGateway(upstreamPort, infra, extraEnv = {}) {
     ...(TRACING ? {} : { OTEL_SDK_DISABLED: 'true' }),
     ...extraEnv,
   };
-  const child = spawn(process.execPath, [path.join(ROOT, 'services/edge-gateway/dist/main.js')], { env, stdio: ['ignore', 'inherit', 'inherit'] });
+  const child = spawn(process.execPath, [...(CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF_DIR}`] : []), path.join(ROOT, 'services/edge-gateway/dist/main.js')], { env, stdio: ['ignore', 'inherit', 'inherit'] });
   children.push(child);
   cleanups.push(async () => {
     // The bench leaves nothing behind: its schema and its Redis keys go.
@@ -222,7 +229,7 @@ async function main() {
   const bare = await startGateway(upstreamPort, infra, { RATE_LIMIT_ENABLED: 'false' });
 
   // `pids` is whose CPU time counts as the contender's own cost (not the mock upstream's).
-  const contenders = [
+  const allContenders = [
     { name: 'direct (mock upstream)', url: `http://127.0.0.1:${upstreamPort}${PATH}`, pids: () => [upstream.pid] },
     ...(nginx
       ? [{ name: `nginx ${nginx.version.replace('nginx version: nginx/', '')} (1 worker)`, url: `http://127.0.0.1:${nginx.port}${PATH}`, baseline: true, pids: withWorkers(nginx.pid) }]
@@ -232,6 +239,8 @@ async function main() {
     { name: 'edge gateway (key auth + rate limit)', url: `http://127.0.0.1:${gateway.port}${PATH}`, headers: { authorization: `Bearer ${gateway.key}` }, pids: () => [gateway.pid] },
   ];
 
+  // The baseline always runs: every ratio is to it.
+  const contenders = ONLY ? allContenders.filter((c) => c.baseline || ONLY.some((o) => c.name.includes(o))) : allContenders;
   const loadBefore = os.loadavg()[0];
   console.log(`\nNode ${process.version}, ${os.cpus().length} CPU(s) (${os.cpus()[0]?.model ?? '?'}), load average ${loadBefore.toFixed(2)}; ${ROUNDS} round(s) of: throughput ${DURATION_MS / 1000} s at c=32, latency ${LATENCY_MS / 1000} s at c=1, warm-up ${WARMUP_MS / 1000} s each; tracing ${TRACING ? 'on' : 'off'}\n`);
   const samples = new Map(contenders.map((c) => [c.name, []]));
@@ -276,10 +285,14 @@ async function main() {
     );
   }
   const node = results.find((r) => r.name === 'plain Node proxy');
-  const gw = results.at(-1);
-  const off = results.at(-2);
-  console.log(`\nGateway vs plain Node proxy: ${fmt((gw.throughput.rps / node.throughput.rps) * 100)}% of its throughput, p50 +${fmt(gw.latency.p50_ms - node.latency.p50_ms, 3)} ms, p99 +${fmt(gw.latency.p99_ms - node.latency.p99_ms, 3)} ms`);
-  console.log(`Auth + rate limit keep ${fmt((gw.throughput.rps / off.throughput.rps) * 100)}% of the gateway's own throughput without them (CPU per request ${fmt(off.throughput.cpu_us_per_request)} → ${fmt(gw.throughput.cpu_us_per_request)} µs)`);
+  const gw = results.find((r) => r.name.startsWith('edge gateway (key auth'));
+  const off = results.find((r) => r.name.startsWith('edge gateway, auth + limits off'));
+  if (gw && node) {
+    console.log(`\nGateway vs plain Node proxy: ${fmt((gw.throughput.rps / node.throughput.rps) * 100)}% of its throughput, p50 +${fmt(gw.latency.p50_ms - node.latency.p50_ms, 3)} ms, p99 +${fmt(gw.latency.p99_ms - node.latency.p99_ms, 3)} ms`);
+  }
+  if (gw && off) {
+    console.log(`Auth + rate limit keep ${fmt((gw.throughput.rps / off.throughput.rps) * 100)}% of the gateway's own throughput without them (CPU per request ${fmt(off.throughput.cpu_us_per_request)} → ${fmt(gw.throughput.cpu_us_per_request)} µs)`);
+  }
 
   mkdirSync(path.join(DATA_DIR, 'bench'), { recursive: true });
   const file = path.join(DATA_DIR, 'bench', `gateway-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);

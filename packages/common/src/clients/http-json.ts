@@ -1,3 +1,5 @@
+import http from 'node:http';
+import https from 'node:https';
 import { AppError, isErrorCode } from '../errors';
 import { currentContext } from '../context';
 import { parseRetryAfter, retry } from '../resilience';
@@ -10,7 +12,57 @@ export interface JsonClientOptions {
   timeoutMs?: number;
   /** Retries for connect errors, 5xx and 429. Only safe for idempotent calls. */
   retries?: number;
+  /** Replaces the built-in keep-alive node:http client (tests, other transports). */
   fetchImpl?: typeof fetch;
+}
+
+/** What callJson needs from an answer, whichever transport fetched it. */
+interface JsonAnswer {
+  status: number;
+  text: string;
+  retryAfter: string | null;
+}
+
+/** The same words as fetch's AbortSignal.timeout(), which callers (and callJson) recognise. */
+const TIMEOUT_MESSAGE = 'The operation was aborted due to timeout';
+
+/**
+ * Sibling calls go through node:http with one keep-alive pool per process instead of the
+ * global fetch: fetch's web streams, abort signals and per-chunk writes cost more CPU than the
+ * call itself (the credits hold/capture around every chat completion), and node:http sends a
+ * small JSON request in one write.
+ */
+const keepAliveHttp = new http.Agent({ keepAlive: true, keepAliveMsecs: 10_000, maxSockets: 256 });
+const keepAliveHttps = new https.Agent({ keepAlive: true, keepAliveMsecs: 10_000, maxSockets: 256 });
+
+/** Rejects before an answer with a retryable error (like a failed fetch), after it with a plain one. */
+function requestOverNodeHttp(url: string, method: string, headers: Record<string, string>, body: string | undefined, timeoutMs: number): Promise<JsonAnswer> {
+  return new Promise((resolve, reject) => {
+    const target = new URL(url);
+    const transport = target.protocol === 'https:' ? https : http;
+    const outgoing: Record<string, string | number> = { ...headers };
+    if (body !== undefined) outgoing['content-length'] = Buffer.byteLength(body);
+    let answered = false;
+    const req = transport.request(target, { method, headers: outgoing, agent: target.protocol === 'https:' ? keepAliveHttps : keepAliveHttp }, (res) => {
+      answered = true;
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => {
+        clearTimeout(timer);
+        const retryAfter = res.headers['retry-after'];
+        resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8'), retryAfter: typeof retryAfter === 'string' ? retryAfter : null });
+      });
+      res.on('error', (err) => fail(err));
+      res.on('aborted', () => fail(new Error('the response was cut short')));
+    });
+    const fail = (err: Error) => {
+      clearTimeout(timer);
+      reject(answered ? err : new RetryableError(`${method} ${url} failed: ${err.message}`));
+    };
+    const timer = setTimeout(() => req.destroy(new Error(TIMEOUT_MESSAGE)), timeoutMs);
+    req.on('error', fail);
+    req.end(body);
+  });
 }
 
 class RetryableError extends Error {
@@ -28,7 +80,6 @@ class RetryableError extends Error {
  * unreachable become UPSTREAM_FAILED / UPSTREAM_TIMEOUT after retries.
  */
 export async function callJson<T>(options: JsonClientOptions, method: string, path: string, body?: unknown): Promise<T> {
-  const fetchImpl = options.fetchImpl ?? fetch;
   const url = `${options.baseUrl.replace(/\/$/, '')}${path}`;
   try {
     return await retry(
@@ -41,27 +92,36 @@ export async function callJson<T>(options: JsonClientOptions, method: string, pa
         const requestId = currentContext()?.requestId;
         if (requestId) headers['x-request-id'] = requestId;
         if (body !== undefined) headers['content-type'] = 'application/json';
-        let res: Response;
-        try {
-          res = await fetchImpl(url, {
-            method,
-            headers,
-            ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-            signal: AbortSignal.timeout(options.timeoutMs ?? 10_000),
-          });
-        } catch (err) {
-          throw new RetryableError(`${method} ${url} failed: ${(err as Error).message}`);
+        const payload = body !== undefined ? JSON.stringify(body) : undefined;
+        const timeoutMs = options.timeoutMs ?? 10_000;
+        let answer: JsonAnswer;
+        if (options.fetchImpl) {
+          let res: Response;
+          try {
+            res = await options.fetchImpl(url, {
+              method,
+              headers,
+              ...(payload !== undefined ? { body: payload } : {}),
+              signal: AbortSignal.timeout(timeoutMs),
+            });
+          } catch (err) {
+            throw new RetryableError(`${method} ${url} failed: ${(err as Error).message}`);
+          }
+          answer = { status: res.status, text: await res.text(), retryAfter: res.headers.get('retry-after') };
+        } else {
+          answer = await requestOverNodeHttp(url, method, headers, payload, timeoutMs);
         }
-        const text = await res.text();
+        const text = answer.text;
         let parsed: unknown;
         try {
           parsed = text ? JSON.parse(text) : undefined;
         } catch {
           parsed = undefined;
         }
+        const res = { ok: answer.status >= 200 && answer.status < 300, status: answer.status };
         if (res.ok) return parsed as T;
         if (res.status >= 500 || res.status === 429) {
-          throw new RetryableError(`${method} ${url} answered ${res.status}`, parseRetryAfter(res.headers.get('retry-after')));
+          throw new RetryableError(`${method} ${url} answered ${res.status}`, parseRetryAfter(answer.retryAfter));
         }
         const envelope = (parsed as { error?: { code?: unknown; message?: unknown; details?: unknown } } | undefined)?.error;
         const code = isErrorCode(envelope?.code) ? envelope.code : 'VALIDATION_FAILED';
