@@ -51,10 +51,27 @@ export interface HttpCreditsClientOptions {
   retries?: number;
 }
 
+/**
+ * The service token, signed at most once per second: jsonwebtoken stamps `iat` (and `exp` from
+ * it) in whole seconds, so every token signed within one second is byte-identical anyway.
+ */
+function serviceIdentityPerSecond(serviceName: string, secret: string): () => string {
+  let second = -1;
+  let token = '';
+  return () => {
+    const now = Math.floor(Date.now() / 1000);
+    if (now !== second) {
+      token = signServiceIdentity(serviceName, secret);
+      second = now;
+    }
+    return token;
+  };
+}
+
 export function createCreditsClient(options: HttpCreditsClientOptions): CreditsClient {
   const client: JsonClientOptions = {
     baseUrl: options.baseUrl,
-    identity: () => signServiceIdentity(options.serviceName, options.internalSecret),
+    identity: serviceIdentityPerSecond(options.serviceName, options.internalSecret),
     ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
     ...(options.retries !== undefined ? { retries: options.retries } : {}),
   };
