@@ -5,7 +5,7 @@
 // Throughput at concurrency 32, latency p50/p99 at concurrency 1, each as a ratio to nginx.
 //
 //   node scripts/bench/gateway/run.mjs [--duration=10] [--latency-duration=5] [--warmup=2] [--rounds=3] [--tracing]
-//     [--only=<substring of contender names, comma-separated>] [--cpu-prof=<dir>]
+//     [--only=<substring of contender names, comma-separated>] [--cpu-prof=<dir>] [--no-build]
 //
 // --cpu-prof writes a V8 CPU profile of each gateway process to <dir> when it exits (for
 // finding where the per-request CPU goes; profiling slows the gateway, so its figures are not
@@ -214,8 +214,9 @@ async function main() {
     databaseUrl: process.env.DATABASE_URL ?? 'postgres://localhost:5432/tollgate',
     redisUrl: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
   });
-  console.log('Building the gateway ...');
-  pnpm(['exec', 'turbo', 'run', 'build', '--filter=@tollgate/edge-gateway', '--output-logs=errors-only']);
+  // --no-build: measure the dist as it is (A/B runs that swap a package's dist between runs).
+  if (args['no-build'] !== 'true') console.log('Building the gateway ...');
+  if (args['no-build'] !== 'true') pnpm(['exec', 'turbo', 'run', 'build', '--filter=@tollgate/edge-gateway', '--output-logs=errors-only']);
   const { ensureDatabase } = createRequire(path.join(ROOT, 'packages/common/package.json'))('./dist/db/index.js');
   await ensureDatabase(infra.databaseUrl);
 
