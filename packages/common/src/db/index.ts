@@ -50,6 +50,12 @@ export function createPool(options: DbOptions): pg.Pool {
   // An idle client whose server went away emits 'error' on the pool; unhandled, that would
   // crash the process. The pool drops the client and the next query reconnects.
   pool.on('error', () => undefined);
+  // A client that is checked out but between statements (inside a transaction, or holding the
+  // migration lock) emits 'error' itself when its server goes away; unhandled, that kills the
+  // process. Its next query fails instead, and the pool discards it on release.
+  pool.on('connect', (client) => {
+    client.on('error', () => undefined);
+  });
   return pool;
 }
 
