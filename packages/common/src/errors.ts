@@ -84,9 +84,27 @@ export interface ErrorEnvelope {
  */
 const PG_INPUT_ERRORS = new Set(['22001', '22003', '22007', '22008', '22021', '22P02', '22P05', '2201E', '2201F']);
 
+/**
+ * PostgreSQL or Redis unreachable (connection refused/reset/terminated, server shutting down,
+ * "connection exception" class 08): the client should retry later, so 503 rather than 500.
+ */
+export function isDependencyUnavailable(err: unknown): boolean {
+  const e = err as { code?: unknown; message?: unknown } | undefined;
+  const code = typeof e?.code === 'string' ? e.code : '';
+  const message = typeof e?.message === 'string' ? e.message : '';
+  return (
+    ['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', '57P01', '57P02', '57P03'].includes(code) ||
+    code.startsWith('08') ||
+    /Connection terminated|timeout exceeded when trying to connect|Connection is closed|Stream isn't writeable|Client has encountered a connection error/i.test(message)
+  );
+}
+
 export function toAppError(err: unknown): AppError {
   if (err instanceof AppError) return err;
   const pgCode = (err as { code?: unknown } | undefined)?.code;
+  if (isDependencyUnavailable(err)) {
+    return new AppError('SERVICE_UNAVAILABLE', GENERIC_MESSAGES.SERVICE_UNAVAILABLE!, { cause: err, headers: { 'Retry-After': '2' } });
+  }
   if (typeof pgCode === 'string' && PG_INPUT_ERRORS.has(pgCode) && typeof (err as { severity?: unknown }).severity === 'string') {
     return new AppError('VALIDATION_FAILED', 'A value in the request is not acceptable (bad encoding, format or range)', { cause: err });
   }

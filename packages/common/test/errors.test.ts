@@ -50,3 +50,20 @@ describe('error codes and envelope', () => {
     expect(validation.error).toMatchObject({ type: 'invalid_request_error', param: 'messages' });
   });
 });
+
+describe('dependency outages', () => {
+  it('answer 503 with Retry-After, not 500, when PostgreSQL or Redis is unreachable', () => {
+    for (const err of [
+      Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' }),
+      new Error('Connection terminated unexpectedly'),
+      Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01' }),
+      new Error("Stream isn't writeable and enableOfflineQueue options is false"),
+    ]) {
+      const appError = toAppError(err);
+      expect(appError.code).toBe('SERVICE_UNAVAILABLE');
+      expect(appError.headers).toEqual({ 'Retry-After': '2' });
+      expect(toEnvelope(appError, 'r').error.message).toBe('The service is temporarily unavailable');
+    }
+    expect(toAppError(new Error('boom')).code).toBe('INTERNAL');
+  });
+});
