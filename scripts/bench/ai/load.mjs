@@ -27,7 +27,6 @@ function once() {
   });
 }
 
-let sent = 0;
 async function run(ms, record, limit = Infinity) {
   const deadline = Date.now() + ms;
   const latencies = [];
@@ -39,7 +38,6 @@ async function run(ms, record, limit = Infinity) {
       while (Date.now() < deadline && done < limit) {
         done++;
         const { status, ns, ttfbNs } = await once();
-        sent++;
         if (record) {
           latencies.push(ns);
           ttfbs.push(ttfbNs);
