@@ -1,4 +1,3 @@
-import { trace } from '@opentelemetry/api';
 import { createTestEnv, silentLogger, type TestEnv } from '@tollgate/testkit';
 import { z } from 'zod';
 import { currentContext, runWithContext } from '../src/context';
@@ -94,6 +93,5 @@ describe('queues on real Redis', () => {
     expect(jobs).toHaveLength(1);
     expect(jobs[0]!.data).toMatchObject({ id: event.id, type: 'credits.topped_up', tenant_id: 'ten_1', data: { amount: 5 } });
     expect(jobs[0]!.data._meta.request_id).toEqual(expect.any(String));
-    void trace;
   });
 });
