@@ -1,8 +1,8 @@
-import { createTestEnv, silentLogger, type TestEnv } from '@tollgate/testkit';
+import { createTestEnv, silentLogger, startTcpProxy, type TestEnv } from '@tollgate/testkit';
 import { z } from 'zod';
 import { currentContext, runWithContext } from '../src/context';
 import { createEventPublisher } from '../src/events';
-import { createQueue, createWorker, defineJob, enqueue, handler } from '../src/queues';
+import { createQueue, createWorker, defineJob, enqueue, enqueueWithin, handler } from '../src/queues';
 import { createRedis } from '../src/redis';
 import type { Job, Queue, Worker } from 'bullmq';
 
@@ -93,5 +93,35 @@ describe('queues on real Redis', () => {
     expect(jobs).toHaveLength(1);
     expect(jobs[0]!.data).toMatchObject({ id: event.id, type: 'credits.topped_up', tenant_id: 'ten_1', data: { amount: 5 } });
     expect(jobs[0]!.data._meta.request_id).toEqual(expect.any(String));
+  });
+
+  it('enqueueWithin answers "pending" at its deadline while Redis is away, and the add lands when Redis returns', async () => {
+    const proxy = await startTcpProxy(Number(new URL(env.redisUrl).port || 6379), new URL(env.redisUrl).hostname);
+    const url = new URL(env.redisUrl);
+    url.port = String(proxy.port);
+    const redis = createRedis(url.toString(), 'queue');
+    const queue = createQueue('q-within', { connection: redis, prefix: env.prefix });
+    try {
+      const normal = await enqueueWithin(queue, greet, { name: 'up' }, { jobId: 'job-up' }, 1_000);
+      expect(normal.state).toBe('queued');
+
+      await proxy.stop();
+      const started = Date.now();
+      const cut = await enqueueWithin(queue, greet, { name: 'down' }, { jobId: 'job-down' }, 200);
+      expect(cut.state).toBe('pending');
+      expect(Date.now() - started).toBeLessThan(2_000);
+
+      await proxy.start();
+      if (cut.state !== 'pending') throw new Error('unreachable');
+      expect(await cut.settled).not.toBeInstanceOf(Error);
+      const direct = createQueue('q-within', { connection: connection(), prefix: env.prefix });
+      open.unshift({ close: () => direct.close() });
+      expect((await direct.getJob('job-down'))?.data).toMatchObject({ name: 'down' });
+    } finally {
+      // disconnect, not quit: a quit would wait on a Redis the proxy may still be hiding.
+      redis.disconnect();
+      await queue.close().catch(() => undefined);
+      await proxy.close();
+    }
   });
 });

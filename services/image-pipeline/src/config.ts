@@ -89,6 +89,11 @@ export const configSchema = baseConfigSchema
      * (a process that died between writing the row and queueing its job); 0 turns it off.
      */
     RECOVERY_INTERVAL_MS: envInt(60_000, { min: 0 }),
+    /**
+     * How long an API request waits for Redis to take a job. Past it the request is answered
+     * anyway (the work is a committed row): the add completes on reconnect, the sweep is the backstop.
+     */
+    ENQUEUE_WAIT_MS: envInt(2_000, { min: 10 }),
     /** An in-flight image untouched this long is checked by the sweep. */
     RECOVERY_AFTER_S: envInt(600, { min: 1 }),
 

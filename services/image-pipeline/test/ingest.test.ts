@@ -1,7 +1,10 @@
-import { identityHeaders } from '@tollgate/testkit';
+import { createMetrics, createQueue, createRedis } from '@tollgate/common';
+import { identityHeaders, startTcpProxy } from '@tollgate/testkit';
 import sharp from 'sharp';
 import request from 'supertest';
 import { type FakeUpload, startFakeUpload } from './support/fake-upload';
+import { createApp } from '../src/app';
+import { IMAGE_JOBS_QUEUE } from '../src/jobs/catalogue';
 import { createHarness, type Harness } from './support/harness';
 import { headerOnlyBomb, makeJpeg, makePng, truncatedPng } from './support/images';
 
@@ -167,5 +170,38 @@ describe('ingest and processing (real Postgres, Redis, sharp)', () => {
     ).toBe(403);
     // The upload service was asked as this tenant, with a service identity.
     expect(upload.requests.every((r) => r.tenant === tenant || r.tenant === 'ten_ingest_b')).toBe(true);
+  });
+
+  it('with Redis away, an ingest is answered 202 at the enqueue deadline and processed once Redis is back', async () => {
+    // An API whose queue connection goes through a proxy we can cut; the harness worker keeps
+    // its own connection and picks the job up once the add lands.
+    const redisUrl = new URL(h.env.redisUrl);
+    const proxy = await startTcpProxy(Number(redisUrl.port || 6379), redisUrl.hostname);
+    redisUrl.port = String(proxy.port);
+    const connection = createRedis(redisUrl.toString(), 'queue');
+    const queue = createQueue(IMAGE_JOBS_QUEUE, { connection, prefix: h.env.prefix });
+    const { app } = createApp({
+      ...h.deps,
+      config: { ...h.config, ENQUEUE_WAIT_MS: 300 },
+      queue,
+      metrics: createMetrics('image-pipeline', { collectDefault: false }),
+    });
+    try {
+      await queue.waitUntilReady();
+      const fileId = upload.add(tenant, await makePng(4500, 5400), 'image/png');
+      await proxy.stop();
+      const started = Date.now();
+      const res = await request(app).post('/v1/images/ingest').set(auth).send({ file_id: fileId });
+      expect(res.status).toBe(202);
+      expect(res.body).toMatchObject({ status: 'queued' });
+      expect(Date.now() - started).toBeLessThan(5_000);
+      await proxy.start();
+      const row = await h.waitForStatus(res.body.id, ['pending_review', 'failed'], 30_000);
+      expect(row.status).toBe('pending_review');
+    } finally {
+      connection.disconnect();
+      await queue.close().catch(() => undefined);
+      await proxy.close();
+    }
   });
 });

@@ -57,6 +57,38 @@ export async function enqueue<S extends z.ZodType>(
   return queue.add(def.name, { ...payload, _meta: meta }, { ...def.options, ...options });
 }
 
+/**
+ * Enqueues, but waits at most `waitMs` for Redis. For a caller whose work is already durable
+ * (a committed row a recovery sweep re-queues under the same job id): during a Redis outage the
+ * queue connection holds the command until Redis returns, and an API request must not hang with
+ * it. `pending` means the add is still in flight (it lands on reconnect; the job id keeps a
+ * later re-queue from doubling it). A rejection is still thrown.
+ */
+export async function enqueueWithin<S extends z.ZodType>(
+  queue: Queue,
+  def: JobDefinition<S>,
+  data: z.input<S>,
+  options: JobsOptions,
+  waitMs: number,
+): Promise<{ state: 'queued'; job: Job } | { state: 'pending'; settled: Promise<unknown> }> {
+  const adding = enqueue(queue, def, data, options);
+  let timer: NodeJS.Timeout | undefined;
+  const waited = new Promise<'timeout'>((resolve) => {
+    timer = setTimeout(() => resolve('timeout'), waitMs);
+  });
+  try {
+    const first = await Promise.race([adding, waited]);
+    if (first === 'timeout') {
+      // Seen by whoever awaits `settled`; never an unhandled rejection.
+      const settled = adding.catch((err: unknown) => err);
+      return { state: 'pending', settled };
+    }
+    return { state: 'queued', job: first };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 export type JobHandler<S extends z.ZodType> = (data: z.infer<S>, job: Job) => Promise<unknown>;
 
 export interface HandlerEntry<S extends z.ZodType = z.ZodType> {

@@ -1,5 +1,5 @@
 import { createHash, randomInt } from 'node:crypto';
-import { AppError, enqueue, notFound, validationFailed } from '@tollgate/common';
+import { AppError, enqueueWithin, notFound, validationFailed } from '@tollgate/common';
 import { sql } from 'kysely';
 import { json, type ImageRow, type NewImage } from '../db';
 import type { PipelineDeps } from '../deps';
@@ -120,18 +120,37 @@ export async function createGeneration(deps: PipelineDeps, tenantId: string, bod
 
   // Updated in place as holds are placed, so a failure half-way knows which holds to give back.
   const images = [...created.images];
-  let enqueued = 0;
   try {
     await holdCredits(deps, images);
-    for (const image of images) {
-      await enqueue(deps.queue, generateImageJob, { image_id: image.id }, imageJobOptions(config, `generate-${image.id}`));
-      enqueued++;
-    }
   } catch (err) {
-    // Images already queued go on (a worker may have them); the rest are undone.
-    await abandonGeneration(deps, created.job.id, images.slice(enqueued), err, enqueued === 0);
+    await abandonGeneration(deps, created.job.id, images, err, true);
     if (err instanceof AppError) throw err;
     throw new AppError('SERVICE_UNAVAILABLE', 'The generation could not be queued', { cause: err });
+  }
+  // All adds at once, each waiting at most ENQUEUE_WAIT_MS: past the wait an add is still in
+  // flight and lands on reconnect (the rows are queued and the holds placed; the recovery sweep
+  // is the backstop), so its image counts as started. Only an add Redis refused is undone.
+  const adds = await Promise.allSettled(
+    images.map((image) =>
+      enqueueWithin(
+        deps.queue,
+        generateImageJob,
+        { image_id: image.id },
+        imageJobOptions(config, `generate-${image.id}`),
+        config.ENQUEUE_WAIT_MS,
+      ),
+    ),
+  );
+  const refused = images.filter((_, i) => adds[i]!.status === 'rejected');
+  if (adds.some((a) => a.status === 'fulfilled' && a.value.state === 'pending'))
+    deps.logger.warn('generation accepted while the queue is unreachable; its jobs are queued when Redis answers', {
+      generation_id: created.job.id,
+    });
+  if (refused.length > 0) {
+    const cause = (adds.find((a) => a.status === 'rejected') as PromiseRejectedResult).reason as unknown;
+    // Images already queued go on (a worker may have them); the rest are undone.
+    await abandonGeneration(deps, created.job.id, refused, cause, refused.length === images.length);
+    throw new AppError('SERVICE_UNAVAILABLE', 'The generation could not be queued', { cause });
   }
   deps.logger.info('generation queued', { generation_id: created.job.id, n: images.length, model, profile: profileName });
   return toGenerationView(created.job, images, false);

@@ -1,4 +1,4 @@
-import { AppError, decodeCursor, enqueue, newId, notFound, type Page, toAppError, toPage } from '@tollgate/common';
+import { AppError, decodeCursor, enqueueWithin, newId, notFound, type Page, toAppError, toPage } from '@tollgate/common';
 import type { Readable } from 'node:stream';
 import type { ImageRow, VariantName } from '../db';
 import type { PipelineDeps } from '../deps';
@@ -118,12 +118,17 @@ export async function applyAction(
   if (action === 'reject' && image) await emitImageEvent(deps, 'image.rejected', image, 'rejected', { reason: image.rejection_reason });
   if (action === 'publish' && image) {
     try {
-      await enqueue(
+      // The 'publishing' row is durable: a slow Redis gets the add on reconnect (or from the
+      // recovery sweep) instead of holding the request.
+      const queued = await enqueueWithin(
         deps.queue,
         publishImageJob,
         { image_id: id, attempt: image.publish_attempt },
         imageJobOptions(deps.config, `publish-${id}-${image.publish_attempt}`),
+        deps.config.ENQUEUE_WAIT_MS,
       );
+      if (queued.state === 'pending')
+        deps.logger.warn('publish accepted while the queue is unreachable; it is queued when Redis answers', { image_id: id });
     } catch (err) {
       await failPublish(deps, id, 'The publish job could not be queued');
       throw new AppError('SERVICE_UNAVAILABLE', 'The publish could not be queued; try again', { cause: err });

@@ -1,4 +1,4 @@
-import { AppError, enqueue, validationFailed } from '@tollgate/common';
+import { AppError, enqueueWithin, validationFailed } from '@tollgate/common';
 import { json } from '../db';
 import type { PipelineDeps } from '../deps';
 import { type ImageView, toImageView } from '../images/presenter';
@@ -64,16 +64,28 @@ export async function ingestFile(
     return row!;
   });
   try {
-    await enqueue(deps.queue, ingestImageJob, { image_id: image.id }, imageJobOptions(config, `ingest-${image.id}`));
+    // The committed row is the promise to do the work: if Redis is slow or away, the add lands
+    // when it returns (or the recovery sweep re-queues it), and the caller is not kept waiting.
+    const queued = await enqueueWithin(
+      deps.queue,
+      ingestImageJob,
+      { image_id: image.id },
+      imageJobOptions(config, `ingest-${image.id}`),
+      config.ENQUEUE_WAIT_MS,
+    );
+    if (queued.state === 'pending') {
+      deps.logger.warn('ingest accepted while the queue is unreachable; it is queued when Redis answers', { image_id: image.id });
+      void queued.settled.then((err) => {
+        if (err instanceof Error) deps.logger.error('ingest enqueue failed; the recovery sweep will queue it', { image_id: image.id, err });
+      });
+    }
   } catch (err) {
-    await deps.db
-      .transaction()
-      .execute((tx) =>
-        transitionImage(tx, image.id, ['queued'], 'failed', {
-          failure_code: 'NOT_STARTED',
-          failure_message: 'The ingest could not be queued',
-        }),
-      );
+    await deps.db.transaction().execute((tx) =>
+      transitionImage(tx, image.id, ['queued'], 'failed', {
+        failure_code: 'NOT_STARTED',
+        failure_message: 'The ingest could not be queued',
+      }),
+    );
     throw new AppError('SERVICE_UNAVAILABLE', 'The ingest could not be queued; try again', { cause: err });
   }
   deps.logger.info('ingest queued', { image_id: image.id, file_id: file.id, profile: profileName });

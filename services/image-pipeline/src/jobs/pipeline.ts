@@ -148,16 +148,14 @@ export async function processImage(deps: PipelineDeps, image: ImageRow): Promise
     storeVariant(deps, image, 'print', rendered.print),
     storeVariant(deps, image, 'thumb', rendered.thumb),
   ]);
-  const ready = await deps.db
-    .transaction()
-    .execute((tx) =>
-      transitionImage(tx, image.id, ['processing'], 'pending_review', {
-        quality: json(report),
-        variants: json({ ...image.variants, print, thumb }),
-        failure_code: null,
-        failure_message: null,
-      }),
-    );
+  const ready = await deps.db.transaction().execute((tx) =>
+    transitionImage(tx, image.id, ['processing'], 'pending_review', {
+      quality: json(report),
+      variants: json({ ...image.variants, print, thumb }),
+      failure_code: null,
+      failure_message: null,
+    }),
+  );
   if (ready) {
     deps.logger.info('image ready for review', {
       image_id: image.id,
