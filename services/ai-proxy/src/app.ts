@@ -1,4 +1,14 @@
-import { type CreditsClient, createService, type EventPublisher, identityMiddleware, type Logger, type Metrics, Readiness, type Redis, type Service } from '@tollgate/common';
+import {
+  type CreditsClient,
+  createService,
+  type EventPublisher,
+  identityMiddleware,
+  type Logger,
+  type Metrics,
+  Readiness,
+  type Redis,
+  type Service,
+} from '@tollgate/common';
 import type { Queue } from 'bullmq';
 import type { Kysely } from 'kysely';
 import type { Dispatcher } from 'undici';
@@ -72,7 +82,15 @@ export function createApp(deps: AppDeps): AiProxy {
   };
   const chat = new ChatService(chatDeps);
   const embeddings = new EmbeddingsService(chatDeps);
-  const asyncService = new AsyncService({ db, queue: deps.queue, chat, events: deps.events, logger, publicBaseUrl: config.PUBLIC_BASE_URL });
+  const asyncService = new AsyncService({
+    db,
+    queue: deps.queue,
+    chat,
+    events: deps.events,
+    logger,
+    publicBaseUrl: config.PUBLIC_BASE_URL,
+    enqueueWaitMs: config.ENQUEUE_WAIT_MS,
+  });
   const longestDeadline = Math.max(...[...deps.routing.models.values()].map((m) => m.deadlineMs), 0);
 
   const service = createService({

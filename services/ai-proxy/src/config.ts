@@ -3,9 +3,15 @@ import { z } from 'zod';
 
 export const configSchema = baseConfigSchema.extend({
   PORT: envInt(8081, { min: 0, max: 65535 }),
-  DB_SCHEMA: z.string().regex(/^[a-z_][a-z0-9_]*$/).default('ai'),
+  DB_SCHEMA: z
+    .string()
+    .regex(/^[a-z_][a-z0-9_]*$/)
+    .default('ai'),
   /** Chat bodies carry whole conversations and data-URL images. */
-  BODY_LIMIT: z.string().regex(/^\d+(b|kb|mb)$/i).default('4mb'),
+  BODY_LIMIT: z
+    .string()
+    .regex(/^\d+(b|kb|mb)$/i)
+    .default('4mb'),
   /** Routing file (YAML or JSON): model aliases, targets, prices, limits. Unset: built-in routes (mock unless provider keys are set). */
   ROUTING_CONFIG_PATH: z.string().min(1).optional(),
   /** The credits service (internal holds/charges contract). */
@@ -22,6 +28,15 @@ export const configSchema = baseConfigSchema.extend({
   HOLD_INPUT_MARGIN_PCT: envInt(150, { min: 100, max: 1000 }),
   /** Run the `ai-completions` worker inside the API process (role `all`). */
   ASYNC_WORKER_CONCURRENCY: envInt(8, { min: 1, max: 256 }),
+  /**
+   * How long submitting a queued completion waits for Redis to take the job. Past it the caller
+   * gets its 202 anyway (the job row is committed): the add lands on reconnect, recovery is the backstop.
+   */
+  ENQUEUE_WAIT_MS: envInt(2_000, { min: 10 }),
+  /** How often the recovery sweep looks for queued completions with no job behind them; 0 turns it off. */
+  ASYNC_RECOVERY_INTERVAL_MS: envInt(60_000, { min: 0 }),
+  /** A queued or running completion untouched this long is checked by the sweep. */
+  ASYNC_RECOVERY_AFTER_S: envInt(120, { min: 1 }),
   /** Log one line per request (off in benchmarks). */
   ACCESS_LOG: envBoolean(true),
   /** Defaults for the built-in mock provider when no routing file says otherwise. */

@@ -25,7 +25,8 @@ export interface UsageTable {
   created_at: ColumnType<Date, Date, never>;
 }
 
-export type UsageOutcome = 'success' | 'error' | 'stream_error' | 'client_disconnect' | 'insufficient_credits' | 'rate_limited' | 'cache_hit' | 'billing_error';
+export type UsageOutcome =
+  'success' | 'error' | 'stream_error' | 'client_disconnect' | 'insufficient_credits' | 'rate_limited' | 'cache_hit' | 'billing_error';
 
 export type AsyncJobStatus = 'queued' | 'running' | 'succeeded' | 'failed';
 

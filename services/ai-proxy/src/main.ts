@@ -5,7 +5,7 @@ import { AI_COMPLETIONS_QUEUE } from './async/jobs';
 import { loadConfig } from './config';
 import { migrations } from './migrations';
 import { loadRouting, type Routing } from './routing/schema';
-import { createCompletionsWorker } from './worker';
+import { createCompletionsWorker, scheduleAsyncRecovery } from './worker';
 
 const config = loadConfig();
 let routing: Routing;
@@ -23,14 +23,38 @@ void runService({
   migrations,
   tracing,
   build: (deps) => {
-    const credits = createCreditsClient({ baseUrl: config.CREDITS_URL, internalSecret: config.INTERNAL_JWT_SECRET, serviceName: 'ai-proxy', timeoutMs: config.CREDITS_TIMEOUT_MS });
+    const credits = createCreditsClient({
+      baseUrl: config.CREDITS_URL,
+      internalSecret: config.INTERNAL_JWT_SECRET,
+      serviceName: 'ai-proxy',
+      timeoutMs: config.CREDITS_TIMEOUT_MS,
+    });
     const queue = createQueue(AI_COMPLETIONS_QUEUE, { connection: deps.queueRedis, prefix: config.REDIS_PREFIX });
     const events = createEventPublisher({ connection: deps.queueRedis, prefix: config.REDIS_PREFIX });
-    deps.readiness.register('credits', () => fetch(`${config.CREDITS_URL.replace(/\/$/, '')}/healthz`, { signal: AbortSignal.timeout(1_500) }).then((r) => {
-      if (!r.ok) throw new Error(`credits answered ${r.status}`);
-    }), { critical: false });
+    deps.readiness.register(
+      'credits',
+      () =>
+        fetch(`${config.CREDITS_URL.replace(/\/$/, '')}/healthz`, { signal: AbortSignal.timeout(1_500) }).then((r) => {
+          if (!r.ok) throw new Error(`credits answered ${r.status}`);
+        }),
+      { critical: false },
+    );
     const app = createApp({ ...deps, routing, credits, queue, events, serveApi: deps.role !== 'worker' });
-    const worker = deps.role === 'api' ? undefined : createCompletionsWorker({ service: app.asyncService, connection: deps.queueRedis, prefix: config.REDIS_PREFIX, logger: deps.logger, concurrency: config.ASYNC_WORKER_CONCURRENCY });
+    const worker =
+      deps.role === 'api'
+        ? undefined
+        : createCompletionsWorker({
+            service: app.asyncService,
+            connection: deps.queueRedis,
+            prefix: config.REDIS_PREFIX,
+            logger: deps.logger,
+            concurrency: config.ASYNC_WORKER_CONCURRENCY,
+            recoveryAfterS: config.ASYNC_RECOVERY_AFTER_S,
+          });
+    // Not awaited: with Redis down at start the queue connection waits for it; the scheduler lands then.
+    void scheduleAsyncRecovery(queue, config.ASYNC_RECOVERY_INTERVAL_MS).catch((err: unknown) =>
+      deps.logger.error('could not schedule the queued-completion recovery sweep', { err }),
+    );
     deps.logger.info('routing loaded', { models: [...routing.models.keys()], source: config.ROUTING_CONFIG_PATH ?? 'built-in' });
     return {
       service: app,

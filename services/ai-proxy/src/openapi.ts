@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { chatRequestSchema, embeddingsRequestSchema } from './openai/schema';
 
-const jsonSchema = (schema: z.ZodType) => z.toJSONSchema(schema, { target: 'draft-2020-12', unrepresentable: 'any', io: 'input' }) as Record<string, unknown>;
+const jsonSchema = (schema: z.ZodType) =>
+  z.toJSONSchema(schema, { target: 'draft-2020-12', unrepresentable: 'any', io: 'input' }) as Record<string, unknown>;
 
 const openAiError = {
   type: 'object',
@@ -10,7 +11,13 @@ const openAiError = {
     error: {
       type: 'object',
       required: ['message', 'type', 'code'],
-      properties: { message: { type: 'string' }, type: { type: 'string', examples: ['invalid_request_error', 'insufficient_quota', 'rate_limit_error', 'api_error'] }, code: { type: 'string' }, param: { type: ['string', 'null'] }, request_id: { type: 'string' } },
+      properties: {
+        message: { type: 'string' },
+        type: { type: 'string', examples: ['invalid_request_error', 'insufficient_quota', 'rate_limit_error', 'api_error'] },
+        code: { type: 'string' },
+        param: { type: ['string', 'null'] },
+        request_id: { type: 'string' },
+      },
     },
   },
 };
@@ -38,7 +45,14 @@ const chatCompletion = {
         type: 'object',
         properties: {
           index: { type: 'integer' },
-          message: { type: 'object', properties: { role: { const: 'assistant' }, content: { type: ['string', 'null'] }, tool_calls: { type: 'array', items: { type: 'object' } } } },
+          message: {
+            type: 'object',
+            properties: {
+              role: { const: 'assistant' },
+              content: { type: ['string', 'null'] },
+              tool_calls: { type: 'array', items: { type: 'object' } },
+            },
+          },
           finish_reason: { enum: ['stop', 'length', 'tool_calls', 'content_filter', null] },
         },
       },
@@ -64,7 +78,12 @@ const asyncJob = {
 };
 
 const errors = (...statuses: number[]) =>
-  Object.fromEntries(statuses.map((s) => [String(s), { description: ERROR_TEXT[s] ?? 'Error', content: { 'application/json': { schema: { $ref: '#/components/schemas/OpenAiError' } } } }]));
+  Object.fromEntries(
+    statuses.map((s) => [
+      String(s),
+      { description: ERROR_TEXT[s] ?? 'Error', content: { 'application/json': { schema: { $ref: '#/components/schemas/OpenAiError' } } } },
+    ]),
+  );
 
 const ERROR_TEXT: Record<number, string> = {
   400: 'Invalid request (validation, prompt size cap, null bytes, refused by the upstream)',
@@ -88,10 +107,21 @@ const costHeaders = {
 /** This service's OpenAPI 3.1 document; the gateway merges every service's paths. */
 export const openapiDocument = {
   openapi: '3.1.0',
-  info: { title: 'Tollgate AI proxy', version: '0.1.0', description: 'OpenAI-compatible chat completions, embeddings and async jobs, routed over providers with fallbacks and billed through credits' },
+  info: {
+    title: 'Tollgate AI proxy',
+    version: '0.1.0',
+    description:
+      'OpenAI-compatible chat completions, embeddings and async jobs, routed over providers with fallbacks and billed through credits',
+  },
   components: {
     securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'An API key (tg_...) or JWT, checked by the edge gateway' } },
-    schemas: { OpenAiError: openAiError, ChatCompletion: chatCompletion, AsyncJob: asyncJob, ChatCompletionRequest: jsonSchema(chatRequestSchema), EmbeddingsRequest: jsonSchema(embeddingsRequestSchema) },
+    schemas: {
+      OpenAiError: openAiError,
+      ChatCompletion: chatCompletion,
+      AsyncJob: asyncJob,
+      ChatCompletionRequest: jsonSchema(chatRequestSchema),
+      EmbeddingsRequest: jsonSchema(embeddingsRequestSchema),
+    },
   },
   security: [{ bearer: [] }],
   paths: {
@@ -101,12 +131,18 @@ export const openapiDocument = {
         description:
           'With `stream: true` the answer is `text/event-stream`: `data: <chat.completion.chunk>` events as the upstream produces them, ending with `data: [DONE]`. With `stream_options.include_usage` a last chunk with empty `choices` carries `usage` including `cost`. A stream that fails after its first chunk ends with a `data: {"error": {...}}` event and no `[DONE]`. Send `x-tollgate-cache: on` to use the exact-match response cache (non-streaming).',
         parameters: [{ name: 'x-tollgate-cache', in: 'header', required: false, schema: { enum: ['on', 'off'] } }],
-        requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/ChatCompletionRequest' } } } },
+        requestBody: {
+          required: true,
+          content: { 'application/json': { schema: { $ref: '#/components/schemas/ChatCompletionRequest' } } },
+        },
         responses: {
           '200': {
             description: 'The completion, or an SSE stream of chunks',
             headers: costHeaders,
-            content: { 'application/json': { schema: { $ref: '#/components/schemas/ChatCompletion' } }, 'text/event-stream': { schema: { type: 'string' } } },
+            content: {
+              'application/json': { schema: { $ref: '#/components/schemas/ChatCompletion' } },
+              'text/event-stream': { schema: { type: 'string' } },
+            },
           },
           ...errors(400, 401, 402, 403, 404, 429, 502, 503, 504),
         },
@@ -117,7 +153,18 @@ export const openapiDocument = {
         summary: 'Create embeddings (OpenAI-compatible)',
         requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/EmbeddingsRequest' } } } },
         responses: {
-          '200': { description: 'Embeddings list', headers: costHeaders, content: { 'application/json': { schema: { type: 'object', properties: { object: { const: 'list' }, data: { type: 'array' }, model: { type: 'string' }, usage } } } } },
+          '200': {
+            description: 'Embeddings list',
+            headers: costHeaders,
+            content: {
+              'application/json': {
+                schema: {
+                  type: 'object',
+                  properties: { object: { const: 'list' }, data: { type: 'array' }, model: { type: 'string' }, usage },
+                },
+              },
+            },
+          },
           ...errors(400, 401, 402, 403, 404, 429, 502, 503, 504),
         },
       },
@@ -125,19 +172,65 @@ export const openapiDocument = {
     '/v1/models': {
       get: {
         summary: 'The models this tenant may use',
-        responses: { '200': { description: 'OpenAI model list', content: { 'application/json': { schema: { type: 'object', properties: { object: { const: 'list' }, data: { type: 'array', items: { type: 'object', properties: { id: { type: 'string' }, object: { const: 'model' }, created: { type: 'integer' }, owned_by: { type: 'string' } } } } } } } } }, ...errors(401, 403) },
+        responses: {
+          '200': {
+            description: 'OpenAI model list',
+            content: {
+              'application/json': {
+                schema: {
+                  type: 'object',
+                  properties: {
+                    object: { const: 'list' },
+                    data: {
+                      type: 'array',
+                      items: {
+                        type: 'object',
+                        properties: {
+                          id: { type: 'string' },
+                          object: { const: 'model' },
+                          created: { type: 'integer' },
+                          owned_by: { type: 'string' },
+                        },
+                      },
+                    },
+                  },
+                },
+              },
+            },
+          },
+          ...errors(401, 403),
+        },
       },
     },
     '/v1/models/{model}': {
-      get: { summary: 'One model', parameters: [{ name: 'model', in: 'path', required: true, schema: { type: 'string' } }], responses: { '200': { description: 'The model' }, ...errors(401, 403, 404) } },
+      get: {
+        summary: 'One model',
+        parameters: [{ name: 'model', in: 'path', required: true, schema: { type: 'string' } }],
+        responses: { '200': { description: 'The model' }, ...errors(401, 403, 404) },
+      },
     },
     '/v1/async/chat/completions': {
       post: {
         summary: 'Queue a chat completion',
-        description: 'Validated and accepted at once; the `ai-completions` worker runs it with the same billing. `completion.completed` / `completion.failed` webhook events announce the end.',
-        requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/ChatCompletionRequest' } } } },
+        description:
+          'Validated and accepted at once; the `ai-completions` worker runs it with the same billing. `completion.completed` / `completion.failed` webhook events announce the end.',
+        requestBody: {
+          required: true,
+          content: { 'application/json': { schema: { $ref: '#/components/schemas/ChatCompletionRequest' } } },
+        },
         responses: {
-          '202': { description: 'Queued', headers: { Location: { schema: { type: 'string' } } }, content: { 'application/json': { schema: { type: 'object', properties: { id: { type: 'string' }, status: { const: 'queued' }, status_url: { type: 'string' } } } } } },
+          '202': {
+            description: 'Queued',
+            headers: { Location: { schema: { type: 'string' } } },
+            content: {
+              'application/json': {
+                schema: {
+                  type: 'object',
+                  properties: { id: { type: 'string' }, status: { const: 'queued' }, status_url: { type: 'string' } },
+                },
+              },
+            },
+          },
           ...errors(400, 401, 403, 404, 503),
         },
       },
@@ -146,7 +239,10 @@ export const openapiDocument = {
       get: {
         summary: 'Status and result of a queued completion',
         parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }],
-        responses: { '200': { description: 'The job', content: { 'application/json': { schema: { $ref: '#/components/schemas/AsyncJob' } } } }, ...errors(401, 403, 404) },
+        responses: {
+          '200': { description: 'The job', content: { 'application/json': { schema: { $ref: '#/components/schemas/AsyncJob' } } } },
+          ...errors(401, 403, 404),
+        },
       },
     },
   } as Record<string, unknown>,

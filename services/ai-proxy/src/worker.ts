@@ -1,18 +1,43 @@
 import { createWorker, handler, type Logger } from '@tollgate/common';
-import type { ConnectionOptions, Worker } from 'bullmq';
-import { AI_COMPLETIONS_QUEUE, runCompletionJob } from './async/jobs';
+import type { ConnectionOptions, Queue, Worker } from 'bullmq';
+import { AI_COMPLETIONS_QUEUE, recoverAsyncJobsJob, RECOVERY_SCHEDULER_ID, runCompletionJob } from './async/jobs';
 import type { AsyncService } from './async/service';
 
 /** The `ai-completions` worker: inside the API process by default, alone with --role=worker. */
-export function createCompletionsWorker(options: { service: AsyncService; connection: ConnectionOptions; prefix: string; logger: Logger; concurrency: number }): Worker {
-  return createWorker(AI_COMPLETIONS_QUEUE, [handler(runCompletionJob, (data, job) => options.service.run(data.job_id, job))], {
+export function createCompletionsWorker(options: {
+  service: AsyncService;
+  connection: ConnectionOptions;
+  prefix: string;
+  logger: Logger;
+  concurrency: number;
+  /** The recovery sweep's "untouched this long" (ASYNC_RECOVERY_AFTER_S). */
+  recoveryAfterS: number;
+}): Worker {
+  const handlers = [
+    handler(runCompletionJob, (data, job) => options.service.run(data.job_id, job)),
+    handler(recoverAsyncJobsJob, () => options.service.recoverStuck(options.recoveryAfterS)),
+  ];
+  return createWorker(AI_COMPLETIONS_QUEUE, handlers, {
     connection: options.connection,
     prefix: options.prefix,
     logger: options.logger,
     concurrency: options.concurrency,
     onFinalFailure: async (job, error) => {
       const jobId = (job.data as { job_id?: unknown })?.job_id;
-      if (typeof jobId === 'string') await options.service.fail(jobId, error);
+      if (job.name === runCompletionJob.name && typeof jobId === 'string') await options.service.fail(jobId, error);
     },
   });
+}
+
+/** Installs (or updates) the one repeating recovery job; every replica may call it. */
+export async function scheduleAsyncRecovery(queue: Queue, intervalMs: number): Promise<void> {
+  if (intervalMs === 0) {
+    await queue.removeJobScheduler(RECOVERY_SCHEDULER_ID);
+    return;
+  }
+  await queue.upsertJobScheduler(
+    RECOVERY_SCHEDULER_ID,
+    { every: intervalMs },
+    { name: recoverAsyncJobsJob.name, data: {}, opts: recoverAsyncJobsJob.options ?? {} },
+  );
 }

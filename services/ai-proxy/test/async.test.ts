@@ -1,6 +1,8 @@
-import { createQueue, WEBHOOK_EVENTS_QUEUE } from '@tollgate/common';
+import { createQueue, enqueue, WEBHOOK_EVENTS_QUEUE } from '@tollgate/common';
 import { identityHeaders } from '@tollgate/testkit';
 import type { Queue } from 'bullmq';
+import { recoverAsyncJobsJob } from '../src/async/jobs';
+import { insertJob } from '../src/async/repository';
 import { startHarness, type Harness } from './support/harness';
 import type { FakeCredits } from './support/fake-credits';
 
@@ -10,7 +12,11 @@ describe('async completions', () => {
   let webhookEvents: Queue;
 
   const submit = (tenant: string, body: Record<string, unknown>) =>
-    fetch(`${h.url}/v1/async/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', ...identityHeaders(tenant) }, body: JSON.stringify(body) });
+    fetch(`${h.url}/v1/async/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...identityHeaders(tenant) },
+      body: JSON.stringify(body),
+    });
   const status = (tenant: string, url: string) => fetch(`${h.url}${url}`, { headers: identityHeaders(tenant) });
   async function waitFor(tenant: string, url: string, done: (s: string) => boolean) {
     for (let i = 0; i < 200; i++) {
@@ -32,7 +38,13 @@ describe('async completions', () => {
   }
 
   beforeAll(async () => {
-    h = await startHarness({ label: 'ai_async', worker: true, routing: { models: { m: { price: { input_per_1k: 1_000, output_per_1k: 1_000 }, targets: [{ provider: 'mock', model: 'mock-async' }] } } } });
+    h = await startHarness({
+      label: 'ai_async',
+      worker: true,
+      routing: {
+        models: { m: { price: { input_per_1k: 1_000, output_per_1k: 1_000 }, targets: [{ provider: 'mock', model: 'mock-async' }] } },
+      },
+    });
     h.fakeCredits!.topUp('async_rich', 10_000_000);
     webhookEvents = createQueue(WEBHOOK_EVENTS_QUEUE, { connection: h.queueRedis, prefix: h.env.prefix });
   });
@@ -50,7 +62,11 @@ describe('async completions', () => {
 
     const done = await waitFor('async_rich', accepted.status_url, (s) => s === 'succeeded' || s === 'failed');
     expect(done.status).toBe('succeeded');
-    const result = done['result'] as { object: string; choices: { message: { content: string } }[]; usage: { prompt_tokens: number; completion_tokens: number } };
+    const result = done['result'] as {
+      object: string;
+      choices: { message: { content: string } }[];
+      usage: { prompt_tokens: number; completion_tokens: number };
+    };
     expect(result.object).toBe('chat.completion');
     expect(result.choices[0]!.message.content).toBe('Echo: later please');
     const cost = Math.ceil((result.usage.prompt_tokens * 1_000 + result.usage.completion_tokens * 1_000) / 1_000);
@@ -58,7 +74,11 @@ describe('async completions', () => {
     expect(h.fakeCredits!.captures.at(-1)!.amount).toBe(cost);
 
     const event = await eventJob(`evt_${accepted.id}_completed`);
-    expect(event?.data).toMatchObject({ type: 'completion.completed', tenant_id: 'async_rich', data: { id: accepted.id, status: 'succeeded', model: 'm', cost } });
+    expect(event?.data).toMatchObject({
+      type: 'completion.completed',
+      tenant_id: 'async_rich',
+      data: { id: accepted.id, status: 'succeeded', model: 'm', cost },
+    });
   });
 
   it('fails a job the tenant cannot pay for and publishes completion.failed', async () => {
@@ -68,17 +88,46 @@ describe('async completions', () => {
     const done = await waitFor('async_broke', status_url, (s) => s === 'succeeded' || s === 'failed');
     expect(done).toMatchObject({ status: 'failed', result: null, error: { code: 'INSUFFICIENT_CREDITS' } });
     const event = await eventJob(`evt_${id}_failed`);
-    expect(event?.data).toMatchObject({ type: 'completion.failed', tenant_id: 'async_broke', data: { id, status: 'failed', error: { code: 'INSUFFICIENT_CREDITS' } } });
+    expect(event?.data).toMatchObject({
+      type: 'completion.failed',
+      tenant_id: 'async_broke',
+      data: { id, status: 'failed', error: { code: 'INSUFFICIENT_CREDITS' } },
+    });
   });
 
-  it('refuses what it could never run, and hides other tenants\' jobs', async () => {
+  it("refuses what it could never run, and hides other tenants' jobs", async () => {
     expect((await submit('async_rich', { model: 'm', stream: true, messages: [{ role: 'user', content: 'x' }] })).status).toBe(400);
     expect((await submit('async_rich', { model: 'nope', messages: [{ role: 'user', content: 'x' }] })).status).toBe(404);
-    const { status_url } = (await (await submit('async_rich', { model: 'm', messages: [{ role: 'user', content: 'mine' }] })).json()) as { status_url: string };
+    const { status_url } = (await (await submit('async_rich', { model: 'm', messages: [{ role: 'user', content: 'mine' }] })).json()) as {
+      status_url: string;
+    };
     expect((await status('async_other', status_url)).status).toBe(404);
     expect((await status('async_rich', '/v1/async/jobs/not-an-id')).status).toBe(404);
     const noIdentity = await fetch(`${h.url}${status_url}`);
     expect(noIdentity.status).toBe(401);
     expect(((await noIdentity.json()) as { error: { type: string } }).error.type).toBe('authentication_error');
+  });
+
+  it('the recovery sweep queues again a completion whose job never reached Redis, and it runs to its webhook', async () => {
+    // What a process killed between the insert and the add leaves behind: a queued row, no job.
+    const id = 'acmpl_recoveryorphan000001';
+    await insertJob(h.env.db, {
+      id,
+      tenant_id: 'async_rich',
+      key_id: 'key_orphan',
+      request_id: 'req_orphan',
+      model: 'm',
+      request: { model: 'm', messages: [{ role: 'user', content: 'lost and found' }] },
+      now: new Date(Date.now() - 10 * 60_000),
+    });
+    expect(await h.queue.getJob(id)).toBeUndefined();
+    // The repeating scheduler's job, run by the worker as it would be every ASYNC_RECOVERY_INTERVAL_MS.
+    await enqueue(h.queue, recoverAsyncJobsJob, {});
+    const done = await waitFor('async_rich', `/v1/async/jobs/${id}`, (s) => s === 'succeeded' || s === 'failed');
+    expect(done).toMatchObject({ status: 'succeeded', result: { choices: [{ message: { content: 'Echo: lost and found' } }] } });
+    const event = await eventJob(`evt_${id}_completed`);
+    expect(event?.data).toMatchObject({ type: 'completion.completed', tenant_id: 'async_rich', data: { id, status: 'succeeded' } });
+    // A second sweep finds nothing left to do.
+    expect(await h.app.asyncService.recoverStuck(1)).toMatchObject({ requeued: [], failed: [] });
   });
 });

@@ -2,7 +2,17 @@ import { createCreditsClient, createMetrics, parseConfig } from '@tollgate/commo
 import { createApp as createCreditsApp } from '@tollgate/credits/app';
 import { configSchema as creditsConfigSchema } from '@tollgate/credits/config';
 import { migrations as creditsMigrations } from '@tollgate/credits/migrations';
-import { createTestEnv, identityHeaders, listen, type Listening, parseSse, serviceHeaders, silentLogger, TEST_INTERNAL_SECRET, type TestEnv } from '@tollgate/testkit';
+import {
+  createTestEnv,
+  identityHeaders,
+  listen,
+  type Listening,
+  parseSse,
+  serviceHeaders,
+  silentLogger,
+  TEST_INTERNAL_SECRET,
+  type TestEnv,
+} from '@tollgate/testkit';
 import { sql } from 'kysely';
 import { listUsageForTenant } from '../src/usage/repository';
 import { startHarness, type Harness } from './support/harness';
@@ -18,7 +28,8 @@ describe('billing through the real credits service', () => {
   let h: Harness;
   const PRICE = { input_per_1k: 2_000, output_per_1k: 3_000 };
   const mockTokens = (text: string) => Math.max(1, Math.ceil(text.length / 4));
-  const costOf = (prompt: number, completion: number) => Math.ceil((prompt * PRICE.input_per_1k + completion * PRICE.output_per_1k) / 1_000);
+  const costOf = (prompt: number, completion: number) =>
+    Math.ceil((prompt * PRICE.input_per_1k + completion * PRICE.output_per_1k) / 1_000);
 
   const topUp = async (tenantId: string, amount: number) => {
     const res = await fetch(`${creditsServer.url}/v1/admin/tenants/${tenantId}/credits`, {
@@ -33,26 +44,62 @@ describe('billing through the real credits service', () => {
     return (await res.json()) as { available: number; held: number };
   };
   const holdsOf = async (tenantId: string) =>
-    (await sql<{ id: string; status: string; amount: number; captured_amount: number }>`select id, status, amount, captured_amount from holds where tenant_id = ${tenantId}`.execute(creditsEnv.db)).rows;
+    (
+      await sql<{
+        id: string;
+        status: string;
+        amount: number;
+        captured_amount: number;
+      }>`select id, status, amount, captured_amount from holds where tenant_id = ${tenantId}`.execute(creditsEnv.db)
+    ).rows;
   const capturesOf = async (tenantId: string) =>
-    (await sql<{ hold_id: string; amount: number }>`select hold_id, amount from transactions where tenant_id = ${tenantId} and type = 'capture'`.execute(creditsEnv.db)).rows;
+    (
+      await sql<{
+        hold_id: string;
+        amount: number;
+      }>`select hold_id, amount from transactions where tenant_id = ${tenantId} and type = 'capture'`.execute(creditsEnv.db)
+    ).rows;
   const chat = (tenantId: string, body: Record<string, unknown>, signal?: AbortSignal) =>
-    fetch(`${h.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', ...identityHeaders(tenantId) }, body: JSON.stringify(body), ...(signal ? { signal } : {}) });
+    fetch(`${h.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...identityHeaders(tenantId) },
+      body: JSON.stringify(body),
+      ...(signal ? { signal } : {}),
+    });
 
   beforeAll(async () => {
     creditsEnv = await createTestEnv('ai_bill_credits');
     await creditsEnv.migrate(creditsMigrations);
-    const creditsConfig = parseConfig(creditsConfigSchema, { NODE_ENV: 'test', INTERNAL_JWT_SECRET: TEST_INTERNAL_SECRET, DB_SCHEMA: creditsEnv.schema, LOG_LEVEL: 'error' });
-    const credits = createCreditsApp({ config: creditsConfig, logger: silentLogger('credits'), metrics: createMetrics('credits', { collectDefault: false }), db: creditsEnv.db });
+    const creditsConfig = parseConfig(creditsConfigSchema, {
+      NODE_ENV: 'test',
+      INTERNAL_JWT_SECRET: TEST_INTERNAL_SECRET,
+      DB_SCHEMA: creditsEnv.schema,
+      LOG_LEVEL: 'error',
+    });
+    const credits = createCreditsApp({
+      config: creditsConfig,
+      logger: silentLogger('credits'),
+      metrics: createMetrics('credits', { collectDefault: false }),
+      db: creditsEnv.db,
+    });
     creditsServer = await listen(credits.app);
     h = await startHarness({
       label: 'ai_billing',
-      credits: createCreditsClient({ baseUrl: creditsServer.url, internalSecret: TEST_INTERNAL_SECRET, serviceName: 'ai-proxy', timeoutMs: 10_000 }),
+      credits: createCreditsClient({
+        baseUrl: creditsServer.url,
+        internalSecret: TEST_INTERNAL_SECRET,
+        serviceName: 'ai-proxy',
+        timeoutMs: 10_000,
+      }),
       routing: {
         models: {
           // The latency keeps all 100 calls in flight together, so every hold is taken before any capture.
           slow: { price: PRICE, max_output_tokens: 500, targets: [{ provider: 'mock', model: 'mock-slow', mock: { latency_ms: 3_000 } }] },
-          streamy: { price: PRICE, max_output_tokens: 500, targets: [{ provider: 'mock', model: 'mock-stream', mock: { reply_words: 200, chunk_delay_ms: 5 } }] },
+          streamy: {
+            price: PRICE,
+            max_output_tokens: 500,
+            targets: [{ provider: 'mock', model: 'mock-stream', mock: { reply_words: 200, chunk_delay_ms: 5 } }],
+          },
         },
       },
     });
@@ -80,11 +127,18 @@ describe('billing through the real credits service', () => {
     // invariant is that holds alive at the same time never exceed the balance.
     expect(ok.length).toBeGreaterThanOrEqual(40);
     const refused = responses.find((r) => r.status === 402);
-    if (refused) expect(((await refused.json()) as { error: { type: string; code: string } }).error).toMatchObject({ type: 'insufficient_quota', code: 'insufficient_credits' });
+    if (refused)
+      expect(((await refused.json()) as { error: { type: string; code: string } }).error).toMatchObject({
+        type: 'insufficient_quota',
+        code: 'insufficient_credits',
+      });
 
     let billed = 0;
     for (const res of ok) {
-      const body = (await res.json()) as { choices: { message: { content: string } }[]; usage: { prompt_tokens: number; completion_tokens: number } };
+      const body = (await res.json()) as {
+        choices: { message: { content: string } }[];
+        usage: { prompt_tokens: number; completion_tokens: number };
+      };
       const content = body.choices[0]!.message.content;
       const prompt = mockTokens(content.replace(/^Echo: /, ''));
       const expected = costOf(prompt, mockTokens(content));
@@ -108,8 +162,17 @@ describe('billing through the real credits service', () => {
     for (const row of rows) expect(captureByHold.get(row.hold_id!)).toBe(row.cost);
     const holds = await holdsOf(tenant);
     expect(holds.filter((x) => x.status === 'captured')).toHaveLength(ok.length);
-    const firstSettled = (await sql<{ t: Date }>`select min(finalized_at) as t from holds where tenant_id = ${tenant}`.execute(creditsEnv.db)).rows[0]!.t;
-    const heldTogether = (await sql<{ n: number; total: number }>`select count(*) as n, coalesce(sum(amount), 0) as total from holds where tenant_id = ${tenant} and created_at < ${firstSettled}`.execute(creditsEnv.db)).rows[0]!;
+    const firstSettled = (
+      await sql<{ t: Date }>`select min(finalized_at) as t from holds where tenant_id = ${tenant}`.execute(creditsEnv.db)
+    ).rows[0]!.t;
+    const heldTogether = (
+      await sql<{
+        n: number;
+        total: number;
+      }>`select count(*) as n, coalesce(sum(amount), 0) as total from holds where tenant_id = ${tenant} and created_at < ${firstSettled}`.execute(
+        creditsEnv.db,
+      )
+    ).rows[0]!;
     expect(heldTogether.n).toBeLessThanOrEqual(40);
     expect(Number(heldTogether.total)).toBeLessThanOrEqual(funded);
     expect(holds.every((x) => x.status !== 'held')).toBe(true);
@@ -119,10 +182,17 @@ describe('billing through the real credits service', () => {
   it('a streamed completion is captured at the cost reported in its usage chunk', async () => {
     const tenant = 'bill_stream';
     await topUp(tenant, 10_000_000);
-    const res = await chat(tenant, { model: 'streamy', stream: true, stream_options: { include_usage: true }, max_tokens: 500, messages: [{ role: 'user', content: 'long story' }] });
+    const res = await chat(tenant, {
+      model: 'streamy',
+      stream: true,
+      stream_options: { include_usage: true },
+      max_tokens: 500,
+      messages: [{ role: 'user', content: 'long story' }],
+    });
     const events = parseSse(await res.text());
     expect(events[events.length - 1]).toBe('[DONE]');
-    const usage = (JSON.parse(events[events.length - 2]!) as { usage: { prompt_tokens: number; completion_tokens: number; cost: number } }).usage;
+    const usage = (JSON.parse(events[events.length - 2]!) as { usage: { prompt_tokens: number; completion_tokens: number; cost: number } })
+      .usage;
     expect(usage.cost).toBe(costOf(usage.prompt_tokens, usage.completion_tokens));
     const captures = await capturesOf(tenant);
     expect(captures.map((c) => Number(c.amount))).toEqual([usage.cost]);
@@ -133,7 +203,11 @@ describe('billing through the real credits service', () => {
     const tenant = 'bill_disconnect';
     await topUp(tenant, 10_000_000);
     const controller = new AbortController();
-    const res = await chat(tenant, { model: 'streamy', stream: true, max_tokens: 500, messages: [{ role: 'user', content: 'tell me everything' }] }, controller.signal);
+    const res = await chat(
+      tenant,
+      { model: 'streamy', stream: true, max_tokens: 500, messages: [{ role: 'user', content: 'tell me everything' }] },
+      controller.signal,
+    );
     const reader = res.body!.getReader();
     let received = '';
     const decoder = new TextDecoder();
@@ -152,7 +226,7 @@ describe('billing through the real credits service', () => {
       row = (await listUsageForTenant(h.env.db, tenant))[0];
     }
     expect(row).toMatchObject({ outcome: 'client_disconnect' });
-    const fullReplyTokens = mockTokens(Array.from({ length: 200 }, () => 'x').join(' ')) ; // lower bound of the full reply
+    const fullReplyTokens = mockTokens(Array.from({ length: 200 }, () => 'x').join(' ')); // lower bound of the full reply
     expect(row!.completion_tokens).toBeGreaterThan(0);
     expect(row!.completion_tokens).toBeLessThan(fullReplyTokens);
     expect(row!.cost).toBe(costOf(row!.prompt_tokens, row!.completion_tokens));

@@ -9,13 +9,25 @@ describe('response cache', () => {
   let upstream: FakeOpenAi;
 
   const post = (tenant: string, body: unknown, headers: Record<string, string> = {}) =>
-    fetch(`${h.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', ...identityHeaders(tenant), ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+    fetch(`${h.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...identityHeaders(tenant), ...headers },
+      body: typeof body === 'string' ? body : JSON.stringify(body),
+    });
 
   beforeAll(async () => {
     upstream = await startFakeOpenAi();
     h = await startHarness({
       label: 'ai_cache',
-      routing: { cache: { ttl_s: 60 }, models: { cached: { price: { input_per_1k: 10_000, output_per_1k: 10_000 }, targets: [{ provider: 'openai', model: 'fake', base_url: `${upstream.url}/v1` }] } } },
+      routing: {
+        cache: { ttl_s: 60 },
+        models: {
+          cached: {
+            price: { input_per_1k: 10_000, output_per_1k: 10_000 },
+            targets: [{ provider: 'openai', model: 'fake', base_url: `${upstream.url}/v1` }],
+          },
+        },
+      },
     });
     for (const t of ['cache_a', 'cache_b']) h.fakeCredits!.topUp(t, 10_000_000);
   });

@@ -14,7 +14,11 @@ describe('token-per-minute limits', () => {
   // 40 characters: 3 + 4 + 10 = 17 tokens reserved up front, then the real 10 + 12 = 22 counted.
   const content = 'x'.repeat(40);
   const post = (url: string, keyId: string) =>
-    fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', ...identityHeaders('tpm_tenant', ['completion'], keyId) }, body: JSON.stringify({ model: 'm', messages: [{ role: 'user', content }] }) });
+    fetch(`${url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...identityHeaders('tpm_tenant', ['completion'], keyId) },
+      body: JSON.stringify({ model: 'm', messages: [{ role: 'user', content }] }),
+    });
 
   beforeAll(async () => {
     h = await startHarness({ label: 'ai_limits', routing });
@@ -23,7 +27,17 @@ describe('token-per-minute limits', () => {
   afterAll(() => h.close());
 
   it('refuses a key over its budget with 429, Retry-After and token headers; a second replica sees the same budget', async () => {
-    const replica = createApp({ config: h.config, logger: silentLogger(), metrics: createMetrics('ai-proxy-2', { collectDefault: false }), db: h.env.db, redis: h.env.redis, routing: resolveRouting(routing, process.env), credits: h.credits, queue: h.queue, events: h.events });
+    const replica = createApp({
+      config: h.config,
+      logger: silentLogger(),
+      metrics: createMetrics('ai-proxy-2', { collectDefault: false }),
+      db: h.env.db,
+      redis: h.env.redis,
+      routing: resolveRouting(routing, process.env),
+      credits: h.credits,
+      queue: h.queue,
+      events: h.events,
+    });
     const replicaServer = await listen(replica.app);
     try {
       const first = await post(h.url, 'key_small');

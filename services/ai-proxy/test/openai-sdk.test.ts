@@ -10,7 +10,8 @@ describe('ai-proxy with the official openai SDK', () => {
   let upstream: FakeOpenAi;
   const tenant = 'tenant_sdk';
 
-  const client = (tenantId = tenant) => new OpenAI({ apiKey: 'unused-by-the-proxy', baseURL: `${h.url}/v1`, defaultHeaders: identityHeaders(tenantId), maxRetries: 0 });
+  const client = (tenantId = tenant) =>
+    new OpenAI({ apiKey: 'unused-by-the-proxy', baseURL: `${h.url}/v1`, defaultHeaders: identityHeaders(tenantId), maxRetries: 0 });
 
   beforeAll(async () => {
     upstream = await startFakeOpenAi();
@@ -18,8 +19,16 @@ describe('ai-proxy with the official openai SDK', () => {
       label: 'ai_sdk',
       routing: {
         models: {
-          'gpt-test': { price: { input_per_1k: 1_000, output_per_1k: 2_000 }, max_output_tokens: 256, targets: [{ provider: 'openai', model: 'fake-model', base_url: `${upstream.url}/v1` }] },
-          'embed-test': { type: 'embedding', price: { input_per_1k: 100 }, targets: [{ provider: 'openai', model: 'fake-embed', base_url: `${upstream.url}/v1` }] },
+          'gpt-test': {
+            price: { input_per_1k: 1_000, output_per_1k: 2_000 },
+            max_output_tokens: 256,
+            targets: [{ provider: 'openai', model: 'fake-model', base_url: `${upstream.url}/v1` }],
+          },
+          'embed-test': {
+            type: 'embedding',
+            price: { input_per_1k: 100 },
+            targets: [{ provider: 'openai', model: 'fake-embed', base_url: `${upstream.url}/v1` }],
+          },
           'mock-embed': { type: 'embedding', price: { input_per_1k: 100 }, targets: [{ provider: 'mock', model: 'mock-embed' }] },
           'private-model': { price: { input_per_1k: 1 }, tenants: ['someone_else'], targets: [{ provider: 'mock', model: 'm' }] },
         },
@@ -37,7 +46,15 @@ describe('ai-proxy with the official openai SDK', () => {
 
   it('completes a chat and reports cost and usage in headers', async () => {
     const before = await h.credits.balance(tenant);
-    const { data, response } = await client().chat.completions.create({ model: 'gpt-test', messages: [{ role: 'system', content: 'be brief' }, { role: 'user', content: 'Hello there' }] }).withResponse();
+    const { data, response } = await client()
+      .chat.completions.create({
+        model: 'gpt-test',
+        messages: [
+          { role: 'system', content: 'be brief' },
+          { role: 'user', content: 'Hello there' },
+        ],
+      })
+      .withResponse();
     expect(data.object).toBe('chat.completion');
     expect(data.id).toMatch(/^chatcmpl-/);
     expect(data.choices[0]!.message.content).toBe('Echo: Hello there');
@@ -57,7 +74,12 @@ describe('ai-proxy with the official openai SDK', () => {
   });
 
   it('streams chunks with for await, ending with a usage chunk that carries the cost', async () => {
-    const stream = await client().chat.completions.create({ model: 'gpt-test', stream: true, stream_options: { include_usage: true }, messages: [{ role: 'user', content: 'one two three four' }] });
+    const stream = await client().chat.completions.create({
+      model: 'gpt-test',
+      stream: true,
+      stream_options: { include_usage: true },
+      messages: [{ role: 'user', content: 'one two three four' }],
+    });
     let text = '';
     const chunks: OpenAI.Chat.Completions.ChatCompletionChunk[] = [];
     for await (const chunk of stream) {
@@ -87,7 +109,12 @@ describe('ai-proxy with the official openai SDK', () => {
 
   it('counts tokens itself when the upstream reports no usage, streamed or not', async () => {
     upstream.behave({ omitUsage: true, times: 2 });
-    const stream = await client().chat.completions.create({ model: 'gpt-test', stream: true, stream_options: { include_usage: true }, messages: [{ role: 'user', content: 'count these words yourself' }] });
+    const stream = await client().chat.completions.create({
+      model: 'gpt-test',
+      stream: true,
+      stream_options: { include_usage: true },
+      messages: [{ role: 'user', content: 'count these words yourself' }],
+    });
     let text = '';
     let usage: (OpenAI.CompletionUsage & { cost?: number }) | null | undefined;
     for await (const chunk of stream) {
@@ -95,12 +122,19 @@ describe('ai-proxy with the official openai SDK', () => {
       if (chunk.usage) usage = chunk.usage;
     }
     // Completion: the streamed characters / 4; prompt: our estimate (4 per message + 3 + text / 4).
-    expect(usage).toMatchObject({ completion_tokens: Math.ceil(text.length / 4), prompt_tokens: 3 + 4 + Math.ceil('count these words yourself'.length / 4) });
+    expect(usage).toMatchObject({
+      completion_tokens: Math.ceil(text.length / 4),
+      prompt_tokens: 3 + 4 + Math.ceil('count these words yourself'.length / 4),
+    });
     expect(usage!.cost).toBe(Math.ceil((usage!.prompt_tokens * 1_000 + usage!.completion_tokens * 2_000) / 1_000));
 
-    const { data, response } = await client().chat.completions.create({ model: 'gpt-test', messages: [{ role: 'user', content: 'and these' }] }).withResponse();
+    const { data, response } = await client()
+      .chat.completions.create({ model: 'gpt-test', messages: [{ role: 'user', content: 'and these' }] })
+      .withResponse();
     expect(data.usage).toMatchObject({ completion_tokens: Math.ceil('Echo: and these'.length / 4) });
-    expect(Number(response.headers.get('x-tollgate-cost'))).toBe(Math.ceil((data.usage!.prompt_tokens * 1_000 + data.usage!.completion_tokens * 2_000) / 1_000));
+    expect(Number(response.headers.get('x-tollgate-cost'))).toBe(
+      Math.ceil((data.usage!.prompt_tokens * 1_000 + data.usage!.completion_tokens * 2_000) / 1_000),
+    );
   });
 
   it('creates embeddings (the SDK asks for base64 and decodes it)', async () => {
@@ -157,7 +191,16 @@ describe('ai-proxy with the official openai SDK', () => {
     await h.app.usage.flush();
     const rows = await listUsageForTenant(h.env.db, tenant);
     const last = rows[rows.length - 1]!;
-    expect(last).toMatchObject({ tenant_id: tenant, key_id: 'key_test', model: 'gpt-test', target: 'openai:fake-model', provider: 'openai', outcome: 'success', kind: 'chat', attempts: 1 });
+    expect(last).toMatchObject({
+      tenant_id: tenant,
+      key_id: 'key_test',
+      model: 'gpt-test',
+      target: 'openai:fake-model',
+      provider: 'openai',
+      outcome: 'success',
+      kind: 'chat',
+      attempts: 1,
+    });
     expect(last.cost).toBeGreaterThan(0);
     expect(last.request_id).toBeTruthy();
   });

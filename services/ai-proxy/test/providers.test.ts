@@ -10,7 +10,14 @@ describe('provider translation', () => {
   let gemini: FakeGemini;
   const tenant = 'tenant_prov';
   const client = () => new OpenAI({ apiKey: 'x', baseURL: `${h.url}/v1`, defaultHeaders: identityHeaders(tenant), maxRetries: 0 });
-  const weatherTool = { type: 'function' as const, function: { name: 'lookup', description: 'Look something up', parameters: { type: 'object', properties: { query: { type: 'string' } }, required: ['query'], additionalProperties: false } } };
+  const weatherTool = {
+    type: 'function' as const,
+    function: {
+      name: 'lookup',
+      description: 'Look something up',
+      parameters: { type: 'object', properties: { query: { type: 'string' } }, required: ['query'], additionalProperties: false },
+    },
+  };
 
   beforeAll(async () => {
     anthropic = await startFakeAnthropic({ apiKey: 'sk-ant-test' });
@@ -21,9 +28,21 @@ describe('provider translation', () => {
       routing: {
         defaults: { retry_base_delay_ms: 5, retry_max_delay_ms: 20 },
         models: {
-          claude: { price: { input_per_1k: 1_000, output_per_1k: 1_000 }, max_output_tokens: 300, targets: [{ provider: 'anthropic', model: 'claude-test', base_url: anthropic.url, api_key_env: 'ANTHROPIC_TEST_KEY' }] },
-          gem: { price: { input_per_1k: 1_000, output_per_1k: 1_000 }, max_output_tokens: 300, targets: [{ provider: 'gemini', model: 'gemini-test', base_url: gemini.url, api_key_env: 'GEMINI_TEST_KEY' }] },
-          'gem-embed': { type: 'embedding', price: { input_per_1k: 10 }, targets: [{ provider: 'gemini', model: 'text-embedding-004', base_url: gemini.url, api_key_env: 'GEMINI_TEST_KEY' }] },
+          claude: {
+            price: { input_per_1k: 1_000, output_per_1k: 1_000 },
+            max_output_tokens: 300,
+            targets: [{ provider: 'anthropic', model: 'claude-test', base_url: anthropic.url, api_key_env: 'ANTHROPIC_TEST_KEY' }],
+          },
+          gem: {
+            price: { input_per_1k: 1_000, output_per_1k: 1_000 },
+            max_output_tokens: 300,
+            targets: [{ provider: 'gemini', model: 'gemini-test', base_url: gemini.url, api_key_env: 'GEMINI_TEST_KEY' }],
+          },
+          'gem-embed': {
+            type: 'embedding',
+            price: { input_per_1k: 10 },
+            targets: [{ provider: 'gemini', model: 'text-embedding-004', base_url: gemini.url, api_key_env: 'GEMINI_TEST_KEY' }],
+          },
         },
       },
     });
@@ -43,14 +62,29 @@ describe('provider translation', () => {
 
   describe('anthropic', () => {
     it('translates a completion: system prompt, max_tokens, headers, usage, stop reason', async () => {
-      const res = await client().chat.completions.create({ model: 'claude', temperature: 0.5, stop: ['END'], messages: [{ role: 'system', content: 'You are terse.' }, { role: 'user', content: 'Hello Claude' }] });
+      const res = await client().chat.completions.create({
+        model: 'claude',
+        temperature: 0.5,
+        stop: ['END'],
+        messages: [
+          { role: 'system', content: 'You are terse.' },
+          { role: 'user', content: 'Hello Claude' },
+        ],
+      });
       expect(res.choices[0]!.message.content).toBe('Echo: Hello Claude');
       expect(res.choices[0]!.finish_reason).toBe('stop');
       const sent = anthropic.requests[0]!;
       expect(sent.path).toBe('/v1/messages');
       expect(sent.headers['x-api-key']).toBe('sk-ant-test');
       expect(sent.headers['anthropic-version']).toBe('2023-06-01');
-      expect(sent.body).toMatchObject({ model: 'claude-test', max_tokens: 300, system: 'You are terse.', temperature: 0.5, stop_sequences: ['END'], messages: [{ role: 'user', content: [{ type: 'text', text: 'Hello Claude' }] }] });
+      expect(sent.body).toMatchObject({
+        model: 'claude-test',
+        max_tokens: 300,
+        system: 'You are terse.',
+        temperature: 0.5,
+        stop_sequences: ['END'],
+        messages: [{ role: 'user', content: [{ type: 'text', text: 'Hello Claude' }] }],
+      });
       // The fake counts ceil(chars/4) per text: system (4) + user (3); reply "Echo: Hello Claude" = 5.
       expect(res.usage).toMatchObject({ prompt_tokens: 7, completion_tokens: 5, total_tokens: 12 });
     });
@@ -59,13 +93,20 @@ describe('provider translation', () => {
       const res = await fetch(`${h.url}/v1/chat/completions`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', ...identityHeaders(tenant) },
-        body: JSON.stringify({ model: 'claude', stream: true, stream_options: { include_usage: true }, messages: [{ role: 'user', content: 'stream me please' }] }),
+        body: JSON.stringify({
+          model: 'claude',
+          stream: true,
+          stream_options: { include_usage: true },
+          messages: [{ role: 'user', content: 'stream me please' }],
+        }),
       });
       expect(res.status).toBe(200);
       expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
       const events = parseSse(await res.text());
       expect(events[events.length - 1]).toBe('[DONE]');
-      const chunks = events.slice(0, -1).map((e) => JSON.parse(e) as OpenAI.Chat.Completions.ChatCompletionChunk & { usage?: { cost?: number } });
+      const chunks = events
+        .slice(0, -1)
+        .map((e) => JSON.parse(e) as OpenAI.Chat.Completions.ChatCompletionChunk & { usage?: { cost?: number } });
       expect(chunks[0]!.choices[0]!.delta).toEqual({ role: 'assistant', content: '' });
       expect(chunks.map((c) => c.choices[0]?.delta?.content ?? '').join('')).toBe('Echo: stream me please');
       expect(chunks.find((c) => c.choices[0]?.finish_reason)?.choices[0]?.finish_reason).toBe('stop');
@@ -75,14 +116,28 @@ describe('provider translation', () => {
     });
 
     it('translates tool definitions, a forced tool call and its streamed arguments', async () => {
-      const res = await client().chat.completions.create({ model: 'claude', tools: [weatherTool], tool_choice: 'required', messages: [{ role: 'user', content: 'weather in Oslo' }] });
+      const res = await client().chat.completions.create({
+        model: 'claude',
+        tools: [weatherTool],
+        tool_choice: 'required',
+        messages: [{ role: 'user', content: 'weather in Oslo' }],
+      });
       const call = res.choices[0]!.message.tool_calls![0]! as OpenAI.Chat.Completions.ChatCompletionMessageFunctionToolCall;
       expect(res.choices[0]!.finish_reason).toBe('tool_calls');
       expect(call.function.name).toBe('lookup');
       expect(JSON.parse(call.function.arguments)).toEqual({ query: 'Echo: weather in Oslo' });
-      expect(anthropic.requests[0]!.body).toMatchObject({ tools: [{ name: 'lookup', description: 'Look something up', input_schema: weatherTool.function.parameters }], tool_choice: { type: 'any' } });
+      expect(anthropic.requests[0]!.body).toMatchObject({
+        tools: [{ name: 'lookup', description: 'Look something up', input_schema: weatherTool.function.parameters }],
+        tool_choice: { type: 'any' },
+      });
 
-      const stream = await client().chat.completions.create({ model: 'claude', stream: true, tools: [weatherTool], tool_choice: { type: 'function', function: { name: 'lookup' } }, messages: [{ role: 'user', content: 'weather in Bergen' }] });
+      const stream = await client().chat.completions.create({
+        model: 'claude',
+        stream: true,
+        tools: [weatherTool],
+        tool_choice: { type: 'function', function: { name: 'lookup' } },
+        messages: [{ role: 'user', content: 'weather in Bergen' }],
+      });
       let args = '';
       let name = '';
       let finish: string | null = null;
@@ -103,7 +158,14 @@ describe('provider translation', () => {
         model: 'claude',
         messages: [
           { role: 'user', content: 'weather?' },
-          { role: 'assistant', content: null, tool_calls: [{ id: 'toolu_1', type: 'function', function: { name: 'lookup', arguments: '{"query":"oslo"}' } }, { id: 'toolu_2', type: 'function', function: { name: 'lookup', arguments: '{"query":"bergen"}' } }] },
+          {
+            role: 'assistant',
+            content: null,
+            tool_calls: [
+              { id: 'toolu_1', type: 'function', function: { name: 'lookup', arguments: '{"query":"oslo"}' } },
+              { id: 'toolu_2', type: 'function', function: { name: 'lookup', arguments: '{"query":"bergen"}' } },
+            ],
+          },
           { role: 'tool', tool_call_id: 'toolu_1', content: 'sunny' },
           { role: 'tool', tool_call_id: 'toolu_2', content: 'rain' },
           { role: 'user', content: 'thanks' },
@@ -145,7 +207,15 @@ describe('provider translation', () => {
 
   describe('gemini', () => {
     it('translates a completion: contents, systemInstruction, generationConfig, key header, usage', async () => {
-      const res = await client().chat.completions.create({ model: 'gem', max_tokens: 50, temperature: 0.2, messages: [{ role: 'system', content: 'Be kind.' }, { role: 'user', content: 'Hello Gemini' }] });
+      const res = await client().chat.completions.create({
+        model: 'gem',
+        max_tokens: 50,
+        temperature: 0.2,
+        messages: [
+          { role: 'system', content: 'Be kind.' },
+          { role: 'user', content: 'Hello Gemini' },
+        ],
+      });
       expect(res.choices[0]!.message.content).toBe('Echo: Hello Gemini');
       expect(res.choices[0]!.finish_reason).toBe('stop');
       const sent = gemini.requests[0]!;
@@ -160,7 +230,12 @@ describe('provider translation', () => {
     });
 
     it('translates streamGenerateContent?alt=sse into OpenAI chunks with usage', async () => {
-      const stream = await client().chat.completions.create({ model: 'gem', stream: true, stream_options: { include_usage: true }, messages: [{ role: 'user', content: 'tell me more' }] });
+      const stream = await client().chat.completions.create({
+        model: 'gem',
+        stream: true,
+        stream_options: { include_usage: true },
+        messages: [{ role: 'user', content: 'tell me more' }],
+      });
       let text = '';
       let usage: (OpenAI.CompletionUsage & { cost?: number }) | null | undefined;
       let finish: string | null = null;
@@ -176,14 +251,29 @@ describe('provider translation', () => {
     });
 
     it('translates tools to functionDeclarations and a functionCall back to tool_calls', async () => {
-      const res = await client().chat.completions.create({ model: 'gem', tools: [weatherTool], tool_choice: 'required', messages: [{ role: 'user', content: 'look it up' }] });
+      const res = await client().chat.completions.create({
+        model: 'gem',
+        tools: [weatherTool],
+        tool_choice: 'required',
+        messages: [{ role: 'user', content: 'look it up' }],
+      });
       const call = res.choices[0]!.message.tool_calls![0]! as OpenAI.Chat.Completions.ChatCompletionMessageFunctionToolCall;
       expect(res.choices[0]!.finish_reason).toBe('tool_calls');
       expect(call.function.name).toBe('lookup');
       expect(JSON.parse(call.function.arguments)).toEqual({ query: 'Echo: look it up' });
       const body = gemini.requests[0]!.body as { tools: unknown; toolConfig: unknown };
       // JSON-Schema-only keywords (additionalProperties) are dropped for Gemini.
-      expect(body.tools).toEqual([{ functionDeclarations: [{ name: 'lookup', description: 'Look something up', parameters: { type: 'object', properties: { query: { type: 'string' } }, required: ['query'] } }] }]);
+      expect(body.tools).toEqual([
+        {
+          functionDeclarations: [
+            {
+              name: 'lookup',
+              description: 'Look something up',
+              parameters: { type: 'object', properties: { query: { type: 'string' } }, required: ['query'] },
+            },
+          ],
+        },
+      ]);
       expect(body.toolConfig).toEqual({ functionCallingConfig: { mode: 'ANY' } });
 
       // And the result goes back as a functionResponse named after the call.
@@ -191,7 +281,11 @@ describe('provider translation', () => {
         model: 'gem',
         messages: [
           { role: 'user', content: 'look it up' },
-          { role: 'assistant', content: null, tool_calls: [{ id: call.id, type: 'function', function: { name: 'lookup', arguments: call.function.arguments } }] },
+          {
+            role: 'assistant',
+            content: null,
+            tool_calls: [{ id: call.id, type: 'function', function: { name: 'lookup', arguments: call.function.arguments } }],
+          },
           { role: 'tool', tool_call_id: call.id, content: '{"answer":42}' },
         ],
       });
@@ -201,7 +295,13 @@ describe('provider translation', () => {
     });
 
     it('streams a function call as tool_call deltas', async () => {
-      const stream = await client().chat.completions.create({ model: 'gem', stream: true, tools: [weatherTool], tool_choice: 'required', messages: [{ role: 'user', content: 'stream a call' }] });
+      const stream = await client().chat.completions.create({
+        model: 'gem',
+        stream: true,
+        tools: [weatherTool],
+        tool_choice: 'required',
+        messages: [{ role: 'user', content: 'stream a call' }],
+      });
       const calls: string[] = [];
       let finish: string | null = null;
       for await (const chunk of stream) {
@@ -216,12 +316,21 @@ describe('provider translation', () => {
       const res = await client().embeddings.create({ model: 'gem-embed', input: ['one', 'two'], encoding_format: 'float' });
       expect(res.data.map((d) => d.embedding.length)).toEqual([8, 8]);
       expect(gemini.requests[0]!.path).toBe('/v1beta/models/text-embedding-004:batchEmbedContents');
-      expect(gemini.requests[0]!.body).toEqual({ requests: [{ model: 'models/text-embedding-004', content: { parts: [{ text: 'one' }] } }, { model: 'models/text-embedding-004', content: { parts: [{ text: 'two' }] } }] });
+      expect(gemini.requests[0]!.body).toEqual({
+        requests: [
+          { model: 'models/text-embedding-004', content: { parts: [{ text: 'one' }] } },
+          { model: 'models/text-embedding-004', content: { parts: [{ text: 'two' }] } },
+        ],
+      });
     });
 
     it('falls back across a dropped Gemini stream before its first chunk: retried on the same target', async () => {
       gemini.behave({ dropAfterChunks: 0, times: 1 });
-      const stream = await client().chat.completions.create({ model: 'gem', stream: true, messages: [{ role: 'user', content: 'retry me' }] });
+      const stream = await client().chat.completions.create({
+        model: 'gem',
+        stream: true,
+        messages: [{ role: 'user', content: 'retry me' }],
+      });
       let text = '';
       for await (const chunk of stream) text += chunk.choices[0]?.delta?.content ?? '';
       expect(text).toBe('Echo: retry me');

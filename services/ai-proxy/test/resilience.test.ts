@@ -15,14 +15,26 @@ describe('resilience', () => {
     price: { input_per_1k: 1_000, output_per_1k: 1_000 },
     ...(opts.deadline ? { deadline_ms: opts.deadline } : {}),
     targets: [
-      { id: `${name}-primary`, provider: 'openai', model: 'p', base_url: `${primary.url}/v1`, retries: opts.retries ?? 2, ...(opts.timeout ? { timeout_ms: opts.timeout } : {}) },
+      {
+        id: `${name}-primary`,
+        provider: 'openai',
+        model: 'p',
+        base_url: `${primary.url}/v1`,
+        retries: opts.retries ?? 2,
+        ...(opts.timeout ? { timeout_ms: opts.timeout } : {}),
+      },
       { id: `${name}-secondary`, provider: 'openai', model: 's', base_url: `${secondary.url}/v1`, retries: 0 },
     ],
   });
 
   const post = (body: Record<string, unknown>) =>
-    fetch(`${h.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', ...identityHeaders(tenant) }, body: JSON.stringify(body) });
-  const chat = (modelName: string, content = 'hello', extra: Record<string, unknown> = {}) => post({ model: modelName, messages: [{ role: 'user', content }], ...extra });
+    fetch(`${h.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...identityHeaders(tenant) },
+      body: JSON.stringify(body),
+    });
+  const chat = (modelName: string, content = 'hello', extra: Record<string, unknown> = {}) =>
+    post({ model: modelName, messages: [{ role: 'user', content }], ...extra });
   const metrics = async () => (await fetch(`${h.url}/metrics`)).text();
 
   beforeAll(async () => {
@@ -108,7 +120,12 @@ describe('resilience', () => {
     const res = await chat('streamhang', 'stream please', { stream: true });
     const events = parseSse(await res.text());
     expect(events[events.length - 1]).toBe('[DONE]');
-    expect(events.slice(0, -1).map((e) => (JSON.parse(e) as { choices: { delta: { content?: string } }[] }).choices[0]?.delta.content ?? '').join('')).toBe('Echo: stream please');
+    expect(
+      events
+        .slice(0, -1)
+        .map((e) => (JSON.parse(e) as { choices: { delta: { content?: string } }[] }).choices[0]?.delta.content ?? '')
+        .join(''),
+    ).toBe('Echo: stream please');
     expect(primary.requests).toHaveLength(1);
     expect(secondary.requests).toHaveLength(1);
   });
@@ -129,8 +146,13 @@ describe('resilience', () => {
     expect(res.status).toBe(200);
     const events = parseSse(await res.text());
     expect(events).not.toContain('[DONE]');
-    const parsed = events.map((e) => JSON.parse(e) as { choices?: { delta: { content?: string } }[]; error?: { message: string; type: string; code: string } });
-    const received = parsed.slice(0, -1).map((p) => p.choices?.[0]?.delta.content ?? '').join('');
+    const parsed = events.map(
+      (e) => JSON.parse(e) as { choices?: { delta: { content?: string } }[]; error?: { message: string; type: string; code: string } },
+    );
+    const received = parsed
+      .slice(0, -1)
+      .map((p) => p.choices?.[0]?.delta.content ?? '')
+      .join('');
     expect(received.length).toBeGreaterThan(0);
     expect('Echo: one two three four five six'.startsWith(received)).toBe(true);
     expect(received).not.toBe('Echo: one two three four five six');

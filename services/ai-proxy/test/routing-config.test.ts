@@ -10,7 +10,11 @@ const mockDefaults = { MOCK_LATENCY_MS: 0, MOCK_CHUNK_DELAY_MS: 0, MOCK_FAILURE_
 
 describe('routing config', () => {
   it('loads the example YAML file when its keys are in the environment', () => {
-    const routing = loadRoutingFile(path.join(__dirname, '../routing.example.yaml'), { OPENAI_API_KEY: 'sk-1', ANTHROPIC_API_KEY: 'sk-2', GEMINI_API_KEY: 'g' });
+    const routing = loadRoutingFile(path.join(__dirname, '../routing.example.yaml'), {
+      OPENAI_API_KEY: 'sk-1',
+      ANTHROPIC_API_KEY: 'sk-2',
+      GEMINI_API_KEY: 'g',
+    });
     expect([...routing.models.keys()]).toEqual(['gpt-4o-mini', 'fast', 'text-embedding-3-small', 'internal-only']);
     const gpt = routing.models.get('gpt-4o-mini')!;
     expect(gpt.targets.map((t) => [t.id, t.provider, t.apiKey, t.baseUrl])).toEqual([
@@ -27,10 +31,29 @@ describe('routing config', () => {
       /^Invalid routing config: models\.gpt-4o-mini\.targets\.0 needs the environment variable OPENAI_API_KEY; .*ANTHROPIC_API_KEY/,
     );
     expect(() => resolveRouting({ models: { m: { price: { input_per_1k: -1 }, targets: [] } } }, {})).toThrow(ConfigError);
-    expect(() => resolveRouting({ models: { m: { price: { input_per_1k: 1 }, targets: [{ provider: 'nope', model: 'x' }] } } }, {})).toThrow(/models\.m\.targets\.0\.provider/);
-    expect(() => resolveRouting({ models: { e: { type: 'embedding', price: { input_per_1k: 1 }, targets: [{ provider: 'anthropic', model: 'c', api_key_env: 'K' }] } } }, { K: 'k' })).toThrow(/anthropic has no embeddings API/);
     expect(() =>
-      resolveRouting({ models: { a: { price: { input_per_1k: 1 }, targets: [{ id: 'same', provider: 'mock', model: 'x' }] }, b: { price: { input_per_1k: 1 }, targets: [{ id: 'same', provider: 'mock', model: 'y' }] } } }, {}),
+      resolveRouting({ models: { m: { price: { input_per_1k: 1 }, targets: [{ provider: 'nope', model: 'x' }] } } }, {}),
+    ).toThrow(/models\.m\.targets\.0\.provider/);
+    expect(() =>
+      resolveRouting(
+        {
+          models: {
+            e: { type: 'embedding', price: { input_per_1k: 1 }, targets: [{ provider: 'anthropic', model: 'c', api_key_env: 'K' }] },
+          },
+        },
+        { K: 'k' },
+      ),
+    ).toThrow(/anthropic has no embeddings API/);
+    expect(() =>
+      resolveRouting(
+        {
+          models: {
+            a: { price: { input_per_1k: 1 }, targets: [{ id: 'same', provider: 'mock', model: 'x' }] },
+            b: { price: { input_per_1k: 1 }, targets: [{ id: 'same', provider: 'mock', model: 'y' }] },
+          },
+        },
+        {},
+      ),
     ).toThrow(/reuses target id same/);
     expect(() => resolveRouting({ models: {}, surprise: true }, {})).toThrow(/Unrecognized key/);
   });
@@ -39,7 +62,10 @@ describe('routing config', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'routing-'));
     const json = path.join(dir, 'routing.json');
     writeFileSync(json, JSON.stringify({ models: { m: { price: { input_per_1k: 5 }, targets: [{ provider: 'mock', model: 'm' }] } } }));
-    expect(loadRouting({ ROUTING_CONFIG_PATH: json, ...mockDefaults }, {}).models.get('m')!.price).toEqual({ input_per_1k: 5, output_per_1k: 0 });
+    expect(loadRouting({ ROUTING_CONFIG_PATH: json, ...mockDefaults }, {}).models.get('m')!.price).toEqual({
+      input_per_1k: 5,
+      output_per_1k: 0,
+    });
     const broken = path.join(dir, 'broken.yaml');
     writeFileSync(broken, 'models: [unclosed');
     expect(() => loadRouting({ ROUTING_CONFIG_PATH: broken, ...mockDefaults }, {})).toThrow(/is not valid YAML/);
@@ -84,7 +110,12 @@ describe('SSE reader', () => {
   }
   it('yields events across arbitrary chunk boundaries, with CRLF, comments and multi-line data', async () => {
     const events = [];
-    for await (const e of readSse(pieces('event: mess', 'age_start\r\nda', 'ta: {"a":1}\r\n\r\n: comment\n\ndata: line1\ndata: line2\n', '\ndata: [DONE]\n\n'), 'test', new AbortController().signal)) events.push(e);
+    for await (const e of readSse(
+      pieces('event: mess', 'age_start\r\nda', 'ta: {"a":1}\r\n\r\n: comment\n\ndata: line1\ndata: line2\n', '\ndata: [DONE]\n\n'),
+      'test',
+      new AbortController().signal,
+    ))
+      events.push(e);
     expect(events).toEqual([
       { event: 'message_start', data: '{"a":1}' },
       { event: undefined, data: 'line1\nline2' },

@@ -7,7 +7,11 @@ describe('validation and access', () => {
   let h: Harness & { fakeCredits: FakeCredits | undefined };
   const tenant = 'val_tenant';
   const post = (path: string, body: unknown, headers: Record<string, string> = identityHeaders(tenant)) =>
-    fetch(`${h.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+    fetch(`${h.url}${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body: typeof body === 'string' ? body : JSON.stringify(body),
+    });
   const expectOpenAiError = async (res: Response, status: number, type: string) => {
     expect(res.status).toBe(status);
     const body = (await res.json()) as { error: { message: string; type: string; code: string; param: string | null } };
@@ -22,7 +26,12 @@ describe('validation and access', () => {
     h = await startHarness({
       label: 'ai_validation',
       env: { MAX_PROMPT_CHARS: '1000' },
-      routing: { models: { m: { price: { input_per_1k: 1 }, targets: [{ provider: 'mock', model: 'm' }] }, e: { type: 'embedding', price: { input_per_1k: 1 }, targets: [{ provider: 'mock', model: 'e' }] } } },
+      routing: {
+        models: {
+          m: { price: { input_per_1k: 1 }, targets: [{ provider: 'mock', model: 'm' }] },
+          e: { type: 'embedding', price: { input_per_1k: 1 }, targets: [{ provider: 'mock', model: 'e' }] },
+        },
+      },
     });
     h.fakeCredits!.topUp(tenant, 1_000_000);
   });
@@ -31,7 +40,11 @@ describe('validation and access', () => {
   it('requires an identity (401) with the completion scope (403)', async () => {
     await expectOpenAiError(await post('/v1/chat/completions', user('hi'), {}), 401, 'authentication_error');
     await expectOpenAiError(await post('/v1/chat/completions', user('hi'), identityHeaders(tenant, ['read'])), 403, 'permission_error');
-    await expectOpenAiError(await post('/v1/chat/completions', user('hi'), { 'X-Tollgate-Identity': 'forged.token.here' }), 401, 'authentication_error');
+    await expectOpenAiError(
+      await post('/v1/chat/completions', user('hi'), { 'X-Tollgate-Identity': 'forged.token.here' }),
+      401,
+      'authentication_error',
+    );
     const models = await fetch(`${h.url}/v1/models`);
     await expectOpenAiError(models, 401, 'authentication_error');
   });
@@ -56,7 +69,11 @@ describe('validation and access', () => {
   });
 
   it('names the offending field in param', async () => {
-    const error = await expectOpenAiError(await post('/v1/chat/completions', { ...user('x'), temperature: 3 }), 400, 'invalid_request_error');
+    const error = await expectOpenAiError(
+      await post('/v1/chat/completions', { ...user('x'), temperature: 3 }),
+      400,
+      'invalid_request_error',
+    );
     expect(error.param).toBe('temperature');
   });
 
@@ -71,7 +88,13 @@ describe('validation and access', () => {
       model: 'm',
       messages: [
         { role: 'developer', content: 'be nice' },
-        { role: 'user', content: [{ type: 'text', text: 'what is this?' }, { type: 'image_url', image_url: { url: 'data:image/png;base64,AAAA', detail: 'low' } }] },
+        {
+          role: 'user',
+          content: [
+            { type: 'text', text: 'what is this?' },
+            { type: 'image_url', image_url: { url: 'data:image/png;base64,AAAA', detail: 'low' } },
+          ],
+        },
       ],
       tools: [{ type: 'function', function: { name: 'f', parameters: { type: 'object' } } }],
       tool_choice: 'auto',
@@ -83,12 +106,28 @@ describe('validation and access', () => {
 
 describe('OpenAPI document', () => {
   it('describes every public route as OpenAPI 3.1', async () => {
-    const h = await startHarness({ label: 'ai_openapi', routing: { models: { m: { price: { input_per_1k: 1 }, targets: [{ provider: 'mock', model: 'm' }] } } } });
+    const h = await startHarness({
+      label: 'ai_openapi',
+      routing: { models: { m: { price: { input_per_1k: 1 }, targets: [{ provider: 'mock', model: 'm' }] } } },
+    });
     try {
-      const doc = (await (await fetch(`${h.url}/openapi.json`)).json()) as { openapi: string; paths: Record<string, unknown>; components: { schemas: Record<string, { properties?: Record<string, unknown> }> } };
+      const doc = (await (await fetch(`${h.url}/openapi.json`)).json()) as {
+        openapi: string;
+        paths: Record<string, unknown>;
+        components: { schemas: Record<string, { properties?: Record<string, unknown> }> };
+      };
       expect(doc.openapi).toBe('3.1.0');
-      expect(Object.keys(doc.paths).sort()).toEqual(['/v1/async/chat/completions', '/v1/async/jobs/{id}', '/v1/chat/completions', '/v1/embeddings', '/v1/models', '/v1/models/{model}']);
-      expect(Object.keys(doc.components.schemas['ChatCompletionRequest']!.properties!)).toEqual(expect.arrayContaining(['model', 'messages', 'stream', 'tools']));
+      expect(Object.keys(doc.paths).sort()).toEqual([
+        '/v1/async/chat/completions',
+        '/v1/async/jobs/{id}',
+        '/v1/chat/completions',
+        '/v1/embeddings',
+        '/v1/models',
+        '/v1/models/{model}',
+      ]);
+      expect(Object.keys(doc.components.schemas['ChatCompletionRequest']!.properties!)).toEqual(
+        expect.arrayContaining(['model', 'messages', 'stream', 'tools']),
+      );
     } finally {
       await h.close();
     }

@@ -3,12 +3,41 @@ import type { AiDatabase, AsyncJobRow, AsyncJobStatus } from '../db';
 
 type Db = Kysely<AiDatabase> | Transaction<AiDatabase>;
 
-export const ASYNC_JOB_COLUMNS = ['id', 'tenant_id', 'key_id', 'request_id', 'model', 'status', 'request', 'result', 'error', 'cost', 'attempts', 'created_at', 'updated_at', 'completed_at'] as const;
+export const ASYNC_JOB_COLUMNS = [
+  'id',
+  'tenant_id',
+  'key_id',
+  'request_id',
+  'model',
+  'status',
+  'request',
+  'result',
+  'error',
+  'cost',
+  'attempts',
+  'created_at',
+  'updated_at',
+  'completed_at',
+] as const;
 
-export async function insertJob(db: Db, job: { id: string; tenant_id: string; key_id: string; request_id: string; model: string; request: unknown; now: Date }): Promise<AsyncJobRow> {
+export async function insertJob(
+  db: Db,
+  job: { id: string; tenant_id: string; key_id: string; request_id: string; model: string; request: unknown; now: Date },
+): Promise<AsyncJobRow> {
   return db
     .insertInto('async_jobs')
-    .values({ id: job.id, tenant_id: job.tenant_id, key_id: job.key_id, request_id: job.request_id, model: job.model, status: 'queued', request: JSON.stringify(job.request), attempts: 0, created_at: job.now, updated_at: job.now })
+    .values({
+      id: job.id,
+      tenant_id: job.tenant_id,
+      key_id: job.key_id,
+      request_id: job.request_id,
+      model: job.model,
+      status: 'queued',
+      request: JSON.stringify(job.request),
+      attempts: 0,
+      created_at: job.now,
+      updated_at: job.now,
+    })
     .returning(ASYNC_JOB_COLUMNS)
     .executeTakeFirstOrThrow();
 }
@@ -32,7 +61,12 @@ export async function startJob(db: Db, id: string, now: Date): Promise<AsyncJobR
     .executeTakeFirst();
 }
 
-export async function finishJob(db: Db, id: string, outcome: { status: 'succeeded'; result: unknown; cost: number } | { status: 'failed'; error: { code: string; message: string } }, now: Date): Promise<boolean> {
+export async function finishJob(
+  db: Db,
+  id: string,
+  outcome: { status: 'succeeded'; result: unknown; cost: number } | { status: 'failed'; error: { code: string; message: string } },
+  now: Date,
+): Promise<boolean> {
   const res = await db
     .updateTable('async_jobs')
     .set({
@@ -47,4 +81,20 @@ export async function finishJob(db: Db, id: string, outcome: { status: 'succeede
     .where('status', 'in', ['queued', 'running'])
     .executeTakeFirst();
   return Number(res.numUpdatedRows) > 0;
+}
+
+/** Jobs the row says are in flight, untouched since `before` (for the recovery sweep), oldest first. */
+export async function findStaleJobs(db: Db, before: Date, limit: number): Promise<AsyncJobRow[]> {
+  return db
+    .selectFrom('async_jobs')
+    .select(ASYNC_JOB_COLUMNS)
+    .where('status', 'in', ['queued', 'running'])
+    .where('updated_at', '<', before)
+    .orderBy('updated_at')
+    .limit(limit)
+    .execute();
+}
+
+export async function touchJob(db: Db, id: string, now: Date): Promise<void> {
+  await db.updateTable('async_jobs').set({ updated_at: now }).where('id', '=', id).where('status', 'in', ['queued', 'running']).execute();
 }

@@ -1,11 +1,21 @@
-import { AppError, type Clock, enqueue, type EventPublisher, type Logger, newId, notFound, systemClock } from '@tollgate/common';
+import {
+  AppError,
+  type Clock,
+  enqueue,
+  enqueueWithin,
+  type EventPublisher,
+  type Logger,
+  newId,
+  notFound,
+  systemClock,
+} from '@tollgate/common';
 import type { Job, Queue } from 'bullmq';
 import type { Kysely } from 'kysely';
 import type { CacheMode, Caller, ChatService } from '../chat/service';
 import type { AiDatabase, AsyncJobRow } from '../db';
 import { type ChatCompletion, type ChatRequest, chatRequestSchema } from '../openai/schema';
 import { runCompletionJob } from './jobs';
-import { findJob, findJobForTenant, finishJob, insertJob, startJob } from './repository';
+import { findJob, findJobForTenant, findStaleJobs, finishJob, insertJob, startJob, touchJob } from './repository';
 
 /** What GET /v1/async/jobs/:id answers. */
 export interface AsyncJobView {
@@ -28,7 +38,15 @@ export interface AsyncDeps {
   events: EventPublisher;
   logger: Logger;
   publicBaseUrl: string;
+  /** How long submit waits for Redis to take the job before answering anyway. */
+  enqueueWaitMs?: number;
   clock?: Clock;
+}
+
+export interface AsyncRecoveryResult {
+  checked: number;
+  requeued: string[];
+  failed: string[];
 }
 
 /** Failures worth another BullMQ attempt: billing, limits or every upstream down for now. */
@@ -67,16 +85,43 @@ export class AsyncService {
   }
 
   async submit(caller: Caller, request: ChatRequest): Promise<AsyncJobView> {
-    if (request.stream) throw new AppError('VALIDATION_FAILED', 'Queued completions cannot stream; leave out `stream`', { details: { param: 'stream' } });
+    if (request.stream)
+      throw new AppError('VALIDATION_FAILED', 'Queued completions cannot stream; leave out `stream`', { details: { param: 'stream' } });
     // Unknown models and oversized prompts are refused now, not after queueing.
     this.deps.chat.prepare(caller, request);
     const id = newId('acmpl');
-    const row = await insertJob(this.deps.db, { id, tenant_id: caller.tenantId, key_id: caller.keyId, request_id: caller.requestId, model: request.model, request, now: this.clock.now() });
+    const row = await insertJob(this.deps.db, {
+      id,
+      tenant_id: caller.tenantId,
+      key_id: caller.keyId,
+      request_id: caller.requestId,
+      model: request.model,
+      request,
+      now: this.clock.now(),
+    });
     try {
-      await enqueue(this.deps.queue, runCompletionJob, { job_id: id }, { jobId: id });
+      // The committed row is the promise: if Redis is slow or away the add lands when it returns
+      // (the recovery sweep re-queues it if this process dies first), so the caller is not held.
+      const queued = await enqueueWithin(
+        this.deps.queue,
+        runCompletionJob,
+        { job_id: id },
+        { jobId: id },
+        this.deps.enqueueWaitMs ?? 2_000,
+      );
+      if (queued.state === 'pending')
+        this.deps.logger.warn('queued completion accepted while the queue is unreachable; it is queued when Redis answers', { job_id: id });
     } catch (err) {
-      await finishJob(this.deps.db, id, { status: 'failed', error: { code: 'SERVICE_UNAVAILABLE', message: 'The job could not be queued' } }, this.clock.now());
-      throw new AppError('SERVICE_UNAVAILABLE', 'The job queue is unavailable right now; retry shortly', { cause: err, headers: { 'Retry-After': '1' } });
+      await finishJob(
+        this.deps.db,
+        id,
+        { status: 'failed', error: { code: 'SERVICE_UNAVAILABLE', message: 'The job could not be queued' } },
+        this.clock.now(),
+      );
+      throw new AppError('SERVICE_UNAVAILABLE', 'The job queue is unavailable right now; retry shortly', {
+        cause: err,
+        headers: { 'Retry-After': '1' },
+      });
     }
     return this.view(row);
   }
@@ -101,9 +146,18 @@ export class AsyncService {
     try {
       const request = chatRequestSchema.parse(row.request);
       const cacheMode: CacheMode = 'off';
-      const result = await this.deps.chat.complete(caller, request, { kind: 'async_chat', cacheMode, holdKey: `ai:async:${jobId}:${row.attempts}` });
+      const result = await this.deps.chat.complete(caller, request, {
+        kind: 'async_chat',
+        cacheMode,
+        holdKey: `ai:async:${jobId}:${row.attempts}`,
+      });
       const completion = JSON.parse(result.body) as ChatCompletion;
-      await finishJob(this.deps.db, jobId, { status: 'succeeded', result: completion, cost: Number(result.headers['x-tollgate-cost'] ?? 0) }, this.clock.now());
+      await finishJob(
+        this.deps.db,
+        jobId,
+        { status: 'succeeded', result: completion, cost: Number(result.headers['x-tollgate-cost'] ?? 0) },
+        this.clock.now(),
+      );
     } catch (err) {
       const code = err instanceof AppError ? err.code : 'INTERNAL';
       if (TRANSIENT.has(code) && !lastAttempt) {
@@ -117,10 +171,41 @@ export class AsyncService {
     if (finished) await this.announce(finished);
   }
 
+  /**
+   * The recovery sweep: looks at the BullMQ job behind each completion in flight for `afterS`.
+   * None (a crash between insert and add, or Redis lost it): queue it again under the same id.
+   * Failed for good while the row says otherwise (the process died before recording it): fail it
+   * and announce. Waiting, delayed or active jobs are left alone, however long the queue (and a
+   * completed one is never run again: its attempt may have been charged).
+   */
+  async recoverStuck(afterS: number, limit = 100): Promise<AsyncRecoveryResult> {
+    const now = this.clock.now();
+    const rows = await findStaleJobs(this.deps.db, new Date(now.getTime() - afterS * 1000), limit);
+    const result: AsyncRecoveryResult = { checked: rows.length, requeued: [], failed: [] };
+    for (const row of rows) {
+      const job = await this.deps.queue.getJob(row.id);
+      const state = job ? await job.getState() : 'missing';
+      if (state === 'missing' || state === 'unknown') {
+        await enqueue(this.deps.queue, runCompletionJob, { job_id: row.id }, { jobId: row.id });
+        await touchJob(this.deps.db, row.id, now);
+        result.requeued.push(row.id);
+      } else if (state === 'failed') {
+        await this.fail(row.id, new AppError('INTERNAL', job?.failedReason || 'The completion failed'));
+        result.failed.push(row.id);
+      }
+    }
+    if (result.requeued.length || result.failed.length)
+      this.deps.logger.warn('recovered stuck queued completions', { requeued: result.requeued, failed: result.failed });
+    return result;
+  }
+
   /** Terminal failure (also from the worker's onFinalFailure, for errors that escaped run()). */
   async fail(jobId: string, err: unknown): Promise<void> {
     const appError = err instanceof AppError ? err : undefined;
-    const error = appError && (appError.status < 500 || appError.expose) ? { code: appError.code, message: appError.message } : { code: 'INTERNAL', message: 'The completion failed' };
+    const error =
+      appError && (appError.status < 500 || appError.expose)
+        ? { code: appError.code, message: appError.message }
+        : { code: 'INTERNAL', message: 'The completion failed' };
     await finishJob(this.deps.db, jobId, { status: 'failed', error }, this.clock.now());
     const row = await findJob(this.deps.db, jobId);
     if (row) await this.announce(row);

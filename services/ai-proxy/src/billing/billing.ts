@@ -37,10 +37,16 @@ export function createBilling(credits: CreditsClient, logger: Logger): Billing {
         return await credits.hold(input);
       } catch (err) {
         if (err instanceof AppError && err.code === 'INSUFFICIENT_CREDITS') {
-          throw new AppError('INSUFFICIENT_CREDITS', 'Insufficient credits for this request: top up the account or lower max_tokens', { details: { required: input.amount }, cause: err });
+          throw new AppError('INSUFFICIENT_CREDITS', 'Insufficient credits for this request: top up the account or lower max_tokens', {
+            details: { required: input.amount },
+            cause: err,
+          });
         }
         if (err instanceof AppError && err.status < 500) throw err;
-        throw new AppError('SERVICE_UNAVAILABLE', 'Billing is unavailable right now; retry shortly', { cause: err, headers: { 'Retry-After': '1' } });
+        throw new AppError('SERVICE_UNAVAILABLE', 'Billing is unavailable right now; retry shortly', {
+          cause: err,
+          headers: { 'Retry-After': '1' },
+        });
       }
     },
 
@@ -58,7 +64,12 @@ export function createBilling(credits: CreditsClient, logger: Logger): Billing {
       }
       if (cost === captured) return { charged: cost, uncollected: 0 };
       try {
-        await credits.charge({ tenantId: hold.tenant_id, amount: cost - captured, idempotencyKey: `${idempotencyKey}:overage`, description: 'usage above the hold' });
+        await credits.charge({
+          tenantId: hold.tenant_id,
+          amount: cost - captured,
+          idempotencyKey: `${idempotencyKey}:overage`,
+          description: 'usage above the hold',
+        });
         return { charged: cost, uncollected: 0 };
       } catch (err) {
         logger.warn('charging the overage above a hold failed', { hold_id: hold.id, overage: cost - captured, err });

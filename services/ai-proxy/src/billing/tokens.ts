@@ -28,7 +28,8 @@ export function estimatePromptTokens(request: Pick<ChatRequest, 'messages' | 'to
       }
     }
     if (message.role === 'assistant' && message.tool_calls) {
-      for (const call of message.tool_calls) tokens += estimateTextTokens(call.function.name) + estimateTextTokens(call.function.arguments) + 3;
+      for (const call of message.tool_calls)
+        tokens += estimateTextTokens(call.function.name) + estimateTextTokens(call.function.arguments) + 3;
     }
   }
   if (request.tools?.length) tokens += estimateTextTokens(JSON.stringify(request.tools));

@@ -78,12 +78,19 @@ export class ChatService {
     const route = this.deps.router.resolve(request.model, caller.tenantId, 'chat');
     const chars = promptChars(request);
     if (chars > this.deps.config.MAX_PROMPT_CHARS) {
-      throw new AppError('VALIDATION_FAILED', `The prompt is too long: ${chars} characters, at most ${this.deps.config.MAX_PROMPT_CHARS}`, { details: { param: 'messages' } });
+      throw new AppError('VALIDATION_FAILED', `The prompt is too long: ${chars} characters, at most ${this.deps.config.MAX_PROMPT_CHARS}`, {
+        details: { param: 'messages' },
+      });
     }
     const promptEstimate = estimatePromptTokens(request);
     const requested = request.max_completion_tokens ?? request.max_tokens ?? undefined;
     const outputCap = Math.min(requested ?? route.maxOutputTokens, route.maxOutputTokens);
-    return { route, promptEstimate, outputCap, worstCase: worstCaseCost(route.price, promptEstimate, outputCap, this.deps.config.HOLD_INPUT_MARGIN_PCT) };
+    return {
+      route,
+      promptEstimate,
+      outputCap,
+      worstCase: worstCaseCost(route.price, promptEstimate, outputCap, this.deps.config.HOLD_INPUT_MARGIN_PCT),
+    };
   }
 
   /** The request as a target receives it: its model name and our output cap (so the hold covers the reply). */
@@ -109,7 +116,11 @@ export class ChatService {
   }
 
   /** A non-streaming completion: cache, token limit, hold, upstream (with fallbacks), capture. */
-  async complete(caller: Caller, request: ChatRequest, options: { cacheMode?: CacheMode; completionId?: string; kind?: 'chat' | 'async_chat'; holdKey?: string } = {}): Promise<ChatResult> {
+  async complete(
+    caller: Caller,
+    request: ChatRequest,
+    options: { cacheMode?: CacheMode; completionId?: string; kind?: 'chat' | 'async_chat'; holdKey?: string } = {},
+  ): Promise<ChatResult> {
     const started = performance.now();
     const id = options.completionId ?? newCompletionId();
     const kind = options.kind ?? 'chat';
@@ -123,9 +134,30 @@ export class ChatService {
       this.deps.metrics.cache.inc({ result: hit ? 'hit' : 'miss' });
       if (hit) {
         const cost = Math.ceil(hit.cost * this.deps.router.routing.cache.hit_price_ratio);
-        await this.deps.billing.charge({ tenantId: caller.tenantId, amount: cost, idempotencyKey: `ai:${kind}:${id}:cache`, description: `cache hit ${route.alias}` });
-        this.recorder({ ...base, outcome: 'cache_hit', cached: true, target: undefined, promptTokens: hit.prompt_tokens, completionTokens: hit.completion_tokens, cost, attempts: [] });
-        return { body: hit.body, headers: { 'x-tollgate-cache': 'hit', 'x-tollgate-cost': String(cost), ...usageHeaders(hit.prompt_tokens, hit.completion_tokens) } };
+        await this.deps.billing.charge({
+          tenantId: caller.tenantId,
+          amount: cost,
+          idempotencyKey: `ai:${kind}:${id}:cache`,
+          description: `cache hit ${route.alias}`,
+        });
+        this.recorder({
+          ...base,
+          outcome: 'cache_hit',
+          cached: true,
+          target: undefined,
+          promptTokens: hit.prompt_tokens,
+          completionTokens: hit.completion_tokens,
+          cost,
+          attempts: [],
+        });
+        return {
+          body: hit.body,
+          headers: {
+            'x-tollgate-cache': 'hit',
+            'x-tollgate-cost': String(cost),
+            ...usageHeaders(hit.prompt_tokens, hit.completion_tokens),
+          },
+        };
       }
     }
 
@@ -139,14 +171,32 @@ export class ChatService {
       const result = await executeWithFallback(
         this.deps.router,
         route,
-        (t, signal) => this.deps.providers[t.provider].chat(this.upstreamRequest(request, t, prepared.outputCap), { target: t, signal, requestId: caller.requestId }),
-        { deadline: deadline.signal, deadlineAt: Date.now() + route.deadlineMs, streaming: false, logger: this.deps.logger, metrics: this.deps.metrics },
+        (t, signal) =>
+          this.deps.providers[t.provider].chat(this.upstreamRequest(request, t, prepared.outputCap), {
+            target: t,
+            signal,
+            requestId: caller.requestId,
+          }),
+        {
+          deadline: deadline.signal,
+          deadlineAt: Date.now() + route.deadlineMs,
+          streaming: false,
+          logger: this.deps.logger,
+          metrics: this.deps.metrics,
+        },
       );
       ({ value: completion, target, attempts } = result);
     } catch (err) {
       await this.deps.billing.release(hold);
       await this.deps.limiter.settle(tpm, 0);
-      this.recorder({ ...base, outcome: 'error', target: undefined, holdId: hold.id, errorCode: errorCodeOf(err), attempts: attemptsOf(err, attempts) });
+      this.recorder({
+        ...base,
+        outcome: 'error',
+        target: undefined,
+        holdId: hold.id,
+        errorCode: errorCodeOf(err),
+        attempts: attemptsOf(err, attempts),
+      });
       throw err;
     } finally {
       deadline.dispose();
@@ -154,7 +204,11 @@ export class ChatService {
 
     const usage = completion.usage ?? {
       prompt_tokens: prepared.promptEstimate,
-      completion_tokens: estimateTextTokens(completion.choices.map((c) => (c.message.content ?? '') + (c.message.tool_calls ?? []).map((t) => t.function.name + t.function.arguments).join('')).join('')),
+      completion_tokens: estimateTextTokens(
+        completion.choices
+          .map((c) => (c.message.content ?? '') + (c.message.tool_calls ?? []).map((t) => t.function.name + t.function.arguments).join(''))
+          .join(''),
+      ),
       total_tokens: 0,
     };
     usage.total_tokens = usage.prompt_tokens + usage.completion_tokens;
@@ -164,9 +218,22 @@ export class ChatService {
     completion = { ...completion, id, usage };
     const body = JSON.stringify(completion);
     if (cacheKey && completion.choices[0]?.finish_reason) {
-      await this.deps.cache.set(cacheKey, { body, cost, prompt_tokens: usage.prompt_tokens, completion_tokens: usage.completion_tokens, target: target.id }, this.deps.router.routing.cache.ttl_s);
+      await this.deps.cache.set(
+        cacheKey,
+        { body, cost, prompt_tokens: usage.prompt_tokens, completion_tokens: usage.completion_tokens, target: target.id },
+        this.deps.router.routing.cache.ttl_s,
+      );
     }
-    this.recorder({ ...base, outcome: settlement.error ? 'billing_error' : 'success', target, holdId: hold.id, promptTokens: usage.prompt_tokens, completionTokens: usage.completion_tokens, cost: settlement.charged, attempts });
+    this.recorder({
+      ...base,
+      outcome: settlement.error ? 'billing_error' : 'success',
+      target,
+      holdId: hold.id,
+      promptTokens: usage.prompt_tokens,
+      completionTokens: usage.completion_tokens,
+      cost: settlement.charged,
+      attempts,
+    });
     return {
       body,
       headers: {
@@ -196,10 +263,20 @@ export class ChatService {
     const hold = await this.hold(caller, prepared, `ai:chat:${id}`, tpm, base);
 
     // What this attempt produced; reset when a target fails before its first chunk.
-    let state = { chars: 0, usage: undefined as Usage | undefined, created: 0, model: route.alias, ttftMs: undefined as number | undefined };
+    let state = {
+      chars: 0,
+      usage: undefined as Usage | undefined,
+      created: 0,
+      model: route.alias,
+      ttftMs: undefined as number | undefined,
+    };
     const run = async (target: TargetConfig, signal: AbortSignal) => {
       state = { chars: 0, usage: undefined, created: Math.floor(Date.now() / 1000), model: target.model, ttftMs: undefined };
-      const upstream = this.deps.providers[target.provider].streamChat(this.upstreamRequest(request, target, prepared.outputCap), { target, signal, requestId: caller.requestId });
+      const upstream = this.deps.providers[target.provider].streamChat(this.upstreamRequest(request, target, prepared.outputCap), {
+        target,
+        signal,
+        requestId: caller.requestId,
+      });
       for await (const chunk of upstream) {
         state.created = chunk.created || state.created;
         state.model = chunk.model || state.model;
@@ -207,7 +284,8 @@ export class ChatService {
         for (const choice of chunk.choices) {
           const d = choice.delta;
           state.chars += (d.content?.length ?? 0) + (d.refusal?.length ?? 0);
-          for (const call of d.tool_calls ?? []) state.chars += (call.function?.name?.length ?? 0) + (call.function?.arguments?.length ?? 0);
+          for (const call of d.tool_calls ?? [])
+            state.chars += (call.function?.name?.length ?? 0) + (call.function?.arguments?.length ?? 0);
         }
         // The upstream's usage-only chunk is replaced by ours (with the cost) at the end.
         if (chunk.choices.length === 0) continue;
@@ -249,16 +327,48 @@ export class ChatService {
     await this.deps.limiter.settle(tpm, prompt + completionTokens);
     if (!sink.started) sink.start({ 'x-tollgate-provider': result.target.provider, 'x-tollgate-model': route.alias, ...tpmHeaders(tpm) });
     if (includeUsage && !sink.signal.aborted) {
-      const usage: Usage = { prompt_tokens: prompt, completion_tokens: completionTokens, total_tokens: prompt + completionTokens, cost: settlement.charged };
-      await sink.send({ id, object: 'chat.completion.chunk', created: state.created, model: state.model, choices: [], usage } satisfies ChatCompletionChunk).catch(() => undefined);
+      const usage: Usage = {
+        prompt_tokens: prompt,
+        completion_tokens: completionTokens,
+        total_tokens: prompt + completionTokens,
+        cost: settlement.charged,
+      };
+      await sink
+        .send({
+          id,
+          object: 'chat.completion.chunk',
+          created: state.created,
+          model: state.model,
+          choices: [],
+          usage,
+        } satisfies ChatCompletionChunk)
+        .catch(() => undefined);
     }
     sink.finish();
-    this.recorder({ ...base, outcome: settlement.error ? 'billing_error' : 'success', target: result.target, holdId: hold.id, promptTokens: prompt, completionTokens, cost: settlement.charged, attempts: result.attempts, ttftMs: state.ttftMs });
+    this.recorder({
+      ...base,
+      outcome: settlement.error ? 'billing_error' : 'success',
+      target: result.target,
+      holdId: hold.id,
+      promptTokens: prompt,
+      completionTokens,
+      cost: settlement.charged,
+      attempts: result.attempts,
+      ttftMs: state.ttftMs,
+    });
   }
 
   private async streamFailed(
     err: unknown,
-    ctx: { caller: Caller; prepared: Prepared; hold: CreditHold; tpm: TpmDecision | undefined; sink: StreamSink; state: { chars: number; usage: Usage | undefined; ttftMs: number | undefined }; base: RecordBase },
+    ctx: {
+      caller: Caller;
+      prepared: Prepared;
+      hold: CreditHold;
+      tpm: TpmDecision | undefined;
+      sink: StreamSink;
+      state: { chars: number; usage: Usage | undefined; ttftMs: number | undefined };
+      base: RecordBase;
+    },
   ): Promise<void> {
     const { prepared, hold, tpm, sink, state, base } = ctx;
     const attempts = attemptsOf(err, []);
@@ -268,10 +378,25 @@ export class ChatService {
       const completionTokens = state.usage?.completion_tokens ?? tokensForChars(state.chars);
       const prompt = state.usage?.prompt_tokens ?? prepared.promptEstimate;
       let settlement: Settlement = { charged: 0, uncollected: 0 };
-      if (sink.started) settlement = await this.deps.billing.settle(hold, costOf(prepared.route.price, prompt, completionTokens), `ai:${base.kind}:${base.id}`);
+      if (sink.started)
+        settlement = await this.deps.billing.settle(
+          hold,
+          costOf(prepared.route.price, prompt, completionTokens),
+          `ai:${base.kind}:${base.id}`,
+        );
       else await this.deps.billing.release(hold);
       await this.deps.limiter.settle(tpm, sink.started ? prompt + completionTokens : 0);
-      this.recorder({ ...base, outcome: 'client_disconnect', target, holdId: hold.id, promptTokens: sink.started ? prompt : 0, completionTokens: sink.started ? completionTokens : 0, cost: settlement.charged, attempts, ttftMs: state.ttftMs });
+      this.recorder({
+        ...base,
+        outcome: 'client_disconnect',
+        target,
+        holdId: hold.id,
+        promptTokens: sink.started ? prompt : 0,
+        completionTokens: sink.started ? completionTokens : 0,
+        cost: settlement.charged,
+        attempts,
+        ttftMs: state.ttftMs,
+      });
       return;
     }
     // The upstream (or we) failed: the tenant pays nothing for a broken answer.
@@ -283,7 +408,16 @@ export class ChatService {
     }
     const appError = err instanceof AppError ? err : new AppError('UPSTREAM_FAILED', 'The upstream failed in the middle of the stream');
     sink.fail(toOpenAiError(appError, base.caller.requestId));
-    this.recorder({ ...base, outcome: 'stream_error', target, holdId: hold.id, errorCode: appError.code, completionTokens: tokensForChars(state.chars), attempts, ttftMs: state.ttftMs });
+    this.recorder({
+      ...base,
+      outcome: 'stream_error',
+      target,
+      holdId: hold.id,
+      errorCode: appError.code,
+      completionTokens: tokensForChars(state.chars),
+      attempts,
+      ttftMs: state.ttftMs,
+    });
   }
 
   private async admit(caller: Caller, prepared: Prepared, base: RecordBase): Promise<TpmDecision | undefined> {
@@ -295,12 +429,30 @@ export class ChatService {
     }
   }
 
-  private async hold(caller: Caller, prepared: Prepared, idempotencyKey: string, tpm: TpmDecision | undefined, base: RecordBase): Promise<CreditHold> {
+  private async hold(
+    caller: Caller,
+    prepared: Prepared,
+    idempotencyKey: string,
+    tpm: TpmDecision | undefined,
+    base: RecordBase,
+  ): Promise<CreditHold> {
     try {
-      return await this.deps.billing.hold({ tenantId: caller.tenantId, amount: prepared.worstCase, idempotencyKey, ttlS: this.holdTtlS(prepared.route), description: `${base.kind} ${prepared.route.alias}` });
+      return await this.deps.billing.hold({
+        tenantId: caller.tenantId,
+        amount: prepared.worstCase,
+        idempotencyKey,
+        ttlS: this.holdTtlS(prepared.route),
+        description: `${base.kind} ${prepared.route.alias}`,
+      });
     } catch (err) {
       await this.deps.limiter.settle(tpm, 0);
-      this.recorder({ ...base, outcome: err instanceof AppError && err.code === 'INSUFFICIENT_CREDITS' ? 'insufficient_credits' : 'error', target: undefined, errorCode: errorCodeOf(err), attempts: [] });
+      this.recorder({
+        ...base,
+        outcome: err instanceof AppError && err.code === 'INSUFFICIENT_CREDITS' ? 'insufficient_credits' : 'error',
+        target: undefined,
+        errorCode: errorCodeOf(err),
+        attempts: [],
+      });
       throw err;
     }
   }

@@ -33,7 +33,12 @@ export function createSseSink(res: Response): StreamSink {
     },
     start(headers) {
       started = true;
-      res.writeHead(200, { ...headers, 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'x-accel-buffering': 'no' });
+      res.writeHead(200, {
+        ...headers,
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-cache',
+        'x-accel-buffering': 'no',
+      });
     },
     async send(payload) {
       if (controller.signal.aborted) throw new ClientGoneError();

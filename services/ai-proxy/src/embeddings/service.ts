@@ -31,7 +31,9 @@ export class EmbeddingsService {
     const base = { id, caller, route, kind: 'embedding', stream: false, started } as const;
     const estimate = estimateEmbeddingTokens(request);
     if (estimate * 4 > this.deps.config.MAX_PROMPT_CHARS) {
-      throw new AppError('VALIDATION_FAILED', `The input is too long: at most ${this.deps.config.MAX_PROMPT_CHARS} characters`, { details: { param: 'input' } });
+      throw new AppError('VALIDATION_FAILED', `The input is too long: at most ${this.deps.config.MAX_PROMPT_CHARS} characters`, {
+        details: { param: 'input' },
+      });
     }
     let tpm;
     try {
@@ -51,7 +53,13 @@ export class EmbeddingsService {
       });
     } catch (err) {
       await this.deps.limiter.settle(tpm, 0);
-      this.recorder({ ...base, outcome: err instanceof AppError && err.code === 'INSUFFICIENT_CREDITS' ? 'insufficient_credits' : 'error', target: undefined, errorCode: err instanceof AppError ? err.code : 'INTERNAL', attempts: [] });
+      this.recorder({
+        ...base,
+        outcome: err instanceof AppError && err.code === 'INSUFFICIENT_CREDITS' ? 'insufficient_credits' : 'error',
+        target: undefined,
+        errorCode: err instanceof AppError ? err.code : 'INTERNAL',
+        attempts: [],
+      });
       throw err;
     }
     let result;
@@ -66,12 +74,25 @@ export class EmbeddingsService {
           if (target.provider !== 'openai') delete upstream.encoding_format;
           return this.deps.providers[target.provider].embed(upstream, { target, signal, requestId: caller.requestId });
         },
-        { deadline: deadline.signal, deadlineAt: Date.now() + route.deadlineMs, streaming: false, logger: this.deps.logger, metrics: this.deps.metrics },
+        {
+          deadline: deadline.signal,
+          deadlineAt: Date.now() + route.deadlineMs,
+          streaming: false,
+          logger: this.deps.logger,
+          metrics: this.deps.metrics,
+        },
       );
     } catch (err) {
       await this.deps.billing.release(hold);
       await this.deps.limiter.settle(tpm, 0);
-      this.recorder({ ...base, outcome: 'error', target: undefined, holdId: hold.id, errorCode: err instanceof AppError ? err.code : 'INTERNAL', attempts: attemptsOfError(err) ?? [] });
+      this.recorder({
+        ...base,
+        outcome: 'error',
+        target: undefined,
+        holdId: hold.id,
+        errorCode: err instanceof AppError ? err.code : 'INTERNAL',
+        attempts: attemptsOfError(err) ?? [],
+      });
       throw err;
     } finally {
       deadline.dispose();
@@ -81,11 +102,32 @@ export class EmbeddingsService {
     const cost = costOf(route.price, promptTokens, 0);
     const settlement = await this.deps.billing.settle(hold, cost, `ai:embedding:${id}`);
     await this.deps.limiter.settle(tpm, promptTokens);
-    const data = request.encoding_format === 'base64' ? response.data.map((d) => ({ ...d, embedding: Array.isArray(d.embedding) ? toBase64Embedding(d.embedding) : d.embedding })) : response.data;
-    this.recorder({ ...base, outcome: settlement.error ? 'billing_error' : 'success', target: result.target, holdId: hold.id, promptTokens, cost: settlement.charged, attempts: result.attempts });
+    const data =
+      request.encoding_format === 'base64'
+        ? response.data.map((d) => ({ ...d, embedding: Array.isArray(d.embedding) ? toBase64Embedding(d.embedding) : d.embedding }))
+        : response.data;
+    this.recorder({
+      ...base,
+      outcome: settlement.error ? 'billing_error' : 'success',
+      target: result.target,
+      holdId: hold.id,
+      promptTokens,
+      cost: settlement.charged,
+      attempts: result.attempts,
+    });
     return {
-      body: JSON.stringify({ object: 'list', data, model: response.model, usage: { prompt_tokens: promptTokens, total_tokens: promptTokens } }),
-      headers: { 'x-tollgate-cost': String(settlement.charged), 'x-tollgate-provider': result.target.provider, 'x-tollgate-prompt-tokens': String(promptTokens), ...tpmHeaders(tpm) },
+      body: JSON.stringify({
+        object: 'list',
+        data,
+        model: response.model,
+        usage: { prompt_tokens: promptTokens, total_tokens: promptTokens },
+      }),
+      headers: {
+        'x-tollgate-cost': String(settlement.charged),
+        'x-tollgate-provider': result.target.provider,
+        'x-tollgate-prompt-tokens': String(promptTokens),
+        ...tpmHeaders(tpm),
+      },
     };
   }
 }

@@ -41,7 +41,13 @@ export interface TokenLimiter {
   settle(decision: TpmDecision | undefined, actualTokens: number): Promise<void>;
 }
 
-export function createTokenLimiter(options: { redis: Redis; prefix: string; limits: { tokens_per_minute: number; keys: Record<string, number> }; logger: Logger; now?: () => number }): TokenLimiter {
+export function createTokenLimiter(options: {
+  redis: Redis;
+  prefix: string;
+  limits: { tokens_per_minute: number; keys: Record<string, number> };
+  logger: Logger;
+  now?: () => number;
+}): TokenLimiter {
   const { redis, logger } = options;
   const now = options.now ?? Date.now;
   const limitFor = (keyId: string) => options.limits.keys[keyId] ?? options.limits.tokens_per_minute;
@@ -57,7 +63,10 @@ export function createTokenLimiter(options: { redis: Redis; prefix: string; limi
       const resetS = Math.max(1, Math.ceil((WINDOW_MS - elapsed) / 1000));
       let result: [number, number];
       try {
-        result = (await redis.eval(ADMIT, 2, key, `${base}:${bucket - 1}`, String(limit), String(estimatedTokens), String(elapsed))) as [number, number];
+        result = (await redis.eval(ADMIT, 2, key, `${base}:${bucket - 1}`, String(limit), String(estimatedTokens), String(elapsed))) as [
+          number,
+          number,
+        ];
       } catch (err) {
         // Fail open: money is protected by the credits hold; a Redis outage must not stop traffic.
         logger.warn('token limit check failed; admitting', { err });
@@ -65,10 +74,20 @@ export function createTokenLimiter(options: { redis: Redis; prefix: string; limi
       }
       const [admitted, used] = result;
       const remaining = Math.max(0, limit - used);
-      const headers = { 'x-ratelimit-limit-tokens': String(limit), 'x-ratelimit-remaining-tokens': String(remaining), 'x-ratelimit-reset-tokens': `${resetS}s` };
+      const headers = {
+        'x-ratelimit-limit-tokens': String(limit),
+        'x-ratelimit-remaining-tokens': String(remaining),
+        'x-ratelimit-reset-tokens': `${resetS}s`,
+      };
       if (!admitted) {
-        const message = estimatedTokens > limit ? `This request (~${estimatedTokens} tokens) exceeds the key's limit of ${limit} tokens per minute` : `Token rate limit reached: ${limit} tokens per minute for this key`;
-        throw new AppError('RATE_LIMITED', message, { headers: { ...headers, 'Retry-After': String(resetS) }, details: { limit_tokens_per_minute: limit } });
+        const message =
+          estimatedTokens > limit
+            ? `This request (~${estimatedTokens} tokens) exceeds the key's limit of ${limit} tokens per minute`
+            : `Token rate limit reached: ${limit} tokens per minute for this key`;
+        throw new AppError('RATE_LIMITED', message, {
+          headers: { ...headers, 'Retry-After': String(resetS) },
+          details: { limit_tokens_per_minute: limit },
+        });
       }
       return { limit, remaining, resetS, reservation: { key, tokens: estimatedTokens } };
     },
@@ -88,5 +107,9 @@ export function createTokenLimiter(options: { redis: Redis; prefix: string; limi
 
 export function tpmHeaders(decision: TpmDecision | undefined): Record<string, string> {
   if (!decision) return {};
-  return { 'x-ratelimit-limit-tokens': String(decision.limit), 'x-ratelimit-remaining-tokens': String(decision.remaining), 'x-ratelimit-reset-tokens': `${decision.resetS}s` };
+  return {
+    'x-ratelimit-limit-tokens': String(decision.limit),
+    'x-ratelimit-remaining-tokens': String(decision.remaining),
+    'x-ratelimit-reset-tokens': `${decision.resetS}s`,
+  };
 }

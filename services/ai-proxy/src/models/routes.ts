@@ -19,7 +19,10 @@ export function modelRoutes(router: ModelRouter): Router {
     const raw = (req.params as Record<string, string | string[]>)['id'];
     const id = Array.isArray(raw) ? raw.join('/') : String(raw);
     const route = router.modelsFor(tenantOf(req)).find((m) => m.alias === id);
-    if (!route) throw new AppError('NOT_FOUND', `The model \`${id.slice(0, 128)}\` does not exist or you do not have access to it`, { details: { param: 'model' } });
+    if (!route)
+      throw new AppError('NOT_FOUND', `The model \`${id.slice(0, 128)}\` does not exist or you do not have access to it`, {
+        details: { param: 'model' },
+      });
     res.json(modelObject(route));
   });
   return r;

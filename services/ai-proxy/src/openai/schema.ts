@@ -17,11 +17,20 @@ const imagePart = z
   })
   .strict();
 const audioPart = z
-  .object({ type: z.literal('input_audio'), input_audio: z.object({ data: z.string().max(MAX_TEXT), format: z.enum(['wav', 'mp3']) }).strict() })
+  .object({
+    type: z.literal('input_audio'),
+    input_audio: z.object({ data: z.string().max(MAX_TEXT), format: z.enum(['wav', 'mp3']) }).strict(),
+  })
   .strict();
 const refusalPart = z.object({ type: z.literal('refusal'), refusal: text }).strict();
 
-const userContent = z.union([text, z.array(z.discriminatedUnion('type', [textPart, imagePart, audioPart])).min(1).max(256)]);
+const userContent = z.union([
+  text,
+  z
+    .array(z.discriminatedUnion('type', [textPart, imagePart, audioPart]))
+    .min(1)
+    .max(256),
+]);
 const textContent = z.union([text, z.array(textPart).min(1).max(256)]);
 
 const name = z.string().min(1).max(64).optional();
@@ -41,13 +50,19 @@ export const messageSchema = z.discriminatedUnion('role', [
   z
     .object({
       role: z.literal('assistant'),
-      content: z.union([text, z.array(z.discriminatedUnion('type', [textPart, refusalPart])).max(256)]).nullable().optional(),
+      content: z
+        .union([text, z.array(z.discriminatedUnion('type', [textPart, refusalPart])).max(256)])
+        .nullable()
+        .optional(),
       name,
       refusal: z.string().nullable().optional(),
       tool_calls: z.array(toolCallSchema).max(128).optional(),
     })
     .strict()
-    .refine((m) => (m.content !== null && m.content !== undefined) || (m.tool_calls?.length ?? 0) > 0, { message: 'an assistant message needs content or tool_calls', path: ['content'] }),
+    .refine((m) => (m.content !== null && m.content !== undefined) || (m.tool_calls?.length ?? 0) > 0, {
+      message: 'an assistant message needs content or tool_calls',
+      path: ['content'],
+    }),
   z.object({ role: z.literal('tool'), content: textContent, tool_call_id: z.string().min(1).max(200) }).strict(),
 ]);
 
@@ -78,7 +93,14 @@ const responseFormat = z.discriminatedUnion('type', [
   z
     .object({
       type: z.literal('json_schema'),
-      json_schema: z.object({ name: functionName, description: z.string().optional(), schema: z.record(z.string(), z.unknown()).optional(), strict: z.boolean().nullable().optional() }).strict(),
+      json_schema: z
+        .object({
+          name: functionName,
+          description: z.string().optional(),
+          schema: z.record(z.string(), z.unknown()).optional(),
+          strict: z.boolean().nullable().optional(),
+        })
+        .strict(),
     })
     .strict(),
 ]);
@@ -93,7 +115,10 @@ export const chatRequestSchema = z.looseObject({
   temperature: z.number().min(0).max(2).nullable().optional(),
   top_p: z.number().min(0).max(1).nullable().optional(),
   n: z.literal(1, 'only n = 1 is supported').nullable().optional(),
-  stop: z.union([z.string().min(1).max(1_000), z.array(z.string().min(1).max(1_000)).max(4)]).nullable().optional(),
+  stop: z
+    .union([z.string().min(1).max(1_000), z.array(z.string().min(1).max(1_000)).max(4)])
+    .nullable()
+    .optional(),
   presence_penalty: z.number().min(-2).max(2).nullable().optional(),
   frequency_penalty: z.number().min(-2).max(2).nullable().optional(),
   logit_bias: z.record(z.string(), z.number().min(-100).max(100)).nullable().optional(),
@@ -118,7 +143,10 @@ export const embeddingsRequestSchema = z.looseObject({
     z.string().min(1).max(MAX_TEXT),
     z.array(z.string().min(1).max(MAX_TEXT)).min(1).max(2_048),
     z.array(z.number().int().min(0)).min(1).max(100_000),
-    z.array(z.array(z.number().int().min(0)).min(1).max(100_000)).min(1).max(2_048),
+    z
+      .array(z.array(z.number().int().min(0)).min(1).max(100_000))
+      .min(1)
+      .max(2_048),
   ]),
   encoding_format: z.enum(['float', 'base64']).optional(),
   dimensions: z.number().int().min(1).max(16_384).optional(),

@@ -29,7 +29,10 @@ export interface AnthropicRequest {
   top_p?: number;
   stop_sequences?: string[];
   tools?: { name: string; description?: string; input_schema: unknown }[];
-  tool_choice?: { type: 'auto' | 'any' | 'none' } | { type: 'tool'; name: string } | { type: 'auto' | 'any' | 'tool'; name?: string; disable_parallel_tool_use: boolean };
+  tool_choice?:
+    | { type: 'auto' | 'any' | 'none' }
+    | { type: 'tool'; name: string }
+    | { type: 'auto' | 'any' | 'tool'; name?: string; disable_parallel_tool_use: boolean };
   metadata?: { user_id: string };
   stream?: boolean;
 }
@@ -49,7 +52,8 @@ interface AnthropicUsage {
   cache_read_input_tokens?: number | null;
 }
 
-const unsupported = (what: string) => new UpstreamError(`anthropic: ${what}`, 'http', { status: 400, upstreamMessage: `${what} is not supported by this model's provider` });
+const unsupported = (what: string) =>
+  new UpstreamError(`anthropic: ${what}`, 'http', { status: 400, upstreamMessage: `${what} is not supported by this model's provider` });
 
 function imageBlock(url: string): Block {
   const data = /^data:([^;,]+);base64,(.*)$/s.exec(url);
@@ -84,7 +88,8 @@ function blocksOf(message: ChatMessage): { role: 'user' | 'assistant'; blocks: B
       const blocks: Block[] = [];
       const text = contentText(message.content);
       if (text) blocks.push({ type: 'text', text });
-      for (const call of message.tool_calls ?? []) blocks.push({ type: 'tool_use', id: call.id, name: call.function.name, input: parseArguments(call.function.arguments) });
+      for (const call of message.tool_calls ?? [])
+        blocks.push({ type: 'tool_use', id: call.id, name: call.function.name, input: parseArguments(call.function.arguments) });
       return { role: 'assistant', blocks };
     }
     case 'tool':
@@ -116,9 +121,18 @@ export function toAnthropicRequest(request: ChatRequest, maxTokens: number): Ant
   if (request.stop != null) out.stop_sequences = Array.isArray(request.stop) ? request.stop : [request.stop];
   if (request.user) out.metadata = { user_id: request.user };
   if (request.tools?.length && request.tool_choice !== 'none') {
-    out.tools = request.tools.map((t) => ({ name: t.function.name, ...(t.function.description ? { description: t.function.description } : {}), input_schema: t.function.parameters ?? { type: 'object', properties: {} } }));
+    out.tools = request.tools.map((t) => ({
+      name: t.function.name,
+      ...(t.function.description ? { description: t.function.description } : {}),
+      input_schema: t.function.parameters ?? { type: 'object', properties: {} },
+    }));
     const choice = request.tool_choice;
-    const base = choice === 'required' ? { type: 'any' as const } : typeof choice === 'object' ? { type: 'tool' as const, name: choice.function.name } : { type: 'auto' as const };
+    const base =
+      choice === 'required'
+        ? { type: 'any' as const }
+        : typeof choice === 'object'
+          ? { type: 'tool' as const, name: choice.function.name }
+          : { type: 'auto' as const };
     out.tool_choice = request.parallel_tool_calls === false ? { ...base, disable_parallel_tool_use: true } : base;
   }
   return out;
@@ -144,7 +158,8 @@ export function finishReasonOf(stopReason: string | null | undefined): FinishRea
   }
 }
 
-const promptTokensOf = (u: AnthropicUsage) => (u.input_tokens ?? 0) + (u.cache_creation_input_tokens ?? 0) + (u.cache_read_input_tokens ?? 0);
+const promptTokensOf = (u: AnthropicUsage) =>
+  (u.input_tokens ?? 0) + (u.cache_creation_input_tokens ?? 0) + (u.cache_read_input_tokens ?? 0);
 
 export function fromAnthropicResponse(body: AnthropicResponse): ChatCompletion {
   let text = '';
@@ -166,7 +181,12 @@ export function fromAnthropicResponse(body: AnthropicResponse): ChatCompletion {
     choices: [
       {
         index: 0,
-        message: { role: 'assistant', content: text || (toolCalls.length ? null : ''), refusal: null, ...(toolCalls.length ? { tool_calls: toolCalls } : {}) },
+        message: {
+          role: 'assistant',
+          content: text || (toolCalls.length ? null : ''),
+          refusal: null,
+          ...(toolCalls.length ? { tool_calls: toolCalls } : {}),
+        },
         logprobs: null,
         finish_reason: finishReasonOf(body.stop_reason),
       },
@@ -203,7 +223,11 @@ export function createAnthropicProvider(agent: Dispatcher): Provider {
   return {
     async chat(request, call) {
       const body = toAnthropicRequest(request, outputCapOf(request));
-      const res = await upstreamRequest(agent, { url: `${call.target.baseUrl}/v1/messages`, headers: headers(call, 'application/json'), body, signal: call.signal }, describeAnthropicError);
+      const res = await upstreamRequest(
+        agent,
+        { url: `${call.target.baseUrl}/v1/messages`, headers: headers(call, 'application/json'), body, signal: call.signal },
+        describeAnthropicError,
+      );
       const parsed = await readJson<AnthropicResponse>(res, 'anthropic messages', call.signal);
       if (!parsed || !Array.isArray(parsed.content)) throw new UpstreamError('anthropic returned no content', 'protocol');
       return fromAnthropicResponse(parsed);
@@ -213,7 +237,13 @@ export function createAnthropicProvider(agent: Dispatcher): Provider {
       const body = { ...toAnthropicRequest(request, outputCapOf(request)), stream: true };
       const res = await upstreamRequest(
         agent,
-        { url: `${call.target.baseUrl}/v1/messages`, headers: headers(call, 'text/event-stream'), body, signal: call.signal, idleTimeoutMs: call.target.timeoutMs },
+        {
+          url: `${call.target.baseUrl}/v1/messages`,
+          headers: headers(call, 'text/event-stream'),
+          body,
+          signal: call.signal,
+          idleTimeoutMs: call.target.timeoutMs,
+        },
         describeAnthropicError,
       );
       let id = '';
@@ -225,7 +255,10 @@ export function createAnthropicProvider(agent: Dispatcher): Provider {
       let stopped = false;
       /** Anthropic content-block index → OpenAI tool_calls index. */
       const toolIndex = new Map<number, number>();
-      const chunk = (delta: ChatCompletionChunk['choices'][number]['delta'], finishReason: FinishReason | null = null): ChatCompletionChunk => ({
+      const chunk = (
+        delta: ChatCompletionChunk['choices'][number]['delta'],
+        finishReason: FinishReason | null = null,
+      ): ChatCompletionChunk => ({
         id,
         object: 'chat.completion.chunk',
         created,
@@ -247,7 +280,16 @@ export function createAnthropicProvider(agent: Dispatcher): Provider {
             else if (event.content_block?.type === 'tool_use') {
               const index = toolIndex.size;
               toolIndex.set(event.index ?? 0, index);
-              yield chunk({ tool_calls: [{ index, id: event.content_block.id ?? '', type: 'function', function: { name: event.content_block.name ?? '', arguments: '' } }] });
+              yield chunk({
+                tool_calls: [
+                  {
+                    index,
+                    id: event.content_block.id ?? '',
+                    type: 'function',
+                    function: { name: event.content_block.name ?? '', arguments: '' },
+                  },
+                ],
+              });
             }
             break;
           case 'content_block_delta':
@@ -266,7 +308,9 @@ export function createAnthropicProvider(agent: Dispatcher): Provider {
             stopped = true;
             break;
           case 'error':
-            throw new UpstreamError(`anthropic stream error: ${event.error?.type ?? 'error'}`, 'upstream_error_event', { upstreamMessage: event.error?.message ?? 'stream error' });
+            throw new UpstreamError(`anthropic stream error: ${event.error?.type ?? 'error'}`, 'upstream_error_event', {
+              upstreamMessage: event.error?.message ?? 'stream error',
+            });
           default:
             break; // ping, content_block_stop, and event types added later
         }
@@ -274,7 +318,14 @@ export function createAnthropicProvider(agent: Dispatcher): Provider {
       }
       if (!stopped) throw new UpstreamError('anthropic stream ended before message_stop', 'protocol');
       yield chunk({}, finish ?? 'stop');
-      yield { id, object: 'chat.completion.chunk', created, model, choices: [], usage: { prompt_tokens: promptTokens, completion_tokens: outputTokens, total_tokens: promptTokens + outputTokens } };
+      yield {
+        id,
+        object: 'chat.completion.chunk',
+        created,
+        model,
+        choices: [],
+        usage: { prompt_tokens: promptTokens, completion_tokens: outputTokens, total_tokens: promptTokens + outputTokens },
+      };
     },
 
     async embed() {

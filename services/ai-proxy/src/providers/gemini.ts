@@ -30,17 +30,45 @@ export interface GeminiRequest {
 }
 
 interface GeminiResponse {
-  candidates?: { content?: { role?: string; parts?: (Partial<{ text: string; thought: boolean; functionCall: { name: string; args?: unknown; id?: string } }>)[] }; finishReason?: string; index?: number }[];
+  candidates?: {
+    content?: {
+      role?: string;
+      parts?: Partial<{ text: string; thought: boolean; functionCall: { name: string; args?: unknown; id?: string } }>[];
+    };
+    finishReason?: string;
+    index?: number;
+  }[];
   usageMetadata?: { promptTokenCount?: number; candidatesTokenCount?: number; thoughtsTokenCount?: number; totalTokenCount?: number };
   modelVersion?: string;
   responseId?: string;
   error?: { code?: number; message?: string; status?: string };
 }
 
-const unsupported = (what: string) => new UpstreamError(`gemini: ${what}`, 'http', { status: 400, upstreamMessage: `${what} is not supported by this model's provider` });
+const unsupported = (what: string) =>
+  new UpstreamError(`gemini: ${what}`, 'http', { status: 400, upstreamMessage: `${what} is not supported by this model's provider` });
 
 /** Gemini takes an OpenAPI subset for function parameters; JSON-Schema-only keywords are dropped. */
-const SCHEMA_KEYS = new Set(['type', 'format', 'description', 'nullable', 'enum', 'properties', 'required', 'items', 'minItems', 'maxItems', 'minimum', 'maximum', 'anyOf', 'propertyOrdering', 'title', 'minLength', 'maxLength', 'pattern', 'default']);
+const SCHEMA_KEYS = new Set([
+  'type',
+  'format',
+  'description',
+  'nullable',
+  'enum',
+  'properties',
+  'required',
+  'items',
+  'minItems',
+  'maxItems',
+  'minimum',
+  'maximum',
+  'anyOf',
+  'propertyOrdering',
+  'title',
+  'minLength',
+  'maxLength',
+  'pattern',
+  'default',
+]);
 export function toGeminiSchema(schema: unknown): unknown {
   if (Array.isArray(schema)) return schema.map(toGeminiSchema);
   if (!schema || typeof schema !== 'object') return schema;
@@ -128,7 +156,8 @@ export function toGeminiRequest(request: ChatRequest): GeminiRequest {
   if (request.response_format?.type === 'json_object') generationConfig['responseMimeType'] = 'application/json';
   if (request.response_format?.type === 'json_schema') {
     generationConfig['responseMimeType'] = 'application/json';
-    if (request.response_format.json_schema.schema) generationConfig['responseSchema'] = toGeminiSchema(request.response_format.json_schema.schema);
+    if (request.response_format.json_schema.schema)
+      generationConfig['responseSchema'] = toGeminiSchema(request.response_format.json_schema.schema);
   }
   const out: GeminiRequest = { contents, generationConfig };
   if (system.length) out.systemInstruction = { parts: [{ text: system.join('\n\n') }] };
@@ -145,7 +174,8 @@ export function toGeminiRequest(request: ChatRequest): GeminiRequest {
     const choice = request.tool_choice;
     if (choice === 'none') out.toolConfig = { functionCallingConfig: { mode: 'NONE' } };
     else if (choice === 'required') out.toolConfig = { functionCallingConfig: { mode: 'ANY' } };
-    else if (typeof choice === 'object') out.toolConfig = { functionCallingConfig: { mode: 'ANY', allowedFunctionNames: [choice.function.name] } };
+    else if (typeof choice === 'object')
+      out.toolConfig = { functionCallingConfig: { mode: 'ANY', allowedFunctionNames: [choice.function.name] } };
   }
   return out;
 }
@@ -172,7 +202,12 @@ export function fromGeminiResponse(body: GeminiResponse, model: string): ChatCom
   for (const part of candidate?.content?.parts ?? []) {
     if (part.thought) continue;
     if (typeof part.text === 'string') text += part.text;
-    if (part.functionCall) toolCalls.push({ id: part.functionCall.id ?? callId(), type: 'function', function: { name: part.functionCall.name, arguments: JSON.stringify(part.functionCall.args ?? {}) } });
+    if (part.functionCall)
+      toolCalls.push({
+        id: part.functionCall.id ?? callId(),
+        type: 'function',
+        function: { name: part.functionCall.name, arguments: JSON.stringify(part.functionCall.args ?? {}) },
+      });
   }
   const usage = usageOf(body.usageMetadata) ?? { prompt: 0, completion: 0 };
   return {
@@ -183,7 +218,12 @@ export function fromGeminiResponse(body: GeminiResponse, model: string): ChatCom
     choices: [
       {
         index: 0,
-        message: { role: 'assistant', content: text || (toolCalls.length ? null : ''), refusal: null, ...(toolCalls.length ? { tool_calls: toolCalls } : {}) },
+        message: {
+          role: 'assistant',
+          content: text || (toolCalls.length ? null : ''),
+          refusal: null,
+          ...(toolCalls.length ? { tool_calls: toolCalls } : {}),
+        },
         logprobs: null,
         finish_reason: finishReasonOf(candidate?.finishReason, toolCalls.length > 0) ?? 'stop',
       },
@@ -212,7 +252,16 @@ const modelPath = (call: UpstreamCall) => `${call.target.baseUrl}/v1beta/models/
 export function createGeminiProvider(agent: Dispatcher): Provider {
   return {
     async chat(request, call) {
-      const res = await upstreamRequest(agent, { url: `${modelPath(call)}:generateContent`, headers: headers(call, 'application/json'), body: toGeminiRequest(request), signal: call.signal }, describeGeminiError);
+      const res = await upstreamRequest(
+        agent,
+        {
+          url: `${modelPath(call)}:generateContent`,
+          headers: headers(call, 'application/json'),
+          body: toGeminiRequest(request),
+          signal: call.signal,
+        },
+        describeGeminiError,
+      );
       const body = await readJson<GeminiResponse>(res, 'gemini generateContent', call.signal);
       if (!body?.candidates?.length) throw new UpstreamError('gemini returned no candidates', 'protocol');
       return fromGeminiResponse(body, request.model);
@@ -221,7 +270,13 @@ export function createGeminiProvider(agent: Dispatcher): Provider {
     async *streamChat(request, call) {
       const res = await upstreamRequest(
         agent,
-        { url: `${modelPath(call)}:streamGenerateContent?alt=sse`, headers: headers(call, 'text/event-stream'), body: toGeminiRequest(request), signal: call.signal, idleTimeoutMs: call.target.timeoutMs },
+        {
+          url: `${modelPath(call)}:streamGenerateContent?alt=sse`,
+          headers: headers(call, 'text/event-stream'),
+          body: toGeminiRequest(request),
+          signal: call.signal,
+          idleTimeoutMs: call.target.timeoutMs,
+        },
         describeGeminiError,
       );
       const created = Math.floor(Date.now() / 1000);
@@ -241,7 +296,10 @@ export function createGeminiProvider(agent: Dispatcher): Provider {
       // Gemini's SSE has no terminator: a stream is complete when a candidate carried a finishReason.
       for await (const sse of readSse(res.body, 'gemini stream', call.signal)) {
         const event = parseEventJson<GeminiResponse>(sse.data, 'gemini stream');
-        if (event.error) throw new UpstreamError('gemini stream reported an error', 'upstream_error_event', { upstreamMessage: event.error.message ?? 'stream error' });
+        if (event.error)
+          throw new UpstreamError('gemini stream reported an error', 'upstream_error_event', {
+            upstreamMessage: event.error.message ?? 'stream error',
+          });
         id ||= event.responseId ?? '';
         model = event.modelVersion ?? model;
         if (!started) {
@@ -253,7 +311,16 @@ export function createGeminiProvider(agent: Dispatcher): Provider {
           if (part.thought) continue;
           if (typeof part.text === 'string' && part.text) yield chunk({ content: part.text });
           if (part.functionCall) {
-            yield chunk({ tool_calls: [{ index: toolCalls++, id: part.functionCall.id ?? callId(), type: 'function', function: { name: part.functionCall.name, arguments: JSON.stringify(part.functionCall.args ?? {}) } }] });
+            yield chunk({
+              tool_calls: [
+                {
+                  index: toolCalls++,
+                  id: part.functionCall.id ?? callId(),
+                  type: 'function',
+                  function: { name: part.functionCall.name, arguments: JSON.stringify(part.functionCall.args ?? {}) },
+                },
+              ],
+            });
           }
         }
         usage = usageOf(event.usageMetadata) ?? usage;
@@ -261,15 +328,33 @@ export function createGeminiProvider(agent: Dispatcher): Provider {
       }
       if (!finishReason) throw new UpstreamError('gemini stream ended without a finishReason', 'protocol');
       yield chunk({}, finishReasonOf(finishReason, toolCalls > 0) ?? 'stop');
-      if (usage) yield { id, object: 'chat.completion.chunk', created, model, choices: [], usage: { prompt_tokens: usage.prompt, completion_tokens: usage.completion, total_tokens: usage.prompt + usage.completion } };
+      if (usage)
+        yield {
+          id,
+          object: 'chat.completion.chunk',
+          created,
+          model,
+          choices: [],
+          usage: { prompt_tokens: usage.prompt, completion_tokens: usage.completion, total_tokens: usage.prompt + usage.completion },
+        };
     },
 
     async embed(request, call) {
       const { texts, tokenArrays } = embeddingInputs(request);
       if (tokenArrays.length) throw unsupported('token-array input');
       const model = `models/${call.target.model}`;
-      const body = { requests: texts.map((text) => ({ model, content: { parts: [{ text }] }, ...(request.dimensions ? { outputDimensionality: request.dimensions } : {}) })) };
-      const res = await upstreamRequest(agent, { url: `${modelPath(call)}:batchEmbedContents`, headers: headers(call, 'application/json'), body, signal: call.signal }, describeGeminiError);
+      const body = {
+        requests: texts.map((text) => ({
+          model,
+          content: { parts: [{ text }] },
+          ...(request.dimensions ? { outputDimensionality: request.dimensions } : {}),
+        })),
+      };
+      const res = await upstreamRequest(
+        agent,
+        { url: `${modelPath(call)}:batchEmbedContents`, headers: headers(call, 'application/json'), body, signal: call.signal },
+        describeGeminiError,
+      );
       const parsed = await readJson<{ embeddings?: { values: number[] }[] }>(res, 'gemini embeddings', call.signal);
       if (!Array.isArray(parsed.embeddings)) throw new UpstreamError('gemini embeddings returned no data', 'protocol');
       // The embeddings API reports no usage: we count.

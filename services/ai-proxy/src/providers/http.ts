@@ -47,7 +47,12 @@ export function classifyNetworkError(err: unknown, what: string, signal?: AbortS
     if (reason?.name === 'TimeoutError') return new UpstreamError(`${what} timed out`, 'timeout', { cause: err });
     return signal.reason ?? err;
   }
-  if (err instanceof undiciErrors.HeadersTimeoutError || err instanceof undiciErrors.BodyTimeoutError || e?.name === 'TimeoutError' || e?.code === 'UND_ERR_CONNECT_TIMEOUT') {
+  if (
+    err instanceof undiciErrors.HeadersTimeoutError ||
+    err instanceof undiciErrors.BodyTimeoutError ||
+    e?.name === 'TimeoutError' ||
+    e?.code === 'UND_ERR_CONNECT_TIMEOUT'
+  ) {
     return new UpstreamError(`${what} timed out`, 'timeout', { cause: err });
   }
   return new UpstreamError(`${what} failed: ${e?.code ?? e?.name ?? 'error'}`, 'connect', { cause: err });
@@ -57,7 +62,11 @@ export function classifyNetworkError(err: unknown, what: string, signal?: AbortS
  * One upstream request. A non-2xx status is read (bounded) and thrown as an UpstreamError with
  * the provider's message and any Retry-After; the caller gets the open body on success.
  */
-export async function upstreamRequest(agent: Dispatcher, req: UpstreamRequest, describeError: (status: number, body: string) => string): Promise<UpstreamResponse> {
+export async function upstreamRequest(
+  agent: Dispatcher,
+  req: UpstreamRequest,
+  describeError: (status: number, body: string) => string,
+): Promise<UpstreamResponse> {
   let res: Dispatcher.ResponseData;
   try {
     res = await agent.request({

@@ -27,7 +27,12 @@ export function createOpenAiProvider(agent: Dispatcher): Provider {
     async chat(request, call) {
       const res = await upstreamRequest(
         agent,
-        { url: `${call.target.baseUrl}/chat/completions`, headers: headers(call), body: { ...request, stream: false, stream_options: undefined }, signal: call.signal },
+        {
+          url: `${call.target.baseUrl}/chat/completions`,
+          headers: headers(call),
+          body: { ...request, stream: false, stream_options: undefined },
+          signal: call.signal,
+        },
         describeOpenAiError,
       );
       const completion = await readJson<ChatCompletion>(res, 'openai chat', call.signal);
@@ -55,14 +60,21 @@ export function createOpenAiProvider(agent: Dispatcher): Provider {
           break;
         }
         const chunk = parseEventJson<ChatCompletionChunk & { error?: { message?: string } }>(event.data, 'openai stream');
-        if (chunk.error) throw new UpstreamError('openai stream reported an error', 'upstream_error_event', { upstreamMessage: chunk.error.message ?? 'stream error' });
+        if (chunk.error)
+          throw new UpstreamError('openai stream reported an error', 'upstream_error_event', {
+            upstreamMessage: chunk.error.message ?? 'stream error',
+          });
         yield chunk;
       }
       if (!done) throw new UpstreamError('openai stream ended before [DONE]', 'protocol');
     },
 
     async embed(request: EmbeddingsRequest, call: UpstreamCall) {
-      const res = await upstreamRequest(agent, { url: `${call.target.baseUrl}/embeddings`, headers: headers(call), body: request, signal: call.signal }, describeOpenAiError);
+      const res = await upstreamRequest(
+        agent,
+        { url: `${call.target.baseUrl}/embeddings`, headers: headers(call), body: request, signal: call.signal },
+        describeOpenAiError,
+      );
       const body = await readJson<EmbeddingsResponse>(res, 'openai embeddings', call.signal);
       if (!body || !Array.isArray(body.data)) throw new UpstreamError('openai embeddings returned no data', 'protocol');
       return body;

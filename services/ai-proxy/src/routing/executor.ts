@@ -120,13 +120,16 @@ async function tryTargets<T>(
           options.metrics.attempts.inc({ target: target.id, result: 'skipped_open' });
           break;
         }
-        if (err instanceof ClientGoneError || (options.clientSignal?.aborted && !isUpstreamError(err))) throw options.clientSignal?.reason ?? err;
+        if (err instanceof ClientGoneError || (options.clientSignal?.aborted && !isUpstreamError(err)))
+          throw options.clientSignal?.reason ?? err;
         const upstream = isUpstreamError(err) ? err : undefined;
         const record: AttemptRecord = {
           target: target.id,
           result: upstream?.retryable ? 'retryable' : 'failed',
           ...(upstream?.status !== undefined ? { status: upstream.status } : {}),
-          error: upstream ? `${upstream.message}${upstream.options.upstreamMessage ? `: ${upstream.options.upstreamMessage}` : ''}` : (err as Error)?.message,
+          error: upstream
+            ? `${upstream.message}${upstream.options.upstreamMessage ? `: ${upstream.options.upstreamMessage}` : ''}`
+            : (err as Error)?.message,
           duration_ms: Math.round(duration),
         };
         attempts.push(record);
@@ -138,12 +141,19 @@ async function tryTargets<T>(
         lastError = upstream;
         if (options.deadline.aborted) throw deadlineError(route, attempts);
         if (upstream.isClientFault) {
-          throw new AppError('VALIDATION_FAILED', `The upstream refused the request: ${upstream.options.upstreamMessage ?? `status ${upstream.status}`}`, { details: { target: target.id } });
+          throw new AppError(
+            'VALIDATION_FAILED',
+            `The upstream refused the request: ${upstream.options.upstreamMessage ?? `status ${upstream.status}`}`,
+            { details: { target: target.id } },
+          );
         }
         if (!upstream.retryable || attempt >= target.retries) break;
         const hinted = upstream.retryAfterMs;
         if (hinted !== undefined && hinted > defaults.max_retry_after_ms) break; // a long wait: another target serves sooner
-        const delay = Math.max(hinted ?? 0, backoffDelay(attempt, defaults.retry_base_delay_ms, defaults.retry_max_delay_ms, options.random));
+        const delay = Math.max(
+          hinted ?? 0,
+          backoffDelay(attempt, defaults.retry_base_delay_ms, defaults.retry_max_delay_ms, options.random),
+        );
         if (Date.now() + delay >= options.deadlineAt) break;
         const wait = scopedSignal([options.deadline, options.clientSignal]);
         try {
@@ -163,18 +173,31 @@ async function tryTargets<T>(
 }
 
 function deadlineError(route: ModelRoute, attempts: AttemptRecord[]): AppError {
-  return new AppError('UPSTREAM_TIMEOUT', `The model \`${route.alias}\` did not answer within the request deadline`, { details: { model: route.alias, attempts: attempts.length } });
+  return new AppError('UPSTREAM_TIMEOUT', `The model \`${route.alias}\` did not answer within the request deadline`, {
+    details: { model: route.alias, attempts: attempts.length },
+  });
 }
 
 function exhaustedError(route: ModelRoute, attempts: AttemptRecord[], lastError: unknown): AppError {
   if (attempts.every((a) => a.result === 'skipped_open')) {
-    return new AppError('SERVICE_UNAVAILABLE', `Every upstream of the model \`${route.alias}\` is unavailable right now`, { details: { model: route.alias }, headers: { 'Retry-After': '1' } });
+    return new AppError('SERVICE_UNAVAILABLE', `Every upstream of the model \`${route.alias}\` is unavailable right now`, {
+      details: { model: route.alias },
+      headers: { 'Retry-After': '1' },
+    });
   }
   const last = lastError instanceof UpstreamError ? lastError : undefined;
   if (last?.status === 429) {
     const seconds = Math.max(1, Math.ceil((last.retryAfterMs ?? 1_000) / 1000));
-    return new AppError('RATE_LIMITED', `The upstream of the model \`${route.alias}\` is rate limiting; retry later`, { details: { model: route.alias }, headers: { 'Retry-After': String(seconds) } });
+    return new AppError('RATE_LIMITED', `The upstream of the model \`${route.alias}\` is rate limiting; retry later`, {
+      details: { model: route.alias },
+      headers: { 'Retry-After': String(seconds) },
+    });
   }
-  if (last?.kind === 'timeout') return new AppError('UPSTREAM_TIMEOUT', `The upstream of the model \`${route.alias}\` timed out`, { details: { model: route.alias, attempts: attempts.length } });
-  return new AppError('UPSTREAM_FAILED', `The upstream of the model \`${route.alias}\` failed`, { details: { model: route.alias, attempts: attempts.length } });
+  if (last?.kind === 'timeout')
+    return new AppError('UPSTREAM_TIMEOUT', `The upstream of the model \`${route.alias}\` timed out`, {
+      details: { model: route.alias, attempts: attempts.length },
+    });
+  return new AppError('UPSTREAM_FAILED', `The upstream of the model \`${route.alias}\` failed`, {
+    details: { model: route.alias, attempts: attempts.length },
+  });
 }

@@ -30,10 +30,16 @@ export class ModelRouter {
   resolve(alias: string, tenantId: string, kind: ModelRoute['type']): ModelRoute {
     const route = this.routing.models.get(alias);
     if (!route || (route.tenants && !route.tenants.has(tenantId))) {
-      throw new AppError('NOT_FOUND', `The model \`${alias.slice(0, 128)}\` does not exist or you do not have access to it`, { details: { param: 'model' } });
+      throw new AppError('NOT_FOUND', `The model \`${alias.slice(0, 128)}\` does not exist or you do not have access to it`, {
+        details: { param: 'model' },
+      });
     }
     if (route.type !== kind) {
-      throw new AppError('VALIDATION_FAILED', `The model \`${alias}\` is ${route.type === 'chat' ? 'a chat model' : 'an embedding model'}; it cannot serve ${kind === 'chat' ? 'chat completions' : 'embeddings'}`, { details: { param: 'model' } });
+      throw new AppError(
+        'VALIDATION_FAILED',
+        `The model \`${alias}\` is ${route.type === 'chat' ? 'a chat model' : 'an embedding model'}; it cannot serve ${kind === 'chat' ? 'chat completions' : 'embeddings'}`,
+        { details: { param: 'model' } },
+      );
     }
     return route;
   }

@@ -42,13 +42,19 @@ const DEFAULT_BASE_URLS: Record<ProviderName, string> = {
 const targetSchema = z
   .object({
     /** Names the target in metrics and the breaker; targets sharing an id share a breaker. */
-    id: z.string().regex(/^[A-Za-z0-9._:/-]{1,100}$/).optional(),
+    id: z
+      .string()
+      .regex(/^[A-Za-z0-9._:/-]{1,100}$/)
+      .optional(),
     provider: z.enum(PROVIDERS),
     /** The upstream's model name. */
     model: z.string().min(1).max(200),
     base_url: z.string().url().optional(),
     /** Name of the environment variable holding the key (never the key itself). */
-    api_key_env: z.string().regex(/^[A-Z_][A-Z0-9_]*$/).optional(),
+    api_key_env: z
+      .string()
+      .regex(/^[A-Z_][A-Z0-9_]*$/)
+      .optional(),
     /** Targets with the same priority share traffic by weight; lower priorities are fallbacks. */
     priority: nonNegInt.optional(),
     weight: nonNegInt.default(1),
@@ -163,7 +169,11 @@ export interface MockDefaults {
 }
 
 /** Validates a parsed routing document and resolves it; throws ConfigError with one line. */
-export function resolveRouting(doc: unknown, env: Record<string, string | undefined>, mockDefaults: MockDefaults = { latencyMs: 0, chunkDelayMs: 0, failureRate: 0 }): Routing {
+export function resolveRouting(
+  doc: unknown,
+  env: Record<string, string | undefined>,
+  mockDefaults: MockDefaults = { latencyMs: 0, chunkDelayMs: 0, failureRate: 0 },
+): Routing {
   const parsed = routingFileSchema.safeParse(doc);
   if (!parsed.success) {
     const problems = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'} ${i.message.replace(/^Invalid input: /, '')}`);
@@ -179,7 +189,8 @@ export function resolveRouting(doc: unknown, env: Record<string, string | undefi
       const baseUrl = (t.base_url ?? DEFAULT_BASE_URLS[t.provider]).replace(/\/$/, '');
       const identity = `${t.provider} ${baseUrl} ${t.model}`;
       const previous = seen.get(id);
-      if (previous !== undefined && previous !== identity) problems.push(`models.${alias}.targets.${index} reuses target id ${id} for a different upstream; give it its own id`);
+      if (previous !== undefined && previous !== identity)
+        problems.push(`models.${alias}.targets.${index} reuses target id ${id} for a different upstream; give it its own id`);
       seen.set(id, identity);
       let apiKey: string | undefined;
       if (t.api_key_env) {
@@ -188,7 +199,8 @@ export function resolveRouting(doc: unknown, env: Record<string, string | undefi
       } else if (t.provider === 'anthropic' || t.provider === 'gemini') {
         problems.push(`models.${alias}.targets.${index} (${t.provider}) needs api_key_env`);
       }
-      if (model.type === 'embedding' && t.provider === 'anthropic') problems.push(`models.${alias}.targets.${index}: anthropic has no embeddings API`);
+      if (model.type === 'embedding' && t.provider === 'anthropic')
+        problems.push(`models.${alias}.targets.${index}: anthropic has no embeddings API`);
       return {
         id,
         provider: t.provider,
@@ -233,7 +245,9 @@ export function loadRoutingFile(path: string, env: Record<string, string | undef
   try {
     doc = path.endsWith('.json') ? JSON.parse(text) : YAML.parse(text);
   } catch (err) {
-    throw new ConfigError(`Invalid routing config: ${path} is not valid ${path.endsWith('.json') ? 'JSON' : 'YAML'}: ${(err as Error).message.split('\n')[0]}`);
+    throw new ConfigError(
+      `Invalid routing config: ${path} is not valid ${path.endsWith('.json') ? 'JSON' : 'YAML'}: ${(err as Error).message.split('\n')[0]}`,
+    );
   }
   return resolveRouting(doc, env, mockDefaults);
 }
@@ -245,7 +259,12 @@ export function loadRoutingFile(path: string, env: Record<string, string | undef
  */
 export function defaultRoutingDocument(env: Record<string, string | undefined>): Record<string, unknown> {
   const openai = env['OPENAI_API_KEY']
-    ? (model: string) => ({ provider: 'openai', model, api_key_env: 'OPENAI_API_KEY', ...(env['OPENAI_BASE_URL'] ? { base_url: env['OPENAI_BASE_URL'] } : {}) })
+    ? (model: string) => ({
+        provider: 'openai',
+        model,
+        api_key_env: 'OPENAI_API_KEY',
+        ...(env['OPENAI_BASE_URL'] ? { base_url: env['OPENAI_BASE_URL'] } : {}),
+      })
     : (model: string) => ({ provider: 'mock', model });
   const models: Record<string, unknown> = {
     'mock-1': { type: 'chat', price: { input_per_1k: 500, output_per_1k: 1_500 }, targets: [{ provider: 'mock', model: 'mock-1' }] },
@@ -255,17 +274,32 @@ export function defaultRoutingDocument(env: Record<string, string | undefined>):
     'text-embedding-3-small': { type: 'embedding', price: { input_per_1k: 20 }, targets: [openai('text-embedding-3-small')] },
   };
   if (env['ANTHROPIC_API_KEY']) {
-    models['claude-3-5-haiku-latest'] = { type: 'chat', price: { input_per_1k: 800, output_per_1k: 4_000 }, targets: [{ provider: 'anthropic', model: 'claude-3-5-haiku-latest', api_key_env: 'ANTHROPIC_API_KEY' }] };
+    models['claude-3-5-haiku-latest'] = {
+      type: 'chat',
+      price: { input_per_1k: 800, output_per_1k: 4_000 },
+      targets: [{ provider: 'anthropic', model: 'claude-3-5-haiku-latest', api_key_env: 'ANTHROPIC_API_KEY' }],
+    };
   }
   if (env['GEMINI_API_KEY']) {
-    models['gemini-2.0-flash'] = { type: 'chat', price: { input_per_1k: 100, output_per_1k: 400 }, targets: [{ provider: 'gemini', model: 'gemini-2.0-flash', api_key_env: 'GEMINI_API_KEY' }] };
+    models['gemini-2.0-flash'] = {
+      type: 'chat',
+      price: { input_per_1k: 100, output_per_1k: 400 },
+      targets: [{ provider: 'gemini', model: 'gemini-2.0-flash', api_key_env: 'GEMINI_API_KEY' }],
+    };
   }
   return { models };
 }
 
 /** The routing for this process: the file at ROUTING_CONFIG_PATH, or the built-in default. */
-export function loadRouting(config: { ROUTING_CONFIG_PATH?: string | undefined; MOCK_LATENCY_MS: number; MOCK_CHUNK_DELAY_MS: number; MOCK_FAILURE_RATE_PCT: number }, env: Record<string, string | undefined>): Routing {
-  const mockDefaults = { latencyMs: config.MOCK_LATENCY_MS, chunkDelayMs: config.MOCK_CHUNK_DELAY_MS, failureRate: config.MOCK_FAILURE_RATE_PCT / 100 };
+export function loadRouting(
+  config: { ROUTING_CONFIG_PATH?: string | undefined; MOCK_LATENCY_MS: number; MOCK_CHUNK_DELAY_MS: number; MOCK_FAILURE_RATE_PCT: number },
+  env: Record<string, string | undefined>,
+): Routing {
+  const mockDefaults = {
+    latencyMs: config.MOCK_LATENCY_MS,
+    chunkDelayMs: config.MOCK_CHUNK_DELAY_MS,
+    failureRate: config.MOCK_FAILURE_RATE_PCT / 100,
+  };
   if (config.ROUTING_CONFIG_PATH) return loadRoutingFile(config.ROUTING_CONFIG_PATH, env, mockDefaults);
   return resolveRouting(defaultRoutingDocument(env), env, mockDefaults);
 }

@@ -24,7 +24,10 @@ export function scopedSignal(parents: (AbortSignal | undefined)[], timeoutMs?: n
     parent.addEventListener('abort', onAbort, { once: true });
     return () => parent.removeEventListener('abort', onAbort);
   });
-  const timer = timeoutMs === undefined ? undefined : setTimeout(() => controller.abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError')), timeoutMs);
+  const timer =
+    timeoutMs === undefined
+      ? undefined
+      : setTimeout(() => controller.abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError')), timeoutMs);
   timer?.unref();
   return {
     signal: controller.signal,

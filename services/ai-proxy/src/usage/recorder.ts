@@ -36,7 +36,8 @@ export function createCallRecorder(usage: UsageWriter, metrics: AiMetrics): Call
     const targetId = entry.target?.id ?? 'none';
     metrics.requests.inc({ model: entry.route.alias, target: targetId, kind: entry.kind, outcome: entry.outcome });
     if (entry.promptTokens) metrics.tokens.inc({ model: entry.route.alias, target: targetId, direction: 'in' }, entry.promptTokens);
-    if (entry.completionTokens) metrics.tokens.inc({ model: entry.route.alias, target: targetId, direction: 'out' }, entry.completionTokens);
+    if (entry.completionTokens)
+      metrics.tokens.inc({ model: entry.route.alias, target: targetId, direction: 'out' }, entry.completionTokens);
     if (entry.cost) metrics.cost.inc({ model: entry.route.alias, target: targetId }, entry.cost);
     usage.record({
       id: entry.id,

@@ -4,13 +4,36 @@ import type { AiDatabase, NewUsageRow, UsageRow } from '../db';
 type Db = Kysely<AiDatabase> | Transaction<AiDatabase>;
 
 export const USAGE_COLUMNS = [
-  'id', 'tenant_id', 'key_id', 'request_id', 'kind', 'model', 'target', 'provider', 'upstream_model', 'stream', 'cached',
-  'prompt_tokens', 'completion_tokens', 'cost', 'hold_id', 'outcome', 'error_code', 'attempts', 'latency_ms', 'ttft_ms', 'created_at',
+  'id',
+  'tenant_id',
+  'key_id',
+  'request_id',
+  'kind',
+  'model',
+  'target',
+  'provider',
+  'upstream_model',
+  'stream',
+  'cached',
+  'prompt_tokens',
+  'completion_tokens',
+  'cost',
+  'hold_id',
+  'outcome',
+  'error_code',
+  'attempts',
+  'latency_ms',
+  'ttft_ms',
+  'created_at',
 ] as const;
 
 export async function insertUsageRows(db: Db, rows: NewUsageRow[]): Promise<void> {
   if (rows.length === 0) return;
-  await db.insertInto('usage').values(rows).onConflict((oc) => oc.column('id').doNothing()).execute();
+  await db
+    .insertInto('usage')
+    .values(rows)
+    .onConflict((oc) => oc.column('id').doNothing())
+    .execute();
 }
 
 export async function listUsageForTenant(db: Db, tenantId: string): Promise<UsageRow[]> {

@@ -15,7 +15,13 @@ export interface UsageWriter {
   close(): Promise<void>;
 }
 
-export function createUsageWriter(options: { db: Kysely<AiDatabase>; logger: Logger; intervalMs?: number; batchSize?: number; maxBacklog?: number }): UsageWriter {
+export function createUsageWriter(options: {
+  db: Kysely<AiDatabase>;
+  logger: Logger;
+  intervalMs?: number;
+  batchSize?: number;
+  maxBacklog?: number;
+}): UsageWriter {
   const { db, logger } = options;
   const batchSize = options.batchSize ?? 500;
   const maxBacklog = options.maxBacklog ?? 50_000;

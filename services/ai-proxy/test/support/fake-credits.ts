@@ -41,9 +41,18 @@ export function createFakeCredits(): FakeCredits {
       const existing = holdByKey.get(input.idempotencyKey);
       if (existing) return holds.get(existing)!;
       const a = account(input.tenantId);
-      if (a.balance - a.held < input.amount) throw new AppError('INSUFFICIENT_CREDITS', 'Insufficient credits', { details: { available: a.balance - a.held } });
+      if (a.balance - a.held < input.amount)
+        throw new AppError('INSUFFICIENT_CREDITS', 'Insufficient credits', { details: { available: a.balance - a.held } });
       a.held += input.amount;
-      const hold: CreditHold = { id: newId('hold'), tenant_id: input.tenantId, amount: input.amount, status: 'held', captured_amount: 0, expires_at: new Date(Date.now() + (input.ttlS ?? 300) * 1000).toISOString(), created_at: new Date().toISOString() };
+      const hold: CreditHold = {
+        id: newId('hold'),
+        tenant_id: input.tenantId,
+        amount: input.amount,
+        status: 'held',
+        captured_amount: 0,
+        expires_at: new Date(Date.now() + (input.ttlS ?? 300) * 1000).toISOString(),
+        created_at: new Date().toISOString(),
+      };
       holds.set(hold.id, hold);
       holdByKey.set(input.idempotencyKey, hold.id);
       return hold;
@@ -78,7 +87,13 @@ export function createFakeCredits(): FakeCredits {
       if (a.balance - a.held < input.amount) throw new AppError('INSUFFICIENT_CREDITS', 'Insufficient credits');
       a.balance -= input.amount;
       charges.push({ tenantId: input.tenantId, amount: input.amount, key: input.idempotencyKey });
-      return { id: newId('txn'), tenant_id: input.tenantId, amount: input.amount, balance_after: a.balance, created_at: new Date().toISOString() };
+      return {
+        id: newId('txn'),
+        tenant_id: input.tenantId,
+        amount: input.amount,
+        balance_after: a.balance,
+        created_at: new Date().toISOString(),
+      };
     },
     async balance(tenantId) {
       const a = account(tenantId);

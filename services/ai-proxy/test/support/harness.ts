@@ -1,4 +1,12 @@
-import { type CreditsClient, createEventPublisher, createMetrics, createQueue, createRedis, type EventPublisher, type Redis } from '@tollgate/common';
+import {
+  type CreditsClient,
+  createEventPublisher,
+  createMetrics,
+  createQueue,
+  createRedis,
+  type EventPublisher,
+  type Redis,
+} from '@tollgate/common';
 import { createTestEnv, listen, type Listening, silentLogger, TEST_INTERNAL_SECRET, type TestEnv } from '@tollgate/testkit';
 import type { Queue, Worker } from 'bullmq';
 import { type AiProxy, createApp } from '../../src/app';
@@ -24,16 +32,36 @@ export interface Harness {
 }
 
 /** Fast retry/breaker timings so failure tests take milliseconds. */
-export const FAST_DEFAULTS = { retry_base_delay_ms: 5, retry_max_delay_ms: 20, timeout_ms: 2_000, deadline_ms: 10_000, breaker_failures: 3, breaker_half_open_after_ms: 300 };
+export const FAST_DEFAULTS = {
+  retry_base_delay_ms: 5,
+  retry_max_delay_ms: 20,
+  timeout_ms: 2_000,
+  deadline_ms: 10_000,
+  breaker_failures: 3,
+  breaker_half_open_after_ms: 300,
+};
 
 /**
  * The real app over a real Postgres schema and Redis prefix of its own, listening on an
  * ephemeral port, with the given routing document and credits client (a fake by default).
  */
-export async function startHarness(options: { label: string; routing: Record<string, unknown>; credits?: CreditsClient; env?: Record<string, string>; worker?: boolean; routingEnv?: Record<string, string> }): Promise<Harness & { fakeCredits: FakeCredits | undefined }> {
+export async function startHarness(options: {
+  label: string;
+  routing: Record<string, unknown>;
+  credits?: CreditsClient;
+  env?: Record<string, string>;
+  worker?: boolean;
+  routingEnv?: Record<string, string>;
+}): Promise<Harness & { fakeCredits: FakeCredits | undefined }> {
   const env = await createTestEnv(options.label);
   await env.migrate(migrations);
-  const config = configSchema.parse({ NODE_ENV: 'test', INTERNAL_JWT_SECRET: TEST_INTERNAL_SECRET, REDIS_PREFIX: env.prefix, ACCESS_LOG: 'false', ...options.env });
+  const config = configSchema.parse({
+    NODE_ENV: 'test',
+    INTERNAL_JWT_SECRET: TEST_INTERNAL_SECRET,
+    REDIS_PREFIX: env.prefix,
+    ACCESS_LOG: 'false',
+    ...options.env,
+  });
   const routing = resolveRouting(options.routing, { ...process.env, ...options.routingEnv });
   const fakeCredits = options.credits ? undefined : createFakeCredits();
   const credits = options.credits ?? fakeCredits!;
@@ -41,8 +69,28 @@ export async function startHarness(options: { label: string; routing: Record<str
   const queue = createQueue(AI_COMPLETIONS_QUEUE, { connection: queueRedis, prefix: env.prefix });
   const events = createEventPublisher({ connection: queueRedis, prefix: env.prefix });
   const logger = silentLogger('ai-proxy');
-  const app = createApp({ config, logger, metrics: createMetrics('ai-proxy', { collectDefault: false }), db: env.db, redis: env.redis, routing, credits, queue, events, usageFlushIntervalMs: 50 });
-  const worker = options.worker ? createCompletionsWorker({ service: app.asyncService, connection: queueRedis, prefix: env.prefix, logger, concurrency: 4 }) : undefined;
+  const app = createApp({
+    config,
+    logger,
+    metrics: createMetrics('ai-proxy', { collectDefault: false }),
+    db: env.db,
+    redis: env.redis,
+    routing,
+    credits,
+    queue,
+    events,
+    usageFlushIntervalMs: 50,
+  });
+  const worker = options.worker
+    ? createCompletionsWorker({
+        service: app.asyncService,
+        connection: queueRedis,
+        prefix: env.prefix,
+        logger,
+        concurrency: 4,
+        recoveryAfterS: 1,
+      })
+    : undefined;
   const server = await listen(app.app);
   return {
     env,
