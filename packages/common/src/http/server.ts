@@ -1,5 +1,5 @@
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { Express } from 'express';
 import type { Logger } from '../logger';
 import type { Readiness } from './readiness';
@@ -32,10 +32,35 @@ export interface RunningServer {
   shutdown: (reason?: string) => Promise<boolean>;
 }
 
+/**
+ * Request and response classes born with the app's own prototypes. On arrival express re-parents
+ * every req and res (`Object.setPrototypeOf(req, app.request)`); changing the prototype of a live
+ * object drops V8's fast paths for everything that touches it afterwards. For an object that
+ * already has that prototype the call is a no-op. Measured on a bare express proxy: 6.8k → 15k
+ * req/s (scripts/bench/gateway). Node's IncomingMessage and ServerResponse are plain constructor
+ * functions; should a later Node make them classes, this falls back to the defaults.
+ */
+export function expressBornClasses(app: Express): { IncomingMessage?: typeof http.IncomingMessage; ServerResponse?: typeof http.ServerResponse } {
+  const isClass = (fn: unknown) => typeof fn === 'function' && /^class\b/.test(Function.prototype.toString.call(fn));
+  if (isClass(http.IncomingMessage) || isClass(http.ServerResponse)) return {};
+  const BaseRequest = http.IncomingMessage as unknown as (this: unknown, socket: Socket) => void;
+  const BaseResponse = http.ServerResponse as unknown as (this: unknown, req: http.IncomingMessage, options?: unknown) => void;
+  function ExpressRequest(this: unknown, socket: Socket) {
+    BaseRequest.call(this, socket);
+  }
+  ExpressRequest.prototype = app.request;
+  function ExpressResponse(this: unknown, req: http.IncomingMessage, options?: unknown) {
+    BaseResponse.call(this, req, options);
+  }
+  ExpressResponse.prototype = app.response;
+  return { IncomingMessage: ExpressRequest as unknown as typeof http.IncomingMessage, ServerResponse: ExpressResponse as unknown as typeof http.ServerResponse };
+}
+
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   const { app, logger } = options;
   const server = http.createServer(
     {
+      ...expressBornClasses(app),
       headersTimeout: options.headersTimeoutMs ?? 20_000,
       requestTimeout: options.requestTimeoutMs ?? 300_000,
       keepAliveTimeout: options.keepAliveTimeoutMs ?? 65_000,
