@@ -15,6 +15,7 @@ import type { Dispatcher } from 'undici';
 import { asyncRoutes } from './async/routes';
 import { AsyncService } from './async/service';
 import { createBilling } from './billing/billing';
+import { createDeferredSettlements, type DeferredSettlements } from './billing/deferred';
 import { createResponseCache } from './cache/response-cache';
 import { completionRoutes } from './chat/routes';
 import { ChatService } from './chat/service';
@@ -57,6 +58,8 @@ export interface AiProxy extends Service {
   asyncService: AsyncService;
   router: ModelRouter;
   usage: UsageWriter;
+  /** Settlements credits could not take when their call ended, retried until billed. */
+  deferredSettlements: DeferredSettlements;
   /** Flushes usage rows and closes the upstream pool (after the server stopped). */
   close(): Promise<void>;
 }
@@ -69,11 +72,13 @@ export function createApp(deps: AppDeps): AiProxy {
   const agent = deps.agent ?? ownAgent!;
   const metrics = createAiMetrics(deps.metrics, () => router.breakerStates());
   const usage = createUsageWriter({ db, logger, ...(deps.usageFlushIntervalMs ? { intervalMs: deps.usageFlushIntervalMs } : {}) });
+  const deferredSettlements = createDeferredSettlements({ db, credits: deps.credits, logger });
+  deferredSettlements.start(config.SETTLEMENT_RETRY_INTERVAL_MS);
   const chatDeps = {
     config,
     router,
     providers: createProviders(agent),
-    billing: createBilling(deps.credits, logger),
+    billing: createBilling(deps.credits, logger, deferredSettlements),
     limiter: createTokenLimiter({ redis: deps.redis, prefix: config.REDIS_PREFIX, limits: deps.routing.limits, logger }),
     cache: createResponseCache({ redis: deps.redis, prefix: config.REDIS_PREFIX, logger }),
     usage,
@@ -121,7 +126,9 @@ export function createApp(deps: AppDeps): AiProxy {
     asyncService,
     router,
     usage,
+    deferredSettlements,
     async close() {
+      await deferredSettlements.stop();
       await usage.close();
       await ownAgent?.close();
     },

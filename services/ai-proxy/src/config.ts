@@ -33,6 +33,8 @@ export const configSchema = baseConfigSchema.extend({
    * gets its 202 anyway (the job row is committed): the add lands on reconnect, recovery is the backstop.
    */
   ENQUEUE_WAIT_MS: envInt(2_000, { min: 10 }),
+  /** How often settlements credits could not take at the end of a call are retried (0: never). */
+  SETTLEMENT_RETRY_INTERVAL_MS: envInt(2_000, { min: 0 }),
   /** How often the recovery sweep looks for queued completions with no job behind them; 0 turns it off. */
   ASYNC_RECOVERY_INTERVAL_MS: envInt(60_000, { min: 0 }),
   /** A queued or running completion untouched this long is checked by the sweep. */

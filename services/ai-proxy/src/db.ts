@@ -47,9 +47,22 @@ export interface AsyncJobTable {
   completed_at: Date | null;
 }
 
+export interface PendingSettlementTable {
+  hold_id: string;
+  tenant_id: string;
+  capture_amount: ColumnType<number, number, number>;
+  overage: ColumnType<number, number, number>;
+  idempotency_key: string;
+  attempts: ColumnType<number, number | undefined, number>;
+  next_attempt_at: ColumnType<Date, Date, Date>;
+  last_error: string | null;
+  created_at: ColumnType<Date, Date | undefined, never>;
+}
+
 export interface AiDatabase {
   usage: UsageTable;
   async_jobs: AsyncJobTable;
+  pending_settlements: PendingSettlementTable;
 }
 
 export type UsageRow = Selectable<UsageTable>;

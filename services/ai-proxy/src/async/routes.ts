@@ -9,17 +9,14 @@ export function asyncRoutes(service: AsyncService): Router {
   const router = Router();
   router.post('/v1/async/chat/completions', requireScope('completion'), async (req, res) => {
     const view = await service.submit(callerOf(req), parseChatRequest(req.body));
-    res
-      .status(202)
-      .location(view.status_url)
-      .json({
-        id: view.id,
-        object: view.object,
-        status: view.status,
-        status_url: view.status_url,
-        model: view.model,
-        created_at: view.created_at,
-      });
+    res.status(202).location(view.status_url).json({
+      id: view.id,
+      object: view.object,
+      status: view.status,
+      status_url: view.status_url,
+      model: view.model,
+      created_at: view.created_at,
+    });
   });
   router.get('/v1/async/jobs/:id', requireScope('completion', 'read'), async (req, res) => {
     res.json(await service.get(tenantOf(req), String(req.params['id'])));

@@ -1,4 +1,5 @@
 import { AppError, type CreditHold, type CreditsClient, type Logger } from '@tollgate/common';
+import type { DeferredSettlements } from './deferred';
 
 /**
  * Holds and settles the cost of one call through the credits service. The hold covers the worst
@@ -11,6 +12,8 @@ export interface Settlement {
   charged: number;
   /** Cost that could not be collected (the overage charge was refused or credits failed). */
   uncollected: number;
+  /** Credits could not take it now; it is kept and billed when credits answers again. */
+  deferred?: boolean;
   error?: unknown;
 }
 
@@ -22,7 +25,15 @@ export interface Billing {
   charge(input: { tenantId: string; amount: number; idempotencyKey: string; description: string }): Promise<Settlement>;
 }
 
-export function createBilling(credits: CreditsClient, logger: Logger): Billing {
+/** A refusal that retrying cannot change (a malformed amount, a tenant without the credits). */
+const isRefusal = (err: unknown) => err instanceof AppError && (err.code === 'VALIDATION_FAILED' || err.code === 'INSUFFICIENT_CREDITS');
+
+export function createBilling(credits: CreditsClient, logger: Logger, deferred?: DeferredSettlements): Billing {
+  /** Hands a settlement credits could not take now to the retrier; true if it is kept. */
+  const defer = async (hold: CreditHold, captured: number, overage: number, idempotencyKey: string, err: unknown) =>
+    deferred !== undefined &&
+    !isRefusal(err) &&
+    (await deferred.record({ holdId: hold.id, tenantId: hold.tenant_id, captureAmount: captured, overage, idempotencyKey }, err));
   const release = async (hold: CreditHold) => {
     try {
       await credits.release(hold.id);
@@ -59,6 +70,7 @@ export function createBilling(credits: CreditsClient, logger: Logger): Billing {
       try {
         await credits.capture(hold.id, captured);
       } catch (err) {
+        if (await defer(hold, captured, cost - captured, idempotencyKey, err)) return { charged: cost, uncollected: 0, deferred: true };
         logger.error('capturing a hold failed; the call is unbilled', { hold_id: hold.id, amount: captured, err });
         return { charged: 0, uncollected: cost, error: err };
       }
@@ -72,6 +84,8 @@ export function createBilling(credits: CreditsClient, logger: Logger): Billing {
         });
         return { charged: cost, uncollected: 0 };
       } catch (err) {
+        // The capture is kept too: replaying it with the same amount is a no-op at credits.
+        if (await defer(hold, captured, cost - captured, idempotencyKey, err)) return { charged: cost, uncollected: 0, deferred: true };
         logger.warn('charging the overage above a hold failed', { hold_id: hold.id, overage: cost - captured, err });
         return { charged: captured, uncollected: cost - captured, error: err };
       }
