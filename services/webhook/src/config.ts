@@ -84,6 +84,13 @@ export const configSchema = baseConfigSchema
     WEBHOOK_SWEEP_INTERVAL_MS: envInt(30_000, { min: 100 }),
     /** A pending delivery this far past due with no job in the queue is re-enqueued. */
     WEBHOOK_SWEEP_GRACE_MS: envInt(60_000, { min: 0 }),
+    /**
+     * Finished deliveries (and their attempts) are deleted this many days after they finished,
+     * and events once they have no delivery left and are as old; pending ones are never touched.
+     */
+    WEBHOOK_RETENTION_DAYS: envInt(30, { min: 1, max: 3650 }),
+    /** How often the retention sweep runs (0: never). */
+    WEBHOOK_RETENTION_INTERVAL_MS: envInt(3_600_000, { min: 0 }),
     WEBHOOK_RESPONSE_BODY_LIMIT: envInt(16 * 1024, { min: 0, max: 1024 * 1024 }),
     WEBHOOK_MAX_ENDPOINTS_PER_TENANT: envInt(100, { min: 1 }),
     /** Run the delivery workers in the API process (`--role=worker` runs them alone). */

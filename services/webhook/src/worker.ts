@@ -3,6 +3,7 @@ import type { Worker } from 'bullmq';
 import { createDeliveryEngine } from './deliveries/engine';
 import { EndpointSlots } from './deliveries/endpoint-slots';
 import { DELIVERIES_QUEUE, deliveryAttemptJob } from './deliveries/jobs';
+import { startRetention } from './deliveries/retention';
 import { startSweeper } from './deliveries/sweeper';
 import { ingestEvent } from './events/service';
 import { attemptLeaseMs, type WebhookRuntime } from './runtime';
@@ -20,7 +21,7 @@ export interface WebhookWorkers {
 export interface WorkerOptions {
   /** The DNS resolver used at connect time (tests serve names from a table). */
   resolver?: Resolver;
-  /** Run the overdue-delivery sweeper (default true). */
+  /** Run the overdue-delivery sweeper and the retention sweep (default true). */
   sweeper?: boolean;
 }
 
@@ -60,10 +61,12 @@ export function startWorkers(rt: WebhookRuntime, options: WorkerOptions = {}): W
     },
   });
   const sweeper = options.sweeper === false ? undefined : startSweeper(rt);
+  const retention = options.sweeper === false ? undefined : startRetention(rt);
 
   const closers: Closer[] = [
     { name: 'webhook workers', close: () => Promise.all([eventWorker.close(), deliveryWorker.close()]) },
     { name: 'webhook sweeper', close: () => sweeper?.stop() ?? Promise.resolve() },
+    { name: 'webhook retention', close: () => retention?.stop() ?? Promise.resolve() },
     { name: 'webhook http agent', close: () => http.close() },
   ];
   return {

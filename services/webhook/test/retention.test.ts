@@ -1,0 +1,92 @@
+import { serviceHeaders, startWebhookReceiver, type WebhookReceiver } from '@tollgate/testkit';
+import { sql } from 'kysely';
+import request from 'supertest';
+import { pruneExpired } from '../src/deliveries/retention';
+import { asTenant, eventually, type Harness, startHarness } from './support/harness';
+
+let h: Harness;
+let up: WebhookReceiver;
+let down: WebhookReceiver;
+
+beforeAll(async () => {
+  h = await startHarness('wh_retention', { config: { WEBHOOK_RETENTION_DAYS: '30', WEBHOOK_RETENTION_INTERVAL_MS: '0' } });
+  up = await startWebhookReceiver();
+  down = await startWebhookReceiver();
+  down.setStatus(503);
+});
+afterAll(async () => {
+  await up.close();
+  await down.close();
+  await h.close();
+});
+
+const count = async (table: 'events' | 'deliveries' | 'attempts') =>
+  Number((await sql<{ n: string }>`select count(*) as n from ${sql.table(table)}`.execute(h.env.db)).rows[0]!.n);
+
+it('deletes finished deliveries, their attempts and orphaned events past retention; keeps pending and recent ones', async () => {
+  const tenant = 'tenant_retention';
+  await request(h.app).post('/v1/webhooks/endpoints').set(asTenant(tenant)).send({ url: up.url }).expect(201);
+  const publish = async (n: number) => {
+    const ids: string[] = [];
+    for (let i = 0; i < n; i++) {
+      const res = await request(h.app)
+        .post('/internal/v1/events')
+        .set(serviceHeaders())
+        .send({ type: 'image.approved', tenant_id: tenant, data: { i } });
+      expect(res.status).toBe(202);
+      ids.push(res.body.id);
+    }
+    return ids;
+  };
+  const old = await publish(3);
+  await eventually(async () => new Set(up.received.map((r) => r.headers['webhook-id'])).size === 3);
+  await eventually(async () =>
+    (await h.env.db.selectFrom('deliveries').select('status').where('event_id', 'in', old).execute()).every(
+      (d) => d.status === 'succeeded',
+    ),
+  );
+
+  // An event whose endpoint keeps failing: its delivery stays pending (retrying).
+  const failing = await request(h.app)
+    .post('/v1/webhooks/endpoints')
+    .set(asTenant('tenant_retention_b'))
+    .send({ url: down.url })
+    .expect(201);
+  const stuckRes = await request(h.app)
+    .post('/internal/v1/events')
+    .set(serviceHeaders())
+    .send({ type: 'image.approved', tenant_id: 'tenant_retention_b', data: {} });
+  const stuck = stuckRes.body.id as string;
+  await eventually(async () => down.received.length > 0);
+
+  // All of that happened 40 days ago.
+  await sql`update deliveries set updated_at = now() - interval '40 days', created_at = now() - interval '40 days'`.execute(h.env.db);
+  await sql`update events set received_at = now() - interval '40 days'`.execute(h.env.db);
+  // And one event arrived today.
+  const recent = await publish(1);
+  await eventually(async () =>
+    (await h.env.db.selectFrom('deliveries').select('status').where('event_id', 'in', recent).execute()).every(
+      (d) => d.status === 'succeeded',
+    ),
+  );
+
+  const attemptsBefore = await count('attempts');
+  expect(attemptsBefore).toBeGreaterThanOrEqual(5);
+  const pruned = await pruneExpired(h.runtime, { batch: 2 });
+  expect(pruned).toEqual({ deliveries: 3, events: 3 });
+
+  const events = (await h.env.db.selectFrom('events').select('id').execute()).map((e) => e.id).sort();
+  expect(events).toEqual([stuck, ...recent].sort());
+  const deliveries = await h.env.db.selectFrom('deliveries').select(['event_id', 'status', 'endpoint_id']).execute();
+  expect(deliveries.map((d) => d.event_id).sort()).toEqual([stuck, ...recent].sort());
+  expect(deliveries.find((d) => d.event_id === stuck)).toMatchObject({ status: 'pending', endpoint_id: failing.body.id });
+  // The deleted deliveries' attempts went with them; the others' stayed.
+  const attemptsLeft = await sql<{ n: string }>`select count(*) as n from attempts a join deliveries d on d.id = a.delivery_id`.execute(
+    h.env.db,
+  );
+  expect(await count('attempts')).toBe(Number(attemptsLeft.rows[0]!.n));
+  expect(await count('attempts')).toBeLessThan(attemptsBefore);
+
+  // A second pass has nothing left to do.
+  expect(await pruneExpired(h.runtime)).toEqual({ deliveries: 0, events: 0 });
+});
