@@ -53,7 +53,7 @@ describe('Dockerfile rules', () => {
       /pnpm fetch --frozen-lockfile/,
       /pnpm install --offline --frozen-lockfile/,
       /pnpm --filter-prod "@tollgate\/\$\{SERVICE\}\.\.\." run build/,
-      /deploy --prod --legacy/,
+      /deploy --prod --offline --config.inject-workspace-packages=true deployed/,
     ];
     expect(order.map((re) => runs.findIndex((r) => re.test(r)))).toEqual([0, 1, 2, 3, 4]);
   });
