@@ -1,4 +1,4 @@
-import { circuitBreaker, ConsecutiveBreaker, type CircuitBreakerPolicy, handleWhen } from 'cockatiel';
+import { circuitBreaker, ConsecutiveBreaker, type CircuitBreakerPolicy, ExponentialBackoff, halfJitterGenerator, handleWhen } from 'cockatiel';
 
 export { BrokenCircuitError, CircuitState, isBrokenCircuitError } from 'cockatiel';
 export type { CircuitBreakerPolicy } from 'cockatiel';
@@ -84,6 +84,12 @@ export interface BreakerOptions {
   consecutiveFailures?: number;
   /** How long it stays open before one trial call (half-open). */
   halfOpenAfterMs?: number;
+  /**
+   * When set, each failed trial keeps it open longer (exponential, jittered) up to this, and a
+   * success starts over from halfOpenAfterMs: a brief restart is retried within a second, a
+   * dependency that stays down is not probed every second.
+   */
+  halfOpenMaxMs?: number;
   /** Which errors count as failures (default: all). */
   isFailure?: (err: Error) => boolean;
 }
@@ -91,7 +97,10 @@ export interface BreakerOptions {
 /** A circuit breaker (cockatiel): fails fast with BrokenCircuitError while open. */
 export function createCircuitBreaker(options: BreakerOptions = {}): CircuitBreakerPolicy {
   return circuitBreaker(handleWhen(options.isFailure ?? (() => true)), {
-    halfOpenAfter: options.halfOpenAfterMs ?? 10_000,
+    halfOpenAfter:
+      options.halfOpenMaxMs !== undefined && options.halfOpenMaxMs > (options.halfOpenAfterMs ?? 10_000)
+        ? new ExponentialBackoff({ initialDelay: options.halfOpenAfterMs ?? 10_000, maxDelay: options.halfOpenMaxMs, generator: halfJitterGenerator })
+        : (options.halfOpenAfterMs ?? 10_000),
     breaker: new ConsecutiveBreaker(options.consecutiveFailures ?? 5),
   });
 }

@@ -15,13 +15,29 @@ describe('retry', () => {
     expect(calls).toBe(3);
 
     calls = 0;
-    await expect(retry(async () => { calls++; throw new Error('always'); }, { retries: 2, sleep: async () => undefined })).rejects.toThrow('always');
+    await expect(
+      retry(
+        async () => {
+          calls++;
+          throw new Error('always');
+        },
+        { retries: 2, sleep: async () => undefined },
+      ),
+    ).rejects.toThrow('always');
     expect(calls).toBe(3);
   });
 
   it('does not retry what shouldRetry refuses', async () => {
     let calls = 0;
-    await expect(retry(async () => { calls++; throw new Error('permanent'); }, { retries: 5, shouldRetry: () => false, sleep: async () => undefined })).rejects.toThrow('permanent');
+    await expect(
+      retry(
+        async () => {
+          calls++;
+          throw new Error('permanent');
+        },
+        { retries: 5, shouldRetry: () => false, sleep: async () => undefined },
+      ),
+    ).rejects.toThrow('permanent');
     expect(calls).toBe(1);
   });
 
@@ -57,7 +73,11 @@ describe('circuit breaker', () => {
   it('opens after consecutive failures, fails fast, then half-opens and closes on success', async () => {
     const breaker = createCircuitBreaker({ consecutiveFailures: 3, halfOpenAfterMs: 50 });
     let upstreamCalls = 0;
-    const failing = () => breaker.execute(async () => { upstreamCalls++; throw new Error('500'); });
+    const failing = () =>
+      breaker.execute(async () => {
+        upstreamCalls++;
+        throw new Error('500');
+      });
     for (let i = 0; i < 3; i++) await expect(failing()).rejects.toThrow('500');
     expect(breaker.state).toBe(CircuitState.Open);
     await expect(failing()).rejects.toBeInstanceOf(BrokenCircuitError);
@@ -65,5 +85,42 @@ describe('circuit breaker', () => {
     await new Promise((r) => setTimeout(r, 70));
     await expect(breaker.execute(async () => 'recovered')).resolves.toBe('recovered');
     expect(breaker.state).toBe(CircuitState.Closed);
+  });
+
+  it('with halfOpenMaxMs, each failed trial keeps it open longer, and a success starts over', async () => {
+    const breaker = createCircuitBreaker({ consecutiveFailures: 1, halfOpenAfterMs: 100, halfOpenMaxMs: 2_000 });
+    const fail = () =>
+      breaker.execute(async () => {
+        throw new Error('500');
+      });
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    /** How long the circuit refuses calls, probing every 10 ms; the probe that gets through fails. */
+    const openFor = async () => {
+      const started = Date.now();
+      for (;;) {
+        try {
+          await fail();
+          throw new Error('a failing call succeeded');
+        } catch (err) {
+          if (!(err instanceof BrokenCircuitError)) return Date.now() - started;
+        }
+        await sleep(10);
+      }
+    };
+    await expect(fail()).rejects.toThrow('500');
+    const first = await openFor(); // half jitter of 100 ms: 50–100 ms
+    const second = await openFor(); // of 200 ms: 100–200 ms
+    const third = await openFor(); // of 400 ms: 200–400 ms
+    expect(first).toBeGreaterThanOrEqual(45);
+    expect(first).toBeLessThan(190);
+    expect(second).toBeGreaterThanOrEqual(95);
+    expect(third).toBeGreaterThanOrEqual(195);
+    // A trial that succeeds closes it; the next opening is short again.
+    await sleep(900); // the fourth opening: half jitter of 800 ms
+    await expect(breaker.execute(async () => 'up')).resolves.toBe('up');
+    expect(breaker.state).toBe(CircuitState.Closed);
+    await expect(fail()).rejects.toThrow('500');
+    const afterRecovery = await openFor();
+    expect(afterRecovery).toBeLessThan(190);
   });
 });

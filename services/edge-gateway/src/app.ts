@@ -116,7 +116,7 @@ export function createApp(deps: AppDeps): Gateway {
     upstreams,
     timeoutMs: config.PROXY_TIMEOUT_MS,
     streamTimeoutMs: config.PROXY_STREAM_TIMEOUT_MS,
-    breaker: { consecutiveFailures: config.BREAKER_CONSECUTIVE_FAILURES, halfOpenAfterMs: config.BREAKER_HALF_OPEN_AFTER_MS },
+    breaker: { consecutiveFailures: config.BREAKER_CONSECUTIVE_FAILURES, halfOpenAfterMs: config.BREAKER_HALF_OPEN_AFTER_MS, halfOpenMaxMs: config.BREAKER_HALF_OPEN_MAX_MS },
     logger,
     metrics,
   });

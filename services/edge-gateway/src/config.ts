@@ -96,7 +96,13 @@ const gatewaySchema = baseConfigSchema.extend({
 
   // Circuit breaker per upstream.
   BREAKER_CONSECUTIVE_FAILURES: envInt(5, { min: 1 }),
-  BREAKER_HALF_OPEN_AFTER_MS: envInt(10_000, { min: 10 }),
+  /**
+   * Open → one trial call after this; each failed trial doubles the wait (jittered) up to
+   * BREAKER_HALF_OPEN_MAX_MS, a success starts over. A restarted service (ready in ~2 s) gets
+   * traffic back within a second or two; one that stays down is probed ever less often.
+   */
+  BREAKER_HALF_OPEN_AFTER_MS: envInt(1_000, { min: 10 }),
+  BREAKER_HALF_OPEN_MAX_MS: envInt(30_000, { min: 10 }),
 
   // Merged /openapi.json.
   OPENAPI_FETCH_TIMEOUT_MS: envInt(2_000, { min: 50 }),

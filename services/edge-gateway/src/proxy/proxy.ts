@@ -19,7 +19,7 @@ export interface ProxyOptions {
   upstreams: Record<UpstreamName, string>;
   timeoutMs: number;
   streamTimeoutMs: number;
-  breaker: { consecutiveFailures: number; halfOpenAfterMs: number };
+  breaker: { consecutiveFailures: number; halfOpenAfterMs: number; halfOpenMaxMs?: number };
   logger: Logger;
   metrics: GatewayMetrics;
 }
@@ -188,7 +188,11 @@ export function createUpstreamProxy(options: ProxyOptions) {
     proxies.set(name, { normal: make(name, target, agent, options.timeoutMs), streaming: make(name, target, agent, options.streamTimeoutMs) });
     breakers.set(
       name,
-      createCircuitBreaker({ consecutiveFailures: options.breaker.consecutiveFailures, halfOpenAfterMs: options.breaker.halfOpenAfterMs }),
+      createCircuitBreaker({
+        consecutiveFailures: options.breaker.consecutiveFailures,
+        halfOpenAfterMs: options.breaker.halfOpenAfterMs,
+        ...(options.breaker.halfOpenMaxMs !== undefined ? { halfOpenMaxMs: options.breaker.halfOpenMaxMs } : {}),
+      }),
     );
   }
 
