@@ -1,4 +1,14 @@
-import { type Clock, createService, type EventPublisher, type IdGenerator, identityMiddleware, type Logger, type Metrics, Readiness, type Service } from '@tollgate/common';
+import {
+  type Clock,
+  createService,
+  type EventPublisher,
+  type IdGenerator,
+  identityMiddleware,
+  type Logger,
+  type Metrics,
+  Readiness,
+  type Service,
+} from '@tollgate/common';
 import type { Redis } from 'ioredis';
 import type { Kysely } from 'kysely';
 import { accountRoutes } from './accounts/routes';

@@ -4,7 +4,10 @@ import { z } from 'zod';
 export const configSchema = baseConfigSchema
   .extend({
     PORT: envInt(8082, { min: 0, max: 65535 }),
-    DB_SCHEMA: z.string().regex(/^[a-z_][a-z0-9_]*$/).default('credits'),
+    DB_SCHEMA: z
+      .string()
+      .regex(/^[a-z_][a-z0-9_]*$/)
+      .default('credits'),
     /** TTL of a hold created without ttl_s, and the longest ttl_s accepted. */
     HOLD_DEFAULT_TTL_S: envInt(300, { min: 1, max: 7 * 86_400 }),
     HOLD_MAX_TTL_S: envInt(86_400, { min: 1, max: 7 * 86_400 }),

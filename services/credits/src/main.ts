@@ -14,7 +14,7 @@ void runService({
   build: (deps) => {
     const { config, logger } = deps;
     const events = createEventPublisher({ connection: deps.queueRedis, prefix: config.REDIS_PREFIX });
-    const ledger = buildLedger({ config, db: deps.db, logger, events });
+    const ledger = buildLedger({ config, db: deps.db, logger, events, metrics: deps.metrics });
     // `--role=worker` serves only health, readiness and metrics; `all` and `api` serve the API.
     const service =
       deps.role === 'worker'

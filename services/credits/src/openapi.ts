@@ -69,13 +69,21 @@ const common = { '400': err('Invalid input'), '401': err('No valid identity'), '
 /** This service's OpenAPI 3.1 document; the gateway merges every service's (public) paths. */
 export const openapiDocument = {
   openapi: '3.1.0',
-  info: { title: 'Tollgate Credits', version: '0.1.0', description: 'Per-tenant credits ledger: balances, holds, charges and history. Amounts are integer micro-credits.' },
+  info: {
+    title: 'Tollgate Credits',
+    version: '0.1.0',
+    description: 'Per-tenant credits ledger: balances, holds, charges and history. Amounts are integer micro-credits.',
+  },
   components: {
     schemas: {
       Error: errorEnvelope,
       Balance: balance,
       Transaction: transaction,
-      TransactionList: { type: 'object', required: ['data', 'next_cursor'], properties: { data: { type: 'array', items: ref('Transaction') }, next_cursor: { type: ['string', 'null'] } } },
+      TransactionList: {
+        type: 'object',
+        required: ['data', 'next_cursor'],
+        properties: { data: { type: 'array', items: ref('Transaction') }, next_cursor: { type: ['string', 'null'] } },
+      },
       Hold: hold,
     },
   },
@@ -95,13 +103,23 @@ export const openapiDocument = {
       },
     },
     '/v1/admin/tenants/{id}/credits': {
-      get: { summary: "A tenant's balance (admin)", tags: ['admin'], parameters: [tenantPath], responses: { '200': ok('Balance', ref('Balance')), ...common } },
+      get: {
+        summary: "A tenant's balance (admin)",
+        tags: ['admin'],
+        parameters: [tenantPath],
+        responses: { '200': ok('Balance', ref('Balance')), ...common },
+      },
       post: {
         summary: 'Top up a tenant (admin); emits credits.topped_up',
         tags: ['admin'],
         parameters: [tenantPath, { name: 'Idempotency-Key', in: 'header', required: false, schema: { type: 'string', maxLength: 255 } }],
         requestBody: body(json(topUpBody)),
-        responses: { '201': ok('The top-up transaction (also on an idempotent replay, with Idempotent-Replayed: true)', ref('Transaction')), ...common, '409': err('Balance would exceed the largest amount held'), '422': err('Idempotency-Key reused with a different body') },
+        responses: {
+          '201': ok('The top-up transaction (also on an idempotent replay, with Idempotent-Replayed: true)', ref('Transaction')),
+          ...common,
+          '409': err('Balance would exceed the largest amount held'),
+          '422': err('Idempotency-Key reused with a different body'),
+        },
       },
     },
     '/v1/admin/tenants/{id}/credits/threshold': {
@@ -109,7 +127,11 @@ export const openapiDocument = {
         summary: 'Set the low-balance threshold (admin); null returns to the default',
         tags: ['admin'],
         parameters: [tenantPath],
-        requestBody: body({ type: 'object', required: ['threshold'], properties: { threshold: { type: ['integer', 'null'], minimum: 0, maximum: MAX_AMOUNT } } }),
+        requestBody: body({
+          type: 'object',
+          required: ['threshold'],
+          properties: { threshold: { type: ['integer', 'null'], minimum: 0, maximum: MAX_AMOUNT } },
+        }),
         responses: { '200': ok('The threshold in force', { type: 'object' }), ...common },
       },
     },
@@ -120,7 +142,12 @@ export const openapiDocument = {
       post: {
         summary: 'One-step charge',
         requestBody: body(json(chargeBody)),
-        responses: { '201': ok('The charge', ref('Transaction')), '402': err('INSUFFICIENT_CREDITS, details {available, requested}'), '422': err('IDEMPOTENCY_KEY_REUSED'), ...common },
+        responses: {
+          '201': ok('The charge', ref('Transaction')),
+          '402': err('INSUFFICIENT_CREDITS, details {available, requested}'),
+          '422': err('IDEMPOTENCY_KEY_REUSED'),
+          ...common,
+        },
       },
     },
     '/internal/v1/holds': {
@@ -129,9 +156,20 @@ export const openapiDocument = {
         requestBody: body({
           type: 'object',
           required: ['tenant_id', 'amount', 'idempotency_key'],
-          properties: { tenant_id: { type: 'string' }, amount: { type: 'integer', minimum: 1, maximum: MAX_AMOUNT }, idempotency_key: { type: 'string' }, ttl_s: { type: 'integer', minimum: 1 }, description: { type: 'string' } },
+          properties: {
+            tenant_id: { type: 'string' },
+            amount: { type: 'integer', minimum: 1, maximum: MAX_AMOUNT },
+            idempotency_key: { type: 'string' },
+            ttl_s: { type: 'integer', minimum: 1 },
+            description: { type: 'string' },
+          },
         }),
-        responses: { '201': ok('The hold', ref('Hold')), '402': err('INSUFFICIENT_CREDITS'), '422': err('IDEMPOTENCY_KEY_REUSED'), ...common },
+        responses: {
+          '201': ok('The hold', ref('Hold')),
+          '402': err('INSUFFICIENT_CREDITS'),
+          '422': err('IDEMPOTENCY_KEY_REUSED'),
+          ...common,
+        },
       },
     },
     '/internal/v1/holds/{id}/capture': {
@@ -139,17 +177,41 @@ export const openapiDocument = {
         summary: 'Capture up to the held amount; the rest is released',
         parameters: [holdPath],
         requestBody: body({ type: 'object', required: ['amount'], properties: { amount: { type: 'integer', minimum: 0 } } }),
-        responses: { '200': ok('The captured hold (same answer on a repeat with the same amount)', ref('Hold')), '404': err('No such hold'), '409': err('Already captured with another amount, released or expired: details.status'), ...common },
+        responses: {
+          '200': ok('The captured hold (same answer on a repeat with the same amount)', ref('Hold')),
+          '404': err('No such hold'),
+          '409': err('Already captured with another amount, released or expired: details.status'),
+          ...common,
+        },
       },
     },
     '/internal/v1/holds/{id}/release': {
-      post: { summary: 'Release the whole hold', parameters: [holdPath], responses: { '200': ok('The released (or already expired) hold', ref('Hold')), '404': err('No such hold'), '409': err('Already captured'), ...common } },
+      post: {
+        summary: 'Release the whole hold',
+        parameters: [holdPath],
+        responses: {
+          '200': ok('The released (or already expired) hold', ref('Hold')),
+          '404': err('No such hold'),
+          '409': err('Already captured'),
+          ...common,
+        },
+      },
     },
     '/internal/v1/accounts/{tenant_id}/balance': {
-      get: { summary: "A tenant's balance", parameters: [{ ...tenantPath, name: 'tenant_id' }], responses: { '200': ok('Balance', ref('Balance')), ...common } },
+      get: {
+        summary: "A tenant's balance",
+        parameters: [{ ...tenantPath, name: 'tenant_id' }],
+        responses: { '200': ok('Balance', ref('Balance')), ...common },
+      },
     },
     '/internal/v1/reconcile': {
-      post: { summary: 'Check the whole ledger; reports the first mismatch', responses: { '200': ok('Reconciliation report', { type: 'object', properties: { ok: { type: 'boolean' }, mismatch: {} } }), ...common } },
+      post: {
+        summary: 'Check the whole ledger; reports the first mismatch',
+        responses: {
+          '200': ok('Reconciliation report', { type: 'object', properties: { ok: { type: 'boolean' }, mismatch: {} } }),
+          ...common,
+        },
+      },
     },
   },
 };

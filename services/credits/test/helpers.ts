@@ -51,8 +51,9 @@ export async function startCredits(label: string, options: { env?: Record<string
   // CREDITS_TEST_LOG=1 shows the service's logs while debugging a test.
   const logger = process.env['CREDITS_TEST_LOG'] ? createLogger({ service: 'credits', level: 'debug', pretty: true }) : silentLogger('credits');
   const startApp = async () => {
-    const ledger = buildLedger({ config, db: env.db, logger, events, clock });
-    const { app } = createApp({ config, logger, metrics: createMetrics('credits', { collectDefault: false }), db: env.db, ledger });
+    const metrics = createMetrics('credits', { collectDefault: false });
+    const ledger = buildLedger({ config, db: env.db, logger, events, clock, metrics });
+    const { app } = createApp({ config, logger, metrics, db: env.db, ledger });
     const server = await listen(app);
     servers.push(server);
     return { ledger, server, url: server.url };

@@ -25,7 +25,13 @@ export function isNewlyLow(account: TenantBalance, defaultThreshold: number): bo
  * or hold id) makes the event id stable. Had the process died before this ran, the flag would
  * still be clear and the next debit below the threshold would send the notice.
  */
-export async function notifyIfLow(db: Kysely<Database>, accountId: string, defaultThreshold: number, cause: string, now: Date): Promise<PendingEvent | undefined> {
+export async function notifyIfLow(
+  db: Kysely<Database>,
+  accountId: string,
+  defaultThreshold: number,
+  cause: string,
+  now: Date,
+): Promise<PendingEvent | undefined> {
   return inTransaction(db, async (trx) => {
     const row = await trx
       .updateTable('accounts')

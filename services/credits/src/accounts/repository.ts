@@ -14,15 +14,34 @@ export interface TenantBalance {
   low_balance_notified: boolean;
 }
 
-export type ReturnedRow = { id: string; tenant_id: string | null; balance: number | null; held: number | null; low_balance_threshold: number | null; low_balance_notified: boolean };
+export type ReturnedRow = {
+  id: string;
+  tenant_id: string | null;
+  balance: number | null;
+  held: number | null;
+  low_balance_threshold: number | null;
+  low_balance_notified: boolean;
+};
 
 export function asTenantBalance(row: ReturnedRow | undefined): TenantBalance | undefined {
   if (!row) return undefined;
-  return { id: row.id, tenant_id: row.tenant_id!, balance: row.balance!, held: row.held!, low_balance_threshold: row.low_balance_threshold, low_balance_notified: row.low_balance_notified };
+  return {
+    id: row.id,
+    tenant_id: row.tenant_id!,
+    balance: row.balance!,
+    held: row.held!,
+    low_balance_threshold: row.low_balance_threshold,
+    low_balance_notified: row.low_balance_notified,
+  };
 }
 
 export async function findTenantAccount(db: Db, tenantId: string): Promise<TenantBalance | undefined> {
-  const row = await db.selectFrom('accounts').select(BALANCE_COLUMNS).where('tenant_id', '=', tenantId).where('kind', '=', 'tenant').executeTakeFirst();
+  const row = await db
+    .selectFrom('accounts')
+    .select(BALANCE_COLUMNS)
+    .where('tenant_id', '=', tenantId)
+    .where('kind', '=', 'tenant')
+    .executeTakeFirst();
   return asTenantBalance(row);
 }
 
@@ -36,7 +55,13 @@ export async function ensureTenantAccount(db: Db, tenantId: string, newAccountId
 }
 
 /** Adds to the posted balance unless that would pass `maxBalance`. Undefined when it would. */
-export async function creditBalance(db: Db, tenantId: string, amount: number, maxBalance: number, now: Date): Promise<TenantBalance | undefined> {
+export async function creditBalance(
+  db: Db,
+  tenantId: string,
+  amount: number,
+  maxBalance: number,
+  now: Date,
+): Promise<TenantBalance | undefined> {
   const row = await db
     .updateTable('accounts')
     .set({ balance: sql`balance + ${amount}`, updated_at: now })

@@ -7,7 +7,11 @@ import { reconcile } from '../reconcile/service';
  * DATABASE_URL / DB_SCHEMA and prints the report as JSON. Exit code 0: it reconciles;
  * 1: a mismatch (the report names the first one); 2: the check could not run.
  */
-export async function runReconcileCli(env: Record<string, string | undefined>, out: NodeJS.WritableStream, err: NodeJS.WritableStream): Promise<number> {
+export async function runReconcileCli(
+  env: Record<string, string | undefined>,
+  out: NodeJS.WritableStream,
+  err: NodeJS.WritableStream,
+): Promise<number> {
   let config;
   try {
     config = parseConfig(configSchema, env);
@@ -18,7 +22,13 @@ export async function runReconcileCli(env: Record<string, string | undefined>, o
     }
     throw e;
   }
-  const db = createDb<any>({ connectionString: config.DATABASE_URL, schema: config.DB_SCHEMA, poolMax: 1, applicationName: 'credits-reconcile', statementTimeoutMs: 600_000 });
+  const db = createDb<any>({
+    connectionString: config.DATABASE_URL,
+    schema: config.DB_SCHEMA,
+    poolMax: 1,
+    applicationName: 'credits-reconcile',
+    statementTimeoutMs: 600_000,
+  });
   try {
     const report = await reconcile(db);
     out.write(`${JSON.stringify(report, null, 2)}\n`);

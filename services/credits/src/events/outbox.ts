@@ -76,13 +76,24 @@ export class EventRelay {
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new Error(`event queue did not answer within ${this.publishTimeoutMs} ms`)), this.publishTimeoutMs);
     });
-    const publishing = this.publisher.publish({ id: event.id, type: event.type, tenant_id: event.tenant_id, created_at: event.created_at.toISOString(), data: event.data });
+    const publishing = this.publisher.publish({
+      id: event.id,
+      type: event.type,
+      tenant_id: event.tenant_id,
+      created_at: event.created_at.toISOString(),
+      data: event.data,
+    });
     publishing.catch(() => undefined); // a late failure after the timeout is already handled
     try {
       await Promise.race([publishing, timeout]);
     } finally {
       clearTimeout(timer);
     }
-    await this.db.updateTable('outbox_events').set({ published_at: new Date() }).where('id', '=', event.id).where('published_at', 'is', null).execute();
+    await this.db
+      .updateTable('outbox_events')
+      .set({ published_at: new Date() })
+      .where('id', '=', event.id)
+      .where('published_at', 'is', null)
+      .execute();
   }
 }

@@ -81,11 +81,20 @@ export async function reserveHold(db: Db, input: NewHoldInput): Promise<{ hold: 
         from acct
       returning ${sql.join(HOLD_COLUMNS.map((c) => sql.ref(c)))}
     )
-    select created.*, acct.balance, acct.held, acct.low_balance_threshold, acct.low_balance_notified from created cross join acct`.execute(db);
+    select created.*, acct.balance, acct.held, acct.low_balance_threshold, acct.low_balance_notified from created cross join acct`.execute(
+    db,
+  );
   const row = rows[0];
   if (!row) return undefined;
   const { balance, held, low_balance_threshold, low_balance_notified, ...hold } = row;
-  const account: ReturnedRow = { id: hold.account_id, tenant_id: hold.tenant_id, balance, held, low_balance_threshold, low_balance_notified };
+  const account: ReturnedRow = {
+    id: hold.account_id,
+    tenant_id: hold.tenant_id,
+    balance,
+    held,
+    low_balance_threshold,
+    low_balance_notified,
+  };
   return { hold: hold as Hold, account: asTenantBalance(account)! };
 }
 
@@ -169,7 +178,12 @@ export async function releaseHeldHold(db: Db, holdId: string, now: Date, default
 }
 
 export async function findHoldByKey(db: Db, tenantId: string, key: string): Promise<Hold | undefined> {
-  return db.selectFrom('holds').select(HOLD_COLUMNS).where('tenant_id', '=', tenantId).where('idempotency_key', '=', key).executeTakeFirst();
+  return db
+    .selectFrom('holds')
+    .select(HOLD_COLUMNS)
+    .where('tenant_id', '=', tenantId)
+    .where('idempotency_key', '=', key)
+    .executeTakeFirst();
 }
 
 /** Reads the hold and locks it until the transaction ends (locks: hold first, then its account). */
@@ -177,7 +191,14 @@ export async function lockHold(db: Db, id: string): Promise<Hold | undefined> {
   return db.selectFrom('holds').select(HOLD_COLUMNS).where('id', '=', id).forUpdate().executeTakeFirst();
 }
 
-export async function finishHold(db: Db, id: string, status: Exclude<HoldStatus, 'held'>, capturedAmount: number, captureTransactionId: string | null, now: Date): Promise<Hold> {
+export async function finishHold(
+  db: Db,
+  id: string,
+  status: Exclude<HoldStatus, 'held'>,
+  capturedAmount: number,
+  captureTransactionId: string | null,
+  now: Date,
+): Promise<Hold> {
   return db
     .updateTable('holds')
     .set({ status, captured_amount: capturedAmount, capture_transaction_id: captureTransactionId, finalized_at: now })

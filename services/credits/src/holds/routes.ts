@@ -2,8 +2,16 @@ import { parseOrThrow, requireScope } from '@tollgate/common';
 import { Router } from 'express';
 import { z } from 'zod';
 import type { LedgerDeps } from '../ledger/deps';
-import { descriptionSchema, holdParams, idempotencyKeySchema, nonNegativeAmount, positiveAmount, tenantIdSchema } from '../ledger/validation';
+import {
+  descriptionSchema,
+  holdParams,
+  idempotencyKeySchema,
+  nonNegativeAmount,
+  positiveAmount,
+  tenantIdSchema,
+} from '../ledger/validation';
 import { sendOutcome } from '../transactions/routes';
+import { tracked } from '../metrics';
 import { captureHold, createHold, releaseHold } from './service';
 
 export function holdRoutes(deps: LedgerDeps): Router {
@@ -27,18 +35,52 @@ export function holdRoutes(deps: LedgerDeps): Router {
 
   router.post('/internal/v1/holds', async (req, res) => {
     const body = parseOrThrow(holdBody, req.body ?? {}, 'body');
-    sendOutcome(res, 201, await createHold(deps, { tenantId: body.tenant_id, amount: body.amount, idempotencyKey: body.idempotency_key, ttlS: body.ttl_s, description: body.description }));
+    sendOutcome(
+      res,
+      201,
+      await tracked(
+        deps.metrics,
+        'hold',
+        () => body.amount,
+        () =>
+          createHold(deps, {
+            tenantId: body.tenant_id,
+            amount: body.amount,
+            idempotencyKey: body.idempotency_key,
+            ttlS: body.ttl_s,
+            description: body.description,
+          }),
+      ),
+    );
   });
 
   router.post('/internal/v1/holds/:id/capture', async (req, res) => {
     const { id } = parseOrThrow(holdParams, req.params, 'path');
     const { amount } = parseOrThrow(captureBody, req.body ?? {}, 'body');
-    sendOutcome(res, 200, await captureHold(deps, id, amount));
+    sendOutcome(
+      res,
+      200,
+      await tracked(
+        deps.metrics,
+        'capture',
+        () => amount,
+        () => captureHold(deps, id, amount),
+      ),
+    );
   });
 
   router.post('/internal/v1/holds/:id/release', async (req, res) => {
     const { id } = parseOrThrow(holdParams, req.params, 'path');
-    sendOutcome(res, 200, await releaseHold(deps, id));
+    sendOutcome(
+      res,
+      200,
+      await tracked(
+        deps.metrics,
+        'release',
+        (o) => o.result.released_amount,
+        () => releaseHold(deps, id),
+      ),
+    );
   });
 
   return router;

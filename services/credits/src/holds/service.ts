@@ -8,7 +8,18 @@ import { idempotencyKeyReused, insufficientCredits } from '../ledger/errors';
 import { shardOf } from '../ledger/system-accounts';
 import { requestHash } from '../ledger/validation';
 import type { Outcome } from '../transactions/service';
-import { captureHeldHold, findHold, findHoldByKey, finishHold, type HoldView, lockExpiredHolds, lockHold, releaseHeldHold, reserveHold, toHoldView } from './repository';
+import {
+  captureHeldHold,
+  findHold,
+  findHoldByKey,
+  finishHold,
+  type HoldView,
+  lockExpiredHolds,
+  lockHold,
+  releaseHeldHold,
+  reserveHold,
+  toHoldView,
+} from './repository';
 
 export interface HoldInput {
   tenantId: string;
@@ -68,7 +79,11 @@ export async function createHold(deps: LedgerDeps, input: HoldInput): Promise<Ou
 }
 
 function notHeld(hold: Hold, action: string): AppError {
-  return conflict(`The hold is ${hold.status}; it cannot be ${action}`, { status: hold.status, hold_id: hold.id, captured_amount: hold.captured_amount });
+  return conflict(`The hold is ${hold.status}; it cannot be ${action}`, {
+    status: hold.status,
+    hold_id: hold.id,
+    captured_amount: hold.captured_amount,
+  });
 }
 
 /** Returns the hold's amount to the available balance and marks it released or expired. */
@@ -110,7 +125,9 @@ export async function captureHold(deps: LedgerDeps, holdId: string, amount: numb
     throw notHeld(await expireHold(deps, holdId), 'captured');
   }
   if (amount > hold.amount) {
-    throw new AppError('VALIDATION_FAILED', `Cannot capture ${amount}: the hold is for ${hold.amount}`, { details: { param: 'amount', held: hold.amount, requested: amount } });
+    throw new AppError('VALIDATION_FAILED', `Cannot capture ${amount}: the hold is for ${hold.amount}`, {
+      details: { param: 'amount', held: hold.amount, requested: amount },
+    });
   }
   throw conflict('The hold changed while it was being captured; retry', { status: hold.status, hold_id: hold.id });
 }

@@ -1,8 +1,18 @@
-import { type Clock, type EventPublisher, type IdGenerator, type Logger, memoryEventPublisher, randomIds, systemClock } from '@tollgate/common';
+import {
+  type Clock,
+  type EventPublisher,
+  type IdGenerator,
+  type Logger,
+  type Metrics,
+  memoryEventPublisher,
+  randomIds,
+  systemClock,
+} from '@tollgate/common';
 import type { Kysely } from 'kysely';
 import type { Config } from '../config';
 import type { Database } from '../db/schema';
 import { EventRelay } from '../events/outbox';
+import { type CreditsMetrics, creditsMetrics } from '../metrics';
 
 export interface LedgerSettings {
   /** Low-balance threshold for tenants that did not set their own (micro-credits; 0 = off). */
@@ -18,6 +28,8 @@ export interface LedgerDeps {
   ids: IdGenerator;
   relay: EventRelay;
   settings: LedgerSettings;
+  /** Absent in tests that build a ledger without a registry. */
+  metrics?: CreditsMetrics;
 }
 
 export interface LedgerSources {
@@ -28,6 +40,7 @@ export interface LedgerSources {
   events?: EventPublisher | undefined;
   clock?: Clock | undefined;
   ids?: IdGenerator | undefined;
+  metrics?: Metrics | undefined;
 }
 
 export function buildLedger(sources: LedgerSources): LedgerDeps {
@@ -38,6 +51,7 @@ export function buildLedger(sources: LedgerSources): LedgerDeps {
     clock: sources.clock ?? systemClock,
     ids: sources.ids ?? randomIds,
     relay: new EventRelay(db, sources.events ?? memoryEventPublisher(), sources.logger, config.EVENT_PUBLISH_TIMEOUT_MS),
+    ...(sources.metrics ? { metrics: creditsMetrics(sources.metrics) } : {}),
     settings: {
       defaultLowBalanceThreshold: config.LOW_BALANCE_THRESHOLD,
       holdDefaultTtlS: config.HOLD_DEFAULT_TTL_S,

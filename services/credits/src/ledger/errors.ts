@@ -1,7 +1,9 @@
 import { AppError } from '@tollgate/common';
 
 export function insufficientCredits(available: number, requested: number): AppError {
-  return new AppError('INSUFFICIENT_CREDITS', `Insufficient credits: ${available} available, ${requested} requested`, { details: { available, requested } });
+  return new AppError('INSUFFICIENT_CREDITS', `Insufficient credits: ${available} available, ${requested} requested`, {
+    details: { available, requested },
+  });
 }
 
 export function idempotencyKeyReused(operation: string): AppError {

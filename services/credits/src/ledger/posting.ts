@@ -47,8 +47,20 @@ export async function postTransfer(db: Db, transfer: Transfer): Promise<Transact
     )
     .with('legs', (q) =>
       q.insertInto('entries').values([
-        { transaction_id: transfer.id, account_id: transfer.account.id, amount: transfer.tenantDelta, balance_after: transfer.account.balance, created_at: transfer.now },
-        { transaction_id: transfer.id, account_id: transfer.systemAccountId, amount: -transfer.tenantDelta, balance_after: null, created_at: transfer.now },
+        {
+          transaction_id: transfer.id,
+          account_id: transfer.account.id,
+          amount: transfer.tenantDelta,
+          balance_after: transfer.account.balance,
+          created_at: transfer.now,
+        },
+        {
+          transaction_id: transfer.id,
+          account_id: transfer.systemAccountId,
+          amount: -transfer.tenantDelta,
+          balance_after: null,
+          created_at: transfer.now,
+        },
       ]),
     )
     .insertInto('system_balance_shards')

@@ -29,7 +29,9 @@ export const nonNegativeAmount = z
   .max(MAX_AMOUNT, { error: `must be at most ${MAX_AMOUNT}` });
 
 export const TENANT_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
-export const tenantIdSchema = z.string({ error: 'must be a string' }).regex(TENANT_ID_PATTERN, { error: 'must be 1-64 letters, digits, "_" or "-"' });
+export const tenantIdSchema = z
+  .string({ error: 'must be a string' })
+  .regex(TENANT_ID_PATTERN, { error: 'must be 1-64 letters, digits, "_" or "-"' });
 
 /** Printable ASCII without spaces, like HTTP header tokens. */
 export const idempotencyKeySchema = z
@@ -51,6 +53,11 @@ export const holdParams = z.object({ id: holdIdSchema });
  * the same key must carry the same fingerprint, or it is a different request (422).
  */
 export function requestHash(operation: string, params: Record<string, string | number | null>): string {
-  const canonical = JSON.stringify([operation, ...Object.keys(params).sort().map((k) => [k, params[k]])]);
+  const canonical = JSON.stringify([
+    operation,
+    ...Object.keys(params)
+      .sort()
+      .map((k) => [k, params[k]]),
+  ]);
   return createHash('sha256').update(canonical).digest('base64url');
 }

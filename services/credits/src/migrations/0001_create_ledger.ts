@@ -94,9 +94,13 @@ export async function up(db: Kysely<any>): Promise<void> {
       constraint transactions_key_has_hash check ((idempotency_key is null) = (request_hash is null))
     )`.execute(db);
   // One idempotency key per tenant and operation; a retry finds the original by this index.
-  await sql`create unique index transactions_idempotency on transactions (tenant_id, type, idempotency_key) where idempotency_key is not null`.execute(db);
+  await sql`create unique index transactions_idempotency on transactions (tenant_id, type, idempotency_key) where idempotency_key is not null`.execute(
+    db,
+  );
   await sql`create index transactions_tenant_history on transactions (tenant_id, seq desc)`.execute(db);
-  await sql`alter table holds add constraint holds_capture_transaction_fk foreign key (capture_transaction_id) references transactions (id)`.execute(db);
+  await sql`alter table holds add constraint holds_capture_transaction_fk foreign key (capture_transaction_id) references transactions (id)`.execute(
+    db,
+  );
 
   await sql`
     create table entries (
@@ -118,8 +122,12 @@ export async function up(db: Kysely<any>): Promise<void> {
       raise exception 'ledger rows are append-only: % on % refused', tg_op, tg_table_name using errcode = 'restrict_violation';
     end $$`.execute(db);
   for (const table of ['transactions', 'entries']) {
-    await sql`create trigger ${sql.id(`${table}_append_only`)} before update or delete on ${sql.id(table)} for each row execute function ledger_refuse_change()`.execute(db);
-    await sql`create trigger ${sql.id(`${table}_no_truncate`)} before truncate on ${sql.id(table)} for each statement execute function ledger_refuse_change()`.execute(db);
+    await sql`create trigger ${sql.id(`${table}_append_only`)} before update or delete on ${sql.id(table)} for each row execute function ledger_refuse_change()`.execute(
+      db,
+    );
+    await sql`create trigger ${sql.id(`${table}_no_truncate`)} before truncate on ${sql.id(table)} for each statement execute function ledger_refuse_change()`.execute(
+      db,
+    );
   }
 
   // Checked at commit (deferred), after every entry of the transaction is written: at least two
@@ -153,8 +161,12 @@ export async function up(db: Kysely<any>): Promise<void> {
       perform ledger_assert_balanced(new.transaction_id);
       return null;
     end $$`.execute(db);
-  await sql`create constraint trigger transactions_balanced after insert on transactions deferrable initially deferred for each row execute function ledger_check_transaction_balanced()`.execute(db);
-  await sql`create constraint trigger entries_balanced after insert on entries deferrable initially deferred for each row execute function ledger_check_entry_balanced()`.execute(db);
+  await sql`create constraint trigger transactions_balanced after insert on transactions deferrable initially deferred for each row execute function ledger_check_transaction_balanced()`.execute(
+    db,
+  );
+  await sql`create constraint trigger entries_balanced after insert on entries deferrable initially deferred for each row execute function ledger_check_entry_balanced()`.execute(
+    db,
+  );
 
   // Events recorded in the same transaction as the change they announce, published after commit
   // (and re-published by the maintenance loop if the process died in between).

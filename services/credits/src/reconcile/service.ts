@@ -3,9 +3,32 @@ import type { Database } from '../db/schema';
 
 /** The first thing found wrong, with enough numbers to find and fix it. */
 export type Mismatch =
-  | { check: 'transaction_balanced'; transaction_id: string; type: string; amount: number; entry_count: number; entries_sum: string; debited: string }
-  | { check: 'entry_balance_after'; entry_id: number; transaction_id: string; account_id: string; balance_after: number; running_balance: string }
-  | { check: 'account_balance'; account_id: string; tenant_id: string | null; code: string | null; stored: string; entries_sum: string; difference: string }
+  | {
+      check: 'transaction_balanced';
+      transaction_id: string;
+      type: string;
+      amount: number;
+      entry_count: number;
+      entries_sum: string;
+      debited: string;
+    }
+  | {
+      check: 'entry_balance_after';
+      entry_id: number;
+      transaction_id: string;
+      account_id: string;
+      balance_after: number;
+      running_balance: string;
+    }
+  | {
+      check: 'account_balance';
+      account_id: string;
+      tenant_id: string | null;
+      code: string | null;
+      stored: string;
+      entries_sum: string;
+      difference: string;
+    }
   | { check: 'account_held'; account_id: string; tenant_id: string; stored: number; active_holds_sum: string; difference: string }
   | { check: 'conservation'; entries_sum: string };
 
@@ -41,7 +64,12 @@ export async function reconcile(db: Kysely<Database>, now: Date = new Date()): P
                  (select count(*) from entries) as entries,
                  (select count(*) from holds where status = 'held') as active_holds`.execute(trx)
       ).rows[0]!;
-      const report = (mismatch: Mismatch | null): ReconcileReport => ({ ok: mismatch === null, checked_at: now.toISOString(), counts, mismatch });
+      const report = (mismatch: Mismatch | null): ReconcileReport => ({
+        ok: mismatch === null,
+        checked_at: now.toISOString(),
+        counts,
+        mismatch,
+      });
 
       const unbalanced = (
         await sql<{ id: string; type: string; amount: number; entry_count: number; entries_sum: string; debited: string }>`

@@ -41,7 +41,9 @@ export function toTransactionView(row: ViewRow): TransactionView {
 function viewQuery(db: Db) {
   return db
     .selectFrom('transactions')
-    .innerJoin('entries', (join) => join.onRef('entries.transaction_id', '=', 'transactions.id').on('entries.balance_after', 'is not', null))
+    .innerJoin('entries', (join) =>
+      join.onRef('entries.transaction_id', '=', 'transactions.id').on('entries.balance_after', 'is not', null),
+    )
     .select([
       'transactions.id',
       'transactions.seq',
@@ -56,7 +58,12 @@ function viewQuery(db: Db) {
 }
 
 /** The transaction an idempotency key already produced, with the fingerprint it was stored with. */
-export async function findByIdempotencyKey(db: Db, tenantId: string, type: TransactionType, key: string): Promise<{ view: TransactionView; requestHash: string | null } | undefined> {
+export async function findByIdempotencyKey(
+  db: Db,
+  tenantId: string,
+  type: TransactionType,
+  key: string,
+): Promise<{ view: TransactionView; requestHash: string | null } | undefined> {
   const row = await viewQuery(db)
     .select('transactions.request_hash')
     .where('transactions.tenant_id', '=', tenantId)

@@ -3,6 +3,7 @@ import { type Response, Router } from 'express';
 import { z } from 'zod';
 import type { LedgerDeps } from '../ledger/deps';
 import { adminTenantParams, descriptionSchema, idempotencyKeySchema, positiveAmount, tenantIdSchema } from '../ledger/validation';
+import { tracked } from '../metrics';
 import { charge, listTransactions, type Outcome, topUp } from './service';
 
 export const chargeBody = z.object({
@@ -33,15 +34,42 @@ export function transactionRoutes(deps: LedgerDeps): Router {
 
   router.post('/internal/v1/charges', requireScope('service'), async (req, res) => {
     const body = parseOrThrow(chargeBody, req.body ?? {}, 'body');
-    sendOutcome(res, 201, await charge(deps, { tenantId: body.tenant_id, amount: body.amount, idempotencyKey: body.idempotency_key, description: body.description }));
+    sendOutcome(
+      res,
+      201,
+      await tracked(
+        deps.metrics,
+        'charge',
+        () => body.amount,
+        () =>
+          charge(deps, {
+            tenantId: body.tenant_id,
+            amount: body.amount,
+            idempotencyKey: body.idempotency_key,
+            description: body.description,
+          }),
+      ),
+    );
   });
 
   router.post('/v1/admin/tenants/:id/credits', requireScope('admin'), async (req, res) => {
     const { id } = parseOrThrow(adminTenantParams, req.params, 'path');
     const body = parseOrThrow(topUpBody, req.body ?? {}, 'body');
     const header = req.get('idempotency-key');
-    const idempotencyKey = header === undefined ? undefined : parseOrThrow(z.object({ 'Idempotency-Key': idempotencyKeySchema }), { 'Idempotency-Key': header }, 'header')['Idempotency-Key'];
-    sendOutcome(res, 201, await topUp(deps, { tenantId: id, amount: body.amount, reason: body.reason, idempotencyKey }));
+    const idempotencyKey =
+      header === undefined
+        ? undefined
+        : parseOrThrow(z.object({ 'Idempotency-Key': idempotencyKeySchema }), { 'Idempotency-Key': header }, 'header')['Idempotency-Key'];
+    sendOutcome(
+      res,
+      201,
+      await tracked(
+        deps.metrics,
+        'top_up',
+        () => body.amount,
+        () => topUp(deps, { tenantId: id, amount: body.amount, reason: body.reason, idempotencyKey }),
+      ),
+    );
   });
 
   return router;

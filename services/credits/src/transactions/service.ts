@@ -54,7 +54,15 @@ export async function charge(deps: LedgerDeps, input: ChargeInput): Promise<Outc
   const now = clock.now();
   let account;
   try {
-    account = await postCharge(db, { id, tenantId: input.tenantId, amount: input.amount, description: input.description ?? null, idempotencyKey: input.idempotencyKey, requestHash: hash, now });
+    account = await postCharge(db, {
+      id,
+      tenantId: input.tenantId,
+      amount: input.amount,
+      description: input.description ?? null,
+      idempotencyKey: input.idempotencyKey,
+      requestHash: hash,
+      now,
+    });
   } catch (err) {
     if (isUniqueViolation(err, IDEMPOTENCY_INDEX)) {
       const concurrent = await replayOf(db, input.tenantId, 'charge', input.idempotencyKey, hash);
@@ -73,7 +81,16 @@ export async function charge(deps: LedgerDeps, input: ChargeInput): Promise<Outc
     if (notice) await deps.relay.publishNow([notice]);
   }
   return {
-    result: { id, tenant_id: input.tenantId, type: 'charge', amount: input.amount, balance_after: account.balance, description: input.description ?? null, hold_id: null, created_at: now.toISOString() },
+    result: {
+      id,
+      tenant_id: input.tenantId,
+      type: 'charge',
+      amount: input.amount,
+      balance_after: account.balance,
+      description: input.description ?? null,
+      hold_id: null,
+      created_at: now.toISOString(),
+    },
     replayed: false,
   };
 }
@@ -92,7 +109,8 @@ export async function topUp(deps: LedgerDeps, input: TopUpInput): Promise<Outcom
       const now = clock.now();
       await ensureTenantAccount(trx, input.tenantId, ids.next('acct'), now);
       const account = await creditBalance(trx, input.tenantId, input.amount, MAX_BALANCE, now);
-      if (!account) throw conflict('This top-up would take the balance past the largest amount the ledger holds', { max_balance: MAX_BALANCE });
+      if (!account)
+        throw conflict('This top-up would take the balance past the largest amount the ledger holds', { max_balance: MAX_BALANCE });
       const id = ids.next('txn');
       const posted = await postTransfer(trx, {
         id,
@@ -110,7 +128,13 @@ export async function topUp(deps: LedgerDeps, input: TopUpInput): Promise<Outcom
         type: 'credits.topped_up',
         tenant_id: input.tenantId,
         created_at: now,
-        data: { transaction_id: id, amount: input.amount, balance: account.balance, available: account.balance - account.held, reason: input.reason ?? null },
+        data: {
+          transaction_id: id,
+          amount: input.amount,
+          balance: account.balance,
+          available: account.balance - account.held,
+          reason: input.reason ?? null,
+        },
       });
       await rearmIfRecovered(trx, account, settings.defaultLowBalanceThreshold);
       return { view: posted, events: [toppedUp] };
@@ -126,11 +150,17 @@ export async function topUp(deps: LedgerDeps, input: TopUpInput): Promise<Outcom
   }
 }
 
-export async function listTransactions(deps: LedgerDeps, tenantId: string, cursor: string | undefined, limit: number): Promise<Page<TransactionView>> {
+export async function listTransactions(
+  deps: LedgerDeps,
+  tenantId: string,
+  cursor: string | undefined,
+  limit: number,
+): Promise<Page<TransactionView>> {
   let beforeSeq: number | undefined;
   if (cursor !== undefined) {
     const [seq] = decodeCursor(cursor, 1);
-    if (typeof seq !== 'number' || !Number.isSafeInteger(seq)) throw new AppError('VALIDATION_FAILED', 'Invalid cursor', { details: { param: 'cursor' } });
+    if (typeof seq !== 'number' || !Number.isSafeInteger(seq))
+      throw new AppError('VALIDATION_FAILED', 'Invalid cursor', { details: { param: 'cursor' } });
     beforeSeq = seq as number;
   }
   const rows = await listTenantTransactions(deps.db, tenantId, beforeSeq, limit + 1);

@@ -1,0 +1,88 @@
+import { AppError, type Metrics, promClient as client } from '@tollgate/common';
+
+export type LedgerOperation = 'hold' | 'capture' | 'release' | 'charge' | 'top_up';
+
+/** The ledger's own series, on the service's registry. Labels are closed sets. */
+export interface CreditsMetrics {
+  operations: client.Counter<'operation' | 'outcome'>;
+  moved: client.Counter<'operation'>;
+  holdsExpired: client.Counter;
+  eventsRepublished: client.Counter;
+  reconcileOk: client.Gauge;
+  reconcileLastRun: client.Gauge;
+}
+
+/** One set per registry: the app and the maintenance loop of one process share it. */
+const byRegistry = new WeakMap<client.Registry, CreditsMetrics>();
+
+export function creditsMetrics(metrics: Metrics): CreditsMetrics {
+  const existing = byRegistry.get(metrics.registry);
+  if (existing) return existing;
+  const registers = [metrics.registry];
+  const created: CreditsMetrics = {
+    operations: new client.Counter({
+      name: 'credits_operations_total',
+      help: 'Ledger operations by kind and outcome (applied, replayed, insufficient_credits, conflict, not_found, invalid, error)',
+      labelNames: ['operation', 'outcome'] as const,
+      registers,
+    }),
+    moved: new client.Counter({
+      name: 'credits_moved_micro_credits_total',
+      help: 'Micro-credits reserved (hold), posted (capture, charge, top_up) or returned (release), by operation; replays not counted',
+      labelNames: ['operation'] as const,
+      registers,
+    }),
+    holdsExpired: new client.Counter({
+      name: 'credits_holds_expired_total',
+      help: 'Holds released by the maintenance loop after their TTL',
+      registers,
+    }),
+    eventsRepublished: new client.Counter({
+      name: 'credits_events_republished_total',
+      help: 'Outbox events re-published after their first publish failed',
+      registers,
+    }),
+    reconcileOk: new client.Gauge({
+      name: 'credits_reconcile_ok',
+      help: '1 if the last reconciliation found the ledger consistent, 0 if not',
+      registers,
+    }),
+    reconcileLastRun: new client.Gauge({
+      name: 'credits_reconcile_last_run_timestamp_seconds',
+      help: 'When the last reconciliation ran',
+      registers,
+    }),
+  };
+  byRegistry.set(metrics.registry, created);
+  return created;
+}
+
+const OUTCOME_BY_CODE: Record<string, string> = {
+  INSUFFICIENT_CREDITS: 'insufficient_credits',
+  CONFLICT: 'conflict',
+  IDEMPOTENCY_KEY_REUSED: 'conflict',
+  NOT_FOUND: 'not_found',
+  VALIDATION_FAILED: 'invalid',
+};
+
+/**
+ * Counts one operation by how it ended, and the amount it moved when it was applied (a replay
+ * moved nothing). `amountOf` reads the amount from the result (a release returns the hold's).
+ */
+export async function tracked<T extends { replayed: boolean; result: unknown }>(
+  metrics: CreditsMetrics | undefined,
+  operation: LedgerOperation,
+  amountOf: (outcome: T) => number,
+  run: () => Promise<T>,
+): Promise<T> {
+  if (!metrics) return run();
+  try {
+    const outcome = await run();
+    metrics.operations.inc({ operation, outcome: outcome.replayed ? 'replayed' : 'applied' });
+    if (!outcome.replayed) metrics.moved.inc({ operation }, amountOf(outcome));
+    return outcome;
+  } catch (err) {
+    metrics.operations.inc({ operation, outcome: (err instanceof AppError && OUTCOME_BY_CODE[err.code]) || 'error' });
+    throw err;
+  }
+}
