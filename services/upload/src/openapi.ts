@@ -175,7 +175,7 @@ export const openapiDocument = {
       options: {
         summary: 'tus discovery',
         responses: {
-          '204': { description: 'Tus-Version, Tus-Extension (creation, creation-with-upload, termination, expiration), Tus-Max-Size' },
+          '204': { description: 'Tus-Version, Tus-Extension (creation, creation-with-upload, termination, expiration, checksum), Tus-Checksum-Algorithm (sha1, sha256, md5), Tus-Max-Size' },
         },
       },
       post: {
@@ -213,6 +213,13 @@ export const openapiDocument = {
           uploadIdParam,
           tusResumable,
           { name: 'Upload-Offset', in: 'header', required: true, schema: { type: 'integer', minimum: 0 } },
+          {
+            name: 'Upload-Checksum',
+            in: 'header',
+            required: false,
+            description: 'tus checksum extension: `<sha1|sha256|md5> <base64 digest>` of this request body',
+            schema: { type: 'string' },
+          },
         ],
         requestBody: { required: true, content: { 'application/offset+octet-stream': { schema: { type: 'string', format: 'binary' } } } },
         responses: {
@@ -221,6 +228,7 @@ export const openapiDocument = {
           '409': error('Upload-Offset mismatch, or another PATCH is writing (`details.offset`)'),
           '413': error('Past Upload-Length'),
           '415': error('Wrong Content-Type, or content not allowed (`details.detected_type`); the upload is terminated'),
+          '460': error('The body does not match Upload-Checksum; the chunk was discarded (Upload-Offset unchanged)'),
         },
       },
       delete: {

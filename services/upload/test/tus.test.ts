@@ -33,7 +33,7 @@ async function create(tenant: string, length: number, meta: Record<string, strin
     .set('Upload-Metadata', metadata(meta));
 }
 
-function patch(tenant: string, location: string, offset: number, body: Buffer) {
+function patch(tenant: string, location: string, offset: number, body: Buffer, extra: Record<string, string> = {}) {
   return rawRequest(h.url, {
     method: 'PATCH',
     path: location,
@@ -43,10 +43,12 @@ function patch(tenant: string, location: string, offset: number, body: Buffer) {
       'Upload-Offset': offset,
       'Content-Type': 'application/offset+octet-stream',
       'Content-Length': body.length,
+      ...extra,
     },
     body,
   });
 }
+const digest = (algorithm: string, b: Buffer) => createHash(algorithm).update(b).digest('base64');
 
 const usage = async (tenant: string) =>
   (await h.db.selectFrom('tenant_usage').select(['bytes', 'files']).where('tenant_id', '=', tenant).executeTakeFirst()) ?? {
@@ -70,7 +72,8 @@ describe('tus 1.0 at /v1/uploads', () => {
     expect(res.status).toBe(204);
     expect(res.headers['tus-resumable']).toBe('1.0.0');
     expect(res.headers['tus-version']).toBe('1.0.0');
-    expect(res.headers['tus-extension']).toBe('creation,creation-with-upload,termination,expiration');
+    expect(res.headers['tus-extension']).toBe('creation,creation-with-upload,termination,expiration,checksum');
+    expect(res.headers['tus-checksum-algorithm']).toBe('sha1,sha256,md5');
     expect(res.headers['tus-max-size']).toBe(String(MAX));
   });
 
@@ -272,5 +275,67 @@ describe('tus 1.0 at /v1/uploads', () => {
     expect((await request(h.url).delete(location).set(auth('ten_evil')).set(TUS)).status).toBe(404);
     expect((await request(h.url).get(location).set(auth('ten_evil'))).status).toBe(404);
     expect((await request(h.url).head(location).set(auth('ten_tus8')).set(TUS)).status).toBe(200);
+  });
+
+  it('checksum extension: a chunk that fails its Upload-Checksum is answered 460 and discarded, a good one is kept', async () => {
+    const source = pngBytes(300_000);
+    const created = await create('ten_tus_sum', source.length, { filename: 'sum.png', purpose: 'image' });
+    const location = created.headers['location'] as string;
+    const first = source.subarray(0, 100_000);
+    const head = () => request(h.url).head(location).set(auth('ten_tus_sum')).set(TUS);
+
+    // Corrupted on the way: the checksum is of other bytes.
+    const corrupt = Buffer.from(first);
+    corrupt[5_000] = corrupt[5_000]! ^ 0xff;
+    const refused = await patch('ten_tus_sum', location, 0, corrupt, { 'Upload-Checksum': `sha1 ${digest('sha1', first)}` });
+    expect(refused.status).toBe(460);
+    expect(refused.json()).toMatchObject({ error: { code: 'VALIDATION_FAILED', details: { param: 'Upload-Checksum' } } });
+    expect((await head()).headers['upload-offset']).toBe('0');
+
+    // Unknown algorithm or a malformed header: 400, nothing written.
+    expect((await patch('ten_tus_sum', location, 0, first, { 'Upload-Checksum': `crc32 ${digest('sha1', first)}` })).status).toBe(400);
+    expect((await patch('ten_tus_sum', location, 0, first, { 'Upload-Checksum': 'sha1' })).status).toBe(400);
+    expect((await head()).headers['upload-offset']).toBe('0');
+
+    // The same chunk, intact, with each algorithm in turn.
+    const ok = await patch('ten_tus_sum', location, 0, first, { 'Upload-Checksum': `sha1 ${digest('sha1', first)}` });
+    expect(ok.status).toBe(204);
+    expect(ok.headers['upload-offset']).toBe('100000');
+    const second = source.subarray(100_000, 200_000);
+    expect(
+      (await patch('ten_tus_sum', location, 100_000, second, { 'Upload-Checksum': `sha256 ${digest('sha256', second)}` })).status,
+    ).toBe(204);
+    const third = source.subarray(200_000);
+    const last = await patch('ten_tus_sum', location, 200_000, third, { 'Upload-Checksum': `md5 ${digest('md5', third)}` });
+    expect(last.status).toBe(204);
+    const fileId = last.headers['x-tollgate-file-id'] as string;
+    const file = await request(h.url).get(`/v1/files/${fileId}`).set(auth('ten_tus_sum'));
+    expect(file.body).toMatchObject({ bytes: source.length, sha256: sha256(source) });
+  });
+
+  it('checksum on creation-with-upload: a mismatch leaves the upload at offset 0 to resume', async () => {
+    const source = pngBytes(50_000);
+    const body = Buffer.from(source);
+    body[100] = body[100]! ^ 0xff;
+    const res = await rawRequest(h.url, {
+      method: 'POST',
+      path: '/v1/uploads',
+      headers: {
+        ...auth('ten_tus_sum2'),
+        ...TUS,
+        'Upload-Length': source.length,
+        'Upload-Metadata': metadata({ filename: 'c.png', purpose: 'image' }),
+        'Content-Type': 'application/offset+octet-stream',
+        'Content-Length': body.length,
+        'Upload-Checksum': `sha256 ${digest('sha256', source)}`,
+      },
+      body,
+    });
+    expect(res.status).toBe(460);
+    expect(res.headers['upload-offset']).toBe('0');
+    const location = res.headers['location'] as string;
+    const resumed = await patch('ten_tus_sum2', location, 0, source, { 'Upload-Checksum': `sha256 ${digest('sha256', source)}` });
+    expect(resumed.status).toBe(204);
+    expect(resumed.headers['x-tollgate-file-id']).toMatch(/^file_/);
   });
 });

@@ -4,10 +4,27 @@ import type { TusUploadRow } from '../db';
 import { closeIfBodyUnread } from '../files/routes';
 import { serializeFile } from '../files/serialize';
 import type { FileService } from '../files/service';
-import { integerHeader, type TusService } from './service';
+import { CHECKSUM_ALGORITHMS, ChecksumMismatch, type ChunkChecksum, integerHeader, type TusService } from './service';
 
 export const TUS_VERSION = '1.0.0';
-const TUS_EXTENSIONS = 'creation,creation-with-upload,termination,expiration';
+const TUS_EXTENSIONS = 'creation,creation-with-upload,termination,expiration,checksum';
+/** tus's own status for a chunk whose Upload-Checksum does not match. */
+const CHECKSUM_MISMATCH_STATUS = 460;
+
+/** `Upload-Checksum: <algorithm> <base64 digest>` (tus checksum extension). */
+function parseUploadChecksum(value: string | string[] | undefined): ChunkChecksum | undefined {
+  if (value === undefined) return undefined;
+  const match = typeof value === 'string' ? /^([A-Za-z0-9-]+) ([A-Za-z0-9+/]+={0,2})$/.exec(value.trim()) : null;
+  if (!match) throw validationFailed('Upload-Checksum must be "<algorithm> <base64 digest>"', { param: 'Upload-Checksum' });
+  const algorithm = match[1]!.toLowerCase();
+  if (!(CHECKSUM_ALGORITHMS as readonly string[]).includes(algorithm)) {
+    throw validationFailed(`Upload-Checksum algorithm must be one of ${CHECKSUM_ALGORITHMS.join(', ')}`, {
+      param: 'Upload-Checksum',
+      supported: [...CHECKSUM_ALGORITHMS],
+    });
+  }
+  return { algorithm: algorithm as ChunkChecksum['algorithm'], expected: Buffer.from(match[2]!, 'base64') };
+}
 const OFFSET_CONTENT_TYPE = 'application/offset+octet-stream';
 const UPLOAD_ID = /^upl_[A-Za-z0-9]{16,40}$/;
 /** Names the file a completed upload became (a Tollgate addition to the tus headers). */
@@ -40,11 +57,25 @@ export function tusProtocol() {
     if (req.method !== 'OPTIONS' && req.method !== 'GET' && req.headers['tus-resumable'] !== TUS_VERSION) {
       res.setHeader('Tus-Version', TUS_VERSION);
       // The status is the protocol's; the body is our envelope, like every other error.
-      res.status(412).json({ error: { code: 'VALIDATION_FAILED', message: `Tus-Resumable must be ${TUS_VERSION}`, request_id: req.requestId, details: { supported_versions: [TUS_VERSION] } } });
+      res.status(412).json({
+        error: {
+          code: 'VALIDATION_FAILED',
+          message: `Tus-Resumable must be ${TUS_VERSION}`,
+          request_id: req.requestId,
+          details: { supported_versions: [TUS_VERSION] },
+        },
+      });
       return;
     }
     next();
   };
+}
+
+/** The protocol's status (460); the body is our envelope, like every other error. */
+function sendChecksumMismatch(req: Request, res: Response, err: ChecksumMismatch): void {
+  res
+    .status(CHECKSUM_MISMATCH_STATUS)
+    .json({ error: { code: err.code, message: err.message, request_id: req.requestId, details: err.details } });
 }
 
 export function tusRouter(tus: TusService, files: FileService, maxBytes: number): Router {
@@ -54,6 +85,7 @@ export function tusRouter(tus: TusService, files: FileService, maxBytes: number)
   const options = (_req: Request, res: Response): void => {
     res.setHeader('Tus-Version', TUS_VERSION);
     res.setHeader('Tus-Extension', TUS_EXTENSIONS);
+    res.setHeader('Tus-Checksum-Algorithm', CHECKSUM_ALGORITHMS.join(','));
     res.setHeader('Tus-Max-Size', String(maxBytes));
     res.status(204).end();
   };
@@ -63,16 +95,20 @@ export function tusRouter(tus: TusService, files: FileService, maxBytes: number)
   router.post('/v1/uploads', requireScope('write'), async (req, res) => {
     try {
       const tenantId = tenantOf(req);
+      const contentType = req.headers['content-type'];
+      // Checked before anything is created: a bad header is a 400 with nothing left behind.
+      const checksum = contentType === OFFSET_CONTENT_TYPE ? parseUploadChecksum(req.headers['upload-checksum']) : undefined;
       const upload = await tus.create(tenantId, {
         length: req.headers['upload-length'] as string | undefined,
         deferLength: req.headers['upload-defer-length'] as string | undefined,
         metadata: req.headers['upload-metadata'] as string | undefined,
       });
       res.setHeader('Location', `/v1/uploads/${upload.id}`);
-      // creation-with-upload: the first chunk may ride along with the creation request.
-      const contentType = req.headers['content-type'];
+      // creation-with-upload: the first chunk may ride along with the creation request. If it
+      // fails its checksum the upload still exists (Location, Upload-Offset 0) and is resumed.
       if (contentType === OFFSET_CONTENT_TYPE) {
-        const result = await tus.patch(tenantId, upload.id, 0, req);
+        setUploadHeaders(res, upload);
+        const result = await tus.patch(tenantId, upload.id, 0, req, checksum);
         setUploadHeaders(res, result.upload);
       } else {
         setUploadHeaders(res, upload);
@@ -80,6 +116,7 @@ export function tusRouter(tus: TusService, files: FileService, maxBytes: number)
       res.status(201).end();
     } catch (err) {
       closeIfBodyUnread(req, res);
+      if (err instanceof ChecksumMismatch) return sendChecksumMismatch(req, res, err);
       throw err;
     }
   });
@@ -100,11 +137,13 @@ export function tusRouter(tus: TusService, files: FileService, maxBytes: number)
       }
       const offset = integerHeader(req.headers['upload-offset'] as string | undefined, 'Upload-Offset');
       if (offset === undefined) throw validationFailed('Upload-Offset is required', { param: 'Upload-Offset' });
-      const result = await tus.patch(tenantOf(req), uploadIdParam(req), offset, req);
+      const checksum = parseUploadChecksum(req.headers['upload-checksum']);
+      const result = await tus.patch(tenantOf(req), uploadIdParam(req), offset, req, checksum);
       setUploadHeaders(res, result.upload);
       res.status(204).end();
     } catch (err) {
       closeIfBodyUnread(req, res);
+      if (err instanceof ChecksumMismatch) return sendChecksumMismatch(req, res, err);
       throw err;
     }
   });

@@ -43,12 +43,30 @@ export function integerHeader(value: string | undefined, name: string): number |
 }
 
 /** Counts (and optionally hashes) a PATCH body and refuses a byte past the upload's declared length. */
+/** tus checksum extension: algorithms a PATCH may name in Upload-Checksum. */
+export const CHECKSUM_ALGORITHMS = ['sha1', 'sha256', 'md5'] as const;
+export type ChecksumAlgorithm = (typeof CHECKSUM_ALGORITHMS)[number];
+export interface ChunkChecksum {
+  algorithm: ChecksumAlgorithm;
+  expected: Buffer;
+}
+
+/** The PATCH body's bytes did not match its Upload-Checksum: answered 460, nothing kept. */
+export class ChecksumMismatch extends AppError {
+  constructor(algorithm: ChecksumAlgorithm) {
+    super('VALIDATION_FAILED', `The body does not match its Upload-Checksum (${algorithm}); the chunk was discarded`, {
+      details: { param: 'Upload-Checksum' },
+    });
+  }
+}
+
 class LengthLimiter extends Transform {
   bytes = 0;
   exceeded = false;
   constructor(
     private readonly remaining: number,
     private readonly hash: Hash | undefined,
+    private readonly chunkHash?: Hash,
   ) {
     // Room for a few socket reads while the disk write is in flight (16 KiB by default).
     super({ highWaterMark: 512 * 1024 });
@@ -61,6 +79,7 @@ class LengthLimiter extends Transform {
       return;
     }
     this.hash?.update(chunk);
+    this.chunkHash?.update(chunk);
     callback(null, chunk);
   }
 }
@@ -150,7 +169,7 @@ export class TusService {
    * Append the request body at `offset`. Bytes that reached the disk before the client went
    * away are kept, so the client can resume from the offset HEAD reports.
    */
-  async patch(tenantId: string, id: string, offset: number, body: Request): Promise<PatchResult> {
+  async patch(tenantId: string, id: string, offset: number, body: Request, checksum?: ChunkChecksum): Promise<PatchResult> {
     const { db, staging, locks, clock, logger } = this.deps;
     const before = await this.find(tenantId, id);
     if (offset !== before.offset) throw conflict('Upload-Offset does not match the upload', { offset: before.offset });
@@ -171,7 +190,8 @@ export class TusService {
           running =
             upload.offset === 0 && this.runningHashes.size < MAX_RUNNING_HASHES ? { offset: 0, hash: createHash('sha256') } : undefined;
         }
-        const limiter = new LengthLimiter(upload.length - upload.offset, running?.hash);
+        const chunkHash = checksum ? createHash(checksum.algorithm) : undefined;
+        const limiter = new LengthLimiter(upload.length - upload.offset, running?.hash, chunkHash);
         let streamError: unknown;
         let interrupted = false;
         body.on('close', () => {
@@ -185,6 +205,18 @@ export class TusService {
         if (limiter.exceeded) {
           await staging.truncate(id, upload.offset);
           throw streamError;
+        }
+        if (checksum && chunkHash) {
+          // A chunk sent with a checksum is kept whole and verified, or not at all: a cut body
+          // cannot be verified, a mismatching one is corrupt.
+          const complete = !streamError && !interrupted;
+          if (!complete || !chunkHash.digest().equals(checksum.expected)) {
+            await staging.truncate(id, upload.offset);
+            this.runningHashes.delete(id);
+            if (complete) throw new ChecksumMismatch(checksum.algorithm);
+            logger.info('tus PATCH with a checksum ended early; the partial chunk was discarded', { upload_id: id, offset: upload.offset });
+            throw streamError instanceof AppError ? streamError : new UploadInterrupted();
+          }
         }
         const size = (await staging.size(id)) ?? upload.offset;
         const newOffset = Math.min(size, upload.length);
