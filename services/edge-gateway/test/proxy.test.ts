@@ -166,12 +166,28 @@ describe('upstream failures', () => {
     expect(Date.now() - started).toBeLessThan(2000);
   });
 
-  it('opens the circuit after consecutive failures: fast 503 without calling the upstream, then a trial', async () => {
+  it("an upstream's own 503 answers pass through and never open the circuit", async () => {
+    let answered = 0;
     upstream.handle((_req, res) => {
-      res.writeHead(503, { 'content-type': 'application/json' });
-      res.end('{"error":{"code":"SERVICE_UNAVAILABLE"}}');
+      answered++;
+      res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '7' });
+      res.end('{"error":{"code":"SERVICE_UNAVAILABLE","message":"provider down"}}');
     });
-    for (let i = 0; i < 3; i++) expect((await request(gw.url).get('/v1/images').set(bearer(key))).status).toBe(503);
+    for (let i = 0; i < 6; i++) {
+      const res = await request(gw.url).get('/v1/images').set(bearer(key));
+      expect(res.status).toBe(503);
+      expect(res.headers['retry-after']).toBe('7');
+      expect(res.body.error.message).toBe('provider down');
+    }
+    expect(answered).toBe(6);
+    upstream.handle((_req, res) => res.end('{}'));
+    expect((await request(gw.url).get('/v1/images').set(bearer(key))).status).toBe(200);
+  });
+
+  it('opens the circuit after consecutive transport failures: fast 503 without calling the upstream, then a trial', async () => {
+    // Reset before answering: what a crashed or overloaded service looks like from the gateway.
+    upstream.handle((req) => req.socket.destroy());
+    for (let i = 0; i < 3; i++) expect((await request(gw.url).get('/v1/images').set(bearer(key))).status).toBe(502);
     const before = upstream.requests.length;
     const fast = await request(gw.url).get('/v1/images').set(bearer(key));
     expect(fast.status).toBe(503);

@@ -87,9 +87,6 @@ interface ProxyExchange {
 const EXCHANGE = Symbol('proxyExchange');
 type ProxiedRequest = Request & { [EXCHANGE]?: ProxyExchange };
 
-/** Upstream answers that mean "the service is in trouble", for the circuit breaker. */
-const FAILURE_STATUSES = new Set([502, 503, 504]);
-
 /**
  * One streaming proxy per upstream (http-proxy-middleware): bodies and responses are piped,
  * never buffered, so SSE chunks and uploads flow through as they arrive. Refused or reset
@@ -147,9 +144,11 @@ export function createUpstreamProxy(options: ProxyOptions) {
         },
         proxyRes: (proxyRes, req) => {
           dropHopByHop(proxyRes.headers);
-          const exchange = (req as ProxiedRequest)[EXCHANGE]!;
-          const status = proxyRes.statusCode ?? 0;
-          exchange.settle(FAILURE_STATUSES.has(status) ? new Error(`upstream ${exchange.upstream} answered ${status}`) : undefined);
+          // An upstream that answers is up, whatever the status: its own 502/503 (a failing AI
+          // provider, its database away) carries the best advice for the client (Retry-After),
+          // and counting it would cut every route of that service — all models because one
+          // provider fails. The breaker counts what only the gateway sees: refused, reset, timed out.
+          (req as ProxiedRequest)[EXCHANGE]!.settle();
         },
         error: (err, req, res) => {
           const request = req as ProxiedRequest;
