@@ -39,6 +39,8 @@ export const configSchema = baseConfigSchema.extend({
   ASYNC_RECOVERY_INTERVAL_MS: envInt(60_000, { min: 0 }),
   /** A queued or running completion untouched this long is checked by the sweep. */
   ASYNC_RECOVERY_AFTER_S: envInt(120, { min: 1 }),
+  /** Finished queued completions (and their results) are deleted this many days after they finished. */
+  ASYNC_JOB_RETENTION_DAYS: envInt(30, { min: 1, max: 3650 }),
   /** Log one line per request (off in benchmarks). */
   ACCESS_LOG: envBoolean(true),
   /** Defaults for the built-in mock provider when no routing file says otherwise. */

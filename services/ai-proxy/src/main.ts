@@ -50,6 +50,7 @@ void runService({
             logger: deps.logger,
             concurrency: config.ASYNC_WORKER_CONCURRENCY,
             recoveryAfterS: config.ASYNC_RECOVERY_AFTER_S,
+            retentionDays: config.ASYNC_JOB_RETENTION_DAYS,
           });
     // Not awaited: with Redis down at start the queue connection waits for it; the scheduler lands then.
     void scheduleAsyncRecovery(queue, config.ASYNC_RECOVERY_INTERVAL_MS).catch((err: unknown) =>

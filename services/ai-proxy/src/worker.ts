@@ -12,10 +12,16 @@ export function createCompletionsWorker(options: {
   concurrency: number;
   /** The recovery sweep's "untouched this long" (ASYNC_RECOVERY_AFTER_S). */
   recoveryAfterS: number;
+  /** Finished jobs older than this are deleted by the same sweep (ASYNC_JOB_RETENTION_DAYS). */
+  retentionDays?: number;
 }): Worker {
   const handlers = [
     handler(runCompletionJob, (data, job) => options.service.run(data.job_id, job)),
-    handler(recoverAsyncJobsJob, () => options.service.recoverStuck(options.recoveryAfterS)),
+    handler(recoverAsyncJobsJob, async () => {
+      const recovered = await options.service.recoverStuck(options.recoveryAfterS);
+      const pruned = options.retentionDays ? await options.service.pruneFinished(options.retentionDays) : 0;
+      return { ...recovered, pruned };
+    }),
   ];
   return createWorker(AI_COMPLETIONS_QUEUE, handlers, {
     connection: options.connection,

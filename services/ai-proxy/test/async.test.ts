@@ -2,7 +2,7 @@ import { createQueue, enqueue, WEBHOOK_EVENTS_QUEUE } from '@tollgate/common';
 import { identityHeaders } from '@tollgate/testkit';
 import type { Queue } from 'bullmq';
 import { recoverAsyncJobsJob } from '../src/async/jobs';
-import { insertJob } from '../src/async/repository';
+import { finishJob, insertJob } from '../src/async/repository';
 import { startHarness, type Harness } from './support/harness';
 import type { FakeCredits } from './support/fake-credits';
 
@@ -129,5 +129,26 @@ describe('async completions', () => {
     expect(event?.data).toMatchObject({ type: 'completion.completed', tenant_id: 'async_rich', data: { id, status: 'succeeded' } });
     // A second sweep finds nothing left to do.
     expect(await h.app.asyncService.recoverStuck(1)).toMatchObject({ requeued: [], failed: [] });
+  });
+
+  it('the same sweep deletes finished jobs past retention and keeps the rest', async () => {
+    const day = 86_400_000;
+    const base = { tenant_id: 'async_rich', key_id: 'key_r', request_id: 'req_r', model: 'm', request: { model: 'm', messages: [] } };
+    const ids = {
+      oldDone: 'acmpl_retentionolddone00001',
+      oldQueued: 'acmpl_retentionoldqueued001',
+      recentDone: 'acmpl_retentionrecentdone01',
+    };
+    await insertJob(h.env.db, { ...base, id: ids.oldDone, now: new Date(Date.now() - 40 * day) });
+    await insertJob(h.env.db, { ...base, id: ids.oldQueued, now: new Date(Date.now() - 40 * day) });
+    await insertJob(h.env.db, { ...base, id: ids.recentDone, now: new Date(Date.now() - 2 * day) });
+    await finishJob(h.env.db, ids.oldDone, { status: 'succeeded', result: {}, cost: 1 }, new Date(Date.now() - 39 * day));
+    await finishJob(h.env.db, ids.recentDone, { status: 'failed', error: { code: 'X', message: 'x' } }, new Date(Date.now() - day));
+    // A queued row untouched for 40 days is the recovery sweep's business, never deleted.
+
+    expect(await h.app.asyncService.pruneFinished(30)).toBe(1);
+    const left = await h.env.db.selectFrom('async_jobs').select('id').where('id', 'in', Object.values(ids)).execute();
+    expect(left.map((r: { id: string }) => r.id).sort()).toEqual([ids.oldQueued, ids.recentDone].sort());
+    expect(await h.app.asyncService.pruneFinished(30)).toBe(0);
   });
 });

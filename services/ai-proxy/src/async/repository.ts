@@ -98,3 +98,20 @@ export async function findStaleJobs(db: Db, before: Date, limit: number): Promis
 export async function touchJob(db: Db, id: string, now: Date): Promise<void> {
   await db.updateTable('async_jobs').set({ updated_at: now }).where('id', '=', id).where('status', 'in', ['queued', 'running']).execute();
 }
+
+/** Deletes up to `limit` finished jobs that completed before `before`; returns how many. */
+export async function deleteFinishedBefore(db: Db, before: Date, limit: number): Promise<number> {
+  const res = await db
+    .deleteFrom('async_jobs')
+    .where('id', 'in', (eb) =>
+      eb
+        .selectFrom('async_jobs')
+        .select('id')
+        .where('status', 'in', ['succeeded', 'failed'])
+        .where('completed_at', '<', before)
+        .orderBy('completed_at')
+        .limit(limit),
+    )
+    .executeTakeFirst();
+  return Number(res.numDeletedRows);
+}

@@ -15,7 +15,7 @@ import type { CacheMode, Caller, ChatService } from '../chat/service';
 import type { AiDatabase, AsyncJobRow } from '../db';
 import { type ChatCompletion, type ChatRequest, chatRequestSchema } from '../openai/schema';
 import { runCompletionJob } from './jobs';
-import { findJob, findJobForTenant, findStaleJobs, finishJob, insertJob, startJob, touchJob } from './repository';
+import { deleteFinishedBefore, findJob, findJobForTenant, findStaleJobs, finishJob, insertJob, startJob, touchJob } from './repository';
 
 /** What GET /v1/async/jobs/:id answers. */
 export interface AsyncJobView {
@@ -197,6 +197,19 @@ export class AsyncService {
     if (result.requeued.length || result.failed.length)
       this.deps.logger.warn('recovered stuck queued completions', { requeued: result.requeued, failed: result.failed });
     return result;
+  }
+
+  /** Deletes finished jobs (and their results) older than the retention, in batches. */
+  async pruneFinished(retentionDays: number, batch = 1_000, maxBatches = 100): Promise<number> {
+    const before = new Date(this.clock.now().getTime() - retentionDays * 86_400_000);
+    let deleted = 0;
+    for (let i = 0; i < maxBatches; i++) {
+      const n = await deleteFinishedBefore(this.deps.db, before, batch);
+      deleted += n;
+      if (n < batch) break;
+    }
+    if (deleted > 0) this.deps.logger.info('queued completions past retention deleted', { deleted, retention_days: retentionDays });
+    return deleted;
   }
 
   /** Terminal failure (also from the worker's onFinalFailure, for errors that escaped run()). */

@@ -89,6 +89,7 @@ export async function startHarness(options: {
         logger,
         concurrency: 4,
         recoveryAfterS: 1,
+        retentionDays: 30,
       })
     : undefined;
   const server = await listen(app.app);
