@@ -64,10 +64,16 @@ export function newLoadState(): LoadState {
 export async function setUpLoadTenant(mesh: Mesh, receiver: WebhookReceiver, name: string, topUp = 1_000_000_000): Promise<LoadTenant> {
   const api = apiClient(mesh.gatewayUrl);
   const { tenantId, key } = await createTenant(api, mesh.adminToken, name);
-  const credited = await api('POST', `/v1/admin/tenants/${tenantId}/credits`, { token: mesh.adminToken, json: { amount: topUp, reason: 'load test' } });
+  const credited = await api('POST', `/v1/admin/tenants/${tenantId}/credits`, {
+    token: mesh.adminToken,
+    json: { amount: topUp, reason: 'load test' },
+  });
   if (credited.status !== 201) throw new Error(`top up: ${credited.status} ${JSON.stringify(credited.body)}`);
   const hookPath = `/hooks/${name}`;
-  const endpoint = await api('POST', '/v1/webhooks/endpoints', { token: key, json: { url: `${receiver.url}${hookPath}`, event_types: ['*'] } });
+  const endpoint = await api('POST', '/v1/webhooks/endpoints', {
+    token: key,
+    json: { url: `${receiver.url}${hookPath}`, event_types: ['*'] },
+  });
   if (endpoint.status !== 201) throw new Error(`webhook endpoint: ${endpoint.status} ${JSON.stringify(endpoint.body)}`);
   return { tenantId, key, endpointId: endpoint.body.id, hookPath, topUp };
 }
@@ -165,7 +171,12 @@ export async function runLoad(state: LoadState, o: LoadOptions): Promise<void> {
       const form = new FormData();
       form.append('purpose', 'image');
       form.append('file', new Blob([bytes], { type: 'image/png' }), `load-${++sequence}.png`);
-      const res = await fetch(`${o.gatewayUrl}/v1/files`, { method: 'POST', headers: auth, body: form, signal: AbortSignal.timeout(timeout) });
+      const res = await fetch(`${o.gatewayUrl}/v1/files`, {
+        method: 'POST',
+        headers: auth,
+        body: form,
+        signal: AbortSignal.timeout(timeout),
+      });
       const body = (await res.json().catch(() => ({}))) as { id?: string };
       if (res.status === 201 && body.id) state.uploadedFileIds.push(body.id);
       return { status: res.status, value: body.id };
@@ -218,8 +229,12 @@ export const LOAD_MESH_ENV: Record<string, string> = {
 
 export async function makeImages(): Promise<{ png: Buffer; artwork: Buffer }> {
   const sharp = (await import('sharp')).default;
-  const png = await sharp({ create: { width: 64, height: 64, channels: 4, background: { r: 30, g: 140, b: 200, alpha: 1 } } }).png().toBuffer();
-  const artwork = await sharp({ create: { width: 1200, height: 1200, channels: 4, background: { r: 200, g: 40, b: 90, alpha: 1 } } }).png().toBuffer();
+  const png = await sharp({ create: { width: 64, height: 64, channels: 4, background: { r: 30, g: 140, b: 200, alpha: 1 } } })
+    .png()
+    .toBuffer();
+  const artwork = await sharp({ create: { width: 1200, height: 1200, channels: 4, background: { r: 200, g: 40, b: 90, alpha: 1 } } })
+    .png()
+    .toBuffer();
   return { png, artwork };
 }
 
@@ -232,10 +247,15 @@ const round = (n: number, digits = 1) => Math.round(n * 10 ** digits) / 10 ** di
 
 export function routeTable(state: LoadState): string {
   const seconds = ((state.stoppedAt ?? Date.now()) - state.startedAt) / 1000;
-  const lines = ['| route | requests | ok | req/s | p50 ms | p99 ms | 5xx | 4xx | no answer |', '|---|---:|---:|---:|---:|---:|---:|---:|---:|'];
+  const lines = [
+    '| route | requests | ok | req/s | p50 ms | p99 ms | 5xx | 4xx | no answer |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
+  ];
   for (const [name, r] of Object.entries(state.routes)) {
     const sorted = [...r.latenciesMs].sort((a, b) => a - b);
-    lines.push(`| ${name} | ${r.count} | ${r.ok} | ${round(r.count / seconds)} | ${round(percentile(sorted, 50))} | ${round(percentile(sorted, 99))} | ${r.status5xx} | ${r.status4xx} | ${r.networkErrors} |`);
+    lines.push(
+      `| ${name} | ${r.count} | ${r.ok} | ${round(r.count / seconds)} | ${round(percentile(sorted, 50))} | ${round(percentile(sorted, 99))} | ${r.status5xx} | ${r.status4xx} | ${r.networkErrors} |`,
+    );
   }
   return lines.join('\n');
 }
@@ -267,11 +287,18 @@ export async function reconcileLedger(mesh: Mesh): Promise<{ ok: boolean; report
 }
 
 /** Every delivery of the tenant's endpoint (all pages). */
-export async function listDeliveries(api: Api, tenant: LoadTenant): Promise<{ id: string; event_id: string; event_type: string; status: string }[]> {
+export async function listDeliveries(
+  api: Api,
+  tenant: LoadTenant,
+): Promise<{ id: string; event_id: string; event_type: string; status: string }[]> {
   const all: { id: string; event_id: string; event_type: string; status: string }[] = [];
   let cursor: string | undefined;
   do {
-    const res = await api('GET', `/v1/webhooks/endpoints/${tenant.endpointId}/deliveries?limit=100${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`, { token: tenant.key });
+    const res = await api(
+      'GET',
+      `/v1/webhooks/endpoints/${tenant.endpointId}/deliveries?limit=100${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`,
+      { token: tenant.key },
+    );
     if (res.status !== 200) throw new Error(`deliveries: ${res.status} ${JSON.stringify(res.body)}`);
     all.push(...res.body.data);
     cursor = res.body.next_cursor ?? undefined;
@@ -298,9 +325,17 @@ export interface EventCheck {
  * Compares what the platform emitted (its delivery log for the endpoint, and every 201 upload
  * we saw) with what the receiver got. `allowPending`: pending (in a retry state) counts as not lost.
  */
-export async function checkEvents(api: Api, tenant: LoadTenant, receiver: WebhookReceiver, state: LoadState, allowPending: boolean): Promise<EventCheck> {
+export async function checkEvents(
+  api: Api,
+  tenant: LoadTenant,
+  receiver: WebhookReceiver,
+  state: LoadState,
+  allowPending: boolean,
+): Promise<EventCheck> {
   const deliveries = await listDeliveries(api, tenant);
-  const receivedOk = new Set(receiver.received.filter((r) => r.answeredStatus < 300 && r.path === tenant.hookPath).map((r) => String(r.headers['webhook-id'])));
+  const receivedOk = new Set(
+    receiver.received.filter((r) => r.answeredStatus < 300 && r.path === tenant.hookPath).map((r) => String(r.headers['webhook-id'])),
+  );
   const succeeded = deliveries.filter((d) => d.status === 'succeeded');
   const pending = deliveries.filter((d) => d.status === 'pending');
   const failed = deliveries.filter((d) => d.status === 'failed');
@@ -316,7 +351,10 @@ export async function checkEvents(api: Api, tenant: LoadTenant, receiver: Webhoo
     }
   }
   const pendingFileEvents = pending.filter((d) => d.event_type === 'file.uploaded').length;
-  const uploadsWithoutEvent = Math.max(0, state.uploadedFileIds.filter((id) => !fileEvents.has(id)).length - (allowPending ? pendingFileEvents : 0));
+  const uploadsWithoutEvent = Math.max(
+    0,
+    state.uploadedFileIds.filter((id) => !fileEvents.has(id)).length - (allowPending ? pendingFileEvents : 0),
+  );
   const ok = failed.length === 0 && succeededNotReceived === 0 && uploadsWithoutEvent === 0 && (allowPending || pending.length === 0);
   return {
     ok,
@@ -332,12 +370,23 @@ export async function checkEvents(api: Api, tenant: LoadTenant, receiver: Webhoo
 }
 
 /** Waits until no delivery is pending (or the deadline), then checks. */
-export async function drainAndCheckEvents(api: Api, tenant: LoadTenant, receiver: WebhookReceiver, state: LoadState, timeoutMs: number, allowPending = false): Promise<EventCheck> {
+export async function drainAndCheckEvents(
+  api: Api,
+  tenant: LoadTenant,
+  receiver: WebhookReceiver,
+  state: LoadState,
+  timeoutMs: number,
+  allowPending = false,
+): Promise<EventCheck> {
   try {
-    await eventually(async () => {
-      const check = await checkEvents(api, tenant, receiver, state, false);
-      return check.ok;
-    }, 'every event delivered', timeoutMs);
+    await eventually(
+      async () => {
+        const check = await checkEvents(api, tenant, receiver, state, false);
+        return check.ok;
+      },
+      'every event delivered',
+      timeoutMs,
+    );
   } catch {
     // report whatever the state is
   }
@@ -361,10 +410,14 @@ export interface MoneyCheck {
 export async function checkMoney(mesh: Mesh, api: Api, tenant: LoadTenant, state: LoadState, timeoutMs = 60_000): Promise<MoneyCheck> {
   let balance: { available: number; held: number } = { available: NaN, held: NaN };
   try {
-    balance = await eventually(async () => {
-      const b = await api('GET', '/v1/credits/balance', { token: tenant.key });
-      return b.status === 200 && b.body.held === 0 ? b.body : undefined;
-    }, 'holds to settle', timeoutMs);
+    balance = await eventually(
+      async () => {
+        const b = await api('GET', '/v1/credits/balance', { token: tenant.key });
+        return b.status === 200 && b.body.held === 0 ? b.body : undefined;
+      },
+      'holds to settle',
+      timeoutMs,
+    );
   } catch {
     const b = await api('GET', '/v1/credits/balance', { token: tenant.key }).catch(() => undefined);
     if (b?.status === 200) balance = b.body;
@@ -383,16 +436,26 @@ export async function checkMoney(mesh: Mesh, api: Api, tenant: LoadTenant, state
 }
 
 /** Images whose ingest was accepted and that are still in a working state. */
-export async function stuckImages(api: Api, tenant: LoadTenant, state: LoadState): Promise<{ stuck: string[]; byStatus: Record<string, number> }> {
+export async function stuckImages(
+  api: Api,
+  tenant: LoadTenant,
+  state: LoadState,
+): Promise<{ stuck: string[]; byStatus: Record<string, number>; failures: Record<string, number> }> {
   const byStatus: Record<string, number> = {};
+  /** Why the failed ones failed (code: message), so a report says whether a fault caused it. */
+  const failures: Record<string, number> = {};
   const stuck: string[] = [];
   for (const id of state.ingestedImageIds) {
     const res = await api('GET', `/v1/images/${id}`, { token: tenant.key });
     const status = res.status === 200 ? String(res.body.status) : `http ${res.status}`;
     byStatus[status] = (byStatus[status] ?? 0) + 1;
+    if (status === 'failed') {
+      const reason = `${res.body.failure?.code ?? '?'}: ${String(res.body.failure?.message ?? '').slice(0, 120)}`;
+      failures[reason] = (failures[reason] ?? 0) + 1;
+    }
     if (['queued', 'generating', 'processing', 'publishing'].includes(status) || res.status !== 200) stuck.push(id);
   }
-  return { stuck, byStatus };
+  return { stuck, byStatus, failures };
 }
 
 export async function waitForImages(api: Api, tenant: LoadTenant, state: LoadState, timeoutMs: number) {

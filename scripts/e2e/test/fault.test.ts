@@ -1,6 +1,14 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { MESH_SERVICES, startFakeOpenAi, startMesh, startWebhookReceiver, type FakeOpenAi, type Mesh, type WebhookReceiver } from '@tollgate/testkit';
+import {
+  MESH_SERVICES,
+  startFakeOpenAi,
+  startMesh,
+  startWebhookReceiver,
+  type FakeOpenAi,
+  type Mesh,
+  type WebhookReceiver,
+} from '@tollgate/testkit';
 import { diffStatuses, FAULT_MODEL, faultMeshEnv, notReady, timeToAllReady, timeToTrafficOk, writeFaultRouting } from '../src/faults';
 import {
   apiClient,
@@ -86,7 +94,16 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
     const { png, artwork } = await makeImages();
     const state = newLoadState();
     let stopping = false;
-    const load = runLoad(state, { gatewayUrl: mesh.gatewayUrl, tenant, model: FAULT_MODEL, png, artwork, concurrency: CONCURRENCY, shouldStop: () => stopping, requestTimeoutMs: 20_000 });
+    const load = runLoad(state, {
+      gatewayUrl: mesh.gatewayUrl,
+      tenant,
+      model: FAULT_MODEL,
+      png,
+      artwork,
+      concurrency: CONCURRENCY,
+      shouldStop: () => stopping,
+      requestTimeoutMs: 20_000,
+    });
     const phases: Phase[] = [];
 
     const phase = async (name: string, inject: () => Promise<Check[] | void>) => {
@@ -107,15 +124,37 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
       const trafficMs = await timeToTrafficOk(api, tenant, state, FAULT_MODEL, png, READY_BOUND_MS);
       await sleep(SETTLE_MS);
       const statuses = diffStatuses(before, state.statusCounts);
-      const bare500 = Object.entries(statuses).filter(([k]) => k.endsWith(' 500')).reduce((n, [, v]) => n + v, 0);
+      const bare500 = Object.entries(statuses)
+        .filter(([k]) => k.endsWith(' 500'))
+        .reduce((n, [, v]) => n + v, 0);
       const ledger = await reconcileLedger(mesh).catch((err: Error) => ({ ok: false, report: { mismatch: err.message } }));
-      const events = await checkEvents(api, tenant, receiver, state, true).catch((err: Error) => ({ failed: -1, succeededNotReceived: -1, detail: err.message }));
+      const events = await checkEvents(api, tenant, receiver, state, true).catch((err: Error) => ({
+        failed: -1,
+        succeededNotReceived: -1,
+        detail: err.message,
+      }));
       const checks: Check[] = [
         ...extra,
-        { name: `all six ready within ${READY_BOUND_MS / 1000} s`, ok: readyMs >= 0, detail: readyMs >= 0 ? `${(readyMs / 1000).toFixed(1)} s after the fault ended` : `NOT READY: ${unready.join(' / ')}` },
-        { name: 'chat + upload succeed again', ok: trafficMs >= 0, detail: trafficMs >= 0 ? `${(trafficMs / 1000).toFixed(1)} s after ready` : 'still failing' },
-        { name: 'ledger reconciles', ok: ledger.ok, detail: ledger.ok ? `ok (${ledger.report.counts?.transactions} transactions)` : JSON.stringify(ledger.report.mismatch) },
-        { name: 'no event lost (none failed, none succeeded-but-missing)', ok: events.failed === 0 && events.succeededNotReceived === 0, detail: events.detail },
+        {
+          name: `all six ready within ${READY_BOUND_MS / 1000} s`,
+          ok: readyMs >= 0,
+          detail: readyMs >= 0 ? `${(readyMs / 1000).toFixed(1)} s after the fault ended` : `NOT READY: ${unready.join(' / ')}`,
+        },
+        {
+          name: 'chat + upload succeed again',
+          ok: trafficMs >= 0,
+          detail: trafficMs >= 0 ? `${(trafficMs / 1000).toFixed(1)} s after ready` : 'still failing',
+        },
+        {
+          name: 'ledger reconciles',
+          ok: ledger.ok,
+          detail: ledger.ok ? `ok (${ledger.report.counts?.transactions} transactions)` : JSON.stringify(ledger.report.mismatch),
+        },
+        {
+          name: 'no event lost (none failed, none succeeded-but-missing)',
+          ok: events.failed === 0 && events.succeededNotReceived === 0,
+          detail: events.detail,
+        },
         { name: 'no bare 500 answers', ok: bare500 === 0, detail: `${bare500}` },
       ];
       phases.push({ name, seconds: Math.round((Date.now() - started) / 100) / 10, statuses, checks });
@@ -127,7 +166,13 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
       await phase(`SIGKILL ${s.name} (API + workers), restart`, async () => {
         const started = Date.now();
         await mesh.restart(s.name, READY_BOUND_MS);
-        return [{ name: 'killed process restarted and ready', ok: true, detail: `${((Date.now() - started) / 1000).toFixed(1)} s from SIGKILL to /readyz 200` }];
+        return [
+          {
+            name: 'killed process restarted and ready',
+            ok: true,
+            detail: `${((Date.now() - started) / 1000).toFixed(1)} s from SIGKILL to /readyz 200`,
+          },
+        ];
       });
     }
     await phase(`Redis unreachable for ${OUTAGE_MS / 1000} s`, async () => {
@@ -164,9 +209,13 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
       // Every event the receiver refused must come back and be accepted. Load keeps running, so
       // "nothing pending" is never a stable state; the refused ids are the exact set to wait for.
       const isOurs = (r: (typeof receiver.received)[number]) => r.path === tenant.hookPath;
-      const refusedIds = new Set(receiver.received.filter((r) => isOurs(r) && r.answeredStatus === 503).map((r) => String(r.headers['webhook-id'])));
+      const refusedIds = new Set(
+        receiver.received.filter((r) => isOurs(r) && r.answeredStatus === 503).map((r) => String(r.headers['webhook-id'])),
+      );
       const notYetDelivered = () => {
-        const accepted = new Set(receiver.received.filter((r) => isOurs(r) && r.answeredStatus < 300).map((r) => String(r.headers['webhook-id'])));
+        const accepted = new Set(
+          receiver.received.filter((r) => isOurs(r) && r.answeredStatus < 300).map((r) => String(r.headers['webhook-id'])),
+        );
         return [...refusedIds].filter((id) => !accepted.has(id));
       };
       const started = Date.now();
@@ -201,9 +250,17 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
     const chatKeys = Object.entries(state.statusCounts).filter(([k]) => k.startsWith('chat'));
     const unseen = chatKeys.filter(([k]) => /\s(network|599|504)$/.test(k)).reduce((n, [, v]) => n + v, 0);
     const final: Check[] = [
-      { name: 'no job lost: every accepted image job finished', ok: images.stuck.length === 0, detail: `${state.ingestedImageIds.length} jobs: ${JSON.stringify(images.byStatus)}` },
+      {
+        name: 'no job lost: every accepted image job finished',
+        ok: images.stuck.length === 0,
+        detail: `${state.ingestedImageIds.length} jobs: ${JSON.stringify(images.byStatus)}${Object.keys(images.failures).length ? `; failed because ${JSON.stringify(images.failures)}` : ''}`,
+      },
       { name: 'no event lost: delivered or pending a retry; every upload has its event', ok: events.ok, detail: events.detail },
-      { name: 'ledger reconciles, no hold left', ok: ledger.ok && balance.held === 0, detail: `reconcile ${ledger.ok ? 'ok' : JSON.stringify(ledger.report.mismatch)}; held ${balance.held}` },
+      {
+        name: 'ledger reconciles, no hold left',
+        ok: ledger.ok && balance.held === 0,
+        detail: `reconcile ${ledger.ok ? 'ok' : JSON.stringify(ledger.report.mismatch)}; held ${balance.held}`,
+      },
       {
         name: 'no money lost or double-charged',
         ok: diff === 0 || (diff < 0 && unseen > 0),
@@ -221,7 +278,9 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
       '',
       '| fault | check | result | detail |',
       '|---|---|---|---|',
-      ...phases.flatMap((p) => p.checks.map((c) => `| ${p.name} | ${c.name} | ${c.ok ? 'PASS' : 'FAIL'} | ${c.detail.replace(/\|/g, '/')} |`)),
+      ...phases.flatMap((p) =>
+        p.checks.map((c) => `| ${p.name} | ${c.name} | ${c.ok ? 'PASS' : 'FAIL'} | ${c.detail.replace(/\|/g, '/')} |`),
+      ),
       '',
       '## Answers during each fault',
       '',

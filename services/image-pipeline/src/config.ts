@@ -78,7 +78,12 @@ export const configSchema = baseConfigSchema
 
     /** Jobs of the `image-jobs` queue processed at once by one worker process. */
     IMAGE_JOBS_CONCURRENCY: envInt(2, { min: 1, max: 64 }),
-    IMAGE_JOB_ATTEMPTS: envInt(5, { min: 1, max: 50 }),
+    /**
+     * Attempts for transient failures (permanent ones fail at once). With the 2 s exponential
+     * backoff, 8 attempts span ~4 minutes: a database or sibling outage of a minute must not fail
+     * a tenant's image for good (5 attempts spanned ~30 s, as long as the fault run's outages).
+     */
+    IMAGE_JOB_ATTEMPTS: envInt(8, { min: 1, max: 50 }),
     IMAGE_JOB_BACKOFF_MS: envInt(2_000, { min: 1 }),
     /** A job whose worker stops renewing its lock this long is stalled and handed to another worker. */
     WORKER_LOCK_DURATION_MS: envInt(30_000, { min: 100 }),
