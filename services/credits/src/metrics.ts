@@ -8,8 +8,8 @@ export interface CreditsMetrics {
   moved: client.Counter<'operation'>;
   holdsExpired: client.Counter;
   eventsRepublished: client.Counter;
-  reconcileOk: client.Gauge;
-  reconcileLastRun: client.Gauge;
+  /** Records a reconciliation's result (the gauges exist only once one ran in this process). */
+  reconciled(ok: boolean): void;
 }
 
 /** One set per registry: the app and the maintenance loop of one process share it. */
@@ -19,6 +19,7 @@ export function creditsMetrics(metrics: Metrics): CreditsMetrics {
   const existing = byRegistry.get(metrics.registry);
   if (existing) return existing;
   const registers = [metrics.registry];
+  let reconcileGauges: { ok: client.Gauge; lastRun: client.Gauge } | undefined;
   const created: CreditsMetrics = {
     operations: new client.Counter({
       name: 'credits_operations_total',
@@ -42,16 +43,24 @@ export function creditsMetrics(metrics: Metrics): CreditsMetrics {
       help: 'Outbox events re-published after their first publish failed',
       registers,
     }),
-    reconcileOk: new client.Gauge({
-      name: 'credits_reconcile_ok',
-      help: '1 if the last reconciliation found the ledger consistent, 0 if not',
-      registers,
-    }),
-    reconcileLastRun: new client.Gauge({
-      name: 'credits_reconcile_last_run_timestamp_seconds',
-      help: 'When the last reconciliation ran',
-      registers,
-    }),
+    reconciled(ok) {
+      // Created on the first run, not at start: a gauge starts at 0, and a fresh process (or a
+      // replica that never reconciled) must not read as "the ledger does not reconcile".
+      reconcileGauges ??= {
+        ok: new client.Gauge({
+          name: 'credits_reconcile_ok',
+          help: '1 if the last reconciliation in this process found the ledger consistent, 0 if not',
+          registers,
+        }),
+        lastRun: new client.Gauge({
+          name: 'credits_reconcile_last_run_timestamp_seconds',
+          help: 'When this process last reconciled',
+          registers,
+        }),
+      };
+      reconcileGauges.ok.set(ok ? 1 : 0);
+      reconcileGauges.lastRun.set(Date.now() / 1000);
+    },
   };
   byRegistry.set(metrics.registry, created);
   return created;

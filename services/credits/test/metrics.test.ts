@@ -80,6 +80,8 @@ describe('credits metrics', () => {
       await maintenance.stop();
       h.clock.offsetMs = 0;
     }
+    // Before any reconciliation the gauge is absent, not 0 (0 would read as "mismatch").
+    expect(await (await fetch(`${h.url}/metrics`)).text()).not.toContain('credits_reconcile_ok');
     const report = await call(h.url, 'POST', '/internal/v1/reconcile', service());
     expect(report.body.ok).toBe(true);
     const text = await (await fetch(`${h.url}/metrics`)).text();

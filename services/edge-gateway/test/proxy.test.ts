@@ -31,7 +31,11 @@ beforeAll(async () => {
   key = (await createTenantWithKey(gw.url)).key;
 });
 
-afterEach(() => upstream.handle((req, res) => res.setHeader('content-type', 'application/json').end(JSON.stringify({ method: req.method, url: req.url }))));
+afterEach(() =>
+  upstream.handle((req, res) =>
+    res.setHeader('content-type', 'application/json').end(JSON.stringify({ method: req.method, url: req.url })),
+  ),
+);
 
 afterAll(async () => {
   await gw?.close();
@@ -42,7 +46,10 @@ afterAll(async () => {
 /** A raw request whose response chunks are delivered as they arrive. */
 function open(path: string, options: { method?: string; headers?: Record<string, string>; body?: string } = {}) {
   return new Promise<http.IncomingMessage & { request: http.ClientRequest }>((resolve, reject) => {
-    const req = http.request(`${gw.url}${path}`, { method: options.method ?? 'POST', headers: { 'content-type': 'application/json', ...bearer(key), ...options.headers } });
+    const req = http.request(`${gw.url}${path}`, {
+      method: options.method ?? 'POST',
+      headers: { 'content-type': 'application/json', ...bearer(key), ...options.headers },
+    });
     req.on('response', (res) => resolve(Object.assign(res, { request: req })));
     req.on('error', reject);
     req.end(options.body ?? '{}');
@@ -91,14 +98,21 @@ describe('streaming', () => {
     await new Promise((resolve) => res.once('data', resolve));
     res.request.destroy();
     let timer: NodeJS.Timeout | undefined;
-    const outcome = await Promise.race([closed.then(() => 'closed'), new Promise((r) => (timer = setTimeout(() => r('still open'), 2000)))]);
+    const outcome = await Promise.race([
+      closed.then(() => 'closed'),
+      new Promise((r) => (timer = setTimeout(() => r('still open'), 2000))),
+    ]);
     clearTimeout(timer);
     expect(outcome).toBe('closed');
   });
 
   it('uploads stream through without a size cap below the upload limit', async () => {
     const payload = Buffer.alloc(3 * 1024 * 1024, 7);
-    upstream.handle((_req, res, body) => res.setHeader('content-type', 'application/json').end(JSON.stringify({ bytes: body.length, sha: createHash('sha256').update(body).digest('hex') })));
+    upstream.handle((_req, res, body) =>
+      res
+        .setHeader('content-type', 'application/json')
+        .end(JSON.stringify({ bytes: body.length, sha: createHash('sha256').update(body).digest('hex') })),
+    );
     const res = await request(gw.url).post('/v1/files').set(bearer(key)).set('content-type', 'application/octet-stream').send(payload);
     expect(res.status).toBe(200);
     expect(res.body).toEqual({ bytes: payload.length, sha: createHash('sha256').update(payload).digest('hex') });
@@ -108,7 +122,10 @@ describe('streaming', () => {
 describe('body limits per route class', () => {
   it('413 for a declared Content-Length over the limit, before the upstream is contacted', async () => {
     const before = upstream.requests.length;
-    const res = await request(gw.url).post('/v1/webhooks/endpoints').set(bearer(key)).send({ url: 'x'.repeat(2000) });
+    const res = await request(gw.url)
+      .post('/v1/webhooks/endpoints')
+      .set(bearer(key))
+      .send({ url: 'x'.repeat(2000) });
     expect(res.status).toBe(413);
     expect(res.body.error.code).toBe('PAYLOAD_TOO_LARGE');
     expect(upstream.requests.length).toBe(before);
@@ -124,7 +141,10 @@ describe('body limits per route class', () => {
       });
     });
     const res = await new Promise<{ status: number; body: string }>((resolve, reject) => {
-      const req = http.request(`${gw.url}/v1/webhooks/endpoints`, { method: 'POST', headers: { ...bearer(key), 'content-type': 'application/json', 'transfer-encoding': 'chunked' } });
+      const req = http.request(`${gw.url}/v1/webhooks/endpoints`, {
+        method: 'POST',
+        headers: { ...bearer(key), 'content-type': 'application/json', 'transfer-encoding': 'chunked' },
+      });
       req.on('response', (r) => {
         let body = '';
         r.on('data', (c: Buffer) => (body += c.toString()));
@@ -196,7 +216,11 @@ describe('upstream failures', () => {
     expect(upstream.requests.length).toBe(before);
     const ready = await request(gw.url).get('/readyz');
     expect(ready.status).toBe(200);
-    expect(ready.body.checks['upstream:image-pipeline']).toMatchObject({ ok: false, critical: false, error: expect.stringMatching(/circuit open/) });
+    expect(ready.body.checks['upstream:image-pipeline']).toMatchObject({
+      ok: false,
+      critical: false,
+      error: expect.stringMatching(/circuit open/),
+    });
     // Other upstreams are not affected.
     upstream.handle((_req, res) => res.end('{}'));
     expect((await request(gw.url).get('/v1/credits/balance').set(bearer(key))).status).toBe(200);
@@ -205,16 +229,45 @@ describe('upstream failures', () => {
     expect((await request(gw.url).get('/v1/images').set(bearer(key))).status).toBe(200);
     expect((await request(gw.url).get('/v1/images').set(bearer(key))).status).toBe(200);
   });
+  it('while a trial call is out, other calls are refused at once instead of waiting for it', async () => {
+    upstream.handle((req) => req.socket.destroy());
+    for (let i = 0; i < 3; i++) expect((await request(gw.url).get('/v1/images').set(bearer(key))).status).toBe(502);
+    await new Promise((r) => setTimeout(r, 350));
+    // The trial is slow; the call behind it must not wait for it.
+    upstream.handle((_req, res) => setTimeout(() => res.end('{}'), 150));
+    const finished: string[] = [];
+    const trial = request(gw.url)
+      .get('/v1/images')
+      .set(bearer(key))
+      .then((res) => {
+        finished.push(`trial ${res.status}`);
+      });
+    await new Promise((r) => setTimeout(r, 40));
+    const other = await request(gw.url).get('/v1/images').set(bearer(key));
+    finished.push(`other ${other.status}`);
+    await trial;
+    expect(finished).toEqual(['other 503', 'trial 200']);
+    expect(other.body.error.code).toBe('SERVICE_UNAVAILABLE');
+    upstream.handle((_req, res) => res.end('{}'));
+    expect((await request(gw.url).get('/v1/images').set(bearer(key))).status).toBe(200);
+  });
 });
 
 describe('headers', () => {
   it('drops hop-by-hop headers both ways', async () => {
     upstream.handle((_req, res) => {
-      res.writeHead(200, { 'content-type': 'application/json', connection: 'X-Upstream-Hop', 'x-upstream-hop': 'secret', 'x-end-to-end': 'kept' });
+      res.writeHead(200, {
+        'content-type': 'application/json',
+        connection: 'X-Upstream-Hop',
+        'x-upstream-hop': 'secret',
+        'x-end-to-end': 'kept',
+      });
       res.end('{}');
     });
     const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
-      const req = http.request(`${gw.url}/v1/credits/balance`, { headers: { ...bearer(key), connection: 'keep-alive, X-Client-Hop', 'x-client-hop': 'secret', te: 'trailers', 'x-kept': 'yes' } });
+      const req = http.request(`${gw.url}/v1/credits/balance`, {
+        headers: { ...bearer(key), connection: 'keep-alive, X-Client-Hop', 'x-client-hop': 'secret', te: 'trailers', 'x-kept': 'yes' },
+      });
       req.on('response', resolve).on('error', reject).end();
     });
     res.resume();
@@ -254,10 +307,18 @@ describe('openapi, docs and readiness', () => {
             openapi: '3.1.0',
             info: { title: 'credits', version: '1' },
             paths: {
-              '/v1/credits/balance': { get: { security: [{ identity: [] }], responses: { '200': { content: { 'application/json': { schema: { $ref: '#/components/schemas/Balance' } } } } } } },
+              '/v1/credits/balance': {
+                get: {
+                  security: [{ identity: [] }],
+                  responses: { '200': { content: { 'application/json': { schema: { $ref: '#/components/schemas/Balance' } } } } },
+                },
+              },
               '/internal/v1/holds': { post: { responses: {} } },
             },
-            components: { schemas: { Balance: { type: 'object' } }, securitySchemes: { identity: { type: 'apiKey', in: 'header', name: 'X-Tollgate-Identity' } } },
+            components: {
+              schemas: { Balance: { type: 'object' } },
+              securitySchemes: { identity: { type: 'apiKey', in: 'header', name: 'X-Tollgate-Identity' } },
+            },
           }),
         );
         return;
@@ -277,7 +338,9 @@ describe('openapi, docs and readiness', () => {
     const doc = res.body;
     expect(doc.openapi).toBe('3.1.0');
     expect(doc.paths['/v1/admin/tenants'].post).toBeDefined();
-    expect(doc.paths['/v1/credits/balance'].get.responses['200'].content['application/json'].schema.$ref).toBe('#/components/schemas/credits.Balance');
+    expect(doc.paths['/v1/credits/balance'].get.responses['200'].content['application/json'].schema.$ref).toBe(
+      '#/components/schemas/credits.Balance',
+    );
     expect(doc.paths['/v1/credits/balance'].get.security).toBeUndefined();
     expect(doc.components.schemas['credits.Balance']).toEqual({ type: 'object' });
     expect(doc.paths['/internal/v1/holds']).toBeUndefined();

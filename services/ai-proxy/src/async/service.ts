@@ -186,12 +186,18 @@ export class AsyncService {
       const job = await this.deps.queue.getJob(row.id);
       const state = job ? await job.getState() : 'missing';
       if (state === 'missing' || state === 'unknown') {
+        // An orphaned job hash (in no list) would make the add below a silent no-op: drop it first.
+        if (job) await job.remove().catch(() => undefined);
         await enqueue(this.deps.queue, runCompletionJob, { job_id: row.id }, { jobId: row.id });
         await touchJob(this.deps.db, row.id, now);
         result.requeued.push(row.id);
       } else if (state === 'failed') {
         await this.fail(row.id, new AppError('INTERNAL', job?.failedReason || 'The completion failed'));
         result.failed.push(row.id);
+      } else {
+        // Live (waiting, delayed, active): checked again later, behind the rows not yet looked
+        // at, so a long backlog never hides a lost job from a sweep that takes the oldest first.
+        await touchJob(this.deps.db, row.id, now);
       }
     }
     if (result.requeued.length || result.failed.length)

@@ -36,8 +36,16 @@ const LEASE_S = 60;
 const MAX_BACKOFF_S = 300;
 
 const reason = (err: unknown) => (err instanceof Error ? err.message : String(err)).slice(0, 500);
-/** 4xx from credits other than a conflict: retrying the same request cannot succeed. */
-const isPermanent = (err: unknown) => err instanceof AppError && err.status < 500 && err.code !== 'CONFLICT' && err.code !== 'RATE_LIMITED';
+/**
+ * Refusals retrying cannot change: the tenant lacks the credits for a late charge, the key was
+ * used for another request, the request itself is invalid. Anything else (credits unreachable,
+ * a 401/403 during a secret rotation, a conflict) is retried with backoff until billed.
+ */
+const isPermanent = (err: unknown) =>
+  err instanceof AppError &&
+  (err.code === 'INSUFFICIENT_CREDITS' || err.code === 'IDEMPOTENCY_KEY_REUSED' || err.code === 'VALIDATION_FAILED');
+/** Credits itself is away: the rest of the batch would only wait for the same timeouts. */
+const isUnreachable = (err: unknown) => err instanceof AppError && (err.code === 'UPSTREAM_FAILED' || err.code === 'UPSTREAM_TIMEOUT');
 
 /**
  * Settlements the credits service could not take when a call ended. Holds are captured later
@@ -66,19 +74,19 @@ export function createDeferredSettlements(deps: { db: Kysely<AiDatabase>; credit
         err instanceof AppError &&
         (err.code === 'NOT_FOUND' || (err.code === 'CONFLICT' && (status === 'expired' || status === 'released')));
       if (err instanceof AppError && err.code === 'CONFLICT' && status === 'captured') {
-        // Captured already with another amount: the tenant was billed; nothing more to do here.
+        // Captured already with another amount: the hold part was billed; the overage still is due.
         logger.warn('deferred capture found the hold captured with another amount', { hold_id: row.hold_id, details: err.details });
-        return outcome;
+      } else {
+        if (!gone) throw err;
+        // The hold ran out (expired or released) before we could capture it: charge instead.
+        await credits.charge({
+          tenantId: row.tenant_id,
+          amount: row.capture_amount,
+          idempotencyKey: `${row.idempotency_key}:late`,
+          description: 'usage settled after a billing outage',
+        });
+        outcome = 'charged_late';
       }
-      if (!gone) throw err;
-      // The hold ran out (expired or released) before we could capture it: charge instead.
-      await credits.charge({
-        tenantId: row.tenant_id,
-        amount: row.capture_amount,
-        idempotencyKey: `${row.idempotency_key}:late`,
-        description: 'usage settled after a billing outage',
-      });
-      outcome = 'charged_late';
     }
     if (row.overage > 0) {
       await credits.charge({
@@ -108,7 +116,7 @@ export function createDeferredSettlements(deps: { db: Kysely<AiDatabase>; credit
       )
       .returning(['hold_id', 'tenant_id', 'capture_amount', 'overage', 'idempotency_key', 'attempts'])
       .execute();
-    for (const row of rows) {
+    for (const [index, row] of rows.entries()) {
       try {
         const outcome = await settleOne(row);
         await db.deleteFrom('pending_settlements').where('hold_id', '=', row.hold_id).execute();
@@ -134,12 +142,15 @@ export function createDeferredSettlements(deps: { db: Kysely<AiDatabase>; credit
           continue;
         }
         const backoffS = Math.min(MAX_BACKOFF_S, 2 ** Math.min(row.attempts, 9));
+        // Credits unreachable: the rest of the batch waits with this row instead of each timing out.
+        const later = isUnreachable(err) ? rows.slice(index).map((r) => r.hold_id) : [row.hold_id];
         await db
           .updateTable('pending_settlements')
           .set({ next_attempt_at: sql<Date>`now() + make_interval(secs => ${backoffS})`, last_error: reason(err) })
-          .where('hold_id', '=', row.hold_id)
+          .where('hold_id', 'in', later)
           .execute();
-        result.retryLater++;
+        result.retryLater += later.length;
+        if (later.length > 1) break;
       }
     }
     return result;

@@ -8,8 +8,7 @@ export function reconcileRoutes(deps: LedgerDeps): Router {
   // 200 either way: the report says whether the ledger reconciles and, if not, where it breaks.
   router.post('/internal/v1/reconcile', requireScope('service'), async (_req, res) => {
     const report = await reconcile(deps.db, deps.clock.now());
-    deps.metrics?.reconcileOk.set(report.ok ? 1 : 0);
-    deps.metrics?.reconcileLastRun.set(Date.now() / 1000);
+    deps.metrics?.reconciled(report.ok);
     res.json(report);
   });
   return router;

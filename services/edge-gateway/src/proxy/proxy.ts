@@ -5,6 +5,7 @@ import { createProxyMiddleware, type RequestHandler } from 'http-proxy-middlewar
 import {
   AppError,
   type CircuitBreakerPolicy,
+  CircuitState,
   createCircuitBreaker,
   isBrokenCircuitError,
   type Logger,
@@ -220,6 +221,12 @@ export function createUpstreamProxy(options: ProxyOptions) {
     // While open, execute() refuses at once (BrokenCircuitError); once the half-open delay has
     // passed it lets one trial call through.
     const breaker = breakers.get(route.upstream)!;
+    // While one trial call is out, cockatiel would hold every other call until the trial's
+    // answer (up to the route's deadline): refuse them at once instead, as while open.
+    if (breaker.state === CircuitState.HalfOpen) {
+      circuitOpen(req, res, route.upstream);
+      return;
+    }
     dropHopByHop(req.headers);
     ensureTraceparent(req);
     const proxy = proxies.get(route.upstream)!;
