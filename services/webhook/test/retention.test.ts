@@ -79,13 +79,19 @@ it('deletes finished deliveries, their attempts and orphaned events past retenti
   expect(events).toEqual([stuck, ...recent].sort());
   const deliveries = await h.env.db.selectFrom('deliveries').select(['event_id', 'status', 'endpoint_id']).execute();
   expect(deliveries.map((d) => d.event_id).sort()).toEqual([stuck, ...recent].sort());
-  expect(deliveries.find((d) => d.event_id === stuck)).toMatchObject({ status: 'pending', endpoint_id: failing.body.id });
+  // Unfinished: waiting for its next attempt, or in one right now.
+  const kept = deliveries.find((d) => d.event_id === stuck);
+  expect(kept).toMatchObject({ endpoint_id: failing.body.id });
+  expect(['pending', 'sending']).toContain(kept!.status);
   // The deleted deliveries' attempts went with them; the others' stayed.
-  const attemptsLeft = await sql<{ n: string }>`select count(*) as n from attempts a join deliveries d on d.id = a.delivery_id`.execute(
+  // One statement, so an attempt the failing endpoint makes meanwhile cannot skew it.
+  const { rows: left } = await sql<{ orphans: number; deleted_ones: number }>`
+    select
+      (select count(*) from attempts a where not exists (select 1 from deliveries d where d.id = a.delivery_id)) as orphans,
+      (select count(*) from attempts a join deliveries d on d.id = a.delivery_id where d.event_id = any(${old})) as deleted_ones`.execute(
     h.env.db,
   );
-  expect(await count('attempts')).toBe(Number(attemptsLeft.rows[0]!.n));
-  expect(await count('attempts')).toBeLessThan(attemptsBefore);
+  expect(left[0]).toEqual({ orphans: 0, deleted_ones: 0 });
 
   // A second pass has nothing left to do.
   expect(await pruneExpired(h.runtime)).toEqual({ deliveries: 0, events: 0 });
