@@ -88,7 +88,7 @@ describe('circuit breaker', () => {
   });
 
   it('with halfOpenMaxMs, each failed trial keeps it open longer, and a success starts over', async () => {
-    const breaker = createCircuitBreaker({ consecutiveFailures: 1, halfOpenAfterMs: 100, halfOpenMaxMs: 2_000 });
+    const breaker = createCircuitBreaker({ consecutiveFailures: 1, halfOpenAfterMs: 200, halfOpenMaxMs: 5_000 });
     const fail = () =>
       breaker.execute(async () => {
         throw new Error('500');
@@ -108,19 +108,20 @@ describe('circuit breaker', () => {
       }
     };
     await expect(fail()).rejects.toThrow('500');
-    const first = await openFor(); // half jitter of 100 ms: 50–100 ms
-    const second = await openFor(); // of 200 ms: 100–200 ms
-    const third = await openFor(); // of 400 ms: 200–400 ms
-    expect(first).toBeGreaterThanOrEqual(45);
-    expect(first).toBeLessThan(190);
-    expect(second).toBeGreaterThanOrEqual(95);
-    expect(third).toBeGreaterThanOrEqual(195);
+    // Half jitter: each opening lasts between half and all of 200, 400, 800 ms.
+    const first = await openFor();
+    const second = await openFor();
+    const third = await openFor();
+    expect(first).toBeGreaterThanOrEqual(95);
+    expect(second).toBeGreaterThanOrEqual(195);
+    expect(third).toBeGreaterThanOrEqual(395);
     // A trial that succeeds closes it; the next opening is short again.
-    await sleep(900); // the fourth opening: half jitter of 800 ms
+    await sleep(1_700); // the fourth opening: half jitter of 1,600 ms
     await expect(breaker.execute(async () => 'up')).resolves.toBe('up');
     expect(breaker.state).toBe(CircuitState.Closed);
     await expect(fail()).rejects.toThrow('500');
     const afterRecovery = await openFor();
-    expect(afterRecovery).toBeLessThan(190);
+    // Back to the first step (100–200 ms), well under the grown third opening.
+    expect(afterRecovery).toBeLessThan(third);
   });
 });

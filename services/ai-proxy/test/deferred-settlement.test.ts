@@ -79,8 +79,9 @@ describe('settlements deferred while credits is unreachable', () => {
       body: JSON.stringify({ model: 'slow', messages: [{ role: 'user', content: 'bill me later' }] }),
     });
     const holdId = await heldHold(tenantId);
-    // Let the hold's answer reach ai-proxy (the call is then with the slow provider), then cut.
-    await new Promise((r) => setTimeout(r, 200));
+    // Let the hold's answer reach ai-proxy (the call is then with the slow provider, for 1.5 s
+    // more), then cut: a wide margin, so a loaded machine does not cut the hold's answer instead.
+    await new Promise((r) => setTimeout(r, 500));
     await proxy.stop();
     const res = await answer;
     expect(res.status).toBe(200);
@@ -123,7 +124,7 @@ describe('settlements deferred while credits is unreachable', () => {
       }),
       routing: {
         models: {
-          slow: { price: PRICE, max_output_tokens: 50, targets: [{ provider: 'mock', model: 'mock-slow', mock: { latency_ms: 800 } }] },
+          slow: { price: PRICE, max_output_tokens: 50, targets: [{ provider: 'mock', model: 'mock-slow', mock: { latency_ms: 2_000 } }] },
         },
       },
     });

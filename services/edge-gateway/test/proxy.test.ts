@@ -132,14 +132,16 @@ describe('body limits per route class', () => {
   });
 
   it('413 for a chunked body that streams past the limit; the upstream request is cut', async () => {
-    // The upstream sees the start of the body, then the gateway cutting the request.
-    const aborted = new Promise<void>((resolve) => {
-      upstream.server.once('request', (req: http.IncomingMessage) => {
-        req.on('close', () => {
-          if (!req.complete) resolve();
-        });
+    // The upstream may see the start of the body (or nothing, if the cut comes first), but
+    // never a complete request.
+    let upstreamGotWholeBody = false;
+    const onRequest = (req: http.IncomingMessage) => {
+      req.on('end', () => {
+        upstreamGotWholeBody = true;
       });
-    });
+      req.resume();
+    };
+    upstream.server.on('request', onRequest);
     const res = await new Promise<{ status: number; body: string }>((resolve, reject) => {
       const req = http.request(`${gw.url}/v1/webhooks/endpoints`, {
         method: 'POST',
@@ -157,7 +159,9 @@ describe('body limits per route class', () => {
     });
     expect(res.status).toBe(413);
     expect(JSON.parse(res.body).error.code).toBe('PAYLOAD_TOO_LARGE');
-    await aborted;
+    await new Promise((r) => setTimeout(r, 200));
+    upstream.server.off('request', onRequest);
+    expect(upstreamGotWholeBody).toBe(false);
   });
 });
 
@@ -233,21 +237,25 @@ describe('upstream failures', () => {
     upstream.handle((req) => req.socket.destroy());
     for (let i = 0; i < 3; i++) expect((await request(gw.url).get('/v1/images').set(bearer(key))).status).toBe(502);
     await new Promise((r) => setTimeout(r, 350));
-    // The trial is slow; the call behind it must not wait for it.
-    upstream.handle((_req, res) => setTimeout(() => res.end('{}'), 150));
-    const finished: string[] = [];
+    // The trial is held at the upstream until the other call has its answer.
+    let releaseTrial: () => void = () => undefined;
+    upstream.handle((_req, res) => {
+      releaseTrial = () => res.end('{}');
+    });
+    const before = upstream.requests.length;
     const trial = request(gw.url)
       .get('/v1/images')
       .set(bearer(key))
-      .then((res) => {
-        finished.push(`trial ${res.status}`);
-      });
-    await new Promise((r) => setTimeout(r, 40));
+      .then((res) => res);
+    for (let i = 0; i < 200 && upstream.requests.length === before; i++) await new Promise((r) => setTimeout(r, 5));
+    expect(upstream.requests.length).toBe(before + 1);
+    // Refused at once: with the old behaviour it would wait for the trial, then be proxied.
     const other = await request(gw.url).get('/v1/images').set(bearer(key));
-    finished.push(`other ${other.status}`);
-    await trial;
-    expect(finished).toEqual(['other 503', 'trial 200']);
+    expect(other.status).toBe(503);
     expect(other.body.error.code).toBe('SERVICE_UNAVAILABLE');
+    expect(upstream.requests.length).toBe(before + 1);
+    releaseTrial();
+    expect((await trial).status).toBe(200);
     upstream.handle((_req, res) => res.end('{}'));
     expect((await request(gw.url).get('/v1/images').set(bearer(key))).status).toBe(200);
   });
