@@ -5,6 +5,7 @@ export * from './logger';
 export * from './metrics';
 export * from './validation';
 export * from './pagination';
+export * from './periodic';
 export * from './ids';
 export * from './identity';
 export * from './tracing';

@@ -1,4 +1,4 @@
-import { AppError, type CreditsClient, type Logger } from '@tollgate/common';
+import { AppError, type CreditsClient, type Logger, type Periodic, startPeriodic } from '@tollgate/common';
 import { type Kysely, sql } from 'kysely';
 import type { AiDatabase } from '../db';
 
@@ -55,8 +55,7 @@ const isUnreachable = (err: unknown) => err instanceof AppError && (err.code ===
  */
 export function createDeferredSettlements(deps: { db: Kysely<AiDatabase>; credits: CreditsClient; logger: Logger }): DeferredSettlements {
   const { db, credits, logger } = deps;
-  let timer: NodeJS.Timeout | undefined;
-  let running: Promise<unknown> | undefined;
+  let periodic: Periodic | undefined;
 
   async function settleOne(row: {
     hold_id: string;
@@ -191,19 +190,11 @@ export function createDeferredSettlements(deps: { db: Kysely<AiDatabase>; credit
     },
     retryDue,
     start(intervalMs) {
-      if (timer || intervalMs <= 0) return;
-      timer = setInterval(() => {
-        if (running) return;
-        running = retryDue()
-          .catch((err: unknown) => logger.warn('retrying deferred settlements failed; next tick tries again', { err }))
-          .finally(() => (running = undefined));
-      }, intervalMs);
-      timer.unref();
+      periodic ??= startPeriodic({ name: 'deferred settlement retry', intervalMs, logger, run: () => retryDue() });
     },
     async stop() {
-      if (timer) clearInterval(timer);
-      timer = undefined;
-      await running;
+      await periodic?.stop();
+      periodic = undefined;
     },
   };
 }

@@ -1,3 +1,4 @@
+import { type Periodic, startPeriodic } from '@tollgate/common';
 import { sql } from 'kysely';
 import type { WebhookRuntime } from '../runtime';
 
@@ -47,25 +48,11 @@ export async function pruneExpired(rt: WebhookRuntime, options: { batch?: number
 }
 
 /** Runs the retention sweep every WEBHOOK_RETENTION_INTERVAL_MS (every replica may; batches skip locked rows). */
-export function startRetention(rt: WebhookRuntime): { stop(): Promise<void> } {
-  const intervalMs = rt.config.WEBHOOK_RETENTION_INTERVAL_MS;
-  let running: Promise<unknown> | undefined;
-  const timer =
-    intervalMs > 0
-      ? setInterval(() => {
-          if (running) return;
-          running = pruneExpired(rt)
-            .catch((err: unknown) => rt.logger.error('webhook retention sweep failed', { err }))
-            .finally(() => {
-              running = undefined;
-            });
-        }, intervalMs)
-      : undefined;
-  timer?.unref();
-  return {
-    async stop() {
-      if (timer) clearInterval(timer);
-      await running;
-    },
-  };
+export function startRetention(rt: WebhookRuntime): Periodic {
+  return startPeriodic({
+    name: 'webhook retention sweep',
+    intervalMs: rt.config.WEBHOOK_RETENTION_INTERVAL_MS,
+    logger: rt.logger,
+    run: () => pruneExpired(rt),
+  });
 }

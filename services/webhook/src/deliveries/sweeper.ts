@@ -1,3 +1,4 @@
+import { type Periodic, startPeriodic } from '@tollgate/common';
 import type { WebhookRuntime } from '../runtime';
 import { enqueueAttempts } from './enqueue';
 import { attemptJobId } from './jobs';
@@ -27,22 +28,12 @@ export async function sweepOverdue(rt: WebhookRuntime, batch = 500): Promise<num
   return requeued;
 }
 
-/** Runs the sweep every interval (never two at once in this process); stop() waits for a running one. */
-export function startSweeper(rt: WebhookRuntime): { stop(): Promise<void> } {
-  let running: Promise<unknown> | undefined;
-  const timer = setInterval(() => {
-    if (running) return;
-    running = sweepOverdue(rt)
-      .catch((err: unknown) => rt.logger.error('delivery sweep failed', { err }))
-      .finally(() => {
-        running = undefined;
-      });
-  }, rt.config.WEBHOOK_SWEEP_INTERVAL_MS);
-  timer.unref();
-  return {
-    async stop() {
-      clearInterval(timer);
-      await running;
-    },
-  };
+/** Runs the sweep every WEBHOOK_SWEEP_INTERVAL_MS (never two at once in this process). */
+export function startSweeper(rt: WebhookRuntime): Periodic {
+  return startPeriodic({
+    name: 'delivery sweep',
+    intervalMs: rt.config.WEBHOOK_SWEEP_INTERVAL_MS,
+    logger: rt.logger,
+    run: () => sweepOverdue(rt),
+  });
 }
