@@ -1,21 +1,9 @@
-import { createCreditsClient, createMetrics, parseConfig } from '@tollgate/common';
-import { createApp as createCreditsApp } from '@tollgate/credits/app';
-import { configSchema as creditsConfigSchema } from '@tollgate/credits/config';
-import { migrations as creditsMigrations } from '@tollgate/credits/migrations';
-import {
-  createTestEnv,
-  identityHeaders,
-  listen,
-  type Listening,
-  parseSse,
-  serviceHeaders,
-  silentLogger,
-  TEST_INTERNAL_SECRET,
-  type TestEnv,
-} from '@tollgate/testkit';
+import { createCreditsClient } from '@tollgate/common';
+import { identityHeaders, parseSse, serviceHeaders, TEST_INTERNAL_SECRET } from '@tollgate/testkit';
 import { sql } from 'kysely';
 import { listUsageForTenant } from '../src/usage/repository';
 import { startHarness, type Harness } from './support/harness';
+import { type RealCredits, startRealCredits } from './support/real-credits';
 
 /**
  * Billing against the REAL credits service, run in-process on its own schema: holds for the
@@ -23,26 +11,15 @@ import { startHarness, type Harness } from './support/harness';
  * and a ledger that still reconciles.
  */
 describe('billing through the real credits service', () => {
-  let creditsEnv: TestEnv;
-  let creditsServer: Listening;
+  let credits: RealCredits;
   let h: Harness;
   const PRICE = { input_per_1k: 2_000, output_per_1k: 3_000 };
   const mockTokens = (text: string) => Math.max(1, Math.ceil(text.length / 4));
   const costOf = (prompt: number, completion: number) =>
     Math.ceil((prompt * PRICE.input_per_1k + completion * PRICE.output_per_1k) / 1_000);
 
-  const topUp = async (tenantId: string, amount: number) => {
-    const res = await fetch(`${creditsServer.url}/v1/admin/tenants/${tenantId}/credits`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', ...identityHeaders('admin', ['admin'], 'admin') },
-      body: JSON.stringify({ amount, reason: 'ai-proxy billing test' }),
-    });
-    expect(res.status).toBe(201);
-  };
-  const balance = async (tenantId: string) => {
-    const res = await fetch(`${creditsServer.url}/internal/v1/accounts/${tenantId}/balance`, { headers: serviceHeaders('ai-proxy') });
-    return (await res.json()) as { available: number; held: number };
-  };
+  const topUp = (tenantId: string, amount: number) => credits.topUp(tenantId, amount);
+  const balance = (tenantId: string) => credits.balance(tenantId);
   const holdsOf = async (tenantId: string) =>
     (
       await sql<{
@@ -50,14 +27,14 @@ describe('billing through the real credits service', () => {
         status: string;
         amount: number;
         captured_amount: number;
-      }>`select id, status, amount, captured_amount from holds where tenant_id = ${tenantId}`.execute(creditsEnv.db)
+      }>`select id, status, amount, captured_amount from holds where tenant_id = ${tenantId}`.execute(credits.env.db)
     ).rows;
   const capturesOf = async (tenantId: string) =>
     (
       await sql<{
         hold_id: string;
         amount: number;
-      }>`select hold_id, amount from transactions where tenant_id = ${tenantId} and type = 'capture'`.execute(creditsEnv.db)
+      }>`select hold_id, amount from transactions where tenant_id = ${tenantId} and type = 'capture'`.execute(credits.env.db)
     ).rows;
   const chat = (tenantId: string, body: Record<string, unknown>, signal?: AbortSignal) =>
     fetch(`${h.url}/v1/chat/completions`, {
@@ -68,25 +45,11 @@ describe('billing through the real credits service', () => {
     });
 
   beforeAll(async () => {
-    creditsEnv = await createTestEnv('ai_bill_credits');
-    await creditsEnv.migrate(creditsMigrations);
-    const creditsConfig = parseConfig(creditsConfigSchema, {
-      NODE_ENV: 'test',
-      INTERNAL_JWT_SECRET: TEST_INTERNAL_SECRET,
-      DB_SCHEMA: creditsEnv.schema,
-      LOG_LEVEL: 'error',
-    });
-    const credits = createCreditsApp({
-      config: creditsConfig,
-      logger: silentLogger('credits'),
-      metrics: createMetrics('credits', { collectDefault: false }),
-      db: creditsEnv.db,
-    });
-    creditsServer = await listen(credits.app);
+    credits = await startRealCredits('ai_bill');
     h = await startHarness({
       label: 'ai_billing',
       credits: createCreditsClient({
-        baseUrl: creditsServer.url,
+        baseUrl: credits.url,
         internalSecret: TEST_INTERNAL_SECRET,
         serviceName: 'ai-proxy',
         timeoutMs: 10_000,
@@ -107,8 +70,7 @@ describe('billing through the real credits service', () => {
 
   afterAll(async () => {
     await h.close();
-    await creditsServer.close();
-    await creditsEnv.cleanup();
+    await credits.close();
   });
 
   it('100 concurrent requests against a balance for 40 worst cases never overdraw, and each success is captured once at its real cost', async () => {
@@ -163,14 +125,14 @@ describe('billing through the real credits service', () => {
     const holds = await holdsOf(tenant);
     expect(holds.filter((x) => x.status === 'captured')).toHaveLength(ok.length);
     const firstSettled = (
-      await sql<{ t: Date }>`select min(finalized_at) as t from holds where tenant_id = ${tenant}`.execute(creditsEnv.db)
+      await sql<{ t: Date }>`select min(finalized_at) as t from holds where tenant_id = ${tenant}`.execute(credits.env.db)
     ).rows[0]!.t;
     const heldTogether = (
       await sql<{
         n: number;
         total: number;
       }>`select count(*) as n, coalesce(sum(amount), 0) as total from holds where tenant_id = ${tenant} and created_at < ${firstSettled}`.execute(
-        creditsEnv.db,
+        credits.env.db,
       )
     ).rows[0]!;
     expect(heldTogether.n).toBeLessThanOrEqual(40);
@@ -236,7 +198,7 @@ describe('billing through the real credits service', () => {
   });
 
   it('the ledger reconciles after all of it', async () => {
-    const res = await fetch(`${creditsServer.url}/internal/v1/reconcile`, { method: 'POST', headers: serviceHeaders('ai-proxy') });
+    const res = await fetch(`${credits.url}/internal/v1/reconcile`, { method: 'POST', headers: serviceHeaders('ai-proxy') });
     const report = (await res.json()) as { ok: boolean; mismatch: unknown };
     expect(report).toMatchObject({ ok: true, mismatch: null });
   });

@@ -1,22 +1,9 @@
-import { createCreditsClient, createMetrics, parseConfig } from '@tollgate/common';
-import { createApp as createCreditsApp } from '@tollgate/credits/app';
-import { configSchema as creditsConfigSchema } from '@tollgate/credits/config';
-import { migrations as creditsMigrations } from '@tollgate/credits/migrations';
+import { createCreditsClient } from '@tollgate/common';
 import { reconcile } from '@tollgate/credits/reconcile/service';
-import {
-  createTestEnv,
-  identityHeaders,
-  listen,
-  type Listening,
-  serviceHeaders,
-  silentLogger,
-  startTcpProxy,
-  type TcpProxy,
-  TEST_INTERNAL_SECRET,
-  type TestEnv,
-} from '@tollgate/testkit';
+import { identityHeaders, serviceHeaders, startTcpProxy, type TcpProxy, TEST_INTERNAL_SECRET } from '@tollgate/testkit';
 import { sql } from 'kysely';
 import { startHarness, type Harness } from './support/harness';
+import { type RealCredits, startRealCredits } from './support/real-credits';
 
 /**
  * Credits going away between a call's hold and its capture (a restart, a network cut) must not
@@ -25,31 +12,18 @@ import { startHarness, type Harness } from './support/harness';
  * Real credits service in-process, reached through a TCP proxy the test cuts.
  */
 describe('settlements deferred while credits is unreachable', () => {
-  let creditsEnv: TestEnv;
-  let creditsServer: Listening;
+  let credits: RealCredits;
   let proxy: TcpProxy;
   let h: Harness;
   const PRICE = { input_per_1k: 2_000, output_per_1k: 3_000 };
 
-  const topUp = async (tenantId: string, amount: number) => {
-    const res = await fetch(`${creditsServer.url}/v1/admin/tenants/${tenantId}/credits`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', ...identityHeaders('admin', ['admin'], 'admin') },
-      body: JSON.stringify({ amount, reason: 'deferred settlement test' }),
-    });
-    expect(res.status).toBe(201);
-  };
-  const balance = async (tenantId: string) => {
-    const res = await fetch(`${creditsServer.url}/internal/v1/accounts/${tenantId}/balance`, { headers: serviceHeaders('ai-proxy') });
-    return (await res.json()) as { available: number; held: number };
-  };
   const transactionsOf = async (tenantId: string) =>
     (
       await sql<{
         type: string;
         amount: number;
       }>`select type, amount from transactions where tenant_id = ${tenantId} and type <> 'top_up' order by created_at`.execute(
-        creditsEnv.db,
+        credits.env.db,
       )
     ).rows;
   const pendingRows = async () =>
@@ -63,7 +37,7 @@ describe('settlements deferred while credits is unreachable', () => {
   const heldHold = async (tenantId: string) => {
     for (let i = 0; i < 200; i++) {
       const { rows } = await sql<{ id: string }>`select id from holds where tenant_id = ${tenantId} and status = 'held'`.execute(
-        creditsEnv.db,
+        credits.env.db,
       );
       if (rows[0]) return rows[0].id;
       await new Promise((r) => setTimeout(r, 10));
@@ -95,22 +69,8 @@ describe('settlements deferred while credits is unreachable', () => {
   }
 
   beforeAll(async () => {
-    creditsEnv = await createTestEnv('ai_defer_credits');
-    await creditsEnv.migrate(creditsMigrations);
-    const creditsConfig = parseConfig(creditsConfigSchema, {
-      NODE_ENV: 'test',
-      INTERNAL_JWT_SECRET: TEST_INTERNAL_SECRET,
-      DB_SCHEMA: creditsEnv.schema,
-      LOG_LEVEL: 'error',
-    });
-    const credits = createCreditsApp({
-      config: creditsConfig,
-      logger: silentLogger('credits'),
-      metrics: createMetrics('credits', { collectDefault: false }),
-      db: creditsEnv.db,
-    });
-    creditsServer = await listen(credits.app);
-    proxy = await startTcpProxy(Number(new URL(creditsServer.url).port));
+    credits = await startRealCredits('ai_defer');
+    proxy = await startTcpProxy(credits.server.port);
     h = await startHarness({
       label: 'ai_deferred',
       // Retried by hand below, so the test sees each step.
@@ -132,12 +92,11 @@ describe('settlements deferred while credits is unreachable', () => {
   afterAll(async () => {
     await h?.close();
     await proxy?.close();
-    await creditsServer?.close();
-    await creditsEnv?.cleanup();
+    await credits?.close();
   });
 
   it('captures the hold once credits is back, and a second pass finds nothing to do', async () => {
-    await topUp('ten_defer_a', 1_000_000);
+    await credits.topUp('ten_defer_a', 1_000_000);
     const { holdId, cost } = await callWhileCreditsDies('ten_defer_a');
 
     // Still unreachable: the retry keeps the row for later.
@@ -152,18 +111,18 @@ describe('settlements deferred while credits is unreachable', () => {
     const { rows } = await sql<{
       status: string;
       captured_amount: number;
-    }>`select status, captured_amount from holds where id = ${holdId}`.execute(creditsEnv.db);
+    }>`select status, captured_amount from holds where id = ${holdId}`.execute(credits.env.db);
     expect(rows[0]).toEqual({ status: 'captured', captured_amount: cost });
-    expect(await balance('ten_defer_a')).toMatchObject({ available: 1_000_000 - cost, held: 0 });
+    expect(await credits.balance('ten_defer_a')).toMatchObject({ available: 1_000_000 - cost, held: 0 });
     expect(await h.app.deferredSettlements.retryDue()).toMatchObject({ settled: 0, chargedLate: 0, retryLater: 0 });
   });
 
   it('charges a hold that ran out while credits was away, exactly once', async () => {
-    await topUp('ten_defer_b', 1_000_000);
+    await credits.topUp('ten_defer_b', 1_000_000);
     const { holdId, cost } = await callWhileCreditsDies('ten_defer_b');
     await proxy.start();
     // Meanwhile the hold's funds went back (it expired or was released).
-    const released = await fetch(`${creditsServer.url}/internal/v1/holds/${holdId}/release`, {
+    const released = await fetch(`${credits.url}/internal/v1/holds/${holdId}/release`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', ...serviceHeaders('ai-proxy') },
       body: '{}',
@@ -173,8 +132,8 @@ describe('settlements deferred while credits is unreachable', () => {
 
     expect(await h.app.deferredSettlements.retryDue()).toMatchObject({ chargedLate: 1, retryLater: 0 });
     expect(await transactionsOf('ten_defer_b')).toEqual([{ type: 'charge', amount: cost }]);
-    expect(await balance('ten_defer_b')).toMatchObject({ available: 1_000_000 - cost, held: 0 });
+    expect(await credits.balance('ten_defer_b')).toMatchObject({ available: 1_000_000 - cost, held: 0 });
     expect(await pendingRows()).toEqual([]);
-    expect((await reconcile(creditsEnv.db)).ok).toBe(true);
+    expect((await reconcile(credits.env.db)).ok).toBe(true);
   });
 });
