@@ -6,8 +6,8 @@
 // The report (per-route throughput and p50/p99, 5xx, RSS per service, pass/fail per check) is
 // printed and written to .data/load-report.md. Exit code 0 only when every check passes.
 import path from 'node:path';
-import { DATA_DIR, ensureInfra, stopPrivateInstances } from '../lib/infra.mjs';
-import { ensureInstalled, pnpm } from '../lib/pnpm.mjs';
+import { DATA_DIR } from '../lib/infra.mjs';
+import { parseArgs, runOptInSuite } from '../lib/opt-in.mjs';
 
 export function parseSeconds(value) {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(String(value).trim());
@@ -16,41 +16,22 @@ export function parseSeconds(value) {
   return { ms: n / 1000, s: n, m: n * 60, h: n * 3600 }[m[2] ?? 's'];
 }
 
-export function parseArgs(argv) {
-  return Object.fromEntries(
-    argv.map((a) => {
-      const [k, v] = a.replace(/^--/, '').split('=');
-      return [k, v ?? 'true'];
-    }),
-  );
+const args = parseArgs(process.argv.slice(2));
+let duration;
+try {
+  duration = parseSeconds(args.duration ?? process.env.LOAD_DURATION_S ?? '5m');
+} catch (err) {
+  console.error(`load failed: ${err.message}`);
+  process.exit(1);
 }
-
-async function main() {
-  const args = parseArgs(process.argv.slice(2));
-  const duration = parseSeconds(args.duration ?? process.env.LOAD_DURATION_S ?? '5m');
-  ensureInstalled();
-  const infra = await ensureInfra({
-    databaseUrl: process.env.TEST_DATABASE_URL ?? 'postgres://localhost:5432/tollgate_test',
-    redisUrl: process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379',
-  });
-  const env = {
-    ...process.env,
-    TEST_DATABASE_URL: infra.databaseUrl.replace(/\/tollgate$/, '/tollgate_test'),
-    TEST_REDIS_URL: infra.redisUrl,
-    NODE_ENV: 'test',
+await runOptInSuite({
+  name: 'load',
+  testFile: 'scripts/e2e/test/load.test.ts',
+  env: {
     TOLLGATE_LOAD: '1',
     LOAD_DURATION_S: String(Math.round(duration)),
     LOAD_CONCURRENCY: String(args.concurrency ?? process.env.LOAD_CONCURRENCY ?? 6),
     LOAD_RSS_BOUND_MIB: String(args['rss-bound-mib'] ?? process.env.LOAD_RSS_BOUND_MIB ?? 64),
     LOAD_REPORT: path.join(DATA_DIR, 'load-report.md'),
-  };
-  pnpm(['exec', 'turbo', 'run', 'build', '--output-logs=errors-only'], { env });
-  const code = pnpm(['exec', 'jest', 'scripts/e2e/test/load.test.ts', '--runInBand'], { exitOnFailure: false, env });
-  stopPrivateInstances();
-  process.exit(code === 0 ? 0 : 1);
-}
-
-main().catch((err) => {
-  console.error(`load failed: ${err.message}`);
-  process.exit(1);
+  },
 });
