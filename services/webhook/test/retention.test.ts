@@ -9,7 +9,8 @@ let up: WebhookReceiver;
 let down: WebhookReceiver;
 
 beforeAll(async () => {
-  h = await startHarness('wh_retention', { config: { WEBHOOK_RETENTION_DAYS: '30', WEBHOOK_RETENTION_INTERVAL_MS: '0' } });
+  // The failing endpoint's next attempt is an hour away, so its delivery is still unfinished when pruned.
+  h = await startHarness('wh_retention', { config: { WEBHOOK_RETENTION_DAYS: '30', WEBHOOK_RETENTION_INTERVAL_MS: '0', WEBHOOK_RETRY_SCHEDULE: '0,1h,2h' } });
   up = await startWebhookReceiver();
   down = await startWebhookReceiver();
   down.setStatus(503);
