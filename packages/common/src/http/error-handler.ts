@@ -4,6 +4,17 @@ import type { Logger } from '../logger';
 
 export type ErrorFormat = 'envelope' | 'openai';
 
+/**
+ * The OpenAI-compatible public routes (chat completions, embeddings, models): their errors come in
+ * OpenAI's shape so OpenAI SDKs parse them. Everything else, /v1/async included (our own API),
+ * answers in the envelope. The gateway and ai-proxy both decide with this one rule.
+ */
+const OPENAI_COMPATIBLE_PATH = /^\/v1\/(chat\/completions|embeddings|models)(\/|$)/i;
+
+export function errorFormatForPath(path: string): ErrorFormat {
+  return OPENAI_COMPATIBLE_PATH.test(path) ? 'openai' : 'envelope';
+}
+
 /** Routes that answer in OpenAI's error shape set this (or pass errorFormatFor to createService). */
 export function useOpenAiErrors() {
   return (_req: Request, res: Response, next: () => void): void => {
