@@ -14,7 +14,7 @@ import {
 import type { GatewayMetrics } from '../metrics';
 import { gatewayState } from '../request-state';
 import { hasBody, meterBody, tooLarge } from './body';
-import { errorFormatForPath, matchUpstream, type UpstreamName } from './routes';
+import type { UpstreamName } from './routes';
 
 export interface ProxyOptions {
   upstreams: Record<UpstreamName, string>;
@@ -177,7 +177,7 @@ export function createUpstreamProxy(options: ProxyOptions) {
           } else {
             appError = new AppError('UPSTREAM_FAILED', `The ${name} service is unreachable`);
           }
-          sendError(request, response, appError, errorFormatForPath(state.route.path));
+          sendError(request, response, appError, state.route.errorFormat);
         },
       },
     });
@@ -205,38 +205,39 @@ export function createUpstreamProxy(options: ProxyOptions) {
       new AppError('SERVICE_UNAVAILABLE', `The ${name} service is failing; requests are paused briefly`, {
         headers: { 'Retry-After': String(Math.max(1, Math.ceil(options.breaker.halfOpenAfterMs / 1000))) },
       }),
-      errorFormatForPath(gatewayState(req).route.path),
+      gatewayState(req).route.errorFormat,
     );
   };
 
   const middleware = (req: Request, res: Response, next: NextFunction): void => {
-    const state = req.gateway;
-    // Only /v1 requests went through classification, authentication and limits.
-    const route = state ? matchUpstream(state.route.path) : undefined;
-    if (!route) {
+    // Only /v1 requests went through classification, authentication and limits; the gateway's
+    // own routes were answered before this.
+    const route = req.gateway?.route;
+    if (!route || route.owner === 'gateway') {
       next();
       return;
     }
-    (req as Request & { metricsRoute?: string }).metricsRoute = `proxy:${route.upstream}`;
+    const upstream = route.owner;
+    (req as Request & { metricsRoute?: string }).metricsRoute = `proxy:${upstream}`;
     // While open, execute() refuses at once (BrokenCircuitError); once the half-open delay has
     // passed it lets one trial call through.
-    const breaker = breakers.get(route.upstream)!;
+    const breaker = breakers.get(upstream)!;
     // While one trial call is out, cockatiel would hold every other call until the trial's
     // answer (up to the route's deadline): refuse them at once instead, as while open.
     if (breaker.state === CircuitState.HalfOpen) {
-      circuitOpen(req, res, route.upstream);
+      circuitOpen(req, res, upstream);
       return;
     }
     dropHopByHop(req.headers);
     ensureTraceparent(req);
-    const proxy = proxies.get(route.upstream)!;
+    const proxy = proxies.get(upstream)!;
     const handler = route.streaming ? proxy.streaming : proxy.normal;
     breaker
       .execute(
         () =>
           new Promise<void>((resolve, reject) => {
             const exchange: ProxyExchange = {
-              upstream: route.upstream,
+              upstream: upstream,
               timedOut: false,
               clientGone: false,
               settle: (failure) => (failure ? reject(failure) : resolve()),
@@ -249,7 +250,7 @@ export function createUpstreamProxy(options: ProxyOptions) {
       )
       .catch((err: unknown) => {
         // Failures were answered by the proxy's error handler; only the breaker's refusal is left.
-        if (isBrokenCircuitError(err)) circuitOpen(req, res, route.upstream);
+        if (isBrokenCircuitError(err)) circuitOpen(req, res, upstream);
       });
   };
 
