@@ -23,3 +23,4 @@ export * from './bootstrap';
 export * from './events';
 export * from './clients/http-json';
 export * from './clients/credits';
+export * from './trace-context';

@@ -1,4 +1,3 @@
-import { randomFillSync } from 'node:crypto';
 import http from 'node:http';
 import type { NextFunction, Request, Response } from 'express';
 import { createProxyMiddleware, type RequestHandler } from 'http-proxy-middleware';
@@ -7,9 +6,13 @@ import {
   type CircuitBreakerPolicy,
   CircuitState,
   createCircuitBreaker,
+  currentContext,
+  formatTraceparent,
   isBrokenCircuitError,
+  isValidTraceparent,
   type Logger,
   sendError,
+  traceIdsUnder,
 } from '@tollgate/common';
 import type { GatewayMetrics } from '../metrics';
 import { gatewayState } from '../request-state';
@@ -48,32 +51,17 @@ function dropHopByHop(headers: http.IncomingHttpHeaders): void {
   for (const name of HOP_BY_HOP) delete headers[name];
 }
 
-/** 24 random bytes as hex, drawn from a pooled buffer: one getrandom call per 170 requests. */
-const RANDOM_POOL = Buffer.alloc(4096);
-let randomOffset = RANDOM_POOL.length;
-function randomHex24(): string {
-  if (randomOffset + 24 > RANDOM_POOL.length) {
-    randomFillSync(RANDOM_POOL);
-    randomOffset = 0;
-  }
-  const hex = RANDOM_POOL.toString('hex', randomOffset, randomOffset + 24);
-  randomOffset += 24;
-  return hex;
-}
-
-const TRACEPARENT = /^00-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}$/;
-
 /**
- * A request without a usable W3C traceparent gets one, so every service logs the same trace id
- * even when the gateway itself is not exporting spans (with tracing on, the http
- * instrumentation replaces it with the gateway's own span context).
+ * The upstream's traceparent. Without the OpenTelemetry SDK the gateway's own span (from the
+ * request context) becomes the parent; with it, the http instrumentation replaces the header
+ * with its span context, so only a missing or unusable one needs filling in here.
  */
 function ensureTraceparent(req: Request): void {
   const incoming = req.headers.traceparent;
-  if (typeof incoming === 'string' && TRACEPARENT.test(incoming)) return;
-  delete req.headers.tracestate;
-  const ids = randomHex24();
-  req.headers.traceparent = `00-${ids.slice(0, 32)}-${ids.slice(32)}-01`;
+  if (!isValidTraceparent(incoming)) delete req.headers.tracestate;
+  const ids = currentContext()?.trace;
+  if (ids) req.headers.traceparent = formatTraceparent(ids);
+  else if (!isValidTraceparent(incoming)) req.headers.traceparent = formatTraceparent(traceIdsUnder(undefined));
 }
 
 interface ProxyExchange {
