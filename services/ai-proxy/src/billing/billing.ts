@@ -4,8 +4,10 @@ import type { DeferredSettlements } from './deferred';
 /**
  * Holds and settles the cost of one call through the credits service. The hold covers the worst
  * case before anything is sent upstream; settling captures the real cost (the rest of the hold
- * returns to the tenant). A real cost above the hold (a prompt that tokenised worse than our
- * estimate) is captured in full and the difference charged separately.
+ * returns to the tenant). A real cost above the hold (an image that tokenised worse than its
+ * allowance, an upstream past max_tokens) is captured in full and the difference charged as a
+ * late charge that may leave the tenant owing (bounded by credits' MAX_DEBT): the call was
+ * delivered, so it is not free; the tenant can hold nothing more until topped up.
  */
 export interface Settlement {
   /** What the tenant paid for this call. */
@@ -81,6 +83,7 @@ export function createBilling(credits: CreditsClient, logger: Logger, deferred?:
           amount: cost - captured,
           idempotencyKey: `${idempotencyKey}:overage`,
           description: 'usage above the hold',
+          allowDebt: true,
         });
         return { charged: cost, uncollected: 0 };
       } catch (err) {

@@ -1,7 +1,7 @@
 import { AppError, type CreditHold, type Logger, randomBase62, toOpenAiError } from '@tollgate/common';
 import { costOf, worstCaseCost } from '../billing/pricing';
 import type { Billing, Settlement } from '../billing/billing';
-import { estimatePromptTokens, estimateTextTokens, promptChars } from '../billing/tokens';
+import { estimatePromptTokens, estimateTextTokens, promptChars, promptTokenBound } from '../billing/tokens';
 import type { ResponseCache } from '../cache/response-cache';
 import type { Config } from '../config';
 import type { TokenLimiter, TpmDecision } from '../limits/tpm';
@@ -89,7 +89,8 @@ export class ChatService {
       route,
       promptEstimate,
       outputCap,
-      worstCase: worstCaseCost(route.price, promptEstimate, outputCap, this.deps.config.HOLD_INPUT_MARGIN_PCT),
+      // The hold's input side is a bound, never an estimate: a call must not run past its hold.
+      worstCase: worstCaseCost(route.price, promptTokenBound(request), outputCap),
     };
   }
 

@@ -1,6 +1,6 @@
 import { AppError, randomBase62 } from '@tollgate/common';
 import { costOf, worstCaseCost } from '../billing/pricing';
-import { estimateEmbeddingTokens } from '../billing/tokens';
+import { embeddingTokenBound, estimateEmbeddingTokens } from '../billing/tokens';
 import type { ChatDeps, Caller } from '../chat/service';
 import { tpmHeaders } from '../limits/tpm';
 import type { EmbeddingsRequest, EmbeddingsResponse } from '../openai/schema';
@@ -46,7 +46,7 @@ export class EmbeddingsService {
     try {
       hold = await this.deps.billing.hold({
         tenantId: caller.tenantId,
-        amount: worstCaseCost(route.price, estimate, 0, this.deps.config.HOLD_INPUT_MARGIN_PCT),
+        amount: worstCaseCost(route.price, embeddingTokenBound(request), 0),
         idempotencyKey: `ai:embedding:${id}`,
         ttlS: Math.ceil(route.deadlineMs / 1000) + this.deps.config.HOLD_TTL_MARGIN_S,
         description: `embedding ${route.alias}`,

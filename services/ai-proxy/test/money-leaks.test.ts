@@ -1,0 +1,125 @@
+import { createCreditsClient } from '@tollgate/common';
+import { type FakeOpenAi, identityHeaders, startFakeOpenAi, TEST_INTERNAL_SECRET } from '@tollgate/testkit';
+import { sql } from 'kysely';
+import { listUsageForTenant } from '../src/usage/repository';
+import { FAST_DEFAULTS, startHarness, type Harness } from './support/harness';
+import { type RealCredits, startRealCredits } from './support/real-credits';
+
+/**
+ * Calls that used to be free or billed twice (issue 14, item 4), each against the REAL credits
+ * ledger: retries under one Idempotency-Key, streams cut mid-way, prompts that tokenise worse
+ * than chars / 4, and queued completions retried after they were settled.
+ */
+describe('money leaks', () => {
+  let credits: RealCredits;
+  let upstream: FakeOpenAi;
+  let h: Harness;
+  const PRICE = { input_per_1k: 2_000, output_per_1k: 3_000 };
+  const costOf = (prompt: number, completion: number) =>
+    Math.ceil((prompt * PRICE.input_per_1k + completion * PRICE.output_per_1k) / 1_000);
+
+  const ledgerOf = async (tenantId: string) =>
+    (
+      await sql<{
+        type: string;
+        amount: number;
+      }>`select type, amount from transactions where tenant_id = ${tenantId} and type <> 'top_up' order by seq`.execute(credits.env.db)
+    ).rows.map((r) => ({ type: r.type, amount: Number(r.amount) }));
+  const paid = async (tenantId: string) => (await ledgerOf(tenantId)).reduce((n, t) => n + t.amount, 0);
+  const chat = (tenantId: string, body: Record<string, unknown>, headers: Record<string, string> = {}) =>
+    fetch(`${h.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...identityHeaders(tenantId), ...headers },
+      body: JSON.stringify(body),
+    });
+  /** The usage row of a call, once the writer flushed it. */
+  async function usageRow(tenantId: string) {
+    for (let i = 0; i < 200; i++) {
+      await h.app.usage.flush();
+      const rows = await listUsageForTenant(h.env.db, tenantId);
+      if (rows.length) return rows;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    throw new Error(`no usage row for ${tenantId}`);
+  }
+
+  beforeAll(async () => {
+    credits = await startRealCredits('ai_leaks');
+    upstream = await startFakeOpenAi();
+    const target = (id: string) => ({ id, provider: 'openai', model: 'fake', base_url: `${upstream.url}/v1`, retries: 0 });
+    h = await startHarness({
+      label: 'ai_leaks',
+      credits: createCreditsClient({
+        baseUrl: credits.url,
+        internalSecret: TEST_INTERNAL_SECRET,
+        serviceName: 'ai-proxy',
+        timeoutMs: 10_000,
+      }),
+      routing: {
+        defaults: FAST_DEFAULTS,
+        models: {
+          m: { price: PRICE, max_output_tokens: 200, targets: [target('m')] },
+          // Wide enough that the first chunks always reach the client first, however loaded the machine.
+          deadline: { price: PRICE, max_output_tokens: 200, deadline_ms: 3_000, targets: [target('deadline')] },
+        },
+      },
+    });
+  });
+  afterEach(() => upstream.reset());
+  afterAll(async () => {
+    await h?.close();
+    await upstream?.close();
+    await credits?.close();
+  });
+
+  describe('no call is free because the prompt tokenised worse than estimated', () => {
+    it('a CJK prompt at 2 tokens a character is covered by its hold', async () => {
+      const tenant = 'leak_cjk';
+      const content = '漢字仮名交じり文'.repeat(50); // 400 characters, 1,200 UTF-8 bytes
+      const request = { model: 'm', max_tokens: 20, messages: [{ role: 'user', content }] };
+      // Funded with exactly the hold: nothing is left for a charge above it.
+      const worstCase = h.app.chat.prepare({ tenantId: tenant, keyId: 'k', requestId: 'r' }, request as never).worstCase;
+      await credits.topUp(tenant, worstCase);
+      upstream.behave({ usage: { prompt_tokens: 800, completion_tokens: 20 }, times: 1 });
+      const res = await chat(tenant, request);
+      expect(res.status).toBe(200);
+      const cost = costOf(800, 20);
+      expect(Number(res.headers.get('x-tollgate-cost'))).toBe(cost);
+      // Within the hold: one capture, no late charge, nothing owed.
+      expect(await ledgerOf(tenant)).toEqual([{ type: 'capture', amount: cost }]);
+      expect(await credits.balance(tenant)).toEqual(expect.objectContaining({ available: worstCase - cost, held: 0 }));
+    });
+
+    it('usage beyond the hold (an image over its allowance) is charged into a bounded debt, and the tenant is blocked until topped up', async () => {
+      const tenant = 'leak_overrun';
+      const request = {
+        model: 'm',
+        max_tokens: 20,
+        messages: [
+          {
+            role: 'user',
+            content: [
+              { type: 'text', text: 'what is in this picture?' },
+              { type: 'image_url', image_url: { url: 'https://example.com/huge.png' } },
+            ],
+          },
+        ],
+      };
+      const worstCase = h.app.chat.prepare({ tenantId: tenant, keyId: 'k', requestId: 'r' }, request as never).worstCase;
+      await credits.topUp(tenant, worstCase);
+      upstream.behave({ usage: { prompt_tokens: 5_000, completion_tokens: 20 }, times: 1 });
+      const res = await chat(tenant, request);
+      expect(res.status).toBe(200);
+      const cost = costOf(5_000, 20);
+      expect(cost).toBeGreaterThan(worstCase);
+      expect(await paid(tenant)).toBe(cost);
+      expect(await credits.balance(tenant)).toEqual(expect.objectContaining({ available: worstCase - cost, held: 0 }));
+      // Owing: the next call cannot take a hold.
+      const next = await chat(tenant, { model: 'm', messages: [{ role: 'user', content: 'hi' }] });
+      expect(next.status).toBe(402);
+      await next.arrayBuffer();
+      await credits.topUp(tenant, cost);
+      expect((await chat(tenant, { model: 'm', messages: [{ role: 'user', content: 'hi' }] })).status).toBe(200);
+    });
+  });
+});
