@@ -1,5 +1,5 @@
 import { createCreditsClient } from '@tollgate/common';
-import { type FakeOpenAi, identityHeaders, startFakeOpenAi, TEST_INTERNAL_SECRET } from '@tollgate/testkit';
+import { type FakeOpenAi, identityHeaders, parseSse, startFakeOpenAi, TEST_INTERNAL_SECRET } from '@tollgate/testkit';
 import { sql } from 'kysely';
 import { listUsageForTenant } from '../src/usage/repository';
 import { FAST_DEFAULTS, startHarness, type Harness } from './support/harness';
@@ -70,6 +70,44 @@ describe('money leaks', () => {
     await h?.close();
     await upstream?.close();
     await credits?.close();
+  });
+
+  describe('a stream cut mid-way pays for what was delivered', () => {
+    async function cutStream(tenant: string, model: string) {
+      await credits.topUp(tenant, 1_000_000);
+      const res = await chat(tenant, {
+        model,
+        stream: true,
+        messages: [{ role: 'user', content: 'one two three four five six seven eight' }],
+      });
+      expect(res.status).toBe(200);
+      const events = parseSse(await res.text());
+      expect(events).not.toContain('[DONE]');
+      const parsed = events.map((e) => JSON.parse(e) as { choices?: { delta: { content?: string } }[]; error?: { code: string } });
+      const delivered = parsed.map((p) => p.choices?.[0]?.delta.content ?? '').join('');
+      expect(delivered.length).toBeGreaterThan(0);
+      const [row] = await usageRow(tenant);
+      expect(row).toMatchObject({ outcome: 'stream_error' });
+      // Output counted from the delivered text (chars / 4), the prompt from the estimate.
+      expect(row!.completion_tokens).toBe(Math.ceil(delivered.length / 4));
+      expect(row!.cost).toBe(costOf(row!.prompt_tokens, row!.completion_tokens));
+      expect(row!.cost).toBeGreaterThan(0);
+      expect(await ledgerOf(tenant)).toEqual([{ type: 'capture', amount: row!.cost }]);
+      expect(await credits.balance(tenant)).toEqual(expect.objectContaining({ available: 1_000_000 - row!.cost, held: 0 }));
+      return parsed[parsed.length - 1]!.error;
+    }
+
+    it('by an upstream failure', async () => {
+      // A chunk delay lets the first chunks leave the fake's socket before it is destroyed.
+      upstream.behave({ dropAfterChunks: 3, chunkDelayMs: 20, times: 1 });
+      expect(await cutStream('leak_stream_drop', 'm')).toMatchObject({ code: 'upstream_failed' });
+    });
+
+    it('by an upstream that stalls until the timeout or deadline', async () => {
+      upstream.behave({ stallAfterChunks: 3, times: 1 });
+      // After the first chunk every failure ends the stream the same way (upstream_failed).
+      expect(await cutStream('leak_stream_deadline', 'deadline')).toMatchObject({ code: 'upstream_failed' });
+    });
   });
 
   describe('no call is free because the prompt tokenised worse than estimated', () => {

@@ -1,6 +1,6 @@
 import { AppError, type CreditHold, type Logger, randomBase62, toOpenAiError } from '@tollgate/common';
 import { costOf, worstCaseCost } from '../billing/pricing';
-import type { Billing, Settlement } from '../billing/billing';
+import type { Billing } from '../billing/billing';
 import { estimatePromptTokens, estimateTextTokens, promptChars, promptTokenBound } from '../billing/tokens';
 import type { ResponseCache } from '../cache/response-cache';
 import type { Config } from '../config';
@@ -374,48 +374,44 @@ export class ChatService {
     const { prepared, hold, tpm, sink, state, base } = ctx;
     const attempts = attemptsOf(err, []);
     const target = err instanceof MidStreamFailure ? err.target : undefined;
-    if (err instanceof ClientGoneError || sink.signal.aborted) {
-      // The client left: it pays for what was generated (nothing, if the stream never started).
-      const completionTokens = state.usage?.completion_tokens ?? tokensForChars(state.chars);
-      const prompt = state.usage?.prompt_tokens ?? prepared.promptEstimate;
-      let settlement: Settlement = { charged: 0, uncollected: 0 };
-      if (sink.started)
-        settlement = await this.deps.billing.settle(
-          hold,
-          costOf(prepared.route.price, prompt, completionTokens),
-          `ai:${base.kind}:${base.id}`,
-        );
-      else await this.deps.billing.release(hold);
-      await this.deps.limiter.settle(tpm, sink.started ? prompt + completionTokens : 0);
-      this.recorder({
-        ...base,
-        outcome: 'client_disconnect',
-        target,
-        holdId: hold.id,
-        promptTokens: sink.started ? prompt : 0,
-        completionTokens: sink.started ? completionTokens : 0,
-        cost: settlement.charged,
-        attempts,
-        ttftMs: state.ttftMs,
-      });
-      return;
-    }
-    // The upstream (or we) failed: the tenant pays nothing for a broken answer.
-    await this.deps.billing.release(hold);
-    await this.deps.limiter.settle(tpm, 0);
+    const clientGone = err instanceof ClientGoneError || sink.signal.aborted;
     if (!sink.started) {
+      // Nothing reached the client: nothing to pay.
+      await this.deps.billing.release(hold);
+      await this.deps.limiter.settle(tpm, 0);
+      if (clientGone) {
+        this.recorder({
+          ...base,
+          outcome: 'client_disconnect',
+          target,
+          holdId: hold.id,
+          promptTokens: 0,
+          completionTokens: 0,
+          cost: 0,
+          attempts,
+        });
+        return;
+      }
       this.recorder({ ...base, outcome: 'error', target, holdId: hold.id, errorCode: errorCodeOf(err), attempts });
       throw err;
     }
     const appError = err instanceof AppError ? err : new AppError('UPSTREAM_FAILED', 'The upstream failed in the middle of the stream');
-    sink.fail(toOpenAiError(appError, base.caller.requestId));
+    if (!clientGone) sink.fail(toOpenAiError(appError, base.caller.requestId));
+    // What reached the client is paid for, whoever ended the stream (the client, the upstream or
+    // the deadline): the prompt was processed and those tokens were delivered.
+    const completionTokens = state.usage?.completion_tokens ?? tokensForChars(state.chars);
+    const prompt = state.usage?.prompt_tokens ?? prepared.promptEstimate;
+    const settlement = await this.deps.billing.settle(hold, costOf(prepared.route.price, prompt, completionTokens), `ai:${base.kind}:${base.id}`);
+    await this.deps.limiter.settle(tpm, prompt + completionTokens);
     this.recorder({
       ...base,
-      outcome: 'stream_error',
+      outcome: clientGone ? 'client_disconnect' : 'stream_error',
       target,
       holdId: hold.id,
-      errorCode: appError.code,
-      completionTokens: tokensForChars(state.chars),
+      ...(clientGone ? {} : { errorCode: appError.code }),
+      promptTokens: prompt,
+      completionTokens,
+      cost: settlement.charged,
       attempts,
       ttftMs: state.ttftMs,
     });
