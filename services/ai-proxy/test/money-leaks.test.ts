@@ -72,6 +72,47 @@ describe('money leaks', () => {
     await credits?.close();
   });
 
+  describe('a retry under the same Idempotency-Key pays once', () => {
+    const body = { model: 'm', messages: [{ role: 'user', content: 'charge me once' }] };
+
+    it('after the first call finished (the client hung up and the gateway let the retry through)', async () => {
+      const tenant = 'leak_idem_seq';
+      await credits.topUp(tenant, 1_000_000);
+      const first = await chat(tenant, body, { 'idempotency-key': 'retry-1' });
+      expect(first.status).toBe(200);
+      const cost = Number(first.headers.get('x-tollgate-cost'));
+      expect(cost).toBeGreaterThan(0);
+      const retry = await chat(tenant, body, { 'idempotency-key': 'retry-1' });
+      expect(retry.status).toBe(200);
+      expect(await ledgerOf(tenant)).toEqual([{ type: 'capture', amount: cost }]);
+      expect(await credits.balance(tenant)).toEqual(expect.objectContaining({ available: 1_000_000 - cost, held: 0 }));
+
+      // Another key, or another body under the key, is another call.
+      expect((await chat(tenant, body, { 'idempotency-key': 'retry-2' })).status).toBe(200);
+      expect(
+        (await chat(tenant, { ...body, messages: [{ role: 'user', content: 'other' }] }, { 'idempotency-key': 'retry-1' })).status,
+      ).toBe(200);
+      expect(await ledgerOf(tenant)).toHaveLength(3);
+    });
+
+    it('while the first call is still running upstream', async () => {
+      const tenant = 'leak_idem_overlap';
+      await credits.topUp(tenant, 1_000_000);
+      let answer!: () => void;
+      upstream.behave({ until: new Promise<void>((r) => (answer = r)), times: 2 });
+      const first = chat(tenant, body, { 'idempotency-key': 'overlap' });
+      const retry = chat(tenant, body, { 'idempotency-key': 'overlap' });
+      while (upstream.requests.length < 2) await new Promise((r) => setTimeout(r, 10));
+      answer();
+      const [a, b] = await Promise.all([first, retry]);
+      expect([a.status, b.status]).toEqual([200, 200]);
+      const ledger = await ledgerOf(tenant);
+      expect(ledger).toHaveLength(1);
+      expect(ledger[0]!.type).toBe('capture');
+      expect(await credits.balance(tenant)).toEqual(expect.objectContaining({ available: 1_000_000 - ledger[0]!.amount, held: 0 }));
+    });
+  });
+
   describe('a stream cut mid-way pays for what was delivered', () => {
     async function cutStream(tenant: string, model: string) {
       await credits.topUp(tenant, 1_000_000);
@@ -158,6 +199,49 @@ describe('money leaks', () => {
       await next.arrayBuffer();
       await credits.topUp(tenant, cost);
       expect((await chat(tenant, { model: 'm', messages: [{ role: 'user', content: 'hi' }] })).status).toBe(200);
+    });
+  });
+
+  describe('a queued completion is charged once per job', () => {
+    it('an attempt that fails after its capture is retried without a second upstream call or charge', async () => {
+      const tenant = 'leak_async';
+      await credits.topUp(tenant, 1_000_000);
+      const submitted = await fetch(`${h.url}/v1/async/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...identityHeaders(tenant) },
+        body: JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'queue me' }] }),
+      });
+      expect(submitted.status).toBe(202);
+      const { id } = (await submitted.json()) as { id: string };
+      // Postgres refuses the first "succeeded" write (after the capture), as a dropped connection would.
+      await sql`create sequence leak_fail_once`.execute(h.env.db);
+      await sql`create function leak_fail_once() returns trigger language plpgsql as $$
+        begin
+          if new.status = 'succeeded' then
+            if nextval('leak_fail_once') = 1 then raise exception 'injected failure'; end if;
+          end if;
+          return new;
+        end $$`.execute(h.env.db);
+      await sql`create trigger leak_fail_once before update on async_jobs for each row execute function leak_fail_once()`.execute(h.env.db);
+      try {
+        // BullMQ's attempts, run by hand so the test sees each one (no worker in this harness).
+        await expect(h.app.asyncService.run(id, { attemptsMade: 0, opts: { attempts: 4 } })).rejects.toThrow();
+        const [capture] = await ledgerOf(tenant);
+        expect(capture).toMatchObject({ type: 'capture' });
+        await h.app.asyncService.run(id, { attemptsMade: 1, opts: { attempts: 4 } });
+      } finally {
+        await sql`drop trigger leak_fail_once on async_jobs`.execute(h.env.db);
+      }
+      const job = (await (await fetch(`${h.url}/v1/async/jobs/${id}`, { headers: identityHeaders(tenant) })).json()) as {
+        status: string;
+        cost: number;
+        result: { choices: { message: { content: string } }[] };
+      };
+      expect(job.status).toBe('succeeded');
+      expect(job.result.choices[0]!.message.content).toBe('Echo: queue me');
+      expect(upstream.requests.filter((r) => r.path.endsWith('/chat/completions'))).toHaveLength(1);
+      expect(await ledgerOf(tenant)).toEqual([{ type: 'capture', amount: job.cost }]);
+      expect(await credits.balance(tenant)).toEqual(expect.objectContaining({ available: 1_000_000 - job.cost, held: 0 }));
     });
   });
 });

@@ -19,8 +19,22 @@ export interface Settlement {
   error?: unknown;
 }
 
+export interface HoldInput {
+  tenantId: string;
+  amount: number;
+  idempotencyKey: string;
+  ttlS: number;
+  description: string;
+}
+
 export interface Billing {
-  hold(input: { tenantId: string; amount: number; idempotencyKey: string; ttlS: number; description: string }): Promise<CreditHold>;
+  /**
+   * A hold for one call, once per key: a repeat with the same key (an idempotent retry, a queued
+   * job's next attempt) gets the same hold back, so it is captured once. If that hold was
+   * captured, the call is paid already (settle is a no-op); if it was released or expired, the
+   * earlier try was not billed and a new hold is taken under a key derived from this one.
+   */
+  hold(input: HoldInput): Promise<CreditHold>;
   settle(hold: CreditHold, cost: number, idempotencyKey: string): Promise<Settlement>;
   release(hold: CreditHold): Promise<void>;
   /** A one-step charge (cache hits billed at a rate). */
@@ -37,6 +51,7 @@ export function createBilling(credits: CreditsClient, logger: Logger, deferred?:
     !isRefusal(err) &&
     (await deferred.record({ holdId: hold.id, tenantId: hold.tenant_id, captureAmount: captured, overage, idempotencyKey }, err));
   const release = async (hold: CreditHold) => {
+    if (hold.status !== 'held') return;
     try {
       await credits.release(hold.id);
     } catch (err) {
@@ -44,26 +59,37 @@ export function createBilling(credits: CreditsClient, logger: Logger, deferred?:
       logger.error('releasing a hold failed; it will expire', { hold_id: hold.id, err });
     }
   };
-  return {
-    async hold(input) {
-      try {
-        return await credits.hold(input);
-      } catch (err) {
-        if (err instanceof AppError && err.code === 'INSUFFICIENT_CREDITS') {
-          throw new AppError('INSUFFICIENT_CREDITS', 'Insufficient credits for this request: top up the account or lower max_tokens', {
-            details: { required: input.amount },
-            cause: err,
-          });
-        }
-        if (err instanceof AppError && err.status < 500) throw err;
-        throw new AppError('SERVICE_UNAVAILABLE', 'Billing is unavailable right now; retry shortly', {
+  const holdOne = async (input: HoldInput): Promise<CreditHold> => {
+    try {
+      return await credits.hold(input);
+    } catch (err) {
+      if (err instanceof AppError && err.code === 'INSUFFICIENT_CREDITS') {
+        throw new AppError('INSUFFICIENT_CREDITS', 'Insufficient credits for this request: top up the account or lower max_tokens', {
+          details: { required: input.amount },
           cause: err,
-          headers: { 'Retry-After': '1' },
         });
       }
+      if (err instanceof AppError && err.status < 500) throw err;
+      throw new AppError('SERVICE_UNAVAILABLE', 'Billing is unavailable right now; retry shortly', {
+        cause: err,
+        headers: { 'Retry-After': '1' },
+      });
+    }
+  };
+  return {
+    async hold(input) {
+      let hold = await holdOne(input);
+      // Bounded: each finished hold in the chain was an earlier try of the same call.
+      for (let retry = 1; retry <= 5 && (hold.status === 'released' || hold.status === 'expired'); retry++)
+        hold = await holdOne({ ...input, idempotencyKey: `${input.idempotencyKey}:r${retry}` });
+      if (hold.status === 'released' || hold.status === 'expired')
+        throw new AppError('CONFLICT', 'This request was retried too often; use a new Idempotency-Key');
+      return hold;
     },
 
     async settle(hold, cost, idempotencyKey) {
+      // Captured by an earlier try of the same call (same key): it is paid, once.
+      if (hold.status === 'captured') return { charged: 0, uncollected: 0 };
       if (cost <= 0) {
         await release(hold);
         return { charged: 0, uncollected: 0 };
@@ -72,6 +98,9 @@ export function createBilling(credits: CreditsClient, logger: Logger, deferred?:
       try {
         await credits.capture(hold.id, captured);
       } catch (err) {
+        // Another try of the same call (same key, shared hold) captured it first: paid once.
+        if (err instanceof AppError && err.code === 'CONFLICT' && err.details?.['status'] === 'captured')
+          return { charged: 0, uncollected: 0 };
         if (await defer(hold, captured, cost - captured, idempotencyKey, err)) return { charged: cost, uncollected: 0, deferred: true };
         logger.error('capturing a hold failed; the call is unbilled', { hold_id: hold.id, amount: captured, err });
         return { charged: 0, uncollected: cost, error: err };

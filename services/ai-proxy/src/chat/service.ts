@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { AppError, type CreditHold, type Logger, randomBase62, toOpenAiError } from '@tollgate/common';
 import { costOf, worstCaseCost } from '../billing/pricing';
 import type { Billing } from '../billing/billing';
@@ -66,6 +67,22 @@ interface Prepared {
 
 export const newCompletionId = () => `chatcmpl-${randomBase62(29)}`;
 
+/**
+ * The credits key of a call made with the client's Idempotency-Key: the same key and body give
+ * the same hold, so a retry after a dropped connection is billed once even when the first try
+ * still finished (credits scopes keys per tenant). Another body under the key is another call.
+ */
+export function idempotentBillingKey(kind: string, idempotencyKey: string, request: ChatRequest): string {
+  const digest = createHash('sha256').update(idempotencyKey).update('\n').update(JSON.stringify(request)).digest('base64url');
+  return `ai:${kind}:idem:${digest}`;
+}
+
+/** What a completion cost before it is settled (see `beforeSettle`). */
+export interface Metered {
+  completion: ChatCompletion;
+  cost: number;
+}
+
 export class ChatService {
   private readonly recorder: CallRecorder;
 
@@ -120,11 +137,20 @@ export class ChatService {
   async complete(
     caller: Caller,
     request: ChatRequest,
-    options: { cacheMode?: CacheMode; completionId?: string; kind?: 'chat' | 'async_chat'; holdKey?: string } = {},
+    options: {
+      cacheMode?: CacheMode;
+      completionId?: string;
+      kind?: 'chat' | 'async_chat';
+      /** Credits idempotency key of this call (hold, capture, overage); one per call, not per try. */
+      billingKey?: string;
+      /** Runs after the upstream answered and before anything is captured (a queued job keeps its result). */
+      beforeSettle?: (metered: Metered) => Promise<void>;
+    } = {},
   ): Promise<ChatResult> {
     const started = performance.now();
     const id = options.completionId ?? newCompletionId();
     const kind = options.kind ?? 'chat';
+    const billingKey = options.billingKey ?? `ai:${kind}:${id}`;
     const prepared = this.prepare(caller, request);
     const { route } = prepared;
     const base = { id, caller, route, kind, stream: false, started } as const;
@@ -138,7 +164,7 @@ export class ChatService {
         await this.deps.billing.charge({
           tenantId: caller.tenantId,
           amount: cost,
-          idempotencyKey: `ai:${kind}:${id}:cache`,
+          idempotencyKey: `${billingKey}:cache`,
           description: `cache hit ${route.alias}`,
         });
         this.recorder({
@@ -163,7 +189,7 @@ export class ChatService {
     }
 
     const tpm = await this.admit(caller, prepared, base);
-    const hold = await this.hold(caller, prepared, options.holdKey ?? `ai:${kind}:${id}`, tpm, base);
+    const hold = await this.hold(caller, prepared, billingKey, tpm, base);
     let attempts: AttemptRecord[] = [];
     let completion: ChatCompletion;
     let target: TargetConfig;
@@ -214,9 +240,18 @@ export class ChatService {
     };
     usage.total_tokens = usage.prompt_tokens + usage.completion_tokens;
     const cost = costOf(route.price, usage.prompt_tokens, usage.completion_tokens);
-    const settlement = await this.deps.billing.settle(hold, cost, `ai:${kind}:${id}`);
-    await this.deps.limiter.settle(tpm, usage.total_tokens);
     completion = { ...completion, id, usage };
+    if (options.beforeSettle) {
+      try {
+        await options.beforeSettle({ completion, cost });
+      } catch (err) {
+        // Nothing captured yet; the caller's retry finds the same hold under the same key.
+        await this.deps.limiter.settle(tpm, usage.total_tokens);
+        throw err;
+      }
+    }
+    const settlement = await this.deps.billing.settle(hold, cost, billingKey);
+    await this.deps.limiter.settle(tpm, usage.total_tokens);
     const body = JSON.stringify(completion);
     if (cacheKey && completion.choices[0]?.finish_reason) {
       await this.deps.cache.set(
@@ -248,20 +283,38 @@ export class ChatService {
   }
 
   /**
+   * Settles a call whose answer was kept by an earlier try (a queued job): takes the same hold
+   * again (credits answers with the one it has under the key) and captures `cost` from it, which
+   * is a no-op if that try captured already.
+   */
+  async settleKept(caller: Caller, request: ChatRequest, options: { kind: 'async_chat'; billingKey: string; cost: number }): Promise<void> {
+    const prepared = this.prepare(caller, request);
+    const hold = await this.deps.billing.hold({
+      tenantId: caller.tenantId,
+      amount: prepared.worstCase,
+      idempotencyKey: options.billingKey,
+      ttlS: this.holdTtlS(prepared.route),
+      description: `${options.kind} ${prepared.route.alias}`,
+    });
+    await this.deps.billing.settle(hold, options.cost, options.billingKey);
+  }
+
+  /**
    * A streaming completion. Chunks go to the sink as the upstream produces them. Before the
    * first chunk a failure falls back to the next target; after it, the stream ends with an error
    * event and no [DONE]. A client that leaves pays for what was generated until then.
    */
-  async stream(caller: Caller, request: ChatRequest, sink: StreamSink): Promise<void> {
+  async stream(caller: Caller, request: ChatRequest, sink: StreamSink, options: { billingKey?: string } = {}): Promise<void> {
     const started = performance.now();
     const id = newCompletionId();
+    const billingKey = options.billingKey ?? `ai:chat:${id}`;
     const prepared = this.prepare(caller, request);
     const { route } = prepared;
     const base = { id, caller, route, kind: 'chat', stream: true, started } as const;
     const includeUsage = request.stream_options?.include_usage === true;
 
     const tpm = await this.admit(caller, prepared, base);
-    const hold = await this.hold(caller, prepared, `ai:chat:${id}`, tpm, base);
+    const hold = await this.hold(caller, prepared, billingKey, tpm, base);
 
     // What this attempt produced; reset when a target fails before its first chunk.
     let state = {
@@ -315,7 +368,7 @@ export class ChatService {
         metrics: this.deps.metrics,
       });
     } catch (err) {
-      await this.streamFailed(err, { caller, prepared, hold, tpm, sink, state, base });
+      await this.streamFailed(err, { caller, prepared, hold, billingKey, tpm, sink, state, base });
       return;
     } finally {
       deadline.dispose();
@@ -324,7 +377,7 @@ export class ChatService {
     const prompt = state.usage?.prompt_tokens ?? prepared.promptEstimate;
     const completionTokens = state.usage?.completion_tokens ?? tokensForChars(state.chars);
     const cost = costOf(route.price, prompt, completionTokens);
-    const settlement = await this.deps.billing.settle(hold, cost, `ai:chat:${id}`);
+    const settlement = await this.deps.billing.settle(hold, cost, billingKey);
     await this.deps.limiter.settle(tpm, prompt + completionTokens);
     if (!sink.started) sink.start({ 'x-tollgate-provider': result.target.provider, 'x-tollgate-model': route.alias, ...tpmHeaders(tpm) });
     if (includeUsage && !sink.signal.aborted) {
@@ -365,13 +418,14 @@ export class ChatService {
       caller: Caller;
       prepared: Prepared;
       hold: CreditHold;
+      billingKey: string;
       tpm: TpmDecision | undefined;
       sink: StreamSink;
       state: { chars: number; usage: Usage | undefined; ttftMs: number | undefined };
       base: RecordBase;
     },
   ): Promise<void> {
-    const { prepared, hold, tpm, sink, state, base } = ctx;
+    const { prepared, hold, billingKey, tpm, sink, state, base } = ctx;
     const attempts = attemptsOf(err, []);
     const target = err instanceof MidStreamFailure ? err.target : undefined;
     const clientGone = err instanceof ClientGoneError || sink.signal.aborted;
@@ -401,7 +455,7 @@ export class ChatService {
     // the deadline): the prompt was processed and those tokens were delivered.
     const completionTokens = state.usage?.completion_tokens ?? tokensForChars(state.chars);
     const prompt = state.usage?.prompt_tokens ?? prepared.promptEstimate;
-    const settlement = await this.deps.billing.settle(hold, costOf(prepared.route.price, prompt, completionTokens), `ai:${base.kind}:${base.id}`);
+    const settlement = await this.deps.billing.settle(hold, costOf(prepared.route.price, prompt, completionTokens), billingKey);
     await this.deps.limiter.settle(tpm, prompt + completionTokens);
     this.recorder({
       ...base,
