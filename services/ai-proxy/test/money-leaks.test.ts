@@ -95,6 +95,32 @@ describe('money leaks', () => {
       expect(await ledgerOf(tenant)).toHaveLength(3);
     });
 
+    it('a retry after a failed first try pays for the answer it gets', async () => {
+      const tenant = 'leak_idem_failed';
+      await credits.topUp(tenant, 1_000_000);
+      upstream.behave({ status: 500, times: 1 });
+      expect((await chat(tenant, body, { 'idempotency-key': 'after-failure' })).status).toBe(502);
+      const retry = await chat(tenant, body, { 'idempotency-key': 'after-failure' });
+      expect(retry.status).toBe(200);
+      const cost = Number(retry.headers.get('x-tollgate-cost'));
+      expect(cost).toBeGreaterThan(0);
+      expect(await ledgerOf(tenant)).toEqual([{ type: 'capture', amount: cost }]);
+      expect(await credits.balance(tenant)).toEqual(expect.objectContaining({ available: 1_000_000 - cost, held: 0 }));
+    });
+
+    it('streams are never replayed, so a streamed retry is another delivery and pays again', async () => {
+      const tenant = 'leak_idem_stream';
+      await credits.topUp(tenant, 1_000_000);
+      for (let i = 0; i < 2; i++) {
+        const res = await chat(tenant, { ...body, stream: true }, { 'idempotency-key': 'stream-key' });
+        expect(parseSse(await res.text()).at(-1)).toBe('[DONE]');
+      }
+      const ledger = await ledgerOf(tenant);
+      expect(ledger.map((t) => t.type)).toEqual(['capture', 'capture']);
+      expect(ledger[0]!.amount).toBeGreaterThan(0);
+      expect(ledger[1]!.amount).toBe(ledger[0]!.amount);
+    });
+
     it('while the first call is still running upstream', async () => {
       const tenant = 'leak_idem_overlap';
       await credits.topUp(tenant, 1_000_000);

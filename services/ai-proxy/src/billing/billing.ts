@@ -31,8 +31,9 @@ export interface Billing {
   /**
    * A hold for one call, once per key: a repeat with the same key (an idempotent retry, a queued
    * job's next attempt) gets the same hold back, so it is captured once. If that hold was
-   * captured, the call is paid already (settle is a no-op); if it was released or expired, the
-   * earlier try was not billed and a new hold is taken under a key derived from this one.
+   * captured, the call is paid already (settle is a no-op); if it was released or expired (or
+   * captured past the replay window), a new hold is taken under a key derived from this one, and
+   * settling it uses that key.
    */
   hold(input: HoldInput): Promise<CreditHold>;
   settle(hold: CreditHold, cost: number, idempotencyKey: string): Promise<Settlement>;
@@ -40,6 +41,16 @@ export interface Billing {
   /** A one-step charge (cache hits billed at a rate). */
   charge(input: { tenantId: string; amount: number; idempotencyKey: string; description: string }): Promise<Settlement>;
 }
+
+/**
+ * How long a captured hold answers for its key: the gateway replays an idempotent answer for 24 h
+ * (DESIGN.md); a repeat after that is a new call and pays again, so an old key is no free pass.
+ */
+const PAID_REPLAY_WINDOW_MS = 24 * 3_600_000;
+const finished = (hold: CreditHold) =>
+  hold.status === 'released' ||
+  hold.status === 'expired' ||
+  (hold.status === 'captured' && Date.now() - Date.parse(hold.created_at) > PAID_REPLAY_WINDOW_MS);
 
 /** A refusal that retrying cannot change (a malformed amount, a tenant without the credits). */
 const isRefusal = (err: unknown) => err instanceof AppError && (err.code === 'VALIDATION_FAILED' || err.code === 'INSUFFICIENT_CREDITS');
@@ -59,6 +70,8 @@ export function createBilling(credits: CreditsClient, logger: Logger, deferred?:
       logger.error('releasing a hold failed; it will expire', { hold_id: hold.id, err });
     }
   };
+  /** Holds taken under a derived key: their capture, overage and late charge use it too. */
+  const chainedKeys = new WeakMap<CreditHold, string>();
   const holdOne = async (input: HoldInput): Promise<CreditHold> => {
     try {
       return await credits.hold(input);
@@ -80,14 +93,17 @@ export function createBilling(credits: CreditsClient, logger: Logger, deferred?:
     async hold(input) {
       let hold = await holdOne(input);
       // Bounded: each finished hold in the chain was an earlier try of the same call.
-      for (let retry = 1; retry <= 5 && (hold.status === 'released' || hold.status === 'expired'); retry++)
-        hold = await holdOne({ ...input, idempotencyKey: `${input.idempotencyKey}:r${retry}` });
-      if (hold.status === 'released' || hold.status === 'expired')
-        throw new AppError('CONFLICT', 'This request was retried too often; use a new Idempotency-Key');
+      for (let retry = 1; retry <= 5 && finished(hold); retry++) {
+        const key = `${input.idempotencyKey}:r${retry}`;
+        hold = await holdOne({ ...input, idempotencyKey: key });
+        chainedKeys.set(hold, key);
+      }
+      if (finished(hold)) throw new AppError('CONFLICT', 'This request was retried too often; use a new Idempotency-Key');
       return hold;
     },
 
-    async settle(hold, cost, idempotencyKey) {
+    async settle(hold, cost, callKey) {
+      const idempotencyKey = chainedKeys.get(hold) ?? callKey;
       // Captured by an earlier try of the same call (same key): it is paid, once.
       if (hold.status === 'captured') return { charged: 0, uncollected: 0 };
       if (cost <= 0) {

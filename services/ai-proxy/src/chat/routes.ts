@@ -22,13 +22,14 @@ export function completionRoutes(chat: ChatService, embeddings: EmbeddingsServic
   router.post('/v1/chat/completions', requireScope('completion'), async (req, res) => {
     const request = parseChatRequest(req.body);
     const caller = callerOf(req);
+    if (request.stream) {
+      // Streams are never replayed: a retried stream is another delivery, billed on its own.
+      await chat.stream(caller, request, createSseSink(res));
+      return;
+    }
     // The gateway passes the client's Idempotency-Key on (validated there, scoped to the tenant here).
     const idempotencyKey = req.header('idempotency-key');
     const billing = idempotencyKey ? { billingKey: idempotentBillingKey('chat', idempotencyKey, request) } : {};
-    if (request.stream) {
-      await chat.stream(caller, request, createSseSink(res), billing);
-      return;
-    }
     const result = await chat.complete(caller, request, { cacheMode: cacheModeOf(req.header('x-tollgate-cache')), ...billing });
     res.status(200).set(result.headers).type('application/json').send(result.body);
   });

@@ -304,10 +304,10 @@ export class ChatService {
    * first chunk a failure falls back to the next target; after it, the stream ends with an error
    * event and no [DONE]. A client that leaves pays for what was generated until then.
    */
-  async stream(caller: Caller, request: ChatRequest, sink: StreamSink, options: { billingKey?: string } = {}): Promise<void> {
+  async stream(caller: Caller, request: ChatRequest, sink: StreamSink): Promise<void> {
     const started = performance.now();
     const id = newCompletionId();
-    const billingKey = options.billingKey ?? `ai:chat:${id}`;
+    const billingKey = `ai:chat:${id}`;
     const prepared = this.prepare(caller, request);
     const { route } = prepared;
     const base = { id, caller, route, kind: 'chat', stream: true, started } as const;
