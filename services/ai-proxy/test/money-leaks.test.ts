@@ -1,6 +1,7 @@
 import { createCreditsClient } from '@tollgate/common';
 import { type FakeOpenAi, identityHeaders, parseSse, startFakeOpenAi, TEST_INTERNAL_SECRET } from '@tollgate/testkit';
 import { sql } from 'kysely';
+import { keepResult, startJob } from '../src/async/repository';
 import { listUsageForTenant } from '../src/usage/repository';
 import { FAST_DEFAULTS, startHarness, type Harness } from './support/harness';
 import { type RealCredits, startRealCredits } from './support/real-credits';
@@ -229,6 +230,55 @@ describe('money leaks', () => {
   });
 
   describe('a queued completion is charged once per job', () => {
+    const submit = async (tenant: string, content: string) => {
+      const res = await fetch(`${h.url}/v1/async/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...identityHeaders(tenant) },
+        body: JSON.stringify({ model: 'm', messages: [{ role: 'user', content }] }),
+      });
+      expect(res.status).toBe(202);
+      return ((await res.json()) as { id: string }).id;
+    };
+
+    it('an attempt that died after keeping its answer, before the capture, is settled by the next one without asking the upstream again', async () => {
+      const tenant = 'leak_async_kept';
+      await credits.topUp(tenant, 1_000_000);
+      const id = await submit(tenant, 'kept answer');
+      // Attempt 1 as far as it got: running, answer kept, hold taken under the job's key.
+      const request = { model: 'm', messages: [{ role: 'user', content: 'kept answer' }] };
+      const { worstCase, route } = h.app.chat.prepare({ tenantId: tenant, keyId: 'k', requestId: 'r' }, request as never);
+      const held = await h.credits.hold({
+        tenantId: tenant,
+        amount: worstCase,
+        idempotencyKey: `ai:async:${id}`,
+        ttlS: Math.ceil(route.deadlineMs / 1000) + h.config.HOLD_TTL_MARGIN_S,
+        description: 'async_chat m',
+      });
+      const completion = {
+        id: `chatcmpl-${id.slice('acmpl_'.length)}`,
+        object: 'chat.completion',
+        created: 1,
+        model: 'fake',
+        choices: [{ index: 0, message: { role: 'assistant', content: 'the kept answer' }, finish_reason: 'stop' }],
+        usage: { prompt_tokens: 3, completion_tokens: 4, total_tokens: 7 },
+      };
+      await startJob(h.env.db, id, new Date());
+      await keepResult(h.env.db, id, completion, costOf(3, 4), new Date());
+
+      await h.app.asyncService.run(id, { attemptsMade: 1, opts: { attempts: 4 } });
+      const job = (await (await fetch(`${h.url}/v1/async/jobs/${id}`, { headers: identityHeaders(tenant) })).json()) as {
+        status: string;
+        cost: number;
+        result: { choices: { message: { content: string } }[] };
+      };
+      expect(job).toMatchObject({ status: 'succeeded', cost: costOf(3, 4) });
+      expect(job.result.choices[0]!.message.content).toBe('the kept answer');
+      expect(upstream.requests).toHaveLength(0);
+      expect(await ledgerOf(tenant)).toEqual([{ type: 'capture', amount: costOf(3, 4) }]);
+      const [row] = await usageRow(tenant);
+      expect(row).toMatchObject({ kind: 'async_chat', outcome: 'success', hold_id: held.id, cost: costOf(3, 4) });
+    });
+
     it('an attempt that fails after its capture is retried without a second upstream call or charge', async () => {
       const tenant = 'leak_async';
       await credits.topUp(tenant, 1_000_000);

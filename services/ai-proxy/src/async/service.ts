@@ -163,7 +163,7 @@ export class AsyncService {
         // An earlier attempt got the answer and kept it, then stopped before finishing: settle it
         // (a no-op if that attempt captured already) and never ask the upstream again.
         metered = { completion: row.result as ChatCompletion, cost: row.cost };
-        await this.deps.chat.settleKept(caller, request, { kind: 'async_chat', billingKey, cost: metered.cost });
+        await this.deps.chat.settleKept(caller, request, { kind: 'async_chat', billingKey, kept: metered });
       } else {
         await this.deps.chat.complete(caller, request, {
           kind: 'async_chat',

@@ -287,7 +287,12 @@ export class ChatService {
    * again (credits answers with the one it has under the key) and captures `cost` from it, which
    * is a no-op if that try captured already.
    */
-  async settleKept(caller: Caller, request: ChatRequest, options: { kind: 'async_chat'; billingKey: string; cost: number }): Promise<void> {
+  async settleKept(
+    caller: Caller,
+    request: ChatRequest,
+    options: { kind: 'async_chat'; billingKey: string; kept: Metered },
+  ): Promise<void> {
+    const started = performance.now();
     const prepared = this.prepare(caller, request);
     const hold = await this.deps.billing.hold({
       tenantId: caller.tenantId,
@@ -296,7 +301,26 @@ export class ChatService {
       ttlS: this.holdTtlS(prepared.route),
       description: `${options.kind} ${prepared.route.alias}`,
     });
-    await this.deps.billing.settle(hold, options.cost, options.billingKey);
+    // Captured: that try also wrote the call's usage row. Still held: it died before either.
+    const unsettled = hold.status === 'held';
+    const settlement = await this.deps.billing.settle(hold, options.kept.cost, options.billingKey);
+    if (!unsettled) return;
+    const usage = options.kept.completion.usage;
+    this.recorder({
+      id: options.kept.completion.id,
+      caller,
+      route: prepared.route,
+      kind: options.kind,
+      stream: false,
+      started,
+      outcome: settlement.error ? 'billing_error' : 'success',
+      target: undefined,
+      holdId: hold.id,
+      promptTokens: usage?.prompt_tokens ?? 0,
+      completionTokens: usage?.completion_tokens ?? 0,
+      cost: settlement.charged,
+      attempts: [],
+    });
   }
 
   /**
