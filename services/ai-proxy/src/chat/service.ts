@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
-import { AppError, type CreditHold, type Logger, randomBase62, toOpenAiError } from '@tollgate/common';
+import { AppError, type Logger, randomBase62, toOpenAiError } from '@tollgate/common';
 import { costOf, worstCaseCost } from '../billing/pricing';
 import type { Billing } from '../billing/billing';
+import { createMeter, errorCodeOf, type Meter, type MeteredCall } from '../billing/metered';
 import { estimatePromptTokens, estimateTextTokens, promptChars, promptTokenBound } from '../billing/tokens';
 import type { ResponseCache } from '../cache/response-cache';
 import type { Config } from '../config';
-import type { TokenLimiter, TpmDecision } from '../limits/tpm';
+import type { TokenLimiter } from '../limits/tpm';
 import { tpmHeaders } from '../limits/tpm';
 import type { AiMetrics } from '../metrics';
 import type { ChatCompletion, ChatCompletionChunk, ChatRequest, Usage } from '../openai/schema';
@@ -85,9 +86,11 @@ export interface Metered {
 
 export class ChatService {
   private readonly recorder: CallRecorder;
+  private readonly meter: Meter;
 
   constructor(private readonly deps: ChatDeps) {
     this.recorder = createCallRecorder(deps.usage, deps.metrics);
+    this.meter = createMeter({ billing: deps.billing, limiter: deps.limiter, recorder: this.recorder });
   }
 
   /** Resolves the model, checks the prompt cap and sizes the worst case; no side effects. */
@@ -131,6 +134,10 @@ export class ChatService {
 
   private holdTtlS(route: ModelRoute): number {
     return Math.ceil(route.deadlineMs / 1000) + this.deps.config.HOLD_TTL_MARGIN_S;
+  }
+
+  private meterSpec(prepared: Prepared) {
+    return { promptEstimate: prepared.promptEstimate, worstCase: prepared.worstCase, ttlS: this.holdTtlS(prepared.route) };
   }
 
   /** A non-streaming completion: cache, token limit, hold, upstream (with fallbacks), capture. */
@@ -188,8 +195,8 @@ export class ChatService {
       }
     }
 
-    const tpm = await this.admit(caller, prepared, base);
-    const hold = await this.hold(caller, prepared, billingKey, tpm, base);
+    const call = await this.meter.open({ base, ...this.meterSpec(prepared), billingKey });
+    const { hold, tpm } = call;
     let attempts: AttemptRecord[] = [];
     let completion: ChatCompletion;
     let target: TargetConfig;
@@ -214,8 +221,7 @@ export class ChatService {
       );
       ({ value: completion, target, attempts } = result);
     } catch (err) {
-      await this.deps.billing.release(hold);
-      await this.deps.limiter.settle(tpm, 0);
+      await call.release();
       this.recorder({
         ...base,
         outcome: 'error',
@@ -250,8 +256,7 @@ export class ChatService {
         throw err;
       }
     }
-    const settlement = await this.deps.billing.settle(hold, cost, billingKey);
-    await this.deps.limiter.settle(tpm, usage.total_tokens);
+    const settlement = await call.settle(cost, usage.total_tokens);
     const body = JSON.stringify(completion);
     if (cacheKey && completion.choices[0]?.finish_reason) {
       await this.deps.cache.set(
@@ -331,14 +336,13 @@ export class ChatService {
   async stream(caller: Caller, request: ChatRequest, sink: StreamSink): Promise<void> {
     const started = performance.now();
     const id = newCompletionId();
-    const billingKey = `ai:chat:${id}`;
     const prepared = this.prepare(caller, request);
     const { route } = prepared;
     const base = { id, caller, route, kind: 'chat', stream: true, started } as const;
     const includeUsage = request.stream_options?.include_usage === true;
 
-    const tpm = await this.admit(caller, prepared, base);
-    const hold = await this.hold(caller, prepared, billingKey, tpm, base);
+    const call = await this.meter.open({ base, ...this.meterSpec(prepared), billingKey: `ai:chat:${id}` });
+    const { hold, tpm } = call;
 
     // What this attempt produced; reset when a target fails before its first chunk.
     let state = {
@@ -392,7 +396,7 @@ export class ChatService {
         metrics: this.deps.metrics,
       });
     } catch (err) {
-      await this.streamFailed(err, { caller, prepared, hold, billingKey, tpm, sink, state, base });
+      await this.streamFailed(err, { prepared, call, sink, state, base });
       return;
     } finally {
       deadline.dispose();
@@ -401,8 +405,7 @@ export class ChatService {
     const prompt = state.usage?.prompt_tokens ?? prepared.promptEstimate;
     const completionTokens = state.usage?.completion_tokens ?? tokensForChars(state.chars);
     const cost = costOf(route.price, prompt, completionTokens);
-    const settlement = await this.deps.billing.settle(hold, cost, billingKey);
-    await this.deps.limiter.settle(tpm, prompt + completionTokens);
+    const settlement = await call.settle(cost, prompt + completionTokens);
     if (!sink.started) sink.start({ 'x-tollgate-provider': result.target.provider, 'x-tollgate-model': route.alias, ...tpmHeaders(tpm) });
     if (includeUsage && !sink.signal.aborted) {
       const usage: Usage = {
@@ -439,24 +442,21 @@ export class ChatService {
   private async streamFailed(
     err: unknown,
     ctx: {
-      caller: Caller;
       prepared: Prepared;
-      hold: CreditHold;
-      billingKey: string;
-      tpm: TpmDecision | undefined;
+      call: MeteredCall;
       sink: StreamSink;
       state: { chars: number; usage: Usage | undefined; ttftMs: number | undefined };
       base: RecordBase;
     },
   ): Promise<void> {
-    const { prepared, hold, billingKey, tpm, sink, state, base } = ctx;
+    const { prepared, call, sink, state, base } = ctx;
+    const { hold } = call;
     const attempts = attemptsOf(err, []);
     const target = err instanceof MidStreamFailure ? err.target : undefined;
     const clientGone = err instanceof ClientGoneError || sink.signal.aborted;
     if (!sink.started) {
       // Nothing reached the client: nothing to pay.
-      await this.deps.billing.release(hold);
-      await this.deps.limiter.settle(tpm, 0);
+      await call.release();
       if (clientGone) {
         this.recorder({
           ...base,
@@ -479,8 +479,7 @@ export class ChatService {
     // the deadline): the prompt was processed and those tokens were delivered.
     const completionTokens = state.usage?.completion_tokens ?? tokensForChars(state.chars);
     const prompt = state.usage?.prompt_tokens ?? prepared.promptEstimate;
-    const settlement = await this.deps.billing.settle(hold, costOf(prepared.route.price, prompt, completionTokens), billingKey);
-    await this.deps.limiter.settle(tpm, prompt + completionTokens);
+    const settlement = await call.settle(costOf(prepared.route.price, prompt, completionTokens), prompt + completionTokens);
     this.recorder({
       ...base,
       outcome: clientGone ? 'client_disconnect' : 'stream_error',
@@ -494,53 +493,10 @@ export class ChatService {
       ttftMs: state.ttftMs,
     });
   }
-
-  private async admit(caller: Caller, prepared: Prepared, base: RecordBase): Promise<TpmDecision | undefined> {
-    try {
-      return await this.deps.limiter.admit(caller.tenantId, caller.keyId, prepared.promptEstimate);
-    } catch (err) {
-      this.recorder({ ...base, outcome: 'rate_limited', target: undefined, errorCode: errorCodeOf(err), attempts: [] });
-      throw err;
-    }
-  }
-
-  private async hold(
-    caller: Caller,
-    prepared: Prepared,
-    idempotencyKey: string,
-    tpm: TpmDecision | undefined,
-    base: RecordBase,
-  ): Promise<CreditHold> {
-    try {
-      return await this.deps.billing.hold({
-        tenantId: caller.tenantId,
-        amount: prepared.worstCase,
-        idempotencyKey,
-        ttlS: this.holdTtlS(prepared.route),
-        description: `${base.kind} ${prepared.route.alias}`,
-      });
-    } catch (err) {
-      await this.deps.limiter.settle(tpm, 0);
-      this.recorder({
-        ...base,
-        outcome: err instanceof AppError && err.code === 'INSUFFICIENT_CREDITS' ? 'insufficient_credits' : 'error',
-        target: undefined,
-        errorCode: errorCodeOf(err),
-        attempts: [],
-      });
-      throw err;
-    }
-  }
 }
 
 function usageHeaders(prompt: number, completion: number): Record<string, string> {
   return { 'x-tollgate-prompt-tokens': String(prompt), 'x-tollgate-completion-tokens': String(completion) };
-}
-
-function errorCodeOf(err: unknown): string {
-  if (err instanceof AppError) return err.code;
-  if (err instanceof MidStreamFailure) return 'UPSTREAM_FAILED';
-  return 'INTERNAL';
 }
 
 function attemptsOf(err: unknown, fallback: AttemptRecord[]): AttemptRecord[] {
