@@ -14,6 +14,7 @@ import {
   sendError,
   traceIdsUnder,
 } from '@tollgate/common';
+import { detachedUpstreamOf } from '../idempotency/middleware';
 import type { GatewayMetrics } from '../metrics';
 import { gatewayState } from '../request-state';
 import { hasBody, meterBody, tooLarge } from './body';
@@ -69,6 +70,7 @@ interface ProxyExchange {
   timedOut: boolean;
   clientGone: boolean;
   proxyReq?: http.ClientRequest;
+  proxyRes?: http.IncomingMessage;
   /** Settles the circuit breaker's view of this call. */
   settle: (failure?: Error) => void;
 }
@@ -76,12 +78,25 @@ interface ProxyExchange {
 const EXCHANGE = Symbol('proxyExchange');
 type ProxiedRequest = Request & { [EXCHANGE]?: ProxyExchange };
 
+/** An idempotent upstream keeps running after its client left unless its answer is a stream. */
+const keepsRunning = (proxyRes: http.IncomingMessage | undefined) =>
+  !String(proxyRes?.headers['content-type'] ?? '').startsWith('text/event-stream');
+
+/** The client's socket is gone: read the rest of the answer for the idempotency record only. */
+function drainDetached(proxyRes: http.IncomingMessage | undefined): void {
+  if (!proxyRes) return;
+  proxyRes.unpipe();
+  proxyRes.resume();
+}
+
 /**
  * One streaming proxy per upstream (http-proxy-middleware): bodies and responses are piped,
  * never buffered, so SSE chunks and uploads flow through as they arrive. Refused or reset
  * upstreams answer 502, deadlines 504, both in the error envelope (OpenAI's shape on its
  * routes); a circuit breaker per upstream answers 503 at once while open; a client that goes
- * away aborts the upstream request.
+ * away aborts the upstream request — unless it sent an Idempotency-Key and the answer is not a
+ * stream: then the upstream finishes (it may charge for the work) and the idempotency layer
+ * stores its answer for the client's retry.
  */
 export function createUpstreamProxy(options: ProxyOptions) {
   const { logger, metrics } = options;
@@ -123,15 +138,29 @@ export function createUpstreamProxy(options: ProxyOptions) {
             exchange.timedOut = true;
             proxyReq.destroy(new Error(`upstream ${name} timed out after ${timeoutMs} ms`));
           });
-          // The client left: stop the upstream work too (a streamed completion stops generating).
+          const detached = detachedUpstreamOf(req as Request);
+          if (detached) detached.adopted = true;
+          // The client left: stop the upstream work too (a streamed completion stops generating),
+          // unless an idempotent answer is still to come (see keepsRunning).
           res.once('close', () => {
             if (!res.writableFinished) {
               exchange.clientGone = true;
-              proxyReq.destroy();
+              if (detached && keepsRunning(exchange.proxyRes)) drainDetached(exchange.proxyRes);
+              else proxyReq.destroy();
             }
           });
         },
         proxyRes: (proxyRes, req) => {
+          const exchange = (req as ProxiedRequest)[EXCHANGE]!;
+          exchange.proxyRes = proxyRes;
+          const detached = detachedUpstreamOf(req as Request);
+          if (detached) {
+            detached.watch(proxyRes);
+            if (exchange.clientGone) {
+              if (keepsRunning(proxyRes)) setImmediate(() => drainDetached(proxyRes));
+              else exchange.proxyReq?.destroy();
+            }
+          }
           dropHopByHop(proxyRes.headers);
           // An upstream that answers is up, whatever the status: its own 502/503 (a failing AI
           // provider, its database away) carries the best advice for the client (Retry-After),
@@ -145,6 +174,7 @@ export function createUpstreamProxy(options: ProxyOptions) {
           const state = gatewayState(request);
           const response = res as Response;
           const tooBig = state.bodyTooLarge === true;
+          detachedUpstreamOf(request)?.abandon();
           if (exchange.clientGone || tooBig) exchange.settle();
           else exchange.settle(err);
           if (!tooBig && !exchange.clientGone) {
