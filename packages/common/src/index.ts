@@ -19,6 +19,7 @@ export * from './http/error-handler';
 export * from './http/readiness';
 export * from './http/request-id';
 export * from './http/server';
+export * from './http/unread-body';
 export * from './bootstrap';
 export * from './events';
 export * from './clients/http-json';

@@ -170,7 +170,7 @@ export function createUpstreamProxy(options: ProxyOptions) {
           }
           let appError: AppError;
           if (tooBig) {
-            response.setHeader('Connection', 'close');
+            // sendError closes the connection cleanly: the rest of the chunked body is unread.
             appError = tooLarge(state.bodyLimit);
           } else if (exchange.timedOut) {
             appError = new AppError('UPSTREAM_TIMEOUT', `The ${name} service did not answer in time`);
