@@ -287,6 +287,22 @@ describe('headers', () => {
     expect(res.headers['x-end-to-end']).toBe('kept');
   });
 
+  it("client options (x-tollgate-cache) reach the service; a client's x-tollgate-identity never does", async () => {
+    const res = await request(gw.url)
+      .post('/v1/chat/completions')
+      .set(bearer(key))
+      .set('x-tollgate-cache', 'on')
+      .set('x-tollgate-tags', 'team-a')
+      .set('x-tollgate-identity', 'forged.token.value')
+      .send({ model: 'm', messages: [] });
+    expect(res.status).toBe(200);
+    const seen = upstream.requests.at(-1)!.headers;
+    expect(seen['x-tollgate-cache']).toBe('on');
+    expect(seen['x-tollgate-tags']).toBe('team-a');
+    expect(seen['x-tollgate-identity']).not.toBe('forged.token.value');
+    expect(String(seen['x-tollgate-identity']).split('.')).toHaveLength(3);
+  });
+
   it('security headers on every response; an invalid X-Request-ID is replaced', async () => {
     const res = await request(gw.url).get('/v1/credits/balance').set(bearer(key)).set('X-Request-ID', 'bad id with spaces');
     expect(res.headers['strict-transport-security']).toMatch(/max-age=/);

@@ -7,6 +7,7 @@ import {
   type CircuitBreakerPolicy,
   CircuitState,
   createCircuitBreaker,
+  INTERNAL_HEADERS,
   isBrokenCircuitError,
   type Logger,
   sendError,
@@ -25,11 +26,12 @@ export interface ProxyOptions {
   metrics: GatewayMetrics;
 }
 
-/** Client-sent identity headers: only the gateway may set these. */
+/**
+ * Client-sent internal headers (the identity): only the gateway may set these. Other
+ * `x-tollgate-*` headers are client options (`x-tollgate-cache`) and pass through.
+ */
 export function stripClientIdentityHeaders(req: Request, _res: Response, next: NextFunction): void {
-  for (const name of Object.keys(req.headers)) {
-    if (name.startsWith('x-tollgate-')) delete req.headers[name];
-  }
+  for (const name of INTERNAL_HEADERS) delete req.headers[name];
   next();
 }
 
@@ -42,7 +44,7 @@ function dropHopByHop(headers: http.IncomingHttpHeaders): void {
     for (const name of listed.split(',')) {
       const field = name.trim().toLowerCase();
       // Never let a client hide end-to-end fields the gateway relies on.
-      if (field && field !== 'x-tollgate-identity' && field !== 'x-request-id' && field !== 'traceparent') delete headers[field];
+      if (field && !INTERNAL_HEADERS.includes(field) && field !== 'x-request-id' && field !== 'traceparent') delete headers[field];
     }
   }
   for (const name of HOP_BY_HOP) delete headers[name];
