@@ -1,4 +1,4 @@
-import { baseConfigSchema, envBoolean, envInt, envList, envSecret, loadConfigOrExit } from '@tollgate/common';
+import { baseConfigSchema, envBoolean, envInt, envList, envOptionalSecret, envSecret, loadConfigOrExit } from '@tollgate/common';
 import { z } from 'zod';
 
 const upstreamUrl = (port: number) => z.string().url().default(`http://127.0.0.1:${port}`);
@@ -56,7 +56,7 @@ const gatewaySchema = baseConfigSchema.extend({
   BODY_LIMIT_ADMIN: byteSize('64kb'),
 
   // Client JWTs. HS256 via JWT_SECRET and/or RS256/ES256 via JWT_JWKS_URL.
-  JWT_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
+  JWT_SECRET: envOptionalSecret().pipe(z.string().min(16, 'must be at least 16 characters').optional()),
   JWT_JWKS_URL: z.string().url().optional(),
   JWT_ALGORITHMS: envList(['HS256', 'RS256', 'ES256']).pipe(z.array(z.enum(JWT_ALGORITHMS)).min(1)),
   JWT_ISSUER: z.string().min(1).optional(),
@@ -110,9 +110,6 @@ const gatewaySchema = baseConfigSchema.extend({
 });
 
 export const configSchema = gatewaySchema.superRefine((config, ctx) => {
-  if (config.NODE_ENV === 'production' && config.JWT_SECRET !== undefined && config.JWT_SECRET.length < 32) {
-    ctx.addIssue({ code: 'custom', path: ['JWT_SECRET'], message: 'must be at least 32 characters in production' });
-  }
   if (config.JWT_ALGORITHMS.every((a) => a.startsWith('HS')) && config.JWT_JWKS_URL && !config.JWT_SECRET) {
     ctx.addIssue({ code: 'custom', path: ['JWT_ALGORITHMS'], message: 'allows no algorithm JWT_JWKS_URL keys can verify' });
   }

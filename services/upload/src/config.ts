@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { baseConfigSchema, envBoolean, envInt, loadConfigOrExit } from '@tollgate/common';
+import { baseConfigSchema, envBoolean, envInt, envOptionalSecret, loadConfigOrExit } from '@tollgate/common';
 import { z } from 'zod';
 
 const MiB = 1024 * 1024;
@@ -25,7 +25,7 @@ export const configSchema = baseConfigSchema
     S3_ENDPOINT: z.string().url().optional(),
     S3_REGION: z.string().min(1).default('us-east-1'),
     S3_ACCESS_KEY_ID: z.string().min(1).optional(),
-    S3_SECRET_ACCESS_KEY: z.string().min(1).optional(),
+    S3_SECRET_ACCESS_KEY: envOptionalSecret({ minLength: 0 }),
     S3_FORCE_PATH_STYLE: envBoolean(false),
 
     /** Largest file accepted, multipart or tus; one byte more is a 413. */
