@@ -20,6 +20,7 @@ export * from './http/readiness';
 export * from './http/request-id';
 export * from './http/server';
 export * from './http/unread-body';
+export * from './http/receive-deadline';
 export * from './bootstrap';
 export * from './events';
 export * from './clients/http-json';

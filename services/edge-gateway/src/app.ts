@@ -164,6 +164,7 @@ export function createApp(deps: AppDeps): Gateway {
     // Bodies stream through to the services untouched; admin routes parse their own.
     jsonBodyLimit: false,
     accessLog: config.LOG_LEVEL !== 'error' && config.LOG_LEVEL !== 'warn',
+    receiveDeadline: { ms: config.CLIENT_REQUEST_TIMEOUT_MS, exempt: (req) => matchUpstream(publicPath(req))?.upstream === 'upload' },
     errorFormatFor: (req) => errorFormatForPath(publicPath(req)),
     routes: (app) => {
       app.set('trust proxy', config.TRUST_PROXY_HOPS > 0 ? config.TRUST_PROXY_HOPS : false);

@@ -43,9 +43,11 @@ const gatewaySchema = baseConfigSchema.extend({
   /** Hops of reverse proxies in front of the gateway whose X-Forwarded-For is trusted (0: none). */
   TRUST_PROXY_HOPS: envInt(0, { min: 0, max: 10 }),
 
-  // Slow clients: time to send the headers, and the whole request (uploads included).
+  // Slow clients: time to send the headers, the whole request, and a whole upload
+  // (/v1/files, /v1/uploads: streamed bodies of up to BODY_LIMIT_UPLOAD).
   HEADERS_TIMEOUT_MS: envInt(10_000, { min: 100 }),
   CLIENT_REQUEST_TIMEOUT_MS: envInt(600_000, { min: 100 }),
+  UPLOAD_REQUEST_TIMEOUT_MS: envInt(3_600_000, { min: 100 }),
 
   // Request body limits by route class; uploads (/v1/files, /v1/uploads) have their own.
   BODY_LIMIT_COMPLETION: byteSize('4mb'),
@@ -118,3 +120,12 @@ export const configSchema = gatewaySchema.superRefine((config, ctx) => {
 export type Config = z.infer<typeof configSchema>;
 
 export const loadConfig = (env: Record<string, string | undefined> = process.env): Config => loadConfigOrExit(configSchema, env);
+
+/**
+ * The listener's slow-client guards: Node's requestTimeout is per listener, so it is the upload
+ * deadline (the longest); every other request is held to CLIENT_REQUEST_TIMEOUT_MS by the app.
+ */
+export const serverTimeouts = (config: Config) => ({
+  headersTimeoutMs: config.HEADERS_TIMEOUT_MS,
+  requestTimeoutMs: Math.max(config.CLIENT_REQUEST_TIMEOUT_MS, config.UPLOAD_REQUEST_TIMEOUT_MS),
+});

@@ -40,6 +40,8 @@ export const configSchema = baseConfigSchema
     TUS_UPLOAD_TTL_S: envInt(24 * 3600, { min: 1 }),
     /** An upload that sends no byte for this long is cut. */
     UPLOAD_IDLE_TIMEOUT_MS: envInt(60_000, { min: 100 }),
+    /** A whole request (a streamed upload) must arrive within this; Node's default would cut it at 300 s. */
+    UPLOAD_REQUEST_TIMEOUT_MS: envInt(3_600_000, { min: 100 }),
 
     /** How often the `upload-maintenance` sweep runs. */
     MAINTENANCE_INTERVAL_MS: envInt(60_000, { min: 100 }),
@@ -57,3 +59,6 @@ export const configSchema = baseConfigSchema
 export type Config = z.infer<typeof configSchema>;
 
 export const loadConfig = (env: Record<string, string | undefined> = process.env): Config => loadConfigOrExit(configSchema, env);
+
+/** The listener's slow-client guard: every route here is an upload or answers without a body. */
+export const serverTimeouts = (config: Config) => ({ requestTimeoutMs: config.UPLOAD_REQUEST_TIMEOUT_MS });
