@@ -216,12 +216,16 @@ describe('observability wiring', () => {
     }
   });
 
-  test('Prometheus scrapes /metrics of every app container on its port', () => {
+  test('Prometheus scrapes /metrics of every app container on its METRICS_PORT, apart from the API port', () => {
     const targets: string[] = prometheus.scrape_configs.flatMap((job: any) =>
       (job.metrics_path ?? '/metrics') === '/metrics' ? job.static_configs.flatMap((sc: any) => sc.targets) : [],
     );
-    for (const { container } of APP_CONTAINERS)
-      expect(targets).toContain(`${container}:${compose.services[container]!.environment!['PORT']}`);
+    for (const { container } of APP_CONTAINERS) {
+      const env = compose.services[container]!.environment!;
+      expect(env['METRICS_PORT']).toBe('9464');
+      expect(env['METRICS_PORT']).not.toBe(env['PORT']);
+      expect(targets).toContain(`${container}:${env['METRICS_PORT']}`);
+    }
     for (const target of targets)
       expect([target, compose.services[target.split(':')[0]!] ? 'exists' : 'missing']).toEqual([target, 'exists']);
   });

@@ -141,6 +141,11 @@ export const baseConfigSchema = z.object({
   BODY_LIMIT: z.string().regex(/^\d+(b|kb|mb)$/i).default('1mb'),
   REQUEST_TIMEOUT_MS: envInt(60_000, { min: 100 }),
   SHUTDOWN_TIMEOUT_MS: envInt(25_000, { min: 100 }),
+  /**
+   * When set, /metrics and /readyz (the gateway's fans out to every upstream) are served only on
+   * this port, not on PORT, so a public listener never exposes them; /healthz stays on both.
+   */
+  METRICS_PORT: z.preprocess((v) => (v === '' ? undefined : v), z.coerce.number().int().min(0).max(65535).optional()),
   OTEL_EXPORTER_OTLP_ENDPOINT: z.string().url().optional(),
 });
 
