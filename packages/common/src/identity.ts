@@ -4,6 +4,12 @@ import jwt from 'jsonwebtoken';
 import { AppError } from './errors';
 
 export const IDENTITY_HEADER = 'x-tollgate-identity';
+/**
+ * Headers services trust as set by the gateway (or a peer service), never by a client: the
+ * gateway removes them from every client request. A new header a service trusts that way goes
+ * here; client options such as `x-tollgate-cache` pass through.
+ */
+export const INTERNAL_HEADERS: readonly string[] = [IDENTITY_HEADER];
 const ISSUER = 'tollgate-gateway';
 const AUDIENCE = 'tollgate-internal';
 

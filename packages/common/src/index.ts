@@ -19,6 +19,8 @@ export * from './http/error-handler';
 export * from './http/readiness';
 export * from './http/request-id';
 export * from './http/server';
+export * from './http/unread-body';
+export * from './http/receive-deadline';
 export * from './bootstrap';
 export * from './events';
 export * from './clients/http-json';

@@ -31,7 +31,7 @@ import { openapiDocument } from './openapi';
 import { createOpenApiAggregator } from './openapi-merge/merge';
 import { enforceDeclaredBodyLimit } from './proxy/body';
 import { createUpstreamProxy, stripClientIdentityHeaders } from './proxy/proxy';
-import { bodyLimitOf, type UpstreamName, upstreamUrls } from './proxy/routes';
+import { bodyLimitOf, isUploadTarget, type UpstreamName, upstreamUrls } from './proxy/routes';
 import { createRateLimiters } from './ratelimit/limiters';
 import { publicPath, routeRequests } from './request-state';
 import { compose } from './compose';
@@ -165,6 +165,7 @@ export function createApp(deps: AppDeps): Gateway {
     // Bodies stream through to the services untouched; admin routes parse their own.
     jsonBodyLimit: false,
     accessLog: config.LOG_LEVEL !== 'error' && config.LOG_LEVEL !== 'warn',
+    receiveDeadline: { ms: config.CLIENT_REQUEST_TIMEOUT_MS, exempt: (req) => isUploadTarget(req.url) },
     errorFormatFor: (req) => req.gateway?.route.errorFormat ?? errorFormatForPath(publicPath(req)),
     routes: (app) => {
       app.set('trust proxy', config.TRUST_PROXY_HOPS > 0 ? config.TRUST_PROXY_HOPS : false);

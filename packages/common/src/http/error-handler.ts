@@ -1,6 +1,7 @@
 import type { ErrorRequestHandler, Request, Response } from 'express';
 import { AppError, toAppError, toEnvelope, toOpenAiError } from '../errors';
 import type { Logger } from '../logger';
+import { settleUnreadBody } from './unread-body';
 
 export type ErrorFormat = 'envelope' | 'openai';
 
@@ -23,7 +24,9 @@ export function useOpenAiErrors() {
   };
 }
 
+/** Every refusal is answered here, often before the body was read: see settleUnreadBody. */
 export function sendError(req: Request, res: Response, err: AppError, format: ErrorFormat = 'envelope'): void {
+  settleUnreadBody(req, res);
   if (err.headers) for (const [k, v] of Object.entries(err.headers)) res.setHeader(k, v);
   const requestId = req.requestId;
   res.status(err.status).json(format === 'openai' ? toOpenAiError(err, requestId) : toEnvelope(err, requestId));

@@ -8,6 +8,7 @@ import {
   createCircuitBreaker,
   currentContext,
   formatTraceparent,
+  INTERNAL_HEADERS,
   isBrokenCircuitError,
   isValidTraceparent,
   type Logger,
@@ -29,11 +30,12 @@ export interface ProxyOptions {
   metrics: GatewayMetrics;
 }
 
-/** Client-sent identity headers: only the gateway may set these. */
+/**
+ * Client-sent internal headers (the identity): only the gateway may set these. Other
+ * `x-tollgate-*` headers are client options (`x-tollgate-cache`) and pass through.
+ */
 export function stripClientIdentityHeaders(req: Request, _res: Response, next: NextFunction): void {
-  for (const name of Object.keys(req.headers)) {
-    if (name.startsWith('x-tollgate-')) delete req.headers[name];
-  }
+  for (const name of INTERNAL_HEADERS) delete req.headers[name];
   next();
 }
 
@@ -46,7 +48,7 @@ function dropHopByHop(headers: http.IncomingHttpHeaders): void {
     for (const name of listed.split(',')) {
       const field = name.trim().toLowerCase();
       // Never let a client hide end-to-end fields the gateway relies on.
-      if (field && field !== 'x-tollgate-identity' && field !== 'x-request-id' && field !== 'traceparent') delete headers[field];
+      if (field && !INTERNAL_HEADERS.includes(field) && field !== 'x-request-id' && field !== 'traceparent') delete headers[field];
     }
   }
   for (const name of HOP_BY_HOP) delete headers[name];
@@ -188,7 +190,7 @@ export function createUpstreamProxy(options: ProxyOptions) {
           }
           let appError: AppError;
           if (tooBig) {
-            response.setHeader('Connection', 'close');
+            // sendError closes the connection cleanly: the rest of the chunked body is unread.
             appError = tooLarge(state.bodyLimit);
           } else if (exchange.timedOut) {
             appError = new AppError('UPSTREAM_TIMEOUT', `The ${name} service did not answer in time`);

@@ -1,7 +1,7 @@
 import { AppError, type ErrorFormat, errorFormatForPath } from '@tollgate/common';
 import type { Config } from '../config';
 import { redactSecretField } from './redact';
-import { type CanonicalTarget, hasEncodedSeparator } from './target';
+import { type CanonicalTarget, canonicalTarget, hasEncodedSeparator } from './target';
 
 export type UpstreamName = 'ai-proxy' | 'credits' | 'upload' | 'image-pipeline' | 'webhook';
 /** Where a route is served: an upstream service, or the gateway's own admin routers. */
@@ -219,6 +219,19 @@ export function classifyRequest(method: string, target: CanonicalTarget): Classi
     unrouted.unrouted = new AppError('NOT_FOUND', `No route for ${method} ${target.path.slice(0, 200)}`);
   }
   return unrouted;
+}
+
+/**
+ * Whether a raw target names the upload routes (/v1/files, /v1/uploads): the listener's upload
+ * deadline is decided before routing runs, so this reads the target the same canonical way.
+ */
+export function isUploadTarget(rawUrl: string): boolean {
+  try {
+    const [v1, kind] = canonicalTarget(rawUrl).segments.map((s) => s.toLowerCase());
+    return v1 === 'v1' && (kind === 'files' || kind === 'uploads');
+  } catch {
+    return false;
+  }
 }
 
 export function upstreamUrls(config: Config): Record<UpstreamName, string> {
