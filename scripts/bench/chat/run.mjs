@@ -66,6 +66,7 @@ const C = 32;
 const BILLING_BURST = 300;
 const PREWARM = Number(args.prewarm ?? 400);
 const PREWARM_MAX_S = 8;
+const PROF_STAMP = new Date().toISOString().replace(/[:.]/g, '-');
 
 const children = [];
 const cleanups = [];
@@ -316,7 +317,7 @@ async function startTollgate(infra, mockPort, dir) {
   const procs = {};
   for (const s of SERVICES) {
     const fd = openSync(logFile, 'a');
-    const prof = CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF_DIR}`, `--cpu-prof-name=${s.name}.\${pid}.cpuprofile`] : [];
+    const prof = CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF_DIR}`, `--cpu-prof-name=${s.name}-${PROF_STAMP}.cpuprofile`] : [];
     const child = spawn(process.execPath, [...prof, path.join(ROOT, 'services', s.name, 'dist/main.js')], {
       cwd: path.join(ROOT, 'services', s.name),
       env: { ...env, PORT: String(ports[s.name]), HOST: '127.0.0.1', DB_SCHEMA: schemaOf(s) },
@@ -937,6 +938,39 @@ async function main() {
   if (!windowExact || !balanceExact) process.exitCode = 1;
 }
 
+/** The heaviest functions by self time in each billed-path profile (written when the services exit). */
+function summariseProfiles() {
+  if (!CPU_PROF_DIR) return;
+  for (const name of ['edge-gateway', 'ai-proxy', 'credits']) {
+    const file = path.join(CPU_PROF_DIR, `${name}-${PROF_STAMP}.cpuprofile`);
+    if (!existsSync(file)) {
+      console.log(`${name}: no profile written (${path.relative(ROOT, file)})`);
+      continue;
+    }
+    const profile = JSON.parse(readFileSync(file, 'utf8'));
+    const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+    const self = new Map();
+    let total = 0;
+    profile.samples.forEach((id, i) => {
+      const dt = profile.timeDeltas[i] ?? 0;
+      const { functionName, url, lineNumber } = byId.get(id).callFrame;
+      if (functionName === '(idle)') return;
+      total += dt;
+      const where = url
+        ? `${functionName || '(anonymous)'} ${url
+            .replace(/^file:\/\//, '')
+            .replace(`${ROOT}/`, '')
+            .replace(/.*node_modules\/(\.pnpm\/[^/]+\/node_modules\/)?/, '')}:${lineNumber + 1}`
+        : functionName;
+      self.set(where, (self.get(where) ?? 0) + dt);
+    });
+    const top = [...self.entries()].sort((a, b) => b[1] - a[1]).slice(0, 6);
+    console.log(
+      `${name} (${path.relative(ROOT, file)}; busy ${fmt(total / 1000)} ms, whole life incl. start-up), top self time: ${top.map(([w, t]) => `${w} ${fmt((t / total) * 100)}%`).join('; ')}`,
+    );
+  }
+}
+
 let stopping = false;
 async function shutdown(code) {
   if (stopping) return;
@@ -947,6 +981,11 @@ async function shutdown(code) {
     await Promise.resolve()
       .then(cleanup)
       .catch((err) => console.warn(`cleanup: ${err.message}`));
+  try {
+    summariseProfiles();
+  } catch (err) {
+    console.warn(`could not summarise the profiles: ${err.message}`);
+  }
   for (const child of children.reverse()) if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
   await sleep(300);
   stopPrivateInstances();
