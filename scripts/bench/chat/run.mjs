@@ -245,9 +245,14 @@ async function startPortkey(upstreamPort, dir) {
     pids: () => [child.pid],
     outbound,
     logTail: () =>
-      readFileSync(logFile, 'utf8')
-        .split('\n')
-        .filter((l) => /error|Error/.test(l))
+      [
+        ...new Set(
+          readFileSync(logFile, 'utf8')
+            .split('\n')
+            .filter((l) => /error|Error/.test(l))
+            .map((l) => l.trim()),
+        ),
+      ]
         .slice(-3)
         .join(' | '),
   };
@@ -837,7 +842,6 @@ async function main() {
       ? `Ledger, whole run: ${whole1.charges} captures for ${allAnswers} answers counted by the clients (${answered.wrk200} by wrk); a surplus up to ${C}+1 per wrk run is calls in flight when wrk stopped (answered, billed, not counted by wrk)`
       : `Ledger, whole run: ${whole1.charges} captures for ${allAnswers} answers 200: ${whole1.charges === allAnswers ? 'equal ✓' : 'MISMATCH ✗'}`,
   ];
-  for (const l of ledgerLines) console.log(l);
 
   // ---- credits alone and pgbench
   console.log(`\nCredits alone (internal HTTP API of the same credits process, ${CREDITS_S} s each) and pgbench simple-update ...`);
