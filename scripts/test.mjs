@@ -6,6 +6,9 @@ import { mkdirSync, readFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { DATA_DIR, ensureInfra, stopPrivateInstances } from './lib/infra.mjs';
 import { ensureInstalled, pnpm } from './lib/pnpm.mjs';
+import { ensureNode } from './lib/node.mjs';
+
+await ensureNode(); // Node 24 or later, else re-run under the pinned Node 24 (scripts/lib/node.mjs)
 
 const RESULTS = path.join(DATA_DIR, 'jest-results.json');
 
