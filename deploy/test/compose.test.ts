@@ -224,6 +224,7 @@ describe('observability wiring', () => {
     expect(pipeline.receivers).toEqual(['otlp']);
     for (const exporter of pipeline.exporters) expect(collector.exporters[exporter].endpoint).toBe('jaeger:4317');
     for (const processor of pipeline.processors) expect(collector.processors).toHaveProperty(processor);
-    expect(compose.services['jaeger']!.environment!['COLLECTOR_OTLP_ENABLED']).toBe('true');
+    // Jaeger v2 receives OTLP by default (v1 needed COLLECTOR_OTLP_ENABLED and is end-of-life).
+    expect(compose.services['jaeger']!.image).toMatch(/^jaegertracing\/jaeger:2\.\d+\.\d+$/);
   });
 });
