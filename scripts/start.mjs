@@ -5,10 +5,10 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
-import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { DATA_DIR, ensureInfra, stopPrivateInstances, writePrivateFile } from './lib/infra.mjs';
+import { DATA_DIR, ensureInfra, stopPrivateInstances } from './lib/infra.mjs';
 import { ensureInstalled, pnpm, ROOT } from './lib/pnpm.mjs';
+import { localSecret } from './lib/secrets.mjs';
 import { describeNode, ensureNode } from './lib/node.mjs';
 
 await ensureNode(); // Node 24 or later, else re-run under the pinned Node 24 (scripts/lib/node.mjs)
@@ -23,14 +23,6 @@ export const SERVICES = [
 ];
 
 const COLORS = [36, 33, 35, 32, 34, 31];
-
-function secretFile(name, make) {
-  const file = path.join(DATA_DIR, name);
-  if (existsSync(file)) return { value: readFileSync(file, 'utf8').trim(), created: false };
-  const value = make();
-  writePrivateFile(file, `${value}\n`);
-  return { value, created: true };
-}
 
 async function waitReady(url, timeoutMs) {
   const until = Date.now() + timeoutMs;
@@ -65,8 +57,8 @@ async function main() {
     process.exit(1);
   }
 
-  const admin = secretFile('admin-token', () => `tgadmin_${randomBytes(24).toString('base64url')}`);
-  const internal = secretFile('internal-jwt-secret', () => randomBytes(48).toString('base64url'));
+  const admin = localSecret('ADMIN_TOKEN', 'admin-token', () => `tgadmin_${randomBytes(24).toString('base64url')}`);
+  const internal = localSecret('INTERNAL_JWT_SECRET', 'internal-jwt-secret', () => randomBytes(48).toString('base64url'));
   const host = process.env.TOLLGATE_HOST ?? '127.0.0.1';
   const env = {
     ...process.env,
@@ -143,9 +135,9 @@ async function main() {
 Tollgate is ready.
   Gateway:      ${gateway}   (API docs: ${gateway}/docs)
   Node:         ${process.version}
-  Admin token:  ${admin.created ? admin.value : `(in .data/admin-token)`}
+  Admin token:  ${admin.source === 'created' ? admin.value : admin.source === 'env' ? '(from ADMIN_TOKEN)' : '(in .data/admin-token)'}
   Try it (a tenant, an API key, some credits, a chat completion on the built-in mock model):
-    GW=${gateway}; ADMIN=$(cat .data/admin-token)
+    GW=${gateway}; ADMIN=${admin.source === 'env' ? '$ADMIN_TOKEN' : '$(cat .data/admin-token)'}
     TENANT=$(curl -s -X POST $GW/v1/admin/tenants -H "Authorization: Bearer $ADMIN" ${json} -d '{"name":"acme"}' | ${pick('id')})
     KEY=$(curl -s -X POST $GW/v1/admin/tenants/$TENANT/keys -H "Authorization: Bearer $ADMIN" ${json} -d '{}' | ${pick('key')})
     curl -s -X POST $GW/v1/admin/tenants/$TENANT/credits -H "Authorization: Bearer $ADMIN" ${json} -d '{"amount":10000000,"reason":"trial"}'

@@ -1,6 +1,6 @@
 // @ts-check
 // Container HEALTHCHECK: `node healthcheck.js [path]` exits 0 when the service in this image
-// answers 200 on /readyz (or the given path) within 2.5 s, else 1. Plain Node, no curl in the image.
+// answers 200 on /readyz (or the given path) within 2.5 s, else 1 (on METRICS_PORT when set). Plain Node, no curl in the image.
 'use strict';
 
 /** Each service's default PORT (DESIGN.md); the PORT variable, when set, wins. */
@@ -15,8 +15,10 @@ const DEFAULT_PORTS = {
 
 function check() {
   const service = /** @type {keyof typeof DEFAULT_PORTS} */ (process.env.TOLLGATE_SERVICE ?? '');
-  const port = Number(process.env.PORT || DEFAULT_PORTS[service]);
   const path = process.argv[2] ?? '/readyz';
+  // With METRICS_PORT set, /readyz and /metrics are served only there (common's runService).
+  const operatorPath = /^\/(readyz|metrics)\b/.test(path);
+  const port = Number((operatorPath && process.env.METRICS_PORT) || process.env.PORT || DEFAULT_PORTS[service]);
   if (!Number.isInteger(port) || port <= 0) {
     process.stderr.write('healthcheck: set PORT or TOLLGATE_SERVICE\n');
     process.exit(1);

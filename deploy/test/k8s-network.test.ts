@@ -61,10 +61,8 @@ function expectedEdges(overlay: string, workloads: Peer[]): string[] {
   for (const p of names) edges.push(`${p} -> kube-dns:53/UDP`, `${p} -> kube-dns:53/TCP`);
   for (const p of [...pods('ai-proxy'), ...pods('webhook')]) edges.push(`${p} -> internet:80/TCP`, `${p} -> internet:443/TCP`);
   if (overlay === 'prod') {
-    for (const p of ALL_SERVICE_PODS) {
-      const port = SERVICES.find((s) => p.startsWith(s.name) && (p === s.name || p === `${s.name}-worker`))!.port;
-      edges.push(`prometheus -> ${p}:${port}/TCP`, `${p} -> otel-collector:4318/TCP`);
-    }
+    // Prometheus reaches only the metrics port (METRICS_PORT), not the API one.
+    for (const p of ALL_SERVICE_PODS) edges.push(`prometheus -> ${p}:9464/TCP`, `${p} -> otel-collector:4318/TCP`);
   }
   return edges.sort();
 }

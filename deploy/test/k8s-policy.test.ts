@@ -200,10 +200,18 @@ describe.each(OVERLAYS)('overlay %s', (overlay) => {
       expect(api).toBeDefined();
       const container = api.spec.template.spec.containers[0];
       expect(container.image).toMatch(new RegExp(`(^|/)tollgate/${name}:`));
-      expect(container.ports).toEqual([{ name: 'http', containerPort: service.port, protocol: 'TCP' }]);
+      // /metrics and /readyz live on the `metrics` port (METRICS_PORT), never on `http`.
+      expect(container.ports).toEqual([
+        { name: 'http', containerPort: service.port, protocol: 'TCP' },
+        { name: 'metrics', containerPort: 9464, protocol: 'TCP' },
+      ]);
       expect(envValue(container, 'PORT')).toBe(String(service.port));
+      expect(container.readinessProbe.httpGet.port).toBe('metrics');
       const svc = byName(objects(), 'Service', name)!;
-      expect(svc.spec.ports).toEqual([expect.objectContaining({ port: service.port, targetPort: 'http' })]);
+      expect(svc.spec.ports).toEqual([
+        expect.objectContaining({ name: 'http', port: service.port, targetPort: 'http' }),
+        expect.objectContaining({ name: 'metrics', port: 9464, targetPort: 'metrics' }),
+      ]);
       expect(byName(objects(), 'ServiceAccount', name)).toBeDefined();
       const worker = byName(objects(), 'Deployment', `${name}-worker`);
       if (service.worker) {
@@ -364,7 +372,7 @@ describe('configuration reaches each service as its config schema expects', () =
     for (const d of of(objects, 'Deployment')) {
       const service = d.metadata.labels!['app.kubernetes.io/name']!;
       expect(() => parseConfig(schemaOf(service), containerEnv(objects, d.spec.template.spec.containers[0], examples))).toThrow(
-        /INTERNAL_JWT_SECRET must be at least 32 characters/,
+        /INTERNAL_JWT_SECRET is a placeholder or a development default/,
       );
     }
   });

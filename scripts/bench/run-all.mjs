@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 // One command for every benchmark: each service's own bench (short durations), the gateway
-// pass-through comparison (direct / nginx / Node proxy / gateway) and the full chat path
-// (gateway → ai-proxy → credits, in scripts/bench/ai). Each runs as its own process, one after
-// the other; its printed figures are collected into docs/benchmarks.md with the machine it ran on.
+// pass-through comparison (direct / nginx / Node proxy / gateway), the full chat path
+// (gateway → ai-proxy → credits, in scripts/bench/ai) and the billed chat path through the whole
+// `npm start` mesh beside direct, nginx and Portkey's gateway (scripts/bench/chat, `--only=chat`).
+// Each runs as its own process, one after the other; its printed figures are collected into
+// docs/benchmarks.md with the machine it ran on.
 //
 //   node scripts/bench/run-all.mjs [--only=credits,gateway] [--long]   (npm run bench)
 //
@@ -32,6 +34,7 @@ const BENCHES = [
   { name: 'credits', script: 'scripts/bench/credits/bench.mjs', short: ['--duration=3'], against: 'pgbench simple-update on the same Postgres; in-process calls' },
   { name: 'gateway', script: 'scripts/bench/gateway/run.mjs', short: ['--duration=4', '--latency-duration=2', '--warmup=1', '--rounds=1'], against: 'direct, nginx, plain Node proxy' },
   { name: 'ai (full chat path)', script: 'scripts/bench/ai/run.mjs', short: ['--duration=4', '--latency-duration=2', '--warmup=1', '--soak=5000'], against: 'direct to mock upstream; ai-proxy alone; + credits; + gateway' },
+  { name: 'chat (the billed chat path vs peers)', script: 'scripts/bench/chat/run.mjs', short: ['--duration=3', '--latency-duration=2', '--warmup=1', '--credits-duration=2'], against: 'direct to the mock upstream, nginx, Portkey gateway (npm); credits alone vs pgbench' },
   { name: 'webhooks', script: 'scripts/bench/webhooks/run.mjs', short: ['--events-1=400', '--events-50=100', '--paced-seconds=2'], against: 'receiver arrival times (1 and 50 endpoints)' },
   { name: 'upload', script: 'scripts/bench/upload/bench.mjs', short: ['--size-mib=128'], against: '`cat` (and `cat`+`sync`) of the same bytes' },
   { name: 'images', script: 'scripts/bench/images/bench.mjs', short: ['--count=6', '--rounds=1'], against: 'raw sharp doing the same decode/resize/encodes' },

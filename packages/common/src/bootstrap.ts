@@ -115,6 +115,15 @@ export async function runService<C extends ServiceConfig>(options: RunServiceOpt
   readiness.register('postgres', () => pingDb(db)).register('redis', () => pingRedis(redis));
   const built = await options.build({ config, role, logger, metrics, db, redis, queueRedis, readiness });
 
+  // With METRICS_PORT, the operator endpoints get their own listener (not published by the
+  // Ingress); it stays up while the public one drains, so readiness probes see the 503.
+  const metricsPort = config.METRICS_PORT;
+  const ops =
+    metricsPort === undefined
+      ? undefined
+      : await startServer({ app: built.service.app, port: metricsPort, host: config.HOST, logger, serve: 'ops' }).catch((err: unknown) =>
+          fail(`cannot listen on ${config.HOST}:${metricsPort} (METRICS_PORT)`, err),
+        );
   await startServer({
     app: built.service.app,
     port: config.PORT,
@@ -123,8 +132,10 @@ export async function runService<C extends ServiceConfig>(options: RunServiceOpt
     readiness: built.service.readiness,
     shutdownTimeoutMs: config.SHUTDOWN_TIMEOUT_MS,
     handleSignals: true,
+    serve: ops ? 'public' : 'all',
     ...built.server,
     closers: [
+      ...(ops ? [{ name: 'metrics listener', close: () => ops.shutdown('service stopped') }] : []),
       ...(built.closers ?? []),
       { name: 'redis', close: () => Promise.all([redis.quit(), queueRedis.quit()]) },
       { name: 'postgres', close: () => db.destroy() },

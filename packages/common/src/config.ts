@@ -35,14 +35,38 @@ export const envList = (defaultValue: string[] = []) =>
 /** Set by parseConfig for the duration of one parse, so secret rules follow the env being parsed. */
 let parsingProduction = false;
 
-const KNOWN_WEAK_SECRETS = new Set(['secret', 'changeme', 'change-me', 'password', 'dev', 'development', 'test', 'tollgate', 'admin']);
+const KNOWN_WEAK_SECRETS = new Set(['secret', 'changeme', 'password', 'dev', 'development', 'test', 'tollgate', 'admin']);
+/**
+ * Words that mark a value as a placeholder or a local default (the k8s example Secrets'
+ * `change-me`, compose's `...-local-only-...`, the services' `dev-...-change-me-...`), compared
+ * with separators removed: `change_me`, `Change-Me` and `changeme` are one word.
+ */
+const PLACEHOLDER_MARKERS = ['changeme', 'localonly', 'devonly', 'replaceme', 'placeholder', 'example', 'devdefault', 'notasecret'];
+/** Every dev default an envSecret declares, refused in production wherever it turns up. */
+const DEV_DEFAULTS = new Set<string>();
 
 /**
- * A secret: required, and in production at least 32 characters and not a known default.
- * Outside production any non-empty value (or the given dev default) is accepted.
+ * The one rule for secrets in production: why `value` must not be used there, or undefined.
+ * Third-party credentials (API keys, S3 keys) use only the placeholder half (`minLength: 0`).
  */
-export const envSecret = (devDefault?: string) =>
-  z
+export function productionSecretProblem(value: string, options: { minLength?: number } = {}): string | undefined {
+  const squashed = value.toLowerCase().replace(/[^a-z0-9]/g, '');
+  if (DEV_DEFAULTS.has(value) || KNOWN_WEAK_SECRETS.has(squashed) || PLACEHOLDER_MARKERS.some((marker) => squashed.includes(marker))) {
+    return 'is a placeholder or a development default; set a real secret in production';
+  }
+  const minLength = options.minLength ?? 32;
+  if (value.length < minLength) return `must be at least ${minLength} characters in production`;
+  return undefined;
+}
+
+/**
+ * A secret: required, and in production at least 32 characters and not a placeholder or a dev
+ * default (productionSecretProblem). Outside production any non-empty value (or the given dev
+ * default) is accepted.
+ */
+export const envSecret = (devDefault?: string) => {
+  if (devDefault !== undefined) DEV_DEFAULTS.add(devDefault);
+  return z
     .string()
     .min(1)
     .optional()
@@ -53,11 +77,50 @@ export const envSecret = (devDefault?: string) =>
         ctx.addIssue({ code: 'custom', message: 'is required' });
         return z.NEVER;
       }
-      if (production && (value.length < 32 || KNOWN_WEAK_SECRETS.has(value.toLowerCase()) || value === devDefault)) {
-        ctx.addIssue({ code: 'custom', message: 'must be at least 32 characters and not a default in production' });
+      const problem = production ? productionSecretProblem(value) : undefined;
+      if (problem) {
+        ctx.addIssue({ code: 'custom', message: problem });
         return z.NEVER;
       }
       return value;
+    });
+};
+
+/**
+ * An optional secret (a JWT key, a third-party credential): absent or empty is fine; when set in
+ * production it follows the same rule (`minLength: 0` for credentials whose length is not ours).
+ */
+export const envOptionalSecret = (options: { minLength?: number } = {}) =>
+  z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v === '') return undefined;
+      const problem = parsingProduction ? productionSecretProblem(v, options) : undefined;
+      if (problem) {
+        ctx.addIssue({ code: 'custom', message: problem });
+        return z.NEVER;
+      }
+      return v;
+    });
+
+/** A connection URL whose password, if any, follows the production secret rule's placeholder half. */
+const envConnectionUrl = (defaultValue: string) =>
+  z
+    .string()
+    .url()
+    .default(defaultValue)
+    .superRefine((value, ctx) => {
+      if (!parsingProduction) return;
+      let password = '';
+      try {
+        password = decodeURIComponent(new URL(value).password);
+      } catch {
+        return;
+      }
+      if (password && productionSecretProblem(password, { minLength: 0 })) {
+        ctx.addIssue({ code: 'custom', message: 'has a placeholder or development password; set a real one in production' });
+      }
     });
 
 /** Settings every service shares. Services extend this with their own. */
@@ -68,9 +131,9 @@ export const baseConfigSchema = z.object({
   LOG_PRETTY: envBoolean(false),
   /** One log line per request (turn off for benchmarks). */
   ACCESS_LOG: envBoolean(true),
-  DATABASE_URL: z.string().url().default('postgres://localhost:5432/tollgate'),
+  DATABASE_URL: envConnectionUrl('postgres://localhost:5432/tollgate'),
   DATABASE_POOL_MAX: envInt(10, { min: 1, max: 200 }),
-  REDIS_URL: z.string().url().default('redis://localhost:6379'),
+  REDIS_URL: envConnectionUrl('redis://localhost:6379'),
   /** Prefix for every Redis key and BullMQ queue of this deployment. */
   REDIS_PREFIX: z.string().regex(/^[A-Za-z0-9:_-]*$/).default('tg'),
   INTERNAL_JWT_SECRET: envSecret('dev-internal-secret-change-me-0123456789'),
@@ -78,6 +141,11 @@ export const baseConfigSchema = z.object({
   BODY_LIMIT: z.string().regex(/^\d+(b|kb|mb)$/i).default('1mb'),
   REQUEST_TIMEOUT_MS: envInt(60_000, { min: 100 }),
   SHUTDOWN_TIMEOUT_MS: envInt(25_000, { min: 100 }),
+  /**
+   * When set, /metrics and /readyz (the gateway's fans out to every upstream) are served only on
+   * this port, not on PORT, so a public listener never exposes them; /healthz stays on both.
+   */
+  METRICS_PORT: z.preprocess((v) => (v === '' ? undefined : v), z.coerce.number().int().min(0).max(65535).optional()),
   OTEL_EXPORTER_OTLP_ENDPOINT: z.string().url().optional(),
 });
 

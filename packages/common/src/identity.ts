@@ -4,6 +4,12 @@ import jwt from 'jsonwebtoken';
 import { AppError } from './errors';
 
 export const IDENTITY_HEADER = 'x-tollgate-identity';
+/**
+ * Headers services trust as set by the gateway (or a peer service), never by a client: the
+ * gateway removes them from every client request. A new header a service trusts that way goes
+ * here; client options such as `x-tollgate-cache` pass through.
+ */
+export const INTERNAL_HEADERS: readonly string[] = [IDENTITY_HEADER];
 const ISSUER = 'tollgate-gateway';
 const AUDIENCE = 'tollgate-internal';
 
@@ -42,12 +48,16 @@ export function signIdentity(identity: Identity, secret: string, ttlSeconds = 60
 }
 
 export function verifyIdentity(token: string, secret: string): Identity {
+  return verifyIdentityToken(token, secret).identity;
+}
+
+function verifyIdentityToken(token: string, secret: string): { identity: Identity; expiresAtMs: number } {
   try {
     const claims = jwt.verify(token, secretKey(secret), { algorithms: ['HS256'], issuer: ISSUER, audience: AUDIENCE, clockTolerance: 5 });
     if (typeof claims === 'string' || typeof claims.sub !== 'string') throw new Error('malformed identity claims');
     const scope = typeof claims['scope'] === 'string' ? claims['scope'] : '';
     const keyId = typeof claims['kid'] === 'string' ? claims['kid'] : 'unknown';
-    return { tenantId: claims.sub, keyId, scopes: scope.split(' ').filter(Boolean) };
+    return { identity: { tenantId: claims.sub, keyId, scopes: scope.split(' ').filter(Boolean) }, expiresAtMs: (claims.exp ?? 0) * 1000 };
   } catch {
     throw new AppError('UNAUTHENTICATED', 'Missing or invalid service identity');
   }
@@ -67,12 +77,27 @@ declare global {
   }
 }
 
-/** Verifies X-Tollgate-Identity when present; routes then use requireScope. */
-export function identityMiddleware(secret: string) {
+/**
+ * Verifies X-Tollgate-Identity when present; routes then use requireScope. The gateway reuses
+ * one token per identity for half its lifetime, so a token verified once is remembered until it
+ * expires (the same token string can only carry the same claims): one HMAC per identity and
+ * minute instead of one per request on every hop.
+ */
+export function identityMiddleware(secret: string, options: { cacheMaxEntries?: number } = {}) {
+  const maxEntries = options.cacheMaxEntries ?? 10_000;
+  const verified = new Map<string, { identity: Identity; expiresAtMs: number }>();
   return (req: Request, _res: Response, next: NextFunction): void => {
     const header = req.headers[IDENTITY_HEADER];
     if (typeof header === 'string' && header.length > 0) {
-      req.identity = verifyIdentity(header, secret);
+      const known = verified.get(header);
+      if (known && known.expiresAtMs > Date.now()) {
+        req.identity = { ...known.identity, scopes: [...known.identity.scopes] };
+      } else {
+        const fresh = verifyIdentityToken(header, secret);
+        if (verified.size >= maxEntries) verified.clear();
+        verified.set(header, fresh);
+        req.identity = { ...fresh.identity, scopes: [...fresh.identity.scopes] };
+      }
     }
     next();
   };

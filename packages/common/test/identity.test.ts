@@ -38,4 +38,28 @@ describe('internal identity token', () => {
     await request(app).get('/internal').set('X-Tollgate-Identity', svc).expect(200, { tenant: 'system' });
     await request(app).get('/internal').set('X-Tollgate-Identity', 'garbage').expect(401);
   });
+
+  it('middleware: a token verified once is trusted from memory only until it expires, and only that exact token', () => {
+    jest.useFakeTimers({ now: new Date('2026-12-02T12:00:00Z') });
+    try {
+      const check = identityMiddleware(SECRET);
+      const run = (token: string) => {
+        const req = { headers: { 'x-tollgate-identity': token } } as unknown as express.Request;
+        check(req, {} as express.Response, () => undefined);
+        return req.identity;
+      };
+      const token = signIdentity({ tenantId: 'ten_1', keyId: 'key_1', scopes: ['read'] }, SECRET, 60);
+      expect(run(token)).toEqual({ tenantId: 'ten_1', keyId: 'key_1', scopes: ['read'] });
+      // Callers get their own copy: a handler changing it cannot change the next request's.
+      run(token)!.scopes.push('admin');
+      expect(run(token)!.scopes).toEqual(['read']);
+      // One character off is another token, verified (and refused) on its own.
+      expect(() => run(`${token.slice(0, -1)}${token.endsWith('A') ? 'B' : 'A'}`)).toThrow(/invalid service identity/);
+      // Past its expiry (and the 5 s of clock tolerance) the remembered token is refused too.
+      jest.setSystemTime(new Date('2026-12-02T12:01:06Z'));
+      expect(() => run(token)).toThrow(/invalid service identity/);
+    } finally {
+      jest.useRealTimers();
+    }
+  });
 });

@@ -13,8 +13,14 @@ export interface FakeBehaviour {
   retryAfterSeconds?: number;
   /** Never answer (the client must time out). */
   hang?: boolean;
+  /** Answer only once this settles: keeps requests in flight together without timing. */
+  until?: Promise<unknown>;
   /** Destroy the socket after this many streamed chunks (a mid-stream failure). */
   dropAfterChunks?: number;
+  /** Stop sending after this many streamed chunks and keep the socket open (a stalled stream; the caller's deadline ends it). */
+  stallAfterChunks?: number;
+  /** Report these token counts instead of chars / 4 (a tokenizer that counts a script or an image differently). */
+  usage?: { prompt_tokens?: number; completion_tokens?: number };
   /** How many requests this behaviour applies to; then the default returns. Unset: all. */
   times?: number;
   /** Report no usage at all, like OpenAI-compatible servers that ignore stream_options (billing must count). */
@@ -100,6 +106,7 @@ export async function startFakeOpenAi(): Promise<FakeOpenAi> {
     requests.push({ method: req.method ?? 'GET', path, headers: req.headers, body });
     const b = nextBehaviour();
     if (b.hang) return; // leave the request open
+    if (b.until) await b.until.catch(() => undefined);
     if (b.latencyMs) await sleep(b.latencyMs);
     if (b.status && b.status >= 400) return sendError(res, b.status, b.retryAfterSeconds);
 
@@ -122,8 +129,8 @@ export async function startFakeOpenAi(): Promise<FakeOpenAi> {
       const messages = chat.messages ?? [];
       const lastUser = [...messages].reverse().find((m) => m.role === 'user');
       const reply = fakeReplyFor(textOf(lastUser?.content));
-      const promptTokens = messages.reduce((n, m) => n + countTokens(textOf(m.content)), 0);
-      const completionTokens = countTokens(reply);
+      const promptTokens = b.usage?.prompt_tokens ?? messages.reduce((n, m) => n + countTokens(textOf(m.content)), 0);
+      const completionTokens = b.usage?.completion_tokens ?? countTokens(reply);
       const id = `chatcmpl-fake${requests.length}`;
       const created = Math.floor(Date.now() / 1000);
       const model = chat.model ?? 'fake-model';
@@ -144,6 +151,7 @@ export async function startFakeOpenAi(): Promise<FakeOpenAi> {
           req.socket.destroy();
           return;
         }
+        if (b.stallAfterChunks !== undefined && sent >= b.stallAfterChunks) return; // closed by close() or the client
         if (b.chunkDelayMs) await sleep(b.chunkDelayMs);
         send({ ...base, choices: [{ index: 0, delta: { content: word }, logprobs: null, finish_reason: null }] });
         sent++;

@@ -8,3 +8,4 @@ export * from './webhook-receiver';
 export * from './identity';
 export * from './tcp-proxy';
 export * from './mesh';
+export * from './route-scopes';

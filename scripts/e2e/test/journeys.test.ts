@@ -197,6 +197,68 @@ describe('user journeys through the gateway', () => {
     expect((await api('GET', `/v1/webhooks/endpoints/${endpointId}`, { token: tenantA.key })).body.description ?? null).not.toBe('hijacked');
   });
 
+  it('5b. every route of the published API that names a first-tenant resource answers another tenant 404 (403 on admin routes)', async () => {
+    const b = tenantB.key;
+    const tus = { 'Tus-Resumable': '1.0.0' };
+    // One resource of the first tenant for each kind of id a public path can name.
+    const upload = await api('POST', '/v1/uploads', { token: tenantA.key, headers: { ...tus, 'Upload-Length': '4' } });
+    expect(upload.status).toBe(201);
+    const uploadId = String(upload.headers.get('location')).split('/').pop()!;
+    const deliveries = await api('GET', `/v1/webhooks/endpoints/${endpointId}/deliveries`, { token: tenantA.key });
+    const deliveryId: string = deliveries.body.data[0].id;
+    const generation = await api('POST', '/v1/images/generations', { token: tenantA.key, json: { prompt: 'a red square', profile: 'sticker' } });
+    expect(generation.status).toBe(202);
+    const ids: [RegExp, string][] = [
+      [/^\/v1\/files\/\{\w+\}/, resources.fileId!],
+      [/^\/v1\/uploads\/\{\w+\}/, uploadId],
+      [/^\/v1\/images\/generations\/\{\w+\}/, generation.body.id],
+      [/^\/v1\/images\/\{\w+\}\/\{\w+\}$/, `${resources.imageId}/reject`],
+      [/^\/v1\/images\/\{\w+\}/, resources.imageId!],
+      [/^\/v1\/async\/jobs\/\{\w+\}/, resources.asyncJobId!],
+      [/^\/v1\/webhooks\/endpoints\/\{\w+\}/, endpointId],
+      [/^\/v1\/webhooks\/deliveries\/\{\w+\}/, deliveryId],
+      [/^\/v1\/admin\/tenants\/\{\w+\}/, tenantA.tenantId],
+      [/^\/v1\/admin\/keys\/\{\w+\}/, tenantA.keyId],
+    ];
+    // A body each route accepts, so what answers is the ownership check, not validation.
+    const validBodyFor = (method: string, path: string): Record<string, unknown> => {
+      if (path.endsWith('/reject')) return { reason: 'not mine' };
+      if (path.endsWith('/credits')) return { amount: 5, reason: 'not mine' };
+      if (path.endsWith('/threshold')) return { threshold: 5 };
+      if (path.endsWith('/replay')) return { since: new Date(Date.now() - 3_600_000).toISOString() };
+      if (method === 'patch' && path.startsWith('/v1/webhooks/endpoints/')) return { description: 'hijacked' };
+      if (method === 'patch' && path.startsWith('/v1/admin/tenants/')) return { name: 'hijacked' };
+      return {};
+    };
+    // Not one tenant's resource: the model catalogue, and batch actions (checked above per image).
+    const shared = /^\/v1\/(models\/|images\/batch\/)/;
+    const doc = (await api('GET', '/openapi.json')).body as { paths: Record<string, Record<string, unknown>> };
+    const tried: string[] = [];
+    for (const [template, operations] of Object.entries(doc.paths)) {
+      if (!template.includes('{') || shared.test(template)) continue;
+      const match = ids.find(([pattern]) => pattern.test(template));
+      expect({ template, resource: match ? 'known' : 'none' }).toEqual({ template, resource: 'known' });
+      const [pattern, id] = match!;
+      const path = template.replace(pattern, (m) => m.replace(/\{\w+\}(\/\{\w+\})?/, id));
+      for (const method of Object.keys(operations).filter((m) => ['get', 'post', 'put', 'patch', 'delete', 'head'].includes(m))) {
+        const write = ['post', 'put', 'patch'].includes(method);
+        const res = await api(method.toUpperCase(), path, {
+          token: b,
+          headers: path.startsWith('/v1/uploads/') ? { ...tus, 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream' } : {},
+          ...(write && !path.startsWith('/v1/uploads/') ? { json: validBodyFor(method, path) } : {}),
+          ...(write && path.startsWith('/v1/uploads/') ? { body: 'abcd' } : {}),
+        });
+        const expected = path.startsWith('/v1/admin/') ? 403 : 404;
+        expect({ method, path, status: res.status }).toEqual({ method, path, status: expected });
+        tried.push(`${method} ${template}`);
+      }
+    }
+    expect(tried.length).toBeGreaterThanOrEqual(20);
+    // The first tenant's things are untouched.
+    expect((await api('GET', `/v1/uploads/${uploadId}`, { token: tenantA.key, headers: tus })).status).toBe(200);
+    expect((await api('GET', `/v1/images/${resources.imageId}`, { token: tenantA.key })).body.status).toBe('published');
+  });
+
   it('6. one request’s trace id shows up in the log lines of every service it touched', async () => {
     const traceId = 'a1b2c3d4e5f60718293a4b5c6d7e8f90';
     const requestId = `trace-journey-${Date.now()}`;

@@ -1,13 +1,14 @@
 import { execFileSync } from 'node:child_process';
 import { realpathSync } from 'node:fs';
 import { startMesh, type Mesh } from '@tollgate/testkit';
+import { apiClient, createTenant } from '../src/api';
 
 /** The mesh as `npm start` runs it: six processes, only the gateway called. */
 describe('the mesh', () => {
   let mesh: Mesh;
   beforeAll(async () => {
     mesh = await startMesh();
-  });
+  }, 90_000);
   afterAll(async () => {
     await mesh?.stop();
   });
@@ -54,6 +55,26 @@ describe('the mesh', () => {
     expect(lines.every((l) => l['trace_id'] === traceId)).toBe(true);
     expect(gatewayLines.length).toBeGreaterThan(0);
     expect(gatewayLines.every((l) => l['trace_id'] === traceId)).toBe(true);
+  });
+
+  it('x-tollgate-cache: on, sent by a client, reaches ai-proxy through the gateway: the repeat is a cache hit', async () => {
+    const api = apiClient(mesh.gatewayUrl);
+    const tenant = await createTenant(api, mesh.adminToken, 'cache-user');
+    const topUp = await api('POST', `/v1/admin/tenants/${tenant.tenantId}/credits`, { token: mesh.adminToken, json: { amount: 1_000_000, reason: 'trial' } });
+    expect(topUp.status).toBe(201);
+    const ask = () =>
+      api('POST', '/v1/chat/completions', {
+        token: tenant.key,
+        headers: { 'x-tollgate-cache': 'on' },
+        json: { model: 'mock-1', messages: [{ role: 'user', content: 'cache me' }], max_tokens: 16 },
+      });
+    const first = await ask();
+    expect(first.status).toBe(200);
+    expect(first.headers.get('x-tollgate-cache')).toBe('miss');
+    const second = await ask();
+    expect(second.status).toBe(200);
+    expect(second.headers.get('x-tollgate-cache')).toBe('hit');
+    expect(second.body.choices).toEqual(first.body.choices);
   });
 
   it('refuses an unauthenticated call at the gateway with the error envelope', async () => {

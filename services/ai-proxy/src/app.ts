@@ -1,6 +1,7 @@
 import {
   type CreditsClient,
   createService,
+  errorFormatForPath,
   type EventPublisher,
   identityMiddleware,
   type Logger,
@@ -109,8 +110,8 @@ export function createApp(deps: AppDeps): AiProxy {
     requestTimeoutMs: Math.max(config.REQUEST_TIMEOUT_MS, longestDeadline + 5_000),
     accessLog: config.ACCESS_LOG,
     openapi: () => openapiDocument,
-    // Every /v1 route here is OpenAI-compatible: errors (even body-parser ones) in OpenAI's shape.
-    errorFormatFor: (req) => (req.path.startsWith('/v1/') ? 'openai' : 'envelope'),
+    // OpenAI-compatible routes answer every error (even body-parser ones) in OpenAI's shape.
+    errorFormatFor: (req) => errorFormatForPath(req.path),
     routes: (app) => {
       app.use(identityMiddleware(config.INTERNAL_JWT_SECRET));
       if (deps.serveApi === false) return;

@@ -21,11 +21,6 @@ export const configSchema = baseConfigSchema.extend({
   MAX_PROMPT_CHARS: envInt(400_000, { min: 1 }),
   /** Holds are kept at least this long past the request deadline before credits expires them. */
   HOLD_TTL_MARGIN_S: envInt(60, { min: 1 }),
-  /**
-   * The hold's input side is our token estimate times this percentage: estimates are ~4 chars per
-   * token while real tokenizers vary, and a capture may not exceed its hold.
-   */
-  HOLD_INPUT_MARGIN_PCT: envInt(150, { min: 100, max: 1000 }),
   /** Run the `ai-completions` worker inside the API process (role `all`). */
   ASYNC_WORKER_CONCURRENCY: envInt(8, { min: 1, max: 256 }),
   /**

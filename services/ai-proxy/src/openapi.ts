@@ -85,6 +85,24 @@ const errors = (...statuses: number[]) =>
     ]),
   );
 
+/** /v1/async is Tollgate's own API, not OpenAI's: its errors come in the platform's envelope. */
+const envelopeErrors = (...statuses: number[]) =>
+  Object.fromEntries(
+    statuses.map((s) => [String(s), { description: ERROR_TEXT[s] ?? 'Error', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } }]),
+  );
+
+const errorEnvelope = {
+  type: 'object',
+  required: ['error'],
+  properties: {
+    error: {
+      type: 'object',
+      required: ['code', 'message', 'request_id'],
+      properties: { code: { type: 'string' }, message: { type: 'string' }, request_id: { type: 'string' }, details: { type: 'object' } },
+    },
+  },
+};
+
 const ERROR_TEXT: Record<number, string> = {
   400: 'Invalid request (validation, prompt size cap, null bytes, refused by the upstream)',
   401: 'No valid identity',
@@ -117,6 +135,7 @@ export const openapiDocument = {
     securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'An API key (tg_...) or JWT, checked by the edge gateway' } },
     schemas: {
       OpenAiError: openAiError,
+      Error: errorEnvelope,
       ChatCompletion: chatCompletion,
       AsyncJob: asyncJob,
       ChatCompletionRequest: jsonSchema(chatRequestSchema),
@@ -231,7 +250,7 @@ export const openapiDocument = {
               },
             },
           },
-          ...errors(400, 401, 403, 404, 503),
+          ...envelopeErrors(400, 401, 403, 404, 503),
         },
       },
     },
@@ -241,7 +260,7 @@ export const openapiDocument = {
         parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }],
         responses: {
           '200': { description: 'The job', content: { 'application/json': { schema: { $ref: '#/components/schemas/AsyncJob' } } } },
-          ...errors(401, 403, 404),
+          ...envelopeErrors(401, 403, 404),
         },
       },
     },

@@ -1,6 +1,7 @@
 import { createMetrics } from '@tollgate/common';
-import { identityHeaders, listen, silentLogger } from '@tollgate/testkit';
+import { createTestEnv, identityHeaders, listen, silentLogger, type TestEnv } from '@tollgate/testkit';
 import { createApp } from '../src/app';
+import { createTokenLimiter } from '../src/limits/tpm';
 import { resolveRouting } from '../src/routing/schema';
 import { startHarness, type Harness } from './support/harness';
 
@@ -68,5 +69,39 @@ describe('token-per-minute limits', () => {
       await replicaServer.close();
       await replica.close();
     }
+  });
+});
+
+describe('token-per-minute settlement after the bucket expired', () => {
+  let env: TestEnv;
+  beforeAll(async () => {
+    env = await createTestEnv('ai_tpm_settle');
+  });
+  afterAll(() => env.cleanup());
+
+  it('a late correction never re-creates a bucket without a TTL (Redis keeps such keys forever)', async () => {
+    const limiter = createTokenLimiter({ redis: env.redis, prefix: env.prefix, limits: { tokens_per_minute: 1000, keys: {} }, logger: silentLogger() });
+    for (const actual of [50, 0]) {
+      const decision = await limiter.admit('tenant_late', 'key_late', 20);
+      const key = decision!.reservation!.key;
+      expect(Number(await env.redis.get(key))).toBeGreaterThanOrEqual(20);
+      // A stream that outlives the bucket's 130 s: let the key really expire.
+      await env.redis.pexpire(key, 1);
+      while ((await env.redis.exists(key)) === 1) await new Promise((r) => setTimeout(r, 5));
+      await limiter.settle(decision, actual);
+      const keys = await env.redis.keys(`${env.prefix}:ai:tpm:*`);
+      for (const k of keys) expect(await env.redis.pttl(k)).toBeGreaterThan(0);
+      expect(await env.redis.exists(key)).toBe(0);
+    }
+  });
+
+  it('a correction within the window adjusts the bucket and keeps its TTL', async () => {
+    const limiter = createTokenLimiter({ redis: env.redis, prefix: env.prefix, limits: { tokens_per_minute: 1000, keys: {} }, logger: silentLogger() });
+    const decision = await limiter.admit('tenant_live', 'key_live', 20);
+    const key = decision!.reservation!.key;
+    const before = Number(await env.redis.get(key));
+    await limiter.settle(decision, 35);
+    expect(Number(await env.redis.get(key))).toBe(before + 15);
+    expect(await env.redis.pttl(key)).toBeGreaterThan(0);
   });
 });

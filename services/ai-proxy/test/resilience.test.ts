@@ -138,7 +138,7 @@ describe('resilience', () => {
     expect(secondary.requests).toHaveLength(1);
   });
 
-  it('ends a stream that drops mid-way with an OpenAI error event and no [DONE]; the hold is released', async () => {
+  it('ends a stream that drops mid-way with an OpenAI error event and no [DONE]; what was delivered is captured', async () => {
     // A chunk delay lets the first chunks leave the fake's socket before it is destroyed.
     primary.behave({ dropAfterChunks: 2, chunkDelayMs: 20, times: 1 });
     const holdsBefore = new Set(h.fakeCredits!.holds.keys());
@@ -160,10 +160,15 @@ describe('resilience', () => {
     // No fallback after bytes reached the client.
     expect(secondary.requests).toHaveLength(0);
     const newHolds = [...h.fakeCredits!.holds.values()].filter((hold) => !holdsBefore.has(hold.id));
-    expect(newHolds.map((hd) => hd.status)).toEqual(['released']);
+    expect(newHolds.map((hd) => hd.status)).toEqual(['captured']);
     await h.app.usage.flush();
     const rows = await listUsageForTenant(h.env.db, tenant);
-    expect(rows[rows.length - 1]).toMatchObject({ model: 'drop', outcome: 'stream_error', cost: 0 });
+    expect(rows[rows.length - 1]).toMatchObject({
+      model: 'drop',
+      outcome: 'stream_error',
+      completion_tokens: Math.ceil(received.length / 4),
+    });
+    expect(rows[rows.length - 1]!.cost).toBe(newHolds[0]!.captured_amount);
   });
 
   it('opens the breaker after consecutive failures, skips the target, then half-opens for one trial', async () => {

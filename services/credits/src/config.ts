@@ -23,6 +23,12 @@ export const configSchema = baseConfigSchema
     EVENT_PUBLISH_TIMEOUT_MS: envInt(2_000, { min: 10 }),
     /** Default low-balance threshold in micro-credits (1 credit); 0 turns the default off. */
     LOW_BALANCE_THRESHOLD: envInt(1_000_000, { min: 0, max: 1_000_000_000_000_000 }),
+    /**
+     * How far below zero a late charge (`allow_debt`: usage already delivered, above its hold)
+     * may take a tenant's available balance; the tenant can hold nothing more until topped up.
+     * 0: never. Bounded by the ledger's own floor (see migration 0002).
+     */
+    MAX_DEBT: envInt(5_000_000, { min: 0, max: 1_000_000_000_000 }),
   })
   .refine((c) => c.HOLD_DEFAULT_TTL_S <= c.HOLD_MAX_TTL_S, { path: ['HOLD_DEFAULT_TTL_S'], message: 'must not exceed HOLD_MAX_TTL_S' });
 

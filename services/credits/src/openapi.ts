@@ -21,7 +21,11 @@ const balance = {
   required: ['tenant_id', 'available', 'held', 'currency'],
   properties: {
     tenant_id: { type: 'string' },
-    available: { ...microCredits, description: 'What can be spent now: posted balance minus active holds' },
+    available: {
+      type: 'integer',
+      description:
+        'What can be spent now: posted balance minus active holds; below zero while a late charge is owed (nothing can be held until topped up)',
+    },
     held: { ...microCredits, description: 'Reserved by active holds' },
     currency: { const: 'credits' },
   },
@@ -34,7 +38,7 @@ const transaction = {
     tenant_id: { type: 'string' },
     type: { enum: ['top_up', 'charge', 'capture'] },
     amount: { ...microCredits, description: 'Always positive; `type` says the direction' },
-    balance_after: { ...microCredits, description: "The account's posted balance right after this transaction (holds not deducted)" },
+    balance_after: { type: 'integer', description: "The account's posted balance right after this transaction (holds not deducted)" },
     description: { type: ['string', 'null'] },
     hold_id: { type: ['string', 'null'], description: 'For captures: the hold captured' },
     created_at: { type: 'string', format: 'date-time' },

@@ -31,7 +31,9 @@ export interface CreditsHarness {
   server: Listening;
   url: string;
   /** Starts another app instance on the same schema (a restart, or a second replica). */
-  startApp(): Promise<{ ledger: LedgerDeps; server: Listening; url: string }>;
+  startApp(): Promise<{ ledger: LedgerDeps; server: Listening; url: string; app: unknown }>;
+  /** The first app's express instance (its routes are listed by the route-scope test). */
+  app: unknown;
   close(): Promise<void>;
 }
 
@@ -56,7 +58,7 @@ export async function startCredits(label: string, options: { env?: Record<string
     const { app } = createApp({ config, logger, metrics, db: env.db, ledger });
     const server = await listen(app);
     servers.push(server);
-    return { ledger, server, url: server.url };
+    return { ledger, server, url: server.url, app };
   };
   const first = await startApp();
   return {
@@ -67,6 +69,7 @@ export async function startCredits(label: string, options: { env?: Record<string
     events: memory.events,
     server: first.server,
     url: first.url,
+    app: first.app,
     startApp,
     async close() {
       for (const s of servers) await s.close();

@@ -152,6 +152,42 @@ describe('charge (POST /internal/v1/charges)', () => {
     expect((await balanceOf(h.url, t)).available).toBe(100);
   });
 
+  it('a late charge (allow_debt) may take the available balance below zero down to MAX_DEBT; then nothing more is held or charged until a top-up', async () => {
+    const t = newTenant();
+    const maxDebt = h.config.MAX_DEBT;
+    await topUp(h.url, t, 1_000);
+    const hold = await call(h.url, 'POST', '/internal/v1/holds', service(), { tenant_id: t, amount: 400, idempotency_key: 'in-flight' });
+    expect(hold.status).toBe(201);
+    const late = { tenant_id: t, amount: 600 + maxDebt, idempotency_key: 'late-1', description: 'usage above the hold', allow_debt: true };
+    // Past the bound: refused, nothing written.
+    const tooMuch = await call(h.url, 'POST', '/internal/v1/charges', service(), { ...late, amount: late.amount + 1 });
+    expect(tooMuch.status).toBe(402);
+    const res = await call(h.url, 'POST', '/internal/v1/charges', service(), late);
+    expect(res.status).toBe(201);
+    expect(res.body).toMatchObject({ type: 'charge', amount: late.amount, balance_after: 400 - maxDebt });
+    expect(await balanceOf(h.url, t)).toMatchObject({ available: -maxDebt, held: 400 });
+    // The flag is part of the request: the same key without it is another request.
+    const { allow_debt: _, ...withoutFlag } = late;
+    expect((await call(h.url, 'POST', '/internal/v1/charges', service(), withoutFlag)).status).toBe(422);
+    // Owing: every further hold or charge is refused, late ones included.
+    expect((await call(h.url, 'POST', '/internal/v1/charges', service(), { ...late, idempotency_key: 'late-2', amount: 1 })).status).toBe(402);
+    expect((await call(h.url, 'POST', '/internal/v1/charges', service(), { tenant_id: t, amount: 1, idempotency_key: 'plain' })).status).toBe(402);
+    expect((await call(h.url, 'POST', '/internal/v1/holds', service(), { tenant_id: t, amount: 1, idempotency_key: 'next' })).status).toBe(402);
+    // The in-flight hold still settles; a top-up repays the debt first.
+    expect((await call(h.url, 'POST', `/internal/v1/holds/${hold.body.id}/capture`, service(), { amount: 400 })).status).toBe(200);
+    await topUp(h.url, t, maxDebt + 10);
+    expect(await balanceOf(h.url, t)).toMatchObject({ available: 10, held: 0 });
+    expect((await call(h.url, 'POST', '/internal/v1/holds', service(), { tenant_id: t, amount: 10, idempotency_key: 'after' })).status).toBe(201);
+  });
+
+  it('refuses a non-boolean allow_debt (400)', async () => {
+    const t = newTenant();
+    await topUp(h.url, t, 100);
+    const res = await call(h.url, 'POST', '/internal/v1/charges', service(), { tenant_id: t, amount: 1, idempotency_key: 'k', allow_debt: 'yes' });
+    expect(res.status).toBe(400);
+    expect(res.body.error.code).toBe('VALIDATION_FAILED');
+  });
+
   it('answers 402 (not 500) for a tenant that has no account, without creating one', async () => {
     const t = newTenant();
     const res = await call(h.url, 'POST', '/internal/v1/charges', service(), { tenant_id: t, amount: 1, idempotency_key: 'k' });

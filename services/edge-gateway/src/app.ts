@@ -1,6 +1,7 @@
 import {
   CircuitState,
   type Clock,
+  errorFormatForPath,
   createService,
   docsRouter,
   type IdGenerator,
@@ -30,9 +31,9 @@ import { openapiDocument } from './openapi';
 import { createOpenApiAggregator } from './openapi-merge/merge';
 import { enforceDeclaredBodyLimit } from './proxy/body';
 import { createUpstreamProxy, stripClientIdentityHeaders } from './proxy/proxy';
-import { bodyLimitOf, errorFormatForPath, matchUpstream, type UpstreamName, upstreamUrls } from './proxy/routes';
+import { bodyLimitOf, isUploadTarget, type UpstreamName, upstreamUrls } from './proxy/routes';
 import { createRateLimiters } from './ratelimit/limiters';
-import { classifyRequests, publicPath } from './request-state';
+import { publicPath, routeRequests } from './request-state';
 import { compose } from './compose';
 import { tenantRoutes } from './tenants/routes';
 
@@ -138,7 +139,7 @@ export function createApp(deps: AppDeps): Gateway {
     metrics,
     failOpen: config.IDEMPOTENCY_FAIL_OPEN,
     maxResponseBytes: config.IDEMPOTENCY_MAX_RESPONSE_BYTES,
-    lockTtlMs: (req: Request) => (matchUpstream(publicPath(req))?.streaming ? config.PROXY_STREAM_TIMEOUT_MS : config.PROXY_TIMEOUT_MS) + 10_000,
+    lockTtlMs: (req: Request) => (req.gateway?.route.streaming ? config.PROXY_STREAM_TIMEOUT_MS : config.PROXY_TIMEOUT_MS) + 10_000,
   });
   const openapi = createOpenApiAggregator({
     own: () => openapiDocument,
@@ -164,9 +165,11 @@ export function createApp(deps: AppDeps): Gateway {
     // Bodies stream through to the services untouched; admin routes parse their own.
     jsonBodyLimit: false,
     accessLog: config.LOG_LEVEL !== 'error' && config.LOG_LEVEL !== 'warn',
-    errorFormatFor: (req) => errorFormatForPath(publicPath(req)),
+    receiveDeadline: { ms: config.CLIENT_REQUEST_TIMEOUT_MS, exempt: (req) => isUploadTarget(req.url) },
+    errorFormatFor: (req) => req.gateway?.route.errorFormat ?? errorFormatForPath(publicPath(req)),
     routes: (app) => {
       app.set('trust proxy', config.TRUST_PROXY_HOPS > 0 ? config.TRUST_PROXY_HOPS : false);
+      app.use(routeRequests((route) => bodyLimitOf(config, route.bodyLimitClass)));
       app.get('/openapi.json', async (_req, res) => {
         res.json(await openapi.document());
       });
@@ -176,7 +179,6 @@ export function createApp(deps: AppDeps): Gateway {
         '/v1',
         compose(
           stripClientIdentityHeaders,
-          classifyRequests((route) => bodyLimitOf(config, route.bodyLimitClass)),
           enforceDeclaredBodyLimit,
           auth.recognise,
           limiters.ip,

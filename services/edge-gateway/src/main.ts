@@ -1,7 +1,7 @@
 import { tracing } from './tracing'; // must stay the first import
 import { runService } from '@tollgate/common';
 import { createApp } from './app';
-import { loadConfig } from './config';
+import { loadConfig, serverTimeouts } from './config';
 import { migrations } from './migrations';
 
 const config = loadConfig();
@@ -16,8 +16,8 @@ void runService({
     return {
       service: gateway,
       closers: [{ name: 'gateway', close: gateway.close }],
-      // Slow clients: headers must arrive quickly; whole requests (uploads) may take longer.
-      server: { headersTimeoutMs: config.HEADERS_TIMEOUT_MS, requestTimeoutMs: config.CLIENT_REQUEST_TIMEOUT_MS },
+      // Slow clients: headers must arrive quickly; whole requests, and uploads, have their deadlines.
+      server: serverTimeouts(config),
     };
   },
 });

@@ -1,6 +1,7 @@
 import type { NextFunction, Request, Response } from 'express';
 import type { TenantRateLimits } from './db';
 import { type ClassifiedRequest, classifyRequest } from './proxy/routes';
+import { canonicalTarget } from './proxy/target';
 import type { BodyDigest } from './proxy/body';
 
 /** What the gateway learns about one request as it passes the middleware chain. */
@@ -31,19 +32,35 @@ declare global {
   }
 }
 
-/** The public path of a request, whatever router it is mounted under. */
-export const publicPath = (req: Request): string => (req.originalUrl.split('?', 1)[0] ?? '/');
+/** The public path of a request (canonical once routeRequests ran), whatever router it is mounted under. */
+export const publicPath = (req: Request): string => req.gateway?.route.path ?? (req.originalUrl.split('?', 1)[0] ?? '/');
 
 export function gatewayState(req: Request): GatewayRequestState {
-  if (!req.gateway) throw new Error('gateway request state missing: classifyRequests must run first');
+  if (!req.gateway) throw new Error('gateway request state missing: routeRequests must run first');
   return req.gateway;
 }
 
-/** First gateway middleware under /v1: classifies the request once for every later step. */
-export function classifyRequests(bodyLimitFor: (route: ClassifiedRequest) => number) {
+/**
+ * The gateway's first step for every request: the target is reduced to its canonical spelling
+ * (case of the route's literals, slashes, dot segments, escapes, absolute form), classified
+ * from the route table, and req.url is rewritten to it, so Express, the limits and the upstream
+ * all see one path. A path no route has carries its 404 / 405, answered once the caller is
+ * authenticated (the table is not for anonymous probing).
+ */
+export function routeRequests(bodyLimitFor: (route: ClassifiedRequest) => number) {
   return (req: Request, _res: Response, next: NextFunction): void => {
-    const route = classifyRequest(req.method, publicPath(req));
-    req.gateway = { route, bodyLimit: bodyLimitFor(route) };
+    const target = canonicalTarget(req.url);
+    // Only /v1 is the gateway's to judge; the rest (docs, health) is left as Express serves it.
+    if (target.segments[0]?.toLowerCase() !== 'v1') {
+      next();
+      return;
+    }
+    const route = classifyRequest(req.method, target);
+    req.gateway = { route, bodyLimit: bodyLimitFor(route), ...(route.redactStoredBody ? { redactStoredBody: route.redactStoredBody } : {}) };
+    req.originalUrl = target.query === undefined ? route.path : `${route.path}?${target.query}`;
+    // Express's router noted the absolute form's `scheme://host` before this ran and slices it
+    // off again for each mount: it stays in front (proxying uses only the path).
+    req.url = `${target.origin}${req.originalUrl}`;
     next();
   };
 }

@@ -1,3 +1,5 @@
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
 import { ConfigError, parseConfig } from '@tollgate/common';
 import { configSchema } from '../src/config';
 
@@ -25,5 +27,25 @@ describe('config', () => {
     expect(() => parseConfig(configSchema, { ...strong, JWT_SECRET: 'short-but-16-chars' })).toThrow(ConfigError);
     expect(() => parseConfig(configSchema, { ...strong, ADMIN_TOKEN: 'admin' })).toThrow(/ADMIN_TOKEN/);
     expect(parseConfig(configSchema, { ...strong, JWT_SECRET: 'c'.repeat(32) }).JWT_SECRET).toBe('c'.repeat(32));
+  });
+
+  it('a production start with a placeholder secret stops at once with one clear line', () => {
+    // The built service, as `node dist/main.js` runs in the image; it must exit before touching
+    // PostgreSQL or Redis (unreachable addresses here).
+    const main = path.join(__dirname, '../dist/main.js');
+    const run = spawnSync(process.execPath, [main], {
+      env: {
+        PATH: process.env['PATH'],
+        NODE_ENV: 'production',
+        ADMIN_TOKEN: 'tgadmin_compose_local_only_change_me',
+        INTERNAL_JWT_SECRET: 'x'.repeat(48),
+        DATABASE_URL: 'postgres://127.0.0.1:1/none',
+        REDIS_URL: 'redis://127.0.0.1:1',
+      },
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
+    expect(run.status).toBe(1);
+    expect(run.stderr).toBe('Invalid configuration: ADMIN_TOKEN is a placeholder or a development default; set a real secret in production\n');
   });
 });

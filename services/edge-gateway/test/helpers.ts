@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createMetrics, createRedis, parseConfig, type Redis, startServer } from '@tollgate/common';
 import { listen, type Listening, readBody, silentLogger, TEST_INTERNAL_SECRET, type TestEnv } from '@tollgate/testkit';
 import { createApp, type Gateway } from '../src/app';
-import { type Config, configSchema } from '../src/config';
+import { type Config, configSchema, serverTimeouts } from '../src/config';
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789abcdef';
 export const admin = { Authorization: `Bearer ${ADMIN_TOKEN}` };
@@ -85,7 +85,7 @@ export async function startGateway(env: TestEnv, upstreamUrl: string, overrides:
   ownRedis.on('error', () => undefined);
   const gateway = createApp({ config, logger: silentLogger('edge-gateway'), metrics: createMetrics('edge-gateway', { collectDefault: false }), db: env.db, redis: ownRedis });
   await gateway.ready;
-  const server = await startServer({ app: gateway.app, port: 0, host: '127.0.0.1', logger: silentLogger('edge-gateway'), headersTimeoutMs: config.HEADERS_TIMEOUT_MS });
+  const server = await startServer({ app: gateway.app, port: 0, host: '127.0.0.1', logger: silentLogger('edge-gateway'), ...serverTimeouts(config) });
   return {
     url: server.url,
     gateway,

@@ -75,6 +75,81 @@ describe('Idempotency-Key', () => {
     expect(calls - before).toBe(1);
   });
 
+  it('a client that hangs up does not free the key: the upstream finishes once, the retry gets 409 meanwhile, then the replay', async () => {
+    let answer!: () => void;
+    const answered = new Promise<void>((r) => (answer = r));
+    let done = false;
+    let first = true;
+    upstream.handle(async (_req, res) => {
+      calls++;
+      // Only the first call waits; a second one (the bug) would answer at once.
+      if (first) {
+        first = false;
+        await answered;
+      }
+      res.writeHead(200, { 'content-type': 'application/json', 'x-tollgate-cost': '42' });
+      res.end(JSON.stringify({ id: 'chatcmpl-1', call: calls }), () => (done = true));
+    });
+    const before = calls;
+    const client = new AbortController();
+    const gone = fetch(`${gw.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { ...bearer(key), 'content-type': 'application/json', 'idempotency-key': 'idem-hangup' },
+      body: JSON.stringify({ model: 'm', messages: [] }),
+      signal: client.signal,
+    }).catch((err: Error) => err);
+    while (calls === before) await new Promise((r) => setTimeout(r, 5));
+    client.abort();
+    expect(((await gone) as Error).name).toBe('AbortError');
+
+    const meanwhile = await post('/v1/chat/completions', 'idem-hangup', { model: 'm', messages: [] });
+    expect(meanwhile.status).toBe(409);
+    answer();
+    while (!done) await new Promise((r) => setTimeout(r, 5));
+    // The upstream's answer is stored shortly after it ends: wait for the replay, not for time.
+    let retry = await post('/v1/chat/completions', 'idem-hangup', { model: 'm', messages: [] });
+    while (retry.status === 409) {
+      await new Promise((r) => setTimeout(r, 10));
+      retry = await post('/v1/chat/completions', 'idem-hangup', { model: 'm', messages: [] });
+    }
+    expect(retry.status).toBe(200);
+    expect(retry.headers['idempotent-replayed']).toBe('true');
+    expect(retry.headers['x-tollgate-cost']).toBe('42');
+    expect(retry.body).toEqual({ id: 'chatcmpl-1', call: before + 1 });
+    expect(calls - before).toBe(1);
+  });
+
+  it('a client that hangs up on a stream still cuts the upstream and frees the key', async () => {
+    let cut = false;
+    upstream.handle((req, res) => {
+      calls++;
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write('data: {"x":1}\n\n');
+      req.socket.once('close', () => (cut = true));
+    });
+    const before = calls;
+    const client = new AbortController();
+    const res = await fetch(`${gw.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { ...bearer(key), 'content-type': 'application/json', 'idempotency-key': 'idem-sse-hangup' },
+      body: JSON.stringify({ stream: true }),
+      signal: client.signal,
+    });
+    const reader = res.body!.getReader();
+    await reader.read();
+    client.abort();
+    while (!cut) await new Promise((r) => setTimeout(r, 5));
+    jsonEcho();
+    // Released (maybe a moment after the cut): the retry runs again.
+    let retry = await post('/v1/chat/completions', 'idem-sse-hangup', { stream: true });
+    while (retry.status === 409) {
+      await new Promise((r) => setTimeout(r, 10));
+      retry = await post('/v1/chat/completions', 'idem-sse-hangup', { stream: true });
+    }
+    expect(retry.status).toBe(201);
+    expect(calls - before).toBe(2);
+  });
+
   it('the same key with a different body or path gets 422', async () => {
     await post('/v1/webhooks/endpoints', 'idem-2', { a: 1 }).expect(201);
     const before = calls;

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import http from 'node:http';
 import request from 'supertest';
 import { createTestEnv, listen, type Listening, parseSse, type TestEnv } from '@tollgate/testkit';
+import { serverTimeouts } from '../src/config';
 import { migrations } from '../src/migrations';
 import { bearer, createTenantWithKey, type FakeUpstream, type RunningGateway, startFakeUpstream, startGateway } from './helpers';
 
@@ -165,6 +166,61 @@ describe('body limits per route class', () => {
   });
 });
 
+describe('slow clients: uploads have their own deadline', () => {
+  let slow: RunningGateway;
+  beforeAll(async () => {
+    // A general deadline far below the upload one; both small so the test takes a second.
+    slow = await startGateway(env, upstream.url, { CLIENT_REQUEST_TIMEOUT_MS: '300', UPLOAD_REQUEST_TIMEOUT_MS: '60000' });
+  });
+  afterAll(() => slow?.close());
+
+  /** Sends the first half of `body` now and the rest once `release` resolves. */
+  function slowPost(path: string, body: Buffer, release: Promise<unknown>, contentType = 'application/octet-stream') {
+    return new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = http.request(`${slow.url}${path}`, {
+        method: 'POST',
+        agent: false,
+        headers: { ...bearer(key), 'content-type': contentType, 'content-length': String(body.length) },
+      });
+      req.on('response', (r) => {
+        let text = '';
+        r.on('data', (c: Buffer) => (text += c.toString()));
+        r.on('end', () => resolve({ status: r.statusCode ?? 0, body: text }));
+      });
+      req.on('error', reject);
+      req.write(body.subarray(0, body.length / 2));
+      void release.then(() => req.end(body.subarray(body.length / 2)));
+    });
+  }
+
+  it('a request body still arriving past CLIENT_REQUEST_TIMEOUT_MS gets 408 in the envelope', async () => {
+    const never = new Promise(() => undefined);
+    const res = await slowPost('/v1/webhooks/endpoints', Buffer.from(JSON.stringify({ url: 'https://example.com/hook' })), never, 'application/json');
+    expect(res.status).toBe(408);
+    expect(JSON.parse(res.body).error).toMatchObject({ code: 'VALIDATION_FAILED', message: 'The request took too long to arrive', request_id: expect.any(String) });
+  });
+
+  it('an upload slower than CLIENT_REQUEST_TIMEOUT_MS but within UPLOAD_REQUEST_TIMEOUT_MS goes through whole', async () => {
+    upstream.handle((_req, res, body) => res.setHeader('content-type', 'application/json').end(JSON.stringify({ bytes: body.length })));
+    const payload = Buffer.alloc(256 * 1024, 3);
+    // The rest of the body is held until a non-upload request on the same gateway has been cut
+    // by the general deadline: by then the upload has outlived it too, whatever the machine's load.
+    let cut!: () => void;
+    const generalDeadlinePassed = new Promise<void>((r) => (cut = r));
+    const upload = slowPost('/v1/files', payload, generalDeadlinePassed);
+    const refused = await slowPost('/v1/webhooks/endpoints', Buffer.from('{"url":"https://example.com/x"}'), new Promise(() => undefined), 'application/json');
+    expect(refused.status).toBe(408);
+    cut();
+    const res = await upload;
+    expect(res.status).toBe(200);
+    expect(JSON.parse(res.body)).toEqual({ bytes: payload.length });
+  });
+
+  it("the listener's own requestTimeout is the upload deadline, not Node's 300 s default", () => {
+    expect(serverTimeouts(slow.config)).toEqual({ headersTimeoutMs: slow.config.HEADERS_TIMEOUT_MS, requestTimeoutMs: 60_000 });
+  });
+});
+
 describe('upstream failures', () => {
   it('502 when the upstream refuses, in the envelope or OpenAI shape', async () => {
     const broken = await startGateway(env, await deadUrl());
@@ -285,6 +341,22 @@ describe('headers', () => {
     expect(seen['x-kept']).toBe('yes');
     expect(res.headers['x-upstream-hop']).toBeUndefined();
     expect(res.headers['x-end-to-end']).toBe('kept');
+  });
+
+  it("client options (x-tollgate-cache) reach the service; a client's x-tollgate-identity never does", async () => {
+    const res = await request(gw.url)
+      .post('/v1/chat/completions')
+      .set(bearer(key))
+      .set('x-tollgate-cache', 'on')
+      .set('x-tollgate-tags', 'team-a')
+      .set('x-tollgate-identity', 'forged.token.value')
+      .send({ model: 'm', messages: [] });
+    expect(res.status).toBe(200);
+    const seen = upstream.requests.at(-1)!.headers;
+    expect(seen['x-tollgate-cache']).toBe('on');
+    expect(seen['x-tollgate-tags']).toBe('team-a');
+    expect(seen['x-tollgate-identity']).not.toBe('forged.token.value');
+    expect(String(seen['x-tollgate-identity']).split('.')).toHaveLength(3);
   });
 
   it('security headers on every response; an invalid X-Request-ID is replaced', async () => {

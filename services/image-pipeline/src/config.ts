@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { baseConfigSchema, envInt, envList, loadConfigOrExit } from '@tollgate/common';
+import { baseConfigSchema, envInt, envList, envOptionalSecret, loadConfigOrExit } from '@tollgate/common';
 import { z } from 'zod';
 import { DEFAULT_PRINT_PROFILES, type PrintProfile, printProfileSchema } from './processing/profiles';
 
@@ -29,10 +29,8 @@ const printProfilesJson = z
     return { ...DEFAULT_PRINT_PROFILES, ...result.data };
   });
 
-const optionalSecret = z
-  .string()
-  .optional()
-  .transform((v) => (v === undefined || v === '' ? undefined : v));
+// Credentials of other systems: their length is not ours to set, but a placeholder is refused in production.
+const optionalSecret = envOptionalSecret({ minLength: 0 });
 
 export const configSchema = baseConfigSchema
   .extend({

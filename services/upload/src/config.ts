@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { baseConfigSchema, envBoolean, envInt, loadConfigOrExit } from '@tollgate/common';
+import { baseConfigSchema, envBoolean, envInt, envOptionalSecret, loadConfigOrExit } from '@tollgate/common';
 import { z } from 'zod';
 
 const MiB = 1024 * 1024;
@@ -25,7 +25,7 @@ export const configSchema = baseConfigSchema
     S3_ENDPOINT: z.string().url().optional(),
     S3_REGION: z.string().min(1).default('us-east-1'),
     S3_ACCESS_KEY_ID: z.string().min(1).optional(),
-    S3_SECRET_ACCESS_KEY: z.string().min(1).optional(),
+    S3_SECRET_ACCESS_KEY: envOptionalSecret({ minLength: 0 }),
     S3_FORCE_PATH_STYLE: envBoolean(false),
 
     /** Largest file accepted, multipart or tus; one byte more is a 413. */
@@ -40,6 +40,8 @@ export const configSchema = baseConfigSchema
     TUS_UPLOAD_TTL_S: envInt(24 * 3600, { min: 1 }),
     /** An upload that sends no byte for this long is cut. */
     UPLOAD_IDLE_TIMEOUT_MS: envInt(60_000, { min: 100 }),
+    /** A whole request (a streamed upload) must arrive within this; Node's default would cut it at 300 s. */
+    UPLOAD_REQUEST_TIMEOUT_MS: envInt(3_600_000, { min: 100 }),
 
     /** How often the `upload-maintenance` sweep runs. */
     MAINTENANCE_INTERVAL_MS: envInt(60_000, { min: 100 }),
@@ -57,3 +59,6 @@ export const configSchema = baseConfigSchema
 export type Config = z.infer<typeof configSchema>;
 
 export const loadConfig = (env: Record<string, string | undefined> = process.env): Config => loadConfigOrExit(configSchema, env);
+
+/** The listener's slow-client guard: every route here is an upload or answers without a body. */
+export const serverTimeouts = (config: Config) => ({ requestTimeoutMs: config.UPLOAD_REQUEST_TIMEOUT_MS });

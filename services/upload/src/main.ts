@@ -1,7 +1,7 @@
 import { tracing } from './tracing'; // must stay the first import
 import { createEventPublisher, createService, runService } from '@tollgate/common';
 import { createApp, createComponents } from './app';
-import { loadConfig } from './config';
+import { loadConfig, serverTimeouts } from './config';
 import { migrations } from './migrations';
 import { openapiDocument } from './openapi';
 import { createStorage } from './storage';
@@ -45,6 +45,7 @@ void runService({
     return {
       service,
       closers: [...(maintenance?.closers ?? []), { name: 'event publisher', close: () => publisher.close() }],
+      server: serverTimeouts(config),
     };
   },
 });

@@ -2,9 +2,10 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import request from 'supertest';
-import { serviceHeaders } from '@tollgate/testkit';
-import { signServiceIdentity } from '@tollgate/common';
+import { serviceHeaders, silentLogger } from '@tollgate/testkit';
+import { signServiceIdentity, startServer } from '@tollgate/common';
 import { TEST_INTERNAL_SECRET } from '@tollgate/testkit';
+import { serverTimeouts } from '../src/config';
 import { auth, filesUnder, type Harness, pdfBytes, pngBytes, rawRequest, startHarness, uploadFile } from './helpers';
 
 let h: Harness;
@@ -338,5 +339,20 @@ describe('service endpoints', () => {
     const ready = await request(h.url).get('/readyz');
     expect(ready.status).toBe(200);
     expect(JSON.stringify(ready.body)).toContain('storage');
+  });
+});
+
+describe('the listener of a service that takes streamed uploads', () => {
+  it("holds a whole request to UPLOAD_REQUEST_TIMEOUT_MS, not Node's 300 s default", async () => {
+    expect(h.config.UPLOAD_REQUEST_TIMEOUT_MS).toBe(3_600_000);
+    const config = { ...h.config, UPLOAD_REQUEST_TIMEOUT_MS: 45_000 };
+    const running = await startServer({ app: h.app.app, port: 0, host: '127.0.0.1', logger: silentLogger('upload'), ...serverTimeouts(config) });
+    try {
+      expect(running.server.requestTimeout).toBe(45_000);
+      const res = await uploadFile(running.url, 'ten_listener', { content: pngBytes(), filename: 'a.png' });
+      expect(res.status).toBe(201);
+    } finally {
+      await running.shutdown('test');
+    }
   });
 });

@@ -38,7 +38,8 @@ export interface CreditsClient {
   hold(input: { tenantId: string; amount: number; idempotencyKey: string; ttlS?: number; description?: string }): Promise<CreditHold>;
   capture(holdId: string, amount: number): Promise<CreditHold>;
   release(holdId: string): Promise<CreditHold>;
-  charge(input: { tenantId: string; amount: number; idempotencyKey: string; description?: string }): Promise<CreditCharge>;
+  /** `allowDebt`: a late charge for usage already delivered; it may take the balance below zero (bounded by credits' MAX_DEBT). */
+  charge(input: { tenantId: string; amount: number; idempotencyKey: string; description?: string; allowDebt?: boolean }): Promise<CreditCharge>;
   balance(tenantId: string): Promise<CreditBalance>;
 }
 
@@ -92,6 +93,7 @@ export function createCreditsClient(options: HttpCreditsClientOptions): CreditsC
         amount: input.amount,
         idempotency_key: input.idempotencyKey,
         ...(input.description !== undefined ? { description: input.description } : {}),
+        ...(input.allowDebt ? { allow_debt: true } : {}),
       }),
     balance: (tenantId) => callJson<CreditBalance>(client, 'GET', `/internal/v1/accounts/${encodeURIComponent(tenantId)}/balance`),
   };

@@ -8,6 +8,7 @@ import { docsRouter } from './docs';
 import { assertJsonDepth } from './json-depth';
 import { type ErrorFormat, errorHandler } from './error-handler';
 import { Readiness } from './readiness';
+import { receiveDeadline, type ReceiveDeadlineOptions } from './receive-deadline';
 import { requestIdMiddleware } from './request-id';
 
 /**
@@ -54,6 +55,8 @@ export interface ServiceOptions {
   maxJsonDepth?: number;
   /** A handler that has not started its response by then gets a 503 (streams are left alone). */
   requestTimeoutMs?: number;
+  /** Requests (but the exempt ones, uploads) must arrive in full within this; see receiveDeadline. */
+  receiveDeadline?: ReceiveDeadlineOptions;
   /** Log one line per request (off in benchmarks). */
   accessLog?: boolean;
   /** OpenAPI 3.1 document served at /openapi.json, with Swagger UI at /docs. */
@@ -95,6 +98,7 @@ export function createService(options: ServiceOptions): Service {
     }),
   );
   app.use(requestIdMiddleware());
+  if (options.receiveDeadline) app.use(receiveDeadline(options.receiveDeadline));
   // A NUL byte is never part of a valid path or query here, and PostgreSQL refuses it in text.
   // Then helmet's headers, replayed from one capture (the same names, values and order), and,
   // while draining, a request to keep-alive clients to reconnect elsewhere: one layer, not three.

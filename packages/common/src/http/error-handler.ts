@@ -1,8 +1,20 @@
 import type { ErrorRequestHandler, Request, Response } from 'express';
 import { AppError, toAppError, toEnvelope, toOpenAiError } from '../errors';
 import type { Logger } from '../logger';
+import { settleUnreadBody } from './unread-body';
 
 export type ErrorFormat = 'envelope' | 'openai';
+
+/**
+ * The OpenAI-compatible public routes (chat completions, embeddings, models): their errors come in
+ * OpenAI's shape so OpenAI SDKs parse them. Everything else, /v1/async included (our own API),
+ * answers in the envelope. The gateway and ai-proxy both decide with this one rule.
+ */
+const OPENAI_COMPATIBLE_PATH = /^\/v1\/(chat\/completions|embeddings|models)(\/|$)/i;
+
+export function errorFormatForPath(path: string): ErrorFormat {
+  return OPENAI_COMPATIBLE_PATH.test(path) ? 'openai' : 'envelope';
+}
 
 /** Routes that answer in OpenAI's error shape set this (or pass errorFormatFor to createService). */
 export function useOpenAiErrors() {
@@ -12,7 +24,9 @@ export function useOpenAiErrors() {
   };
 }
 
+/** Every refusal is answered here, often before the body was read: see settleUnreadBody. */
 export function sendError(req: Request, res: Response, err: AppError, format: ErrorFormat = 'envelope'): void {
+  settleUnreadBody(req, res);
   if (err.headers) for (const [k, v] of Object.entries(err.headers)) res.setHeader(k, v);
   const requestId = req.requestId;
   res.status(err.status).json(format === 'openai' ? toOpenAiError(err, requestId) : toEnvelope(err, requestId));

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
-import { runWithContext } from '../context';
+import { runWithContext, tracingSdkActive } from '../context';
+import { traceIdsUnder } from '../trace-context';
 
 export const REQUEST_ID_HEADER = 'x-request-id';
 /** What a client may send as its request id; anything else is replaced, never echoed. */
@@ -19,7 +20,10 @@ declare global {
   }
 }
 
-/** Accepts a well-formed X-Request-ID or makes one, echoes it, and opens the log context. */
+/**
+ * Accepts a well-formed X-Request-ID or makes one, echoes it, and opens the log context — with
+ * this hop's place in the caller's trace when the OpenTelemetry SDK is not doing that.
+ */
 export function requestIdMiddleware() {
   return (req: Request, res: Response, next: NextFunction): void => {
     const incoming = req.headers[REQUEST_ID_HEADER];
@@ -28,6 +32,7 @@ export function requestIdMiddleware() {
     // Downstream proxies and handlers read the header, so it must hold the validated value.
     req.headers[REQUEST_ID_HEADER] = requestId;
     res.setHeader('X-Request-ID', requestId);
-    runWithContext({ requestId }, next);
+    if (tracingSdkActive()) runWithContext({ requestId }, next);
+    else runWithContext({ requestId, trace: traceIdsUnder(req.headers.traceparent) }, next);
   };
 }

@@ -22,6 +22,37 @@ export interface ServerOptions {
   keepAliveTimeoutMs?: number;
   /** Install SIGTERM/SIGINT handlers that shut down and exit (main.ts); tests leave it off. */
   handleSignals?: boolean;
+  /**
+   * `public`: everything but the operator endpoints (/metrics, /readyz); `ops`: only those and
+   * /healthz (the METRICS_PORT listener); `all` (default): one listener serves everything.
+   */
+  serve?: 'all' | 'public' | 'ops';
+}
+
+const OPS_PATHS = new Set(['/metrics', '/readyz']);
+
+/**
+ * The path as express would route it (case-insensitive, trailing slash ignored), so `/Metrics/`
+ * cannot slip past the split between the public and the operator listener.
+ */
+function routedPath(url: string | undefined): string {
+  const path = (url ?? '/').split('?', 1)[0]!.toLowerCase().replace(/\/+$/, '');
+  return path === '' ? '/' : path;
+}
+
+function refuseNotHere(req: http.IncomingMessage, res: http.ServerResponse): void {
+  const body = JSON.stringify({ error: { code: 'NOT_FOUND', message: `No route for ${req.method} ${routedPath(req.url).slice(0, 200)}`, request_id: null } });
+  res.writeHead(404, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(body) }).end(body);
+}
+
+function listenerHandler(app: Express, serve: 'all' | 'public' | 'ops'): http.RequestListener {
+  if (serve === 'all') return app;
+  return (req, res) => {
+    const path = routedPath(req.url);
+    const ops = OPS_PATHS.has(path);
+    if (serve === 'public' ? ops : !ops && path !== '/healthz') refuseNotHere(req, res);
+    else app(req, res);
+  };
 }
 
 export interface RunningServer {
@@ -66,7 +97,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       keepAliveTimeout: options.keepAliveTimeoutMs ?? 65_000,
       maxHeaderSize: 16 * 1024,
     },
-    app,
+    listenerHandler(app, options.serve ?? 'all'),
   );
   // Requests Node rejects before express sees them (oversized headers, malformed request lines,
   // header timeouts) still get the error envelope instead of a bare status line.
@@ -143,6 +174,6 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     process.once('SIGINT', onSignal);
   }
 
-  logger.info('listening', { port });
+  logger.info('listening', { port, serve: options.serve ?? 'all' });
   return { server, port, url: `http://${host}:${port}`, shutdown };
 }

@@ -2,7 +2,8 @@ import { SpanKind, trace } from '@opentelemetry/api';
 import { type ConnectionOptions, type Job, type JobsOptions, Queue, UnrecoverableError, Worker, type WorkerOptions } from 'bullmq';
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import { currentContext, runWithContext } from '../context';
+import { currentContext, runWithContext, tracingSdkActive } from '../context';
+import { traceIdsUnder } from '../trace-context';
 import type { Logger } from '../logger';
 import { extractTraceContext, injectTraceHeaders } from '../tracing';
 
@@ -129,8 +130,10 @@ export function createWorker(queueName: string, handlers: HandlerEntry<any>[], o
       if (!parsed.success) {
         throw new UnrecoverableError(`Invalid payload for ${job.name}: ${parsed.error.issues.map((i: z.core.$ZodIssue) => `${i.path.join('.')} ${i.message}`).join('; ')}`);
       }
-      const parent = extractTraceContext(meta.success ? meta.data.trace : undefined);
-      return runWithContext({ requestId }, () =>
+      const carrier = meta.success ? meta.data.trace : undefined;
+      const parent = extractTraceContext(carrier);
+      const trace = tracingSdkActive() ? undefined : traceIdsUnder(carrier?.['traceparent']);
+      return runWithContext({ requestId, ...(trace ? { trace } : {}) }, () =>
         tracer.startActiveSpan(`${queueName} ${job.name}`, { kind: SpanKind.CONSUMER, attributes: { 'messaging.system': 'bullmq', 'messaging.destination.name': queueName, 'bullmq.job.id': job.id ?? '', 'bullmq.job.attempt': job.attemptsMade + 1 } }, parent, async (span) => {
           try {
             return await entry.handle(parsed.data, job);

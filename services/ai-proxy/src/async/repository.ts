@@ -61,6 +61,19 @@ export async function startJob(db: Db, id: string, now: Date): Promise<AsyncJobR
     .executeTakeFirst();
 }
 
+/**
+ * Keeps a running job's answer and cost before it is captured: an attempt that dies after the
+ * capture leaves the next one a result to finish with, instead of a second upstream call and charge.
+ */
+export async function keepResult(db: Db, id: string, result: unknown, cost: number, now: Date): Promise<void> {
+  await db
+    .updateTable('async_jobs')
+    .set({ result: JSON.stringify(result), cost, updated_at: now })
+    .where('id', '=', id)
+    .where('status', '=', 'running')
+    .execute();
+}
+
 export async function finishJob(
   db: Db,
   id: string,

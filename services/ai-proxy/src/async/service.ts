@@ -11,11 +11,21 @@ import {
 } from '@tollgate/common';
 import type { Job, Queue } from 'bullmq';
 import type { Kysely } from 'kysely';
-import type { CacheMode, Caller, ChatService } from '../chat/service';
+import type { Caller, ChatService, Metered } from '../chat/service';
 import type { AiDatabase, AsyncJobRow } from '../db';
 import { type ChatCompletion, type ChatRequest, chatRequestSchema } from '../openai/schema';
 import { runCompletionJob } from './jobs';
-import { deleteFinishedBefore, findJob, findJobForTenant, findStaleJobs, finishJob, insertJob, startJob, touchJob } from './repository';
+import {
+  deleteFinishedBefore,
+  findJob,
+  findJobForTenant,
+  findStaleJobs,
+  finishJob,
+  insertJob,
+  keepResult,
+  startJob,
+  touchJob,
+} from './repository';
 
 /** What GET /v1/async/jobs/:id answers. */
 export interface AsyncJobView {
@@ -78,9 +88,10 @@ export class AsyncService {
       status_url: this.statusUrl(row.id),
       created_at: seconds(row.created_at)!,
       completed_at: seconds(row.completed_at),
-      result: (row.result as ChatCompletion | null) ?? null,
+      // A running job may hold a kept, not yet settled result: shown once it succeeded.
+      result: row.status === 'succeeded' ? ((row.result as ChatCompletion | null) ?? null) : null,
       error: row.error ?? null,
-      cost: row.cost,
+      cost: row.status === 'running' ? null : row.cost,
     };
   }
 
@@ -143,21 +154,30 @@ export class AsyncService {
     }
     const caller: Caller = { tenantId: row.tenant_id, keyId: row.key_id, requestId: row.request_id };
     const lastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+    // One credits key per job, not per attempt: every attempt shares one hold, captured once.
+    const billingKey = `ai:async:${jobId}`;
     try {
       const request = chatRequestSchema.parse(row.request);
-      const cacheMode: CacheMode = 'off';
-      const result = await this.deps.chat.complete(caller, request, {
-        kind: 'async_chat',
-        cacheMode,
-        holdKey: `ai:async:${jobId}:${row.attempts}`,
-      });
-      const completion = JSON.parse(result.body) as ChatCompletion;
-      await finishJob(
-        this.deps.db,
-        jobId,
-        { status: 'succeeded', result: completion, cost: Number(result.headers['x-tollgate-cost'] ?? 0) },
-        this.clock.now(),
-      );
+      let metered: Metered | undefined;
+      if (row.result != null && row.cost != null) {
+        // An earlier attempt got the answer and kept it, then stopped before finishing: settle it
+        // (a no-op if that attempt captured already) and never ask the upstream again.
+        metered = { completion: row.result as ChatCompletion, cost: row.cost };
+        await this.deps.chat.settleKept(caller, request, { kind: 'async_chat', billingKey, kept: metered });
+      } else {
+        await this.deps.chat.complete(caller, request, {
+          kind: 'async_chat',
+          cacheMode: 'off',
+          // Stable per job, so the kept result and a retry's answer are the same completion.
+          completionId: `chatcmpl-${jobId.slice('acmpl_'.length)}`,
+          billingKey,
+          beforeSettle: async (m) => {
+            await keepResult(this.deps.db, jobId, m.completion, m.cost, this.clock.now());
+            metered = m;
+          },
+        });
+      }
+      await finishJob(this.deps.db, jobId, { status: 'succeeded', result: metered!.completion, cost: metered!.cost }, this.clock.now());
     } catch (err) {
       const code = err instanceof AppError ? err.code : 'INTERNAL';
       if (TRANSIENT.has(code) && !lastAttempt) {

@@ -83,6 +83,7 @@ export function createDeferredSettlements(deps: { db: Kysely<AiDatabase>; credit
           amount: row.capture_amount,
           idempotencyKey: `${row.idempotency_key}:late`,
           description: 'usage settled after a billing outage',
+          allowDebt: true,
         });
         outcome = 'charged_late';
       }
@@ -93,6 +94,7 @@ export function createDeferredSettlements(deps: { db: Kysely<AiDatabase>; credit
         amount: row.overage,
         idempotencyKey: `${row.idempotency_key}:overage`,
         description: 'usage above the hold',
+        allowDebt: true,
       });
     }
     return outcome;

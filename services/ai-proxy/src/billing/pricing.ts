@@ -6,15 +6,9 @@ export function costOf(price: ModelRoute['price'], promptTokens: number, complet
 }
 
 /**
- * The most a chat call can cost: the prompt estimate with a safety margin plus the output cap.
- * At least 1, so every call takes a hold (a free price table still checks the tenant exists).
+ * The most a call can cost: the prompt's token bound plus the output cap (sent upstream as
+ * max_tokens). At least 1, so every call takes a hold (a free price table still checks the tenant exists).
  */
-export function worstCaseCost(
-  price: ModelRoute['price'],
-  estimatedPromptTokens: number,
-  maxOutputTokens: number,
-  inputMarginPct: number,
-): number {
-  const prompt = Math.ceil((estimatedPromptTokens * inputMarginPct) / 100);
-  return Math.max(1, costOf(price, prompt, maxOutputTokens));
+export function worstCaseCost(price: ModelRoute['price'], promptTokenBound: number, maxOutputTokens: number): number {
+  return Math.max(1, costOf(price, promptTokenBound, maxOutputTokens));
 }

@@ -2,7 +2,7 @@ import { type Identity, requireScope } from '@tollgate/common';
 import { type Request, Router } from 'express';
 import type { EmbeddingsService } from '../embeddings/service';
 import { parseChatRequest, parseEmbeddingsRequest } from './validate';
-import { type CacheMode, type Caller, type ChatService } from './service';
+import { type CacheMode, type Caller, type ChatService, idempotentBillingKey } from './service';
 import { createSseSink } from './sse';
 
 export function callerOf(req: Request): Caller {
@@ -23,10 +23,14 @@ export function completionRoutes(chat: ChatService, embeddings: EmbeddingsServic
     const request = parseChatRequest(req.body);
     const caller = callerOf(req);
     if (request.stream) {
+      // Streams are never replayed: a retried stream is another delivery, billed on its own.
       await chat.stream(caller, request, createSseSink(res));
       return;
     }
-    const result = await chat.complete(caller, request, { cacheMode: cacheModeOf(req.header('x-tollgate-cache')) });
+    // The gateway passes the client's Idempotency-Key on (validated there, scoped to the tenant here).
+    const idempotencyKey = req.header('idempotency-key');
+    const billing = idempotencyKey ? { billingKey: idempotentBillingKey('chat', idempotencyKey, request) } : {};
+    const result = await chat.complete(caller, request, { cacheMode: cacheModeOf(req.header('x-tollgate-cache')), ...billing });
     res.status(200).set(result.headers).type('application/json').send(result.body);
   });
 

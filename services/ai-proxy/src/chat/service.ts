@@ -1,10 +1,12 @@
-import { AppError, type CreditHold, type Logger, randomBase62, toOpenAiError } from '@tollgate/common';
+import { createHash } from 'node:crypto';
+import { AppError, type Logger, randomBase62, toOpenAiError } from '@tollgate/common';
 import { costOf, worstCaseCost } from '../billing/pricing';
-import type { Billing, Settlement } from '../billing/billing';
-import { estimatePromptTokens, estimateTextTokens, promptChars } from '../billing/tokens';
+import type { Billing } from '../billing/billing';
+import { createMeter, errorCodeOf, type Meter, type MeteredCall } from '../billing/metered';
+import { estimatePromptTokens, estimateTextTokens, promptChars, promptTokenBound } from '../billing/tokens';
 import type { ResponseCache } from '../cache/response-cache';
 import type { Config } from '../config';
-import type { TokenLimiter, TpmDecision } from '../limits/tpm';
+import type { TokenLimiter } from '../limits/tpm';
 import { tpmHeaders } from '../limits/tpm';
 import type { AiMetrics } from '../metrics';
 import type { ChatCompletion, ChatCompletionChunk, ChatRequest, Usage } from '../openai/schema';
@@ -66,11 +68,29 @@ interface Prepared {
 
 export const newCompletionId = () => `chatcmpl-${randomBase62(29)}`;
 
+/**
+ * The credits key of a call made with the client's Idempotency-Key: the same key and body give
+ * the same hold, so a retry after a dropped connection is billed once even when the first try
+ * still finished (credits scopes keys per tenant). Another body under the key is another call.
+ */
+export function idempotentBillingKey(kind: string, idempotencyKey: string, request: ChatRequest): string {
+  const digest = createHash('sha256').update(idempotencyKey).update('\n').update(JSON.stringify(request)).digest('base64url');
+  return `ai:${kind}:idem:${digest}`;
+}
+
+/** What a completion cost before it is settled (see `beforeSettle`). */
+export interface Metered {
+  completion: ChatCompletion;
+  cost: number;
+}
+
 export class ChatService {
   private readonly recorder: CallRecorder;
+  private readonly meter: Meter;
 
   constructor(private readonly deps: ChatDeps) {
     this.recorder = createCallRecorder(deps.usage, deps.metrics);
+    this.meter = createMeter({ billing: deps.billing, limiter: deps.limiter, recorder: this.recorder });
   }
 
   /** Resolves the model, checks the prompt cap and sizes the worst case; no side effects. */
@@ -89,7 +109,8 @@ export class ChatService {
       route,
       promptEstimate,
       outputCap,
-      worstCase: worstCaseCost(route.price, promptEstimate, outputCap, this.deps.config.HOLD_INPUT_MARGIN_PCT),
+      // The hold's input side is a bound, never an estimate: a call must not run past its hold.
+      worstCase: worstCaseCost(route.price, promptTokenBound(request), outputCap),
     };
   }
 
@@ -115,15 +136,28 @@ export class ChatService {
     return Math.ceil(route.deadlineMs / 1000) + this.deps.config.HOLD_TTL_MARGIN_S;
   }
 
+  private meterSpec(prepared: Prepared) {
+    return { promptEstimate: prepared.promptEstimate, worstCase: prepared.worstCase, ttlS: this.holdTtlS(prepared.route) };
+  }
+
   /** A non-streaming completion: cache, token limit, hold, upstream (with fallbacks), capture. */
   async complete(
     caller: Caller,
     request: ChatRequest,
-    options: { cacheMode?: CacheMode; completionId?: string; kind?: 'chat' | 'async_chat'; holdKey?: string } = {},
+    options: {
+      cacheMode?: CacheMode;
+      completionId?: string;
+      kind?: 'chat' | 'async_chat';
+      /** Credits idempotency key of this call (hold, capture, overage); one per call, not per try. */
+      billingKey?: string;
+      /** Runs after the upstream answered and before anything is captured (a queued job keeps its result). */
+      beforeSettle?: (metered: Metered) => Promise<void>;
+    } = {},
   ): Promise<ChatResult> {
     const started = performance.now();
     const id = options.completionId ?? newCompletionId();
     const kind = options.kind ?? 'chat';
+    const billingKey = options.billingKey ?? `ai:${kind}:${id}`;
     const prepared = this.prepare(caller, request);
     const { route } = prepared;
     const base = { id, caller, route, kind, stream: false, started } as const;
@@ -137,7 +171,7 @@ export class ChatService {
         await this.deps.billing.charge({
           tenantId: caller.tenantId,
           amount: cost,
-          idempotencyKey: `ai:${kind}:${id}:cache`,
+          idempotencyKey: `${billingKey}:cache`,
           description: `cache hit ${route.alias}`,
         });
         this.recorder({
@@ -161,8 +195,8 @@ export class ChatService {
       }
     }
 
-    const tpm = await this.admit(caller, prepared, base);
-    const hold = await this.hold(caller, prepared, options.holdKey ?? `ai:${kind}:${id}`, tpm, base);
+    const call = await this.meter.open({ base, ...this.meterSpec(prepared), billingKey });
+    const { hold, tpm } = call;
     let attempts: AttemptRecord[] = [];
     let completion: ChatCompletion;
     let target: TargetConfig;
@@ -187,8 +221,7 @@ export class ChatService {
       );
       ({ value: completion, target, attempts } = result);
     } catch (err) {
-      await this.deps.billing.release(hold);
-      await this.deps.limiter.settle(tpm, 0);
+      await call.release();
       this.recorder({
         ...base,
         outcome: 'error',
@@ -213,9 +246,17 @@ export class ChatService {
     };
     usage.total_tokens = usage.prompt_tokens + usage.completion_tokens;
     const cost = costOf(route.price, usage.prompt_tokens, usage.completion_tokens);
-    const settlement = await this.deps.billing.settle(hold, cost, `ai:${kind}:${id}`);
-    await this.deps.limiter.settle(tpm, usage.total_tokens);
     completion = { ...completion, id, usage };
+    if (options.beforeSettle) {
+      try {
+        await options.beforeSettle({ completion, cost });
+      } catch (err) {
+        // Nothing captured yet; the caller's retry finds the same hold under the same key.
+        await this.deps.limiter.settle(tpm, usage.total_tokens);
+        throw err;
+      }
+    }
+    const settlement = await call.settle(cost, usage.total_tokens);
     const body = JSON.stringify(completion);
     if (cacheKey && completion.choices[0]?.finish_reason) {
       await this.deps.cache.set(
@@ -247,6 +288,47 @@ export class ChatService {
   }
 
   /**
+   * Settles a call whose answer was kept by an earlier try (a queued job): takes the same hold
+   * again (credits answers with the one it has under the key) and captures `cost` from it, which
+   * is a no-op if that try captured already.
+   */
+  async settleKept(
+    caller: Caller,
+    request: ChatRequest,
+    options: { kind: 'async_chat'; billingKey: string; kept: Metered },
+  ): Promise<void> {
+    const started = performance.now();
+    const prepared = this.prepare(caller, request);
+    const hold = await this.deps.billing.hold({
+      tenantId: caller.tenantId,
+      amount: prepared.worstCase,
+      idempotencyKey: options.billingKey,
+      ttlS: this.holdTtlS(prepared.route),
+      description: `${options.kind} ${prepared.route.alias}`,
+    });
+    // Captured: that try also wrote the call's usage row. Still held: it died before either.
+    const unsettled = hold.status === 'held';
+    const settlement = await this.deps.billing.settle(hold, options.kept.cost, options.billingKey);
+    if (!unsettled) return;
+    const usage = options.kept.completion.usage;
+    this.recorder({
+      id: options.kept.completion.id,
+      caller,
+      route: prepared.route,
+      kind: options.kind,
+      stream: false,
+      started,
+      outcome: settlement.error ? 'billing_error' : 'success',
+      target: undefined,
+      holdId: hold.id,
+      promptTokens: usage?.prompt_tokens ?? 0,
+      completionTokens: usage?.completion_tokens ?? 0,
+      cost: settlement.charged,
+      attempts: [],
+    });
+  }
+
+  /**
    * A streaming completion. Chunks go to the sink as the upstream produces them. Before the
    * first chunk a failure falls back to the next target; after it, the stream ends with an error
    * event and no [DONE]. A client that leaves pays for what was generated until then.
@@ -259,8 +341,8 @@ export class ChatService {
     const base = { id, caller, route, kind: 'chat', stream: true, started } as const;
     const includeUsage = request.stream_options?.include_usage === true;
 
-    const tpm = await this.admit(caller, prepared, base);
-    const hold = await this.hold(caller, prepared, `ai:chat:${id}`, tpm, base);
+    const call = await this.meter.open({ base, ...this.meterSpec(prepared), billingKey: `ai:chat:${id}` });
+    const { hold, tpm } = call;
 
     // What this attempt produced; reset when a target fails before its first chunk.
     let state = {
@@ -314,7 +396,7 @@ export class ChatService {
         metrics: this.deps.metrics,
       });
     } catch (err) {
-      await this.streamFailed(err, { caller, prepared, hold, tpm, sink, state, base });
+      await this.streamFailed(err, { prepared, call, sink, state, base });
       return;
     } finally {
       deadline.dispose();
@@ -323,8 +405,7 @@ export class ChatService {
     const prompt = state.usage?.prompt_tokens ?? prepared.promptEstimate;
     const completionTokens = state.usage?.completion_tokens ?? tokensForChars(state.chars);
     const cost = costOf(route.price, prompt, completionTokens);
-    const settlement = await this.deps.billing.settle(hold, cost, `ai:chat:${id}`);
-    await this.deps.limiter.settle(tpm, prompt + completionTokens);
+    const settlement = await call.settle(cost, prompt + completionTokens);
     if (!sink.started) sink.start({ 'x-tollgate-provider': result.target.provider, 'x-tollgate-model': route.alias, ...tpmHeaders(tpm) });
     if (includeUsage && !sink.signal.aborted) {
       const usage: Usage = {
@@ -361,111 +442,61 @@ export class ChatService {
   private async streamFailed(
     err: unknown,
     ctx: {
-      caller: Caller;
       prepared: Prepared;
-      hold: CreditHold;
-      tpm: TpmDecision | undefined;
+      call: MeteredCall;
       sink: StreamSink;
       state: { chars: number; usage: Usage | undefined; ttftMs: number | undefined };
       base: RecordBase;
     },
   ): Promise<void> {
-    const { prepared, hold, tpm, sink, state, base } = ctx;
+    const { prepared, call, sink, state, base } = ctx;
+    const { hold } = call;
     const attempts = attemptsOf(err, []);
     const target = err instanceof MidStreamFailure ? err.target : undefined;
-    if (err instanceof ClientGoneError || sink.signal.aborted) {
-      // The client left: it pays for what was generated (nothing, if the stream never started).
-      const completionTokens = state.usage?.completion_tokens ?? tokensForChars(state.chars);
-      const prompt = state.usage?.prompt_tokens ?? prepared.promptEstimate;
-      let settlement: Settlement = { charged: 0, uncollected: 0 };
-      if (sink.started)
-        settlement = await this.deps.billing.settle(
-          hold,
-          costOf(prepared.route.price, prompt, completionTokens),
-          `ai:${base.kind}:${base.id}`,
-        );
-      else await this.deps.billing.release(hold);
-      await this.deps.limiter.settle(tpm, sink.started ? prompt + completionTokens : 0);
-      this.recorder({
-        ...base,
-        outcome: 'client_disconnect',
-        target,
-        holdId: hold.id,
-        promptTokens: sink.started ? prompt : 0,
-        completionTokens: sink.started ? completionTokens : 0,
-        cost: settlement.charged,
-        attempts,
-        ttftMs: state.ttftMs,
-      });
-      return;
-    }
-    // The upstream (or we) failed: the tenant pays nothing for a broken answer.
-    await this.deps.billing.release(hold);
-    await this.deps.limiter.settle(tpm, 0);
+    const clientGone = err instanceof ClientGoneError || sink.signal.aborted;
     if (!sink.started) {
+      // Nothing reached the client: nothing to pay.
+      await call.release();
+      if (clientGone) {
+        this.recorder({
+          ...base,
+          outcome: 'client_disconnect',
+          target,
+          holdId: hold.id,
+          promptTokens: 0,
+          completionTokens: 0,
+          cost: 0,
+          attempts,
+        });
+        return;
+      }
       this.recorder({ ...base, outcome: 'error', target, holdId: hold.id, errorCode: errorCodeOf(err), attempts });
       throw err;
     }
     const appError = err instanceof AppError ? err : new AppError('UPSTREAM_FAILED', 'The upstream failed in the middle of the stream');
-    sink.fail(toOpenAiError(appError, base.caller.requestId));
+    if (!clientGone) sink.fail(toOpenAiError(appError, base.caller.requestId));
+    // What reached the client is paid for, whoever ended the stream (the client, the upstream or
+    // the deadline): the prompt was processed and those tokens were delivered.
+    const completionTokens = state.usage?.completion_tokens ?? tokensForChars(state.chars);
+    const prompt = state.usage?.prompt_tokens ?? prepared.promptEstimate;
+    const settlement = await call.settle(costOf(prepared.route.price, prompt, completionTokens), prompt + completionTokens);
     this.recorder({
       ...base,
-      outcome: 'stream_error',
+      outcome: clientGone ? 'client_disconnect' : 'stream_error',
       target,
       holdId: hold.id,
-      errorCode: appError.code,
-      completionTokens: tokensForChars(state.chars),
+      ...(clientGone ? {} : { errorCode: appError.code }),
+      promptTokens: prompt,
+      completionTokens,
+      cost: settlement.charged,
       attempts,
       ttftMs: state.ttftMs,
     });
-  }
-
-  private async admit(caller: Caller, prepared: Prepared, base: RecordBase): Promise<TpmDecision | undefined> {
-    try {
-      return await this.deps.limiter.admit(caller.tenantId, caller.keyId, prepared.promptEstimate);
-    } catch (err) {
-      this.recorder({ ...base, outcome: 'rate_limited', target: undefined, errorCode: errorCodeOf(err), attempts: [] });
-      throw err;
-    }
-  }
-
-  private async hold(
-    caller: Caller,
-    prepared: Prepared,
-    idempotencyKey: string,
-    tpm: TpmDecision | undefined,
-    base: RecordBase,
-  ): Promise<CreditHold> {
-    try {
-      return await this.deps.billing.hold({
-        tenantId: caller.tenantId,
-        amount: prepared.worstCase,
-        idempotencyKey,
-        ttlS: this.holdTtlS(prepared.route),
-        description: `${base.kind} ${prepared.route.alias}`,
-      });
-    } catch (err) {
-      await this.deps.limiter.settle(tpm, 0);
-      this.recorder({
-        ...base,
-        outcome: err instanceof AppError && err.code === 'INSUFFICIENT_CREDITS' ? 'insufficient_credits' : 'error',
-        target: undefined,
-        errorCode: errorCodeOf(err),
-        attempts: [],
-      });
-      throw err;
-    }
   }
 }
 
 function usageHeaders(prompt: number, completion: number): Record<string, string> {
   return { 'x-tollgate-prompt-tokens': String(prompt), 'x-tollgate-completion-tokens': String(completion) };
-}
-
-function errorCodeOf(err: unknown): string {
-  if (err instanceof AppError) return err.code;
-  if (err instanceof MidStreamFailure) return 'UPSTREAM_FAILED';
-  return 'INTERNAL';
 }
 
 function attemptsOf(err: unknown, fallback: AttemptRecord[]): AttemptRecord[] {

@@ -1,6 +1,7 @@
 import { AppError, randomBase62 } from '@tollgate/common';
 import { costOf, worstCaseCost } from '../billing/pricing';
-import { estimateEmbeddingTokens } from '../billing/tokens';
+import { createMeter, type Meter } from '../billing/metered';
+import { embeddingTokenBound, estimateEmbeddingTokens } from '../billing/tokens';
 import type { ChatDeps, Caller } from '../chat/service';
 import { tpmHeaders } from '../limits/tpm';
 import type { EmbeddingsRequest, EmbeddingsResponse } from '../openai/schema';
@@ -19,9 +20,11 @@ export type EmbeddingsDeps = Omit<ChatDeps, 'cache'>;
 /** Embeddings: the same limit → hold → upstream with fallbacks → capture path as chat, input tokens only. */
 export class EmbeddingsService {
   private readonly recorder: CallRecorder;
+  private readonly meter: Meter;
 
   constructor(private readonly deps: EmbeddingsDeps) {
     this.recorder = createCallRecorder(deps.usage, deps.metrics);
+    this.meter = createMeter({ billing: deps.billing, limiter: deps.limiter, recorder: this.recorder });
   }
 
   async embed(caller: Caller, request: EmbeddingsRequest): Promise<{ body: string; headers: Record<string, string> }> {
@@ -35,33 +38,14 @@ export class EmbeddingsService {
         details: { param: 'input' },
       });
     }
-    let tpm;
-    try {
-      tpm = await this.deps.limiter.admit(caller.tenantId, caller.keyId, estimate);
-    } catch (err) {
-      this.recorder({ ...base, outcome: 'rate_limited', target: undefined, errorCode: 'RATE_LIMITED', attempts: [] });
-      throw err;
-    }
-    let hold;
-    try {
-      hold = await this.deps.billing.hold({
-        tenantId: caller.tenantId,
-        amount: worstCaseCost(route.price, estimate, 0, this.deps.config.HOLD_INPUT_MARGIN_PCT),
-        idempotencyKey: `ai:embedding:${id}`,
-        ttlS: Math.ceil(route.deadlineMs / 1000) + this.deps.config.HOLD_TTL_MARGIN_S,
-        description: `embedding ${route.alias}`,
-      });
-    } catch (err) {
-      await this.deps.limiter.settle(tpm, 0);
-      this.recorder({
-        ...base,
-        outcome: err instanceof AppError && err.code === 'INSUFFICIENT_CREDITS' ? 'insufficient_credits' : 'error',
-        target: undefined,
-        errorCode: err instanceof AppError ? err.code : 'INTERNAL',
-        attempts: [],
-      });
-      throw err;
-    }
+    const call = await this.meter.open({
+      base,
+      promptEstimate: estimate,
+      worstCase: worstCaseCost(route.price, embeddingTokenBound(request), 0),
+      billingKey: `ai:embedding:${id}`,
+      ttlS: Math.ceil(route.deadlineMs / 1000) + this.deps.config.HOLD_TTL_MARGIN_S,
+    });
+    const { hold, tpm } = call;
     let result;
     const deadline = scopedSignal([], route.deadlineMs);
     try {
@@ -83,8 +67,7 @@ export class EmbeddingsService {
         },
       );
     } catch (err) {
-      await this.deps.billing.release(hold);
-      await this.deps.limiter.settle(tpm, 0);
+      await call.release();
       this.recorder({
         ...base,
         outcome: 'error',
@@ -100,8 +83,7 @@ export class EmbeddingsService {
     const response: EmbeddingsResponse = result.value;
     const promptTokens = response.usage?.prompt_tokens ?? estimate;
     const cost = costOf(route.price, promptTokens, 0);
-    const settlement = await this.deps.billing.settle(hold, cost, `ai:embedding:${id}`);
-    await this.deps.limiter.settle(tpm, promptTokens);
+    const settlement = await call.settle(cost, promptTokens);
     const data =
       request.encoding_format === 'base64'
         ? response.data.map((d) => ({ ...d, embedding: Array.isArray(d.embedding) ? toBase64Embedding(d.embedding) : d.embedding }))

@@ -26,6 +26,16 @@ redis.call('PEXPIRE', KEYS[1], 130000)
 return {1, used + tokens}
 `;
 
+// KEYS[1] the bucket a reservation went into; ARGV delta. A bucket that has expired is out of
+// every window by then (130 s > two buckets), so there is nothing to correct; re-creating it
+// with INCRBY would leave a key without a TTL, kept forever under Redis's noeviction.
+const ADJUST = `
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return redis.call('INCRBY', KEYS[1], ARGV[1])
+end
+return false
+`;
+
 export interface TpmDecision {
   limit: number;
   remaining: number;
@@ -97,7 +107,7 @@ export function createTokenLimiter(options: {
       const delta = actualTokens - decision.reservation.tokens;
       if (delta === 0) return;
       try {
-        await redis.incrby(decision.reservation.key, delta);
+        await redis.eval(ADJUST, 1, decision.reservation.key, String(delta));
       } catch (err) {
         logger.warn('token limit settle failed', { err });
       }

@@ -19,6 +19,8 @@ export interface LedgerSettings {
   defaultLowBalanceThreshold: number;
   holdDefaultTtlS: number;
   holdMaxTtlS: number;
+  /** How far below zero a late charge may take the available balance (micro-credits). */
+  maxDebt: number;
 }
 
 /** What the ledger's use cases need: built once per process and passed down. */
@@ -56,6 +58,7 @@ export function buildLedger(sources: LedgerSources): LedgerDeps {
       defaultLowBalanceThreshold: config.LOW_BALANCE_THRESHOLD,
       holdDefaultTtlS: config.HOLD_DEFAULT_TTL_S,
       holdMaxTtlS: config.HOLD_MAX_TTL_S,
+      maxDebt: config.MAX_DEBT,
     },
   };
 }

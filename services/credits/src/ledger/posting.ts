@@ -86,6 +86,8 @@ export interface ChargePosting {
   description: string | null;
   idempotencyKey: string;
   requestHash: string;
+  /** How far below zero this charge may take the available balance (0 for an ordinary charge). */
+  debtAllowed?: number;
   now: Date;
 }
 
@@ -110,7 +112,7 @@ export async function postCharge(db: Db, charge: ChargePosting): Promise<TenantB
   const { rows } = await sql<ReturnedRow>`
     with acct as (
       update accounts set balance = balance - ${charge.amount}::bigint, updated_at = ${charge.now}::timestamptz
-       where tenant_id = ${charge.tenantId} and kind = 'tenant' and balance - held >= ${charge.amount}::bigint
+       where tenant_id = ${charge.tenantId} and kind = 'tenant' and balance - held + ${charge.debtAllowed ?? 0}::bigint >= ${charge.amount}::bigint
       returning id, tenant_id, balance, held, low_balance_threshold, low_balance_notified
     ), txn as (
       insert into transactions (id, tenant_id, type, amount, description, idempotency_key, request_hash, created_at)

@@ -11,6 +11,11 @@ export const chargeBody = z.object({
   amount: positiveAmount,
   idempotency_key: idempotencyKeySchema,
   description: descriptionSchema.optional(),
+  /**
+   * A late charge for usage already delivered (a call that ran past its hold): it may take the
+   * available balance below zero, down to MAX_DEBT, instead of being refused.
+   */
+  allow_debt: z.boolean({ error: 'must be a boolean' }).optional(),
 });
 
 export const topUpBody = z.object({
@@ -47,6 +52,7 @@ export function transactionRoutes(deps: LedgerDeps): Router {
             amount: body.amount,
             idempotencyKey: body.idempotency_key,
             description: body.description,
+            allowDebt: body.allow_debt === true,
           }),
       ),
     );

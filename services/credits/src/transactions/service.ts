@@ -22,6 +22,8 @@ export interface ChargeInput {
   amount: number;
   idempotencyKey: string;
   description?: string | undefined;
+  /** Late charge: may take the available balance down to -settings.maxDebt. */
+  allowDebt?: boolean | undefined;
 }
 
 export interface TopUpInput {
@@ -49,7 +51,12 @@ async function replayOf(db: Db, tenantId: string, type: TransactionType, key: st
  */
 export async function charge(deps: LedgerDeps, input: ChargeInput): Promise<Outcome<TransactionView>> {
   const { db, clock, ids, settings } = deps;
-  const hash = requestHash('charge', { amount: input.amount, description: input.description ?? null });
+  // allow_debt joins the hash only when set, so earlier charges' keys still replay.
+  const hash = requestHash('charge', {
+    amount: input.amount,
+    description: input.description ?? null,
+    ...(input.allowDebt ? { allow_debt: 1 } : {}),
+  });
   const id = ids.next('txn');
   const now = clock.now();
   let account;
@@ -61,6 +68,7 @@ export async function charge(deps: LedgerDeps, input: ChargeInput): Promise<Outc
       description: input.description ?? null,
       idempotencyKey: input.idempotencyKey,
       requestHash: hash,
+      debtAllowed: input.allowDebt ? settings.maxDebt : 0,
       now,
     });
   } catch (err) {

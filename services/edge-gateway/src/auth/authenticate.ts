@@ -105,11 +105,15 @@ export function createAuthentication(options: AuthOptions) {
   return { recognise, authenticate };
 }
 
-/** 403 unless the credential holds the scope of the route's class (`admin` under /v1/admin). */
+/**
+ * 403 unless the credential holds the scope of the route's class (`admin` under /v1/admin); a
+ * path no route serves is answered here, to authenticated callers only.
+ */
 export function authorize(req: Request, _res: Response, next: NextFunction): void {
   const { route } = gatewayState(req);
   const identity = req.identity;
   if (!identity) throw new AppError('UNAUTHENTICATED', 'A valid credential is required');
+  if (route.unrouted) throw route.unrouted;
   if (!hasScope(identity, route.scope)) {
     throw new AppError('FORBIDDEN', `This credential lacks the "${route.scope}" scope needed for ${req.method} ${route.path}`, {
       details: { required_scope: route.scope },

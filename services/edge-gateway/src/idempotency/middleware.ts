@@ -1,4 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
 import type { NextFunction, Request, Response } from 'express';
 import { AppError, type Logger } from '@tollgate/common';
 import type { GatewayMetrics } from '../metrics';
@@ -39,6 +40,25 @@ export interface IdempotencyOptions {
 
 const isEventStream = (res: Response) => String(res.getHeader('content-type') ?? '').startsWith('text/event-stream');
 
+/**
+ * How the proxy finishes an idempotent request whose client left before the answer (proxy.ts).
+ * The upstream may still complete it — and charge for it — so the key stays locked and the
+ * answer is stored when it arrives: a retry gets 409 meanwhile, then the replay, never a second
+ * run. Streamed answers are still cut (they bill what was delivered) and release the key.
+ */
+export interface DetachedUpstream {
+  /** Set by the proxy when the request went upstream: a client leaving no longer releases the key. */
+  adopted: boolean;
+  /** The upstream's answer, watched from its headers on; stored if the client has gone when it ends. */
+  watch(proxyRes: IncomingMessage): void;
+  /** The upstream failed or was cut: a client that has gone releases the key so a retry runs. */
+  abandon(): void;
+}
+
+const detachedUpstreams = new WeakMap<Request, DetachedUpstream>();
+/** The idempotent request's hand-over for the proxy (undefined without an Idempotency-Key). */
+export const detachedUpstreamOf = (req: Request): DetachedUpstream | undefined => detachedUpstreams.get(req);
+
 function fingerprint(req: Request, bodySha256: string): string {
   return createHash('sha256').update(`${req.method}\n${gatewayState(req).route.path}\n${bodySha256}`).digest('hex');
 }
@@ -62,7 +82,8 @@ async function bodyHashOf(req: Request, state: GatewayRequestState): Promise<str
  * `Idempotent-Replayed: true`; a repeat while the first runs gets 409; the same key with another
  * method, path or body gets 422. Records are per tenant. Not stored, so a retry runs again:
  * streamed (text/event-stream) responses, responses over the size cap, 409/429 and 5xx answers,
- * and requests the client abandoned.
+ * and requests the client abandoned before they went upstream. A proxied request the client
+ * abandons keeps its lock and is stored when the upstream answers (see DetachedUpstream).
  */
 export function createIdempotency(options: IdempotencyOptions) {
   const { store, metrics, logger } = options;
@@ -112,17 +133,14 @@ export function createIdempotency(options: IdempotencyOptions) {
     const release = () =>
       store.release(key, token).catch((err: unknown) => logger.warn('could not release an idempotency key', { err: (err as Error).message }));
 
-    res.once('close', () => {
-      if (!res.writableFinished) void release();
-    });
-    res.once('finish', () => {
+    /** Stores one finished answer (or releases the key when it is not to be replayed). */
+    const keep = (status: number, rawHeaders: Record<string, number | string | string[] | undefined>, body: Buffer | undefined) => {
       void (async () => {
-        const status = res.statusCode;
-        if (!storable || isEventStream(res) || status >= 500 || status === 409 || status === 429) return release();
+        if (body === undefined || status >= 500 || status === 409 || status === 429) return release();
         const bodySha = await bodyHashOf(req, state);
         if (bodySha === undefined) return release();
         const headers: Record<string, string | string[]> = {};
-        for (const [name, value] of Object.entries(res.getHeaders())) {
+        for (const [name, value] of Object.entries(rawHeaders)) {
           if (value === undefined || NOT_REPLAYED.has(name)) continue;
           headers[name] = Array.isArray(value) ? value : String(value);
         }
@@ -132,10 +150,57 @@ export function createIdempotency(options: IdempotencyOptions) {
           fingerprint: fingerprint(req, bodySha),
           status,
           headers,
-          body: (state.redactStoredBody ?? ((b: Buffer) => b))(Buffer.concat(chunks)).toString('base64'),
+          body: (state.redactStoredBody ?? ((b: Buffer) => b))(body).toString('base64'),
           completed_at: Date.now(),
         });
       })().catch((err: unknown) => logger.warn('could not store an idempotent response', { err: (err as Error).message }));
+    };
+
+    // The upstream's own view of its answer, for when the client is gone before it ends.
+    let clientGone = false;
+    let upstream: { status: number; headers: IncomingMessage['headers']; body: Buffer | undefined } | 'failed' | undefined;
+    const settleDetached = () => {
+      if (!clientGone || upstream === undefined) return;
+      if (upstream === 'failed') void release();
+      else keep(upstream.status, upstream.headers, upstream.body);
+    };
+    const detached: DetachedUpstream = {
+      adopted: false,
+      watch(proxyRes) {
+        const parts: Buffer[] = [];
+        let bytes = 0;
+        let keepable = !String(proxyRes.headers['content-type'] ?? '').startsWith('text/event-stream');
+        proxyRes.on('data', (chunk: Buffer) => {
+          if (!keepable) return;
+          bytes += chunk.length;
+          if (bytes > options.maxResponseBytes) {
+            keepable = false;
+            parts.length = 0;
+          } else parts.push(chunk);
+        });
+        proxyRes.once('end', () => {
+          upstream ??= { status: proxyRes.statusCode ?? 502, headers: proxyRes.headers, body: keepable ? Buffer.concat(parts) : undefined };
+          settleDetached();
+        });
+        proxyRes.once('aborted', () => detached.abandon());
+        proxyRes.once('error', () => detached.abandon());
+      },
+      abandon() {
+        upstream ??= 'failed';
+        settleDetached();
+      },
+    };
+    detachedUpstreams.set(req, detached);
+
+    res.once('close', () => {
+      if (res.writableFinished) return;
+      clientGone = true;
+      // Not upstream (yet): nothing can complete it, so a retry may run.
+      if (!detached.adopted) void release();
+      else settleDetached();
+    });
+    res.once('finish', () => {
+      keep(res.statusCode, res.getHeaders(), storable && !isEventStream(res) ? Buffer.concat(chunks) : undefined);
     });
   }
 

@@ -1,31 +1,18 @@
-import { type NextFunction, type Request, type RequestHandler, type Response, Router } from 'express';
-import { paginationQuery, parseOrThrow, validateBody, validateQuery } from '@tollgate/common';
-import { gatewayState } from '../request-state';
+import { type RequestHandler, Router } from 'express';
+import { paginationQuery, parseOrThrow, requireScope, validateBody, validateQuery } from '@tollgate/common';
 import { tenantIdParam } from '../tenants/schemas';
 import { createKey, getKey, type KeyDeps, pageKeys, revoke } from './service';
 import { createKeyBody, keyIdParam } from './schemas';
 
 /**
- * The secret exists only in the creation response: the idempotency record keeps the key's
- * metadata with `key: null`, so a replay tells the caller to revoke it and create another.
+ * Admin routes for API keys, mounted under /v1/admin. Responses never carry a key hash; the
+ * secret exists only in the creation response (the route table keeps it out of idempotent
+ * replays). The router checks the admin scope itself: the edge's check is not the only one.
  */
-function keepSecretOutOfReplays(req: Request, _res: Response, next: NextFunction): void {
-  gatewayState(req).redactStoredBody = (body) => {
-    try {
-      const parsed = JSON.parse(body.toString('utf8')) as Record<string, unknown>;
-      if (typeof parsed['key'] !== 'string') return body;
-      return Buffer.from(JSON.stringify({ ...parsed, key: null, key_redacted: true }));
-    } catch {
-      return Buffer.alloc(0);
-    }
-  };
-  next();
-}
-
-/** Admin routes for API keys, mounted under /v1/admin. Responses never carry a key hash. */
 export function keyRoutes(deps: KeyDeps, json: RequestHandler, idempotent: RequestHandler): Router {
   const router = Router();
-  router.post('/tenants/:id/keys', json, keepSecretOutOfReplays, idempotent, validateBody(createKeyBody), async (req, res) => {
+  router.use(requireScope('admin'));
+  router.post('/tenants/:id/keys', json, idempotent, validateBody(createKeyBody), async (req, res) => {
     res.status(201).json(await createKey(deps, parseOrThrow(tenantIdParam, req.params['id'], 'path'), req.body));
   });
   router.get('/tenants/:id/keys', validateQuery(paginationQuery), async (req, res) => {

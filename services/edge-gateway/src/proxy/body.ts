@@ -67,8 +67,6 @@ export async function drainAndHash(req: IncomingMessage, limit: number): Promise
   return digest;
 }
 
-const MAX_DRAIN_BYTES = 8 * 1024 * 1024;
-
 export const tooLarge = (limit: number) =>
   new AppError('PAYLOAD_TOO_LARGE', `The request body is larger than ${limit} bytes allowed on this route`, { details: { limit_bytes: limit } });
 
@@ -76,14 +74,11 @@ export const tooLarge = (limit: number) =>
  * Refuses, before anything else runs, a body whose declared Content-Length is over the route's
  * limit. Chunked bodies have no length up front: the proxy meters them as they stream.
  */
-export function enforceDeclaredBodyLimit(req: Request, res: Response, next: NextFunction): void {
+export function enforceDeclaredBodyLimit(req: Request, _res: Response, next: NextFunction): void {
   const { bodyLimit } = gatewayState(req);
   const declared = req.headers['content-length'];
   if (declared !== undefined && Number(declared) > bodyLimit) {
-    // Node discards an unread body after the response so the connection can be reused; that
-    // also lets a client that is still sending read our 413 instead of a reset. Past a few MiB
-    // draining costs more than a new connection, so those are closed.
-    if (Number(declared) > MAX_DRAIN_BYTES) res.setHeader('Connection', 'close');
+    // The error handler drains the unread body or closes the connection cleanly (settleUnreadBody).
     throw tooLarge(bodyLimit);
   }
   next();

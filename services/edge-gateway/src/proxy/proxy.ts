@@ -1,4 +1,3 @@
-import { randomFillSync } from 'node:crypto';
 import http from 'node:http';
 import type { NextFunction, Request, Response } from 'express';
 import { createProxyMiddleware, type RequestHandler } from 'http-proxy-middleware';
@@ -7,14 +6,20 @@ import {
   type CircuitBreakerPolicy,
   CircuitState,
   createCircuitBreaker,
+  currentContext,
+  formatTraceparent,
+  INTERNAL_HEADERS,
   isBrokenCircuitError,
+  isValidTraceparent,
   type Logger,
   sendError,
+  traceIdsUnder,
 } from '@tollgate/common';
+import { detachedUpstreamOf } from '../idempotency/middleware';
 import type { GatewayMetrics } from '../metrics';
 import { gatewayState } from '../request-state';
 import { hasBody, meterBody, tooLarge } from './body';
-import { errorFormatForPath, matchUpstream, type UpstreamName } from './routes';
+import type { UpstreamName } from './routes';
 
 export interface ProxyOptions {
   upstreams: Record<UpstreamName, string>;
@@ -25,11 +30,12 @@ export interface ProxyOptions {
   metrics: GatewayMetrics;
 }
 
-/** Client-sent identity headers: only the gateway may set these. */
+/**
+ * Client-sent internal headers (the identity): only the gateway may set these. Other
+ * `x-tollgate-*` headers are client options (`x-tollgate-cache`) and pass through.
+ */
 export function stripClientIdentityHeaders(req: Request, _res: Response, next: NextFunction): void {
-  for (const name of Object.keys(req.headers)) {
-    if (name.startsWith('x-tollgate-')) delete req.headers[name];
-  }
+  for (const name of INTERNAL_HEADERS) delete req.headers[name];
   next();
 }
 
@@ -42,38 +48,23 @@ function dropHopByHop(headers: http.IncomingHttpHeaders): void {
     for (const name of listed.split(',')) {
       const field = name.trim().toLowerCase();
       // Never let a client hide end-to-end fields the gateway relies on.
-      if (field && field !== 'x-tollgate-identity' && field !== 'x-request-id' && field !== 'traceparent') delete headers[field];
+      if (field && !INTERNAL_HEADERS.includes(field) && field !== 'x-request-id' && field !== 'traceparent') delete headers[field];
     }
   }
   for (const name of HOP_BY_HOP) delete headers[name];
 }
 
-/** 24 random bytes as hex, drawn from a pooled buffer: one getrandom call per 170 requests. */
-const RANDOM_POOL = Buffer.alloc(4096);
-let randomOffset = RANDOM_POOL.length;
-function randomHex24(): string {
-  if (randomOffset + 24 > RANDOM_POOL.length) {
-    randomFillSync(RANDOM_POOL);
-    randomOffset = 0;
-  }
-  const hex = RANDOM_POOL.toString('hex', randomOffset, randomOffset + 24);
-  randomOffset += 24;
-  return hex;
-}
-
-const TRACEPARENT = /^00-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}$/;
-
 /**
- * A request without a usable W3C traceparent gets one, so every service logs the same trace id
- * even when the gateway itself is not exporting spans (with tracing on, the http
- * instrumentation replaces it with the gateway's own span context).
+ * The upstream's traceparent. Without the OpenTelemetry SDK the gateway's own span (from the
+ * request context) becomes the parent; with it, the http instrumentation replaces the header
+ * with its span context, so only a missing or unusable one needs filling in here.
  */
 function ensureTraceparent(req: Request): void {
   const incoming = req.headers.traceparent;
-  if (typeof incoming === 'string' && TRACEPARENT.test(incoming)) return;
-  delete req.headers.tracestate;
-  const ids = randomHex24();
-  req.headers.traceparent = `00-${ids.slice(0, 32)}-${ids.slice(32)}-01`;
+  if (!isValidTraceparent(incoming)) delete req.headers.tracestate;
+  const ids = currentContext()?.trace;
+  if (ids) req.headers.traceparent = formatTraceparent(ids);
+  else if (!isValidTraceparent(incoming)) req.headers.traceparent = formatTraceparent(traceIdsUnder(undefined));
 }
 
 interface ProxyExchange {
@@ -81,6 +72,7 @@ interface ProxyExchange {
   timedOut: boolean;
   clientGone: boolean;
   proxyReq?: http.ClientRequest;
+  proxyRes?: http.IncomingMessage;
   /** Settles the circuit breaker's view of this call. */
   settle: (failure?: Error) => void;
 }
@@ -88,12 +80,25 @@ interface ProxyExchange {
 const EXCHANGE = Symbol('proxyExchange');
 type ProxiedRequest = Request & { [EXCHANGE]?: ProxyExchange };
 
+/** An idempotent upstream keeps running after its client left unless its answer is a stream. */
+const keepsRunning = (proxyRes: http.IncomingMessage | undefined) =>
+  !String(proxyRes?.headers['content-type'] ?? '').startsWith('text/event-stream');
+
+/** The client's socket is gone: read the rest of the answer for the idempotency record only. */
+function drainDetached(proxyRes: http.IncomingMessage | undefined): void {
+  if (!proxyRes) return;
+  proxyRes.unpipe();
+  proxyRes.resume();
+}
+
 /**
  * One streaming proxy per upstream (http-proxy-middleware): bodies and responses are piped,
  * never buffered, so SSE chunks and uploads flow through as they arrive. Refused or reset
  * upstreams answer 502, deadlines 504, both in the error envelope (OpenAI's shape on its
  * routes); a circuit breaker per upstream answers 503 at once while open; a client that goes
- * away aborts the upstream request.
+ * away aborts the upstream request — unless it sent an Idempotency-Key and the answer is not a
+ * stream: then the upstream finishes (it may charge for the work) and the idempotency layer
+ * stores its answer for the client's retry.
  */
 export function createUpstreamProxy(options: ProxyOptions) {
   const { logger, metrics } = options;
@@ -135,15 +140,29 @@ export function createUpstreamProxy(options: ProxyOptions) {
             exchange.timedOut = true;
             proxyReq.destroy(new Error(`upstream ${name} timed out after ${timeoutMs} ms`));
           });
-          // The client left: stop the upstream work too (a streamed completion stops generating).
+          const detached = detachedUpstreamOf(req as Request);
+          if (detached) detached.adopted = true;
+          // The client left: stop the upstream work too (a streamed completion stops generating),
+          // unless an idempotent answer is still to come (see keepsRunning).
           res.once('close', () => {
             if (!res.writableFinished) {
               exchange.clientGone = true;
-              proxyReq.destroy();
+              if (detached && keepsRunning(exchange.proxyRes)) drainDetached(exchange.proxyRes);
+              else proxyReq.destroy();
             }
           });
         },
         proxyRes: (proxyRes, req) => {
+          const exchange = (req as ProxiedRequest)[EXCHANGE]!;
+          exchange.proxyRes = proxyRes;
+          const detached = detachedUpstreamOf(req as Request);
+          if (detached) {
+            detached.watch(proxyRes);
+            if (exchange.clientGone) {
+              if (keepsRunning(proxyRes)) setImmediate(() => drainDetached(proxyRes));
+              else exchange.proxyReq?.destroy();
+            }
+          }
           dropHopByHop(proxyRes.headers);
           // An upstream that answers is up, whatever the status: its own 502/503 (a failing AI
           // provider, its database away) carries the best advice for the client (Retry-After),
@@ -157,6 +176,7 @@ export function createUpstreamProxy(options: ProxyOptions) {
           const state = gatewayState(request);
           const response = res as Response;
           const tooBig = state.bodyTooLarge === true;
+          detachedUpstreamOf(request)?.abandon();
           if (exchange.clientGone || tooBig) exchange.settle();
           else exchange.settle(err);
           if (!tooBig && !exchange.clientGone) {
@@ -170,14 +190,14 @@ export function createUpstreamProxy(options: ProxyOptions) {
           }
           let appError: AppError;
           if (tooBig) {
-            response.setHeader('Connection', 'close');
+            // sendError closes the connection cleanly: the rest of the chunked body is unread.
             appError = tooLarge(state.bodyLimit);
           } else if (exchange.timedOut) {
             appError = new AppError('UPSTREAM_TIMEOUT', `The ${name} service did not answer in time`);
           } else {
             appError = new AppError('UPSTREAM_FAILED', `The ${name} service is unreachable`);
           }
-          sendError(request, response, appError, errorFormatForPath(state.route.path));
+          sendError(request, response, appError, state.route.errorFormat);
         },
       },
     });
@@ -205,38 +225,39 @@ export function createUpstreamProxy(options: ProxyOptions) {
       new AppError('SERVICE_UNAVAILABLE', `The ${name} service is failing; requests are paused briefly`, {
         headers: { 'Retry-After': String(Math.max(1, Math.ceil(options.breaker.halfOpenAfterMs / 1000))) },
       }),
-      errorFormatForPath(gatewayState(req).route.path),
+      gatewayState(req).route.errorFormat,
     );
   };
 
   const middleware = (req: Request, res: Response, next: NextFunction): void => {
-    const state = req.gateway;
-    // Only /v1 requests went through classification, authentication and limits.
-    const route = state ? matchUpstream(state.route.path) : undefined;
-    if (!route) {
+    // Only /v1 requests went through classification, authentication and limits; the gateway's
+    // own routes were answered before this.
+    const route = req.gateway?.route;
+    if (!route || route.owner === 'gateway') {
       next();
       return;
     }
-    (req as Request & { metricsRoute?: string }).metricsRoute = `proxy:${route.upstream}`;
+    const upstream = route.owner;
+    (req as Request & { metricsRoute?: string }).metricsRoute = `proxy:${upstream}`;
     // While open, execute() refuses at once (BrokenCircuitError); once the half-open delay has
     // passed it lets one trial call through.
-    const breaker = breakers.get(route.upstream)!;
+    const breaker = breakers.get(upstream)!;
     // While one trial call is out, cockatiel would hold every other call until the trial's
     // answer (up to the route's deadline): refuse them at once instead, as while open.
     if (breaker.state === CircuitState.HalfOpen) {
-      circuitOpen(req, res, route.upstream);
+      circuitOpen(req, res, upstream);
       return;
     }
     dropHopByHop(req.headers);
     ensureTraceparent(req);
-    const proxy = proxies.get(route.upstream)!;
+    const proxy = proxies.get(upstream)!;
     const handler = route.streaming ? proxy.streaming : proxy.normal;
     breaker
       .execute(
         () =>
           new Promise<void>((resolve, reject) => {
             const exchange: ProxyExchange = {
-              upstream: route.upstream,
+              upstream: upstream,
               timedOut: false,
               clientGone: false,
               settle: (failure) => (failure ? reject(failure) : resolve()),
@@ -249,7 +270,7 @@ export function createUpstreamProxy(options: ProxyOptions) {
       )
       .catch((err: unknown) => {
         // Failures were answered by the proxy's error handler; only the breaker's refusal is left.
-        if (isBrokenCircuitError(err)) circuitOpen(req, res, route.upstream);
+        if (isBrokenCircuitError(err)) circuitOpen(req, res, upstream);
       });
   };
 

@@ -1,11 +1,12 @@
 import { type RequestHandler, Router } from 'express';
-import { paginationQuery, parseOrThrow, validateBody, validateQuery } from '@tollgate/common';
+import { paginationQuery, parseOrThrow, requireScope, validateBody, validateQuery } from '@tollgate/common';
 import { changeTenant, createTenant, getTenant, pageTenants, type TenantDeps } from './service';
 import { createTenantBody, tenantIdParam, updateTenantBody } from './schemas';
 
-/** Admin routes for tenants, mounted under /v1/admin (authorization happened upstream). */
+/** Admin routes for tenants, mounted under /v1/admin; the router checks the admin scope itself. */
 export function tenantRoutes(deps: TenantDeps, json: RequestHandler, idempotent: RequestHandler): Router {
   const router = Router();
+  router.use(requireScope('admin'));
   router.post('/tenants', json, idempotent, validateBody(createTenantBody), async (req, res) => {
     res.status(201).json(await createTenant(deps, req.body));
   });

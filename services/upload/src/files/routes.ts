@@ -1,6 +1,6 @@
 import { type NextFunction, type Request, type Response, Router } from 'express';
 import { z } from 'zod';
-import { AppError, notFound, paginationQuery, requireScope, tenantOf, validateQuery } from '@tollgate/common';
+import { AppError, notFound, paginationQuery, requireScope, settleUnreadBody, tenantOf, validateQuery } from '@tollgate/common';
 import { sendFileContent } from './content';
 import { PURPOSE_NAMES } from './purposes';
 import { serializeFile } from './serialize';
@@ -33,14 +33,6 @@ export function routeTimeout(ms: number) {
   };
 }
 
-/** When we answer before reading the whole body, close the connection instead of reusing it. */
-export function closeIfBodyUnread(req: Request, res: Response): void {
-  if (!req.complete && !res.headersSent) {
-    res.setHeader('Connection', 'close');
-    req.resume();
-  }
-}
-
 export function filesRouter(service: FileService, storage: ObjectStorage, timeoutMs: number): Router {
   const router = Router();
   const timeout = routeTimeout(timeoutMs);
@@ -50,7 +42,7 @@ export function filesRouter(service: FileService, storage: ObjectStorage, timeou
       const row = await service.uploadMultipart(req, tenantOf(req));
       res.status(201).setHeader('Location', `/v1/files/${row.id}`).json(serializeFile(row));
     } catch (err) {
-      closeIfBodyUnread(req, res);
+      settleUnreadBody(req, res);
       throw err;
     }
   });

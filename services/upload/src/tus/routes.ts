@@ -1,7 +1,6 @@
 import { type NextFunction, type Request, type Response, Router } from 'express';
-import { AppError, notFound, requireScope, tenantOf, validationFailed } from '@tollgate/common';
+import { AppError, notFound, requireScope, settleUnreadBody, tenantOf, validationFailed } from '@tollgate/common';
 import type { TusUploadRow } from '../db';
-import { closeIfBodyUnread } from '../files/routes';
 import { serializeFile } from '../files/serialize';
 import type { FileService } from '../files/service';
 import { CHECKSUM_ALGORITHMS, ChecksumMismatch, type ChunkChecksum, integerHeader, type TusService } from './service';
@@ -115,7 +114,7 @@ export function tusRouter(tus: TusService, files: FileService, maxBytes: number)
       }
       res.status(201).end();
     } catch (err) {
-      closeIfBodyUnread(req, res);
+      settleUnreadBody(req, res);
       if (err instanceof ChecksumMismatch) return sendChecksumMismatch(req, res, err);
       throw err;
     }
@@ -142,7 +141,7 @@ export function tusRouter(tus: TusService, files: FileService, maxBytes: number)
       setUploadHeaders(res, result.upload);
       res.status(204).end();
     } catch (err) {
-      closeIfBodyUnread(req, res);
+      settleUnreadBody(req, res);
       if (err instanceof ChecksumMismatch) return sendChecksumMismatch(req, res, err);
       throw err;
     }

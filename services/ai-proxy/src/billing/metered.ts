@@ -1,0 +1,90 @@
+import { AppError, type CreditHold } from '@tollgate/common';
+import type { TokenLimiter, TpmDecision } from '../limits/tpm';
+import { MidStreamFailure } from '../routing/executor';
+import type { CallRecorder, RecordBase } from '../usage/recorder';
+import type { Billing, Settlement } from './billing';
+
+/**
+ * The billing sequence every metered call shares — token limit → hold → (the upstream call) →
+ * capture what was used, or release when nothing was → settle the token reservation — written
+ * once for chat, streams, embeddings and queued completions, so a fix lands on every path.
+ */
+export interface Meter {
+  /** Takes the token reservation and the hold; a refusal is recorded and thrown (nothing held). */
+  open(input: MeterInput): Promise<MeteredCall>;
+}
+
+export interface MeterInput {
+  base: RecordBase;
+  /** Tokens reserved against the tenant's TPM limit (an estimate). */
+  promptEstimate: number;
+  /** The hold: what the call can cost at most. */
+  worstCase: number;
+  /** One credits key per call (not per try): hold, capture, overage. */
+  billingKey: string;
+  ttlS: number;
+}
+
+export interface MeteredCall {
+  readonly hold: CreditHold;
+  readonly tpm: TpmDecision | undefined;
+  /** Captures `cost` (the rest returns) and settles the reservation at `tokens`. */
+  settle(cost: number, tokens: number): Promise<Settlement>;
+  /** Nothing was used: the hold and the reservation go back. */
+  release(): Promise<void>;
+}
+
+export function createMeter(deps: { billing: Billing; limiter: TokenLimiter; recorder: CallRecorder }): Meter {
+  const { billing, limiter, recorder } = deps;
+  return {
+    async open(input) {
+      const { base } = input;
+      let tpm: TpmDecision | undefined;
+      try {
+        tpm = await limiter.admit(base.caller.tenantId, base.caller.keyId, input.promptEstimate);
+      } catch (err) {
+        recorder({ ...base, outcome: 'rate_limited', target: undefined, errorCode: errorCodeOf(err), attempts: [] });
+        throw err;
+      }
+      let hold: CreditHold;
+      try {
+        hold = await billing.hold({
+          tenantId: base.caller.tenantId,
+          amount: input.worstCase,
+          idempotencyKey: input.billingKey,
+          ttlS: input.ttlS,
+          description: `${base.kind} ${base.route.alias}`,
+        });
+      } catch (err) {
+        await limiter.settle(tpm, 0);
+        recorder({
+          ...base,
+          outcome: err instanceof AppError && err.code === 'INSUFFICIENT_CREDITS' ? 'insufficient_credits' : 'error',
+          target: undefined,
+          errorCode: errorCodeOf(err),
+          attempts: [],
+        });
+        throw err;
+      }
+      return {
+        hold,
+        tpm,
+        async settle(cost, tokens) {
+          const settlement = await billing.settle(hold, cost, input.billingKey);
+          await limiter.settle(tpm, tokens);
+          return settlement;
+        },
+        async release() {
+          await billing.release(hold);
+          await limiter.settle(tpm, 0);
+        },
+      };
+    },
+  };
+}
+
+export function errorCodeOf(err: unknown): string {
+  if (err instanceof AppError) return err.code;
+  if (err instanceof MidStreamFailure) return 'UPSTREAM_FAILED';
+  return 'INTERNAL';
+}
