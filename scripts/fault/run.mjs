@@ -10,6 +10,9 @@
 import path from 'node:path';
 import { DATA_DIR } from '../lib/infra.mjs';
 import { parseArgs, runOptInSuite } from '../lib/opt-in.mjs';
+import { ensureNode } from '../lib/node.mjs';
+
+await ensureNode(); // Node 24 or later, else re-run under the pinned Node 24 (scripts/lib/node.mjs)
 
 const args = parseArgs(process.argv.slice(2));
 await runOptInSuite({

@@ -1,7 +1,7 @@
 // The shared shape of the opt-in suites (`npm run load`, `npm run fault`): flags, infra, build,
 // one jest file on a fresh mesh, the exit code.
 import { ensureInfra, stopPrivateInstances } from './infra.mjs';
-import { ensureInstalled, pnpm } from './pnpm.mjs';
+import { ensureInstalled, jest, pnpm } from './pnpm.mjs';
 
 /** `--key=value` and bare `--flag` (true) into an object. */
 export function parseArgs(argv) {
@@ -33,7 +33,7 @@ export async function runOptInSuite({ name, testFile, env: suiteEnv }) {
       ...suiteEnv,
     };
     pnpm(['exec', 'turbo', 'run', 'build', '--output-logs=errors-only'], { env });
-    const code = pnpm(['exec', 'jest', testFile, '--runInBand'], { exitOnFailure: false, env });
+    const code = jest([testFile, '--runInBand'], { env });
     stopPrivateInstances();
     process.exit(code === 0 ? 0 : 1);
   } catch (err) {

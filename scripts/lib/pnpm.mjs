@@ -27,6 +27,17 @@ export function pnpm(args, { exitOnFailure = true, env = process.env } = {}) {
   return result.status ?? 1;
 }
 
+/**
+ * jest with `args`, through pnpm. Some dependencies ship only ES modules (kysely from 0.29): the
+ * compiled services load them with require() (Node ≥ 22.12), and jest (30.4+, on Node ≥ 24.9)
+ * does the same in its module registry when Node runs with --experimental-vm-modules. A flag on
+ * jest's own process (its workers inherit it), not NODE_OPTIONS, so services the tests spawn
+ * run exactly as in production.
+ */
+export function jest(args, options = {}) {
+  return pnpm(['exec', 'node', '--experimental-vm-modules', path.join(ROOT, 'node_modules/jest/bin/jest.js'), ...args], { exitOnFailure: false, ...options });
+}
+
 /** Install from the lockfile; quick when everything is already there. */
 export function ensureInstalled() {
   pnpm(['install', '--frozen-lockfile', '--prefer-offline', '--reporter=silent']);

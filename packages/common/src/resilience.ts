@@ -91,7 +91,7 @@ export interface BreakerOptions {
    */
   halfOpenMaxMs?: number;
   /** Which errors count as failures (default: all). */
-  isFailure?: (err: Error) => boolean;
+  isFailure?: (err: unknown) => boolean;
 }
 
 /** A circuit breaker (cockatiel): fails fast with BrokenCircuitError while open. */

@@ -25,6 +25,9 @@ import { fileURLToPath } from 'node:url';
 import { spawnSync } from 'node:child_process';
 import { DATA_DIR, ensureInfra, freePort, stopPrivateInstances } from '../../lib/infra.mjs';
 import { pnpm, ROOT } from '../../lib/pnpm.mjs';
+import { ensureNode } from '../../lib/node.mjs';
+
+await ensureNode(); // Node 24 or later, else re-run under the pinned Node 24 (scripts/lib/node.mjs)
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const args = Object.fromEntries(

@@ -15,6 +15,9 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import path from 'node:path';
+import { ensureNode } from '../../lib/node.mjs';
+
+await ensureNode(); // Node 24 or later, else re-run under the pinned Node 24 (scripts/lib/node.mjs)
 
 const ROOT = path.resolve(import.meta.dirname, '../../..');
 const require = createRequire(path.join(ROOT, 'services/credits/package.json'));

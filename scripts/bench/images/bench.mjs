@@ -17,6 +17,9 @@ import http from 'node:http';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
+import { ensureNode } from '../../lib/node.mjs';
+
+await ensureNode(); // Node 24 or later, else re-run under the pinned Node 24 (scripts/lib/node.mjs)
 
 const ROOT = path.resolve(import.meta.dirname, '../../..');
 const SERVICE = path.join(ROOT, 'services/image-pipeline');

@@ -16,6 +16,9 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { DATA_DIR, ensureInfra, stopPrivateInstances } from '../../lib/infra.mjs';
 import { pnpm, ROOT } from '../../lib/pnpm.mjs';
+import { ensureNode } from '../../lib/node.mjs';
+
+await ensureNode(); // Node 24 or later, else re-run under the pinned Node 24 (scripts/lib/node.mjs)
 
 const args = Object.fromEntries(
   process.argv.slice(2).map((a) => {

@@ -1,3 +1,5 @@
+import { execFileSync } from 'node:child_process';
+import { realpathSync } from 'node:fs';
 import { startMesh, type Mesh } from '@tollgate/testkit';
 import { apiClient, createTenant } from '../src/api';
 
@@ -17,6 +19,17 @@ describe('the mesh', () => {
     const body = (await res.json()) as { checks: Record<string, { ok: boolean }> };
     for (const upstream of ['ai-proxy', 'credits', 'upload', 'image-pipeline', 'webhook']) {
       expect(body.checks[`upstream:${upstream}`]).toMatchObject({ ok: true });
+    }
+  });
+
+  // npm test runs on the .nvmrc Node (fetched from the npm registry where the machine's Node is
+  // older); every service process must run on that same binary, not fall back to the old one.
+  (process.platform === 'linux' ? it : it.skip)('runs every service on Node 24 or later: the Node this test runs on', () => {
+    expect(Number(process.versions.node.split('.')[0])).toBeGreaterThanOrEqual(24);
+    for (const [name, child] of Object.entries(mesh.processes)) {
+      const exe = realpathSync(`/proc/${child.pid}/exe`);
+      const version = execFileSync(exe, ['-p', 'process.versions.node'], { encoding: 'utf8' }).trim();
+      expect(`${name}: ${version}`).toBe(`${name}: ${process.versions.node}`);
     }
   });
 

@@ -6,6 +6,7 @@ import {
   createRedis,
   type EventPublisher,
   type Redis,
+  WEBHOOK_EVENTS_QUEUE,
 } from '@tollgate/common';
 import { createTestEnv, listen, type Listening, silentLogger, TEST_INTERNAL_SECRET, type TestEnv } from '@tollgate/testkit';
 import type { Queue, Worker } from 'bullmq';
@@ -67,7 +68,11 @@ export async function startHarness(options: {
   const credits = options.credits ?? fakeCredits!;
   const queueRedis = createRedis(env.redisUrl, 'queue');
   const queue = createQueue(AI_COMPLETIONS_QUEUE, { connection: queueRedis, prefix: env.prefix });
-  const events = createEventPublisher({ connection: queueRedis, prefix: env.prefix });
+  const eventsQueue = createQueue(WEBHOOK_EVENTS_QUEUE, { connection: queueRedis, prefix: env.prefix });
+  const events = createEventPublisher({ connection: queueRedis, prefix: env.prefix, queue: eventsQueue });
+  // BullMQ: a queue closed while its connection still initialises rejects later, on a connection
+  // whose listeners close() already removed (an unhandled error that fails a short test).
+  await Promise.all([queue.waitUntilReady(), eventsQueue.waitUntilReady()]);
   const logger = silentLogger('ai-proxy');
   const app = createApp({
     config,
@@ -111,6 +116,7 @@ export async function startHarness(options: {
       await app.close();
       await queue.close();
       await events.close();
+      await eventsQueue.close();
       await queueRedis.quit();
       await env.cleanup();
     },

