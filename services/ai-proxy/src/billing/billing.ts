@@ -34,8 +34,12 @@ export interface Billing {
    * captured, the call is paid already (settle is a no-op); if it was released or expired (or
    * captured past the replay window), a new hold is taken under a key derived from this one, and
    * settling it uses that key.
+   * `capturedMeansPaid: false` is for a call about to ask the upstream: a captured hold under its
+   * key means that call finished and was billed, and nobody kept its answer for this caller (the
+   * gateway replays kept answers before they reach here), so running it again unbilled would hand
+   * out a free call on every retry: it is refused with 409 instead.
    */
-  hold(input: HoldInput): Promise<CreditHold>;
+  hold(input: HoldInput, options?: { capturedMeansPaid?: boolean }): Promise<CreditHold>;
   settle(hold: CreditHold, cost: number, idempotencyKey: string): Promise<Settlement>;
   release(hold: CreditHold): Promise<void>;
   /** A one-step charge (cache hits billed at a rate). */
@@ -90,8 +94,13 @@ export function createBilling(credits: CreditsClient, logger: Logger, deferred?:
     }
   };
   return {
-    async hold(input) {
+    async hold(input, options = {}) {
       let hold = await holdOne(input);
+      if (options.capturedMeansPaid === false && hold.status === 'captured' && !finished(hold)) {
+        throw new AppError('CONFLICT', 'The call under this Idempotency-Key completed and was billed, but its answer was not kept; use a new Idempotency-Key for another call', {
+          details: { reason: 'completed_answer_not_kept' },
+        });
+      }
       // Bounded: each finished hold in the chain was an earlier try of the same call.
       for (let retry = 1; retry <= 5 && finished(hold); retry++) {
         const key = `${input.idempotencyKey}:r${retry}`;

@@ -54,7 +54,7 @@ export function createMeter(deps: { billing: Billing; limiter: TokenLimiter; rec
           idempotencyKey: input.billingKey,
           ttlS: input.ttlS,
           description: `${base.kind} ${base.route.alias}`,
-        });
+        }, { capturedMeansPaid: false });
       } catch (err) {
         await limiter.settle(tpm, 0);
         recorder({
@@ -69,14 +69,20 @@ export function createMeter(deps: { billing: Billing; limiter: TokenLimiter; rec
       return {
         hold,
         tpm,
+        // The token reservation is settled whatever billing does, or it would stay held until it expires.
         async settle(cost, tokens) {
-          const settlement = await billing.settle(hold, cost, input.billingKey);
-          await limiter.settle(tpm, tokens);
-          return settlement;
+          try {
+            return await billing.settle(hold, cost, input.billingKey);
+          } finally {
+            await limiter.settle(tpm, tokens);
+          }
         },
         async release() {
-          await billing.release(hold);
-          await limiter.settle(tpm, 0);
+          try {
+            await billing.release(hold);
+          } finally {
+            await limiter.settle(tpm, 0);
+          }
         },
       };
     },
