@@ -33,7 +33,7 @@ import { enforceDeclaredBodyLimit } from './proxy/body';
 import { createUpstreamProxy, stripClientIdentityHeaders } from './proxy/proxy';
 import { bodyLimitOf, isUploadTarget, type UpstreamName, upstreamUrls } from './proxy/routes';
 import { createRateLimiters } from './ratelimit/limiters';
-import { publicPath, routeRequests } from './request-state';
+import { publicPath, requireRouted, routeRequests } from './request-state';
 import { compose } from './compose';
 import { tenantRoutes } from './tenants/routes';
 
@@ -178,6 +178,7 @@ export function createApp(deps: AppDeps): Gateway {
       app.use(
         '/v1',
         compose(
+          requireRouted,
           stripClientIdentityHeaders,
           enforceDeclaredBodyLimit,
           auth.recognise,

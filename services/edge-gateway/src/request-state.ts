@@ -1,4 +1,5 @@
 import type { NextFunction, Request, Response } from 'express';
+import { AppError } from '@tollgate/common';
 import type { TenantRateLimits } from './db';
 import { type ClassifiedRequest, classifyRequest } from './proxy/routes';
 import { canonicalTarget } from './proxy/target';
@@ -19,6 +20,8 @@ export interface GatewayRequestState {
   bodyDigest?: Promise<BodyDigest>;
   /** The streamed body went past the limit: the upstream request was cut. */
   bodyTooLarge?: boolean;
+  /** Set by authorize: only then may the request be proxied. */
+  authorized?: boolean;
   /** Applied to a response before it is kept for idempotent replay (to leave secrets out). */
   redactStoredBody?: (body: Buffer) => Buffer;
 }
@@ -47,6 +50,12 @@ export function gatewayState(req: Request): GatewayRequestState {
  * all see one path. A path no route has carries its 404 / 405, answered once the caller is
  * authenticated (the table is not for anonymous probing).
  */
+/** First step of the /v1 chain: a target that was not routed as /v1 (say `/v1/..`) is no /v1 request. */
+export function requireRouted(req: Request, _res: Response, next: NextFunction): void {
+  if (!req.gateway) throw new AppError('NOT_FOUND', `No route for ${req.method} ${req.originalUrl.split('?', 1)[0]!.slice(0, 200)}`, { details: { reason: 'no_route' } });
+  next();
+}
+
 export function routeRequests(bodyLimitFor: (route: ClassifiedRequest) => number) {
   return (req: Request, _res: Response, next: NextFunction): void => {
     const target = canonicalTarget(req.url);

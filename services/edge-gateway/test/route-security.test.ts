@@ -116,6 +116,9 @@ function equivalentSpellings(route: GatewayRoute): [name: string, target: string
     ['trailing slash', `${canonical}/`],
     ['absolute form', `http://tollgate.example${canonical}`],
     ['absolute form, odd case', `HTTP://Tollgate.Example:8080${join(segments.map((s) => (s.literal ? s.value.toUpperCase() : s.value)))}`],
+    // Authorities the legacy URL parser would fold into the path.
+    ['absolute form, non-numeric port', `http://a:b${canonical}`],
+    ['absolute form, userinfo', `http://u@h:x${canonical}`],
   ];
 }
 
@@ -187,6 +190,9 @@ describe('paths no route has', () => {
     expect((await send('GET', '/v1/nothing-here')).status).toBe(401);
     expect((await send('GET', '/v1/nothing-here', bearer(beta.key))).status).toBe(404);
     expect((await send('GET', '/V1/Admin/../nothing', bearer(beta.key))).status).toBe(404);
+    // Dot segments that leave /v1 altogether are no /v1 request (and no 500).
+    expect((await send('GET', '/v1/..', bearer(beta.key))).status).toBe(404);
+    expect((await send('GET', '/v1/%2e%2e', bearer(beta.key))).status).toBe(404);
     // An encoded separator inside a literal is no separator: that path does not exist.
     expect((await send('GET', '/v1/admin%5ctenants', admin)).status).toBe(404);
     const put = await send('PUT', '/v1/files', bearer(beta.key));
@@ -196,7 +202,7 @@ describe('paths no route has', () => {
   });
 
   it('answer 400 in the error envelope when the target cannot be read', async () => {
-    for (const target of ['/v1/../../etc/passwd', '/v1/files/%zz', '/v1/files/a%00b', '/v1\\admin\\tenants', '/v1/files/a%2Fb', '/v1/files/a%5cb']) {
+    for (const target of ['/v1/../../etc/passwd', '/v1/files/%zz', '/v1/files/a%00b', '/v1\\admin\\tenants', '/v1/files/a%2Fb', '/v1/files/a%5cb', '/v1/files#x', 'v1/files']) {
       const answer = await send('GET', target, admin);
       expect({ target, status: answer.status, code: JSON.parse(answer.body).error?.code }).toEqual({ target, status: 400, code: 'VALIDATION_FAILED' });
     }

@@ -35,9 +35,11 @@ export function receiveDeadline(options: ReceiveDeadlineOptions) {
       res.writeHead(408, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(body) }).end(body);
     }, options.ms);
     timer.unref();
+    // Only the request's own end stops it: a refused request's answer is sent (and `res` closed)
+    // while its body may still be arriving, and that body is held to the deadline too.
     const stop = () => clearTimeout(timer);
     req.once('end', stop);
-    res.once('close', stop);
+    req.once('close', stop);
     next();
   };
 }

@@ -45,9 +45,47 @@ function refuseNotHere(req: http.IncomingMessage, res: http.ServerResponse): voi
   res.writeHead(404, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(body) }).end(body);
 }
 
+// RFC 9112 §3.2.2: a server must accept the absolute form (`GET http://host/path`).
+const ABSOLUTE_FORM = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i;
+
+function refuseTarget(res: http.ServerResponse, message: string): void {
+  const body = JSON.stringify({ error: { code: 'VALIDATION_FAILED', message, request_id: null } });
+  res.writeHead(400, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(body), Connection: 'close' }).end(body);
+}
+
+/**
+ * Every request reaches the app in origin form: an absolute-form target is reduced to its path
+ * and query here, once, because Express and http-proxy read it with the legacy URL parser, which
+ * turns an odd authority (`http://a:b/v1/...`) into part of the path — so what a router matched
+ * and what a check judged could differ. A fragment is never part of a request target.
+ */
+function originForm(req: http.IncomingMessage, res: http.ServerResponse): boolean {
+  let url = req.url ?? '/';
+  if (url[0] !== '/') {
+    const absolute = ABSOLUTE_FORM.exec(url);
+    if (!absolute) {
+      refuseTarget(res, 'The request target must be a path or an absolute URL');
+      return false;
+    }
+    url = url.slice(absolute[0].length);
+    if (url === '' || url[0] === '?') url = `/${url}`;
+    req.url = url;
+  }
+  if (url.includes('#')) {
+    refuseTarget(res, 'A request target has no fragment');
+    return false;
+  }
+  return true;
+}
+
 function listenerHandler(app: Express, serve: 'all' | 'public' | 'ops'): http.RequestListener {
-  if (serve === 'all') return app;
+  if (serve === 'all') {
+    return (req, res) => {
+      if (originForm(req, res)) app(req, res);
+    };
+  }
   return (req, res) => {
+    if (!originForm(req, res)) return;
     const path = routedPath(req.url);
     const ops = OPS_PATHS.has(path);
     if (serve === 'public' ? ops : !ops && path !== '/healthz') refuseNotHere(req, res);

@@ -49,4 +49,15 @@ export function settleUnreadBody(req: IncomingMessage, res: ServerResponse): voi
   if (!drainable) res.setHeader('Connection', 'close');
   // Also when someone else chose to close (a draining server, a conflicting retry).
   if (String(res.getHeader('Connection')).toLowerCase() === 'close') lingerOnClose(res.socket);
+  else {
+    // Draining keeps the connection only if the rest comes promptly: a client trickling the body
+    // of a refused request must not hold the socket for the listener's (upload-long) deadline.
+    const socket = req.socket;
+    const timer = setTimeout(() => {
+      if (!req.complete) socket.destroy();
+    }, LINGER_MS);
+    timer.unref();
+    req.once('end', () => clearTimeout(timer));
+    req.once('close', () => clearTimeout(timer));
+  }
 }

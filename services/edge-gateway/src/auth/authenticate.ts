@@ -119,5 +119,6 @@ export function authorize(req: Request, _res: Response, next: NextFunction): voi
       details: { required_scope: route.scope },
     });
   }
+  gatewayState(req).authorized = true;
   next();
 }

@@ -233,7 +233,8 @@ export function createUpstreamProxy(options: ProxyOptions) {
     // Only /v1 requests went through classification, authentication and limits; the gateway's
     // own routes were answered before this.
     const route = req.gateway?.route;
-    if (!route || route.owner === 'gateway') {
+    // Nothing is forwarded that authorize did not pass, however Express routed it.
+    if (!route || route.owner === 'gateway' || req.gateway?.authorized !== true) {
       next();
       return;
     }

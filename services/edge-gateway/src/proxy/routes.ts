@@ -131,6 +131,7 @@ export const ROUTES: readonly GatewayRoute[] = [
   route('DELETE', '/v1/webhooks/endpoints/:id', webhooks),
   route('POST', '/v1/webhooks/endpoints/:id/rotate-secret', { owner: 'webhook', redactStoredBody: redactSecretField('secret') }),
   route('POST', '/v1/webhooks/endpoints/:id/replay', webhooks),
+  route('POST', '/v1/webhooks/endpoints/:id/test', webhooks),
   route('GET', '/v1/webhooks/endpoints/:id/deliveries', webhooks),
   route('GET', '/v1/webhooks/deliveries/:id', webhooks),
   route('POST', '/v1/webhooks/deliveries/:id/retry', webhooks),
@@ -163,6 +164,7 @@ function matchSegments(compiled: CompiledRoute, segments: readonly string[]): st
   for (let i = 0; i < pattern.length; i++) {
     const p = pattern[i]!;
     if ('rest' in p) {
+      // A rest parameter spans segments by design (model ids hold "/"), so an encoded one is no smuggled separator.
       if (segments.length <= i) return undefined;
       out.push(...segments.slice(i));
       return `/${out.join('/')}`;
@@ -216,7 +218,7 @@ export function classifyRequest(method: string, target: CanonicalTarget): Classi
     const allow = [...new Set(allowed.flatMap((m) => (m === 'GET' ? ['GET', 'HEAD'] : [m])))].join(', ');
     unrouted.unrouted = new AppError('METHOD_NOT_ALLOWED', `${method} is not allowed on ${target.path}`, { headers: { Allow: allow }, details: { allowed: allow } });
   } else {
-    unrouted.unrouted = new AppError('NOT_FOUND', `No route for ${method} ${target.path.slice(0, 200)}`);
+    unrouted.unrouted = new AppError('NOT_FOUND', `No route for ${method} ${target.path.slice(0, 200)}`, { details: { reason: 'no_route' } });
   }
   return unrouted;
 }
