@@ -254,6 +254,15 @@ describe('user journeys through the gateway', () => {
       }
     }
     expect(tried.length).toBeGreaterThanOrEqual(20);
+    // Every operation the services publish is in the gateway's route table: none is answered by
+    // the gateway's own "no route" (which a service's 404 for another tenant's id would hide).
+    for (const [template, operations] of Object.entries(doc.paths)) {
+      const path = template.replace(/\{\w+\}/g, 'x_0001');
+      for (const method of Object.keys(operations).filter((m) => ['get', 'post', 'put', 'patch', 'delete'].includes(m))) {
+        const res = await api(method.toUpperCase(), path, { token: b, headers: tus, ...(['post', 'put', 'patch'].includes(method) ? { json: {} } : {}) });
+        expect({ method, template, gatewayHasNoRoute: res.body?.error?.details?.reason === 'no_route' }).toEqual({ method, template, gatewayHasNoRoute: false });
+      }
+    }
     // The first tenant's things are untouched.
     expect((await api('GET', `/v1/uploads/${uploadId}`, { token: tenantA.key, headers: tus })).status).toBe(200);
     expect((await api('GET', `/v1/images/${resources.imageId}`, { token: tenantA.key })).body.status).toBe('published');

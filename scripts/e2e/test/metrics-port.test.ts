@@ -1,3 +1,4 @@
+import http from 'node:http';
 import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
 import { createTestEnv, type TestEnv } from '@tollgate/testkit';
@@ -60,6 +61,19 @@ describe('METRICS_PORT', () => {
     const status = async (port: number, p: string) => (await fetch(`http://127.0.0.1:${port}${p}`)).status;
     for (const p of ['/metrics', '/readyz', '/METRICS/', '/readyz/?verbose=1']) {
       expect([p, await status(ports['public']!, p)]).toEqual([p, 404]);
+    }
+    // Spelled as targets fetch would normalise: the absolute form and a fragment, sent as they are.
+    const raw = (port: number, target: string) =>
+      new Promise<number>((resolve, reject) => {
+        const req = http.request({ host: '127.0.0.1', port, path: target }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    for (const target of ['http://x/metrics', 'http://a:b/readyz', '/metrics#x']) {
+      expect([target, await raw(ports['public']!, target)]).toEqual([target, target.includes('#') ? 400 : 404]);
     }
     expect(await status(ports['ops']!, '/metrics')).toBe(200);
     expect(await status(ports['ops']!, '/readyz')).toBe(200);
