@@ -295,7 +295,8 @@ export class TusService {
   /** Termination: the upload resource goes; an unfinished upload's bytes and quota with it. */
   async terminate(tenantId: string, id: string): Promise<void> {
     await this.find(tenantId, id);
-    const lock = await this.deps.locks.tryAcquire(id);
+    // A PATCH the client has just aborted may still hold the lock for a moment (as for HEAD).
+    const lock = await this.deps.locks.acquire(id, 2_000);
     if (!lock) throw conflict('Another request is writing to this upload');
     try {
       await this.discard(id);
