@@ -346,4 +346,30 @@ describe('tus-js-client against /v1/uploads', () => {
     expect(file.body).toMatchObject({ bytes: source.length, sha256: sha256(source) });
     expect((await upload2.findPreviousUploads()).map((p) => p.uploadUrl)).toEqual([upload2.url]);
   });
+
+  it('parallelUploads (concatenation, not offered): refused at creation, no stray partial files or quota', async () => {
+    // tus-js-client does not read Tus-Extension: with parallelUploads it sends partial uploads
+    // (Upload-Concat: partial) and then a final one. Taken as plain uploads, each half became a
+    // file of its own and the final POST failed; now the first POSTs are refused.
+    const tenant = 'ten_interop_concat';
+    const source = randomPng(200_000);
+    const log = { sent: [] as Sent[], statuses: [] as number[] };
+    const upload = new tus.Upload(source, clientOptions(tenant, log, { metadata: { filename: 'halves.png' }, parallelUploads: 2 }));
+    const err = (await run(upload).then(
+      () => undefined,
+      (e: unknown) => e,
+    )) as tus.DetailedError;
+    expect(err.originalResponse?.getStatus()).toBe(400);
+    expect(JSON.parse(err.originalResponse!.getBody())).toMatchObject({
+      error: { code: 'VALIDATION_FAILED', details: { param: 'Upload-Concat' } },
+    });
+    expect(log.sent.every((s) => s.method === 'POST')).toBe(true);
+    // Both partial POSTs were answered (the client reports the first error, the other may still
+    // be on its way): wait for the second answer before looking at the tenant's state.
+    await waitFor(async () => (log.statuses.length === 2 ? true : undefined), 'both partial POSTs');
+    expect(log.statuses).toEqual([400, 400]);
+    expect((await request(h.url).get('/v1/files').set(auth(tenant))).body.data).toEqual([]);
+    expect(await usage(tenant)).toEqual({ bytes: 0, files: 0 });
+    expect(await fs.readdir(path.join(h.dataDir, 'tus'))).toEqual(expect.not.arrayContaining([expect.stringMatching(/^upl_/)]));
+  });
 });
