@@ -40,6 +40,20 @@ export class UploadLocks {
     };
   }
 
+  /**
+   * Take the lock, waiting (briefly) for a writer that is finishing: a client that aborts its
+   * PATCH and terminates right away (tus-js-client's `abort(true)`) sends the DELETE while the
+   * cut PATCH is still recording its offset. Undefined if it is still held after `timeoutMs`.
+   */
+  async acquire(id: string, timeoutMs: number): Promise<HeldLock | undefined> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const lock = await this.tryAcquire(id);
+      if (lock || Date.now() >= deadline) return lock;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+
   /** Wait (briefly) for a writer to finish, so HEAD reports a settled offset. */
   async waitUntilFree(id: string, timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;

@@ -101,6 +101,7 @@ export function tusRouter(tus: TusService, files: FileService, maxBytes: number)
         length: req.headers['upload-length'] as string | undefined,
         deferLength: req.headers['upload-defer-length'] as string | undefined,
         metadata: req.headers['upload-metadata'] as string | undefined,
+        concat: req.headers['upload-concat'] as string | undefined,
       });
       res.setHeader('Location', `/v1/uploads/${upload.id}`);
       // creation-with-upload: the first chunk may ride along with the creation request. If it

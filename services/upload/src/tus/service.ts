@@ -106,9 +106,16 @@ export class TusService {
 
   async create(
     tenantId: string,
-    headers: { length?: string | undefined; deferLength?: string | undefined; metadata?: string | undefined },
+    headers: { length?: string | undefined; deferLength?: string | undefined; metadata?: string | undefined; concat?: string | undefined },
   ): Promise<TusUploadRow> {
     const { config, db, staging, clock, ids } = this.deps;
+    // Concatenation is not offered (Tus-Extension says so), but a client may not ask first
+    // (tus-js-client with parallelUploads does not): taken as plain uploads, its partial
+    // uploads would each become a file of their own. Refuse them before anything exists.
+    if (headers.concat !== undefined)
+      throw validationFailed('Upload-Concat is not supported (no concatenation extension); upload the file in one part', {
+        param: 'Upload-Concat',
+      });
     if (headers.deferLength !== undefined)
       throw validationFailed('Upload-Defer-Length is not supported; send Upload-Length', { param: 'Upload-Defer-Length' });
     const length = integerHeader(headers.length, 'Upload-Length');
@@ -295,7 +302,8 @@ export class TusService {
   /** Termination: the upload resource goes; an unfinished upload's bytes and quota with it. */
   async terminate(tenantId: string, id: string): Promise<void> {
     await this.find(tenantId, id);
-    const lock = await this.deps.locks.tryAcquire(id);
+    // A PATCH the client has just aborted may still hold the lock for a moment (as for HEAD).
+    const lock = await this.deps.locks.acquire(id, 2_000);
     if (!lock) throw conflict('Another request is writing to this upload');
     try {
       await this.discard(id);
