@@ -1,6 +1,7 @@
 import fs from 'node:fs/promises';
 import http from 'node:http';
 import path from 'node:path';
+import { crc32 } from 'node:zlib';
 import request from 'supertest';
 import { contentDisposition, sanitizeFilename } from '../src/files/names';
 import { detectType } from '../src/files/sniff';
@@ -100,17 +101,116 @@ describe('type checks (magic bytes, allow-list per purpose, extension agreement)
     expect(content.headers['content-security-policy']).toBe("default-src 'none'; sandbox");
   });
 
-  it('detects types from bytes, not names', () => {
-    expect(detectType(pngBytes(), false).mime).toBe('image/png');
-    expect(detectType(Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0, 0x10]), true).mime).toBe('image/jpeg');
-    expect(detectType(Buffer.from('RIFF\x10\0\0\0WEBPVP8 ', 'latin1'), true).mime).toBe('image/webp');
-    expect(detectType(Buffer.from('  <html><p>hi</p></html>'), false).mime).toBe('text/html');
-    expect(detectType(Buffer.from('Intro text\n<script>x()</script>'), false).mime).toBe('text/html');
-    expect(detectType(Buffer.from('<svg viewBox="0 0 1 1"></svg>'), false).mime).toBe('image/svg+xml');
-    expect(detectType(Buffer.from('héllo wörld ✓'), false).mime).toBe('text/plain');
-    expect(detectType(Buffer.from([0xc3]), false).mime).toBe('application/octet-stream');
-    expect(detectType(Buffer.from([0x68, 0x69, 0xc3]), true).mime).toBe('text/plain');
-    expect(detectType(Buffer.from([0x00, 0x01, 0x02, 0x03]), false).mime).toBe('application/octet-stream');
+  it('detects types from bytes, not names', async () => {
+    expect((await detectType(pngBytes(), false)).mime).toBe('image/png');
+    expect((await detectType(Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0, 0x10]), true)).mime).toBe('image/jpeg');
+    expect((await detectType(Buffer.from('RIFF\x10\0\0\0WEBPVP8 ', 'latin1'), true)).mime).toBe('image/webp');
+    expect((await detectType(Buffer.from('  <html><p>hi</p></html>'), false)).mime).toBe('text/html');
+    expect((await detectType(Buffer.from('Intro text\n<script>x()</script>'), false)).mime).toBe('text/html');
+    expect((await detectType(Buffer.from('<svg viewBox="0 0 1 1"></svg>'), false)).mime).toBe('image/svg+xml');
+    expect((await detectType(Buffer.from('héllo wörld ✓'), false)).mime).toBe('text/plain');
+    expect((await detectType(Buffer.from([0xc3]), false)).mime).toBe('application/octet-stream');
+    expect((await detectType(Buffer.from([0x68, 0x69, 0xc3]), true)).mime).toBe('text/plain');
+    expect((await detectType(Buffer.from([0x00, 0x01, 0x02, 0x03]), false)).mime).toBe('application/octet-stream');
+  });
+});
+
+/** A ZIP of stored (uncompressed) entries, local headers only: enough for magic-byte sniffing. */
+function zipOf(entries: [string, string][]): Buffer {
+  const parts: Buffer[] = [];
+  for (const [name, content] of entries) {
+    const data = Buffer.from(content);
+    const header = Buffer.alloc(30);
+    header.writeUInt32LE(0x04034b50, 0);
+    header.writeUInt16LE(20, 4);
+    header.writeUInt32LE(crc32(data), 14);
+    header.writeUInt32LE(data.length, 18);
+    header.writeUInt32LE(data.length, 22);
+    header.writeUInt16LE(Buffer.byteLength(name), 26);
+    parts.push(header, Buffer.from(name), data);
+  }
+  return Buffer.concat(parts);
+}
+
+const JAR = zipOf([
+  ['META-INF/MANIFEST.MF', 'Manifest-Version: 1.0\nMain-Class: Evil\n'],
+  ['Evil.class', '\xca\xfe\xba\xbe'],
+]);
+const RTF = Buffer.from('{\\rtf1\\ansi\\deff0 {\\object\\objemb {\\*\\objdata 0105000002000000}} Quarterly notes}\n');
+const BMP = (() => {
+  const b = Buffer.alloc(70);
+  b.write('BM', 0, 'latin1');
+  b.writeUInt32LE(70, 2);
+  b.writeUInt32LE(54, 10);
+  b.writeUInt32LE(40, 14);
+  b.writeInt32LE(2, 18);
+  b.writeInt32LE(2, 22);
+  b.writeUInt16LE(1, 26);
+  b.writeUInt16LE(24, 28);
+  return b;
+})();
+const TAR = (() => {
+  const b = Buffer.alloc(1024);
+  b.write('notes.txt', 0);
+  b.write('0000644\0', 100);
+  b.write('00000000005\0', 124);
+  b.write('ustar\x0000', 257);
+  b.write('hello', 512);
+  return b;
+})();
+
+describe('binary formats by file-type, text by our classifier', () => {
+  it('names formats the old signature table did not know', async () => {
+    const cases: [string, Buffer, string][] = [
+      ['BMP', BMP, 'image/bmp'],
+      ['Photoshop', Buffer.concat([Buffer.from('8BPS\0\x01', 'latin1'), Buffer.alloc(40)]), 'image/vnd.adobe.photoshop'],
+      ['tar', TAR, 'application/x-tar'],
+      ['xz', Buffer.concat([Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]), Buffer.alloc(40)]), 'application/x-xz'],
+      ['zstd', Buffer.concat([Buffer.from([0x28, 0xb5, 0x2f, 0xfd]), Buffer.alloc(40)]), 'application/zstd'],
+      ['a JAR (a ZIP whose entries say so)', JAR, 'application/java-archive'],
+      ['RTF (text, but not plain text)', RTF, 'application/rtf'],
+      ['UTF-16 XML', Buffer.from('\ufeff<?xml version="1.0"?><a/>', 'utf16le'), 'application/xml'],
+    ];
+    const seen = await Promise.all(cases.map(async ([label, bytes]) => [label, (await detectType(bytes, false)).mime]));
+    expect(seen).toEqual(cases.map(([label, , mime]) => [label, mime]));
+    expect((await detectType(JAR, false)).active).toBe(true);
+    expect((await detectType(RTF, false)).active).toBe(true);
+  });
+
+  it('checks structure, not only the first bytes: a PNG signature without an image header is no PNG', async () => {
+    const fake = Buffer.concat([pngBytes().subarray(0, 8), Buffer.alloc(64)]);
+    expect((await detectType(fake, false)).mime).toBe('application/octet-stream');
+    expect((await detectType(pngBytes(LIMIT), false)).mime).toBe('image/png');
+  });
+
+  it('keeps text that merely starts like a binary signature as text, and SVG behind an XML declaration as SVG', async () => {
+    for (const text of ['BMW service notes\n', 'GIFT list: socks\n', 'MZ-ready checklist\n', 'BZh? no idea\n', 'ID3 tags explained\n']) {
+      expect([text, (await detectType(Buffer.from(text), false)).mime]).toEqual([text, 'text/plain']);
+    }
+    expect((await detectType(SVG, false)).mime).toBe('image/svg+xml');
+    expect((await detectType(Buffer.from('<?xml version="1.0"?><note/>'), false)).mime).toBe('application/xml');
+  });
+
+  it('refuses an RTF named .txt (stored as plain text before) and a JAR named .png, naming them', async () => {
+    const rtf = await uploadFile(h.url, 'ten_filetype', { content: RTF, filename: 'notes.txt' }, { purpose: 'document' });
+    expect(rtf.status).toBe(415);
+    expect(rtf.json().error.details).toMatchObject({ detected_type: 'application/rtf' });
+    const jar = await uploadFile(h.url, 'ten_filetype', { content: JAR, filename: 'photo.png' }, { purpose: 'image' });
+    expect(jar.status).toBe(415);
+    expect(jar.json().error.details).toMatchObject({ detected_type: 'application/java-archive' });
+    const bmp = await uploadFile(h.url, 'ten_filetype', { content: BMP, filename: 'photo.png' }, { purpose: 'image' });
+    expect(bmp.status).toBe(415);
+    expect(bmp.json().error.details).toMatchObject({ detected_type: 'image/bmp' });
+    await expectNothingLeftBehind('ten_filetype');
+
+    const notes = await uploadFile(
+      h.url,
+      'ten_filetype',
+      { content: Buffer.from('BMW service notes\n'), filename: 'notes.txt' },
+      { purpose: 'document' },
+    );
+    expect(notes.status).toBe(201);
+    expect(notes.json().mime_type).toBe('text/plain');
   });
 });
 

@@ -1,4 +1,5 @@
 import { parseRetryAfter } from '@tollgate/common';
+import { createParser } from 'eventsource-parser';
 import { Agent, errors as undiciErrors, type Dispatcher } from 'undici';
 import { UpstreamError } from './errors';
 
@@ -116,39 +117,37 @@ export interface SseEvent {
 
 /**
  * Server-sent events from an upstream body, yielded as each event completes (no buffering
- * beyond the current event). Handles \n and \r\n, multi-line data and comments.
+ * beyond the current event). Framing is eventsource-parser's: \n, \r\n and a lone \r end a
+ * line, comments and unknown fields are skipped, multi-line data is joined with \n, and a
+ * chunk may end anywhere (mid-line, between \r and \n, mid UTF-8 sequence).
+ *
+ * One leniency over the spec: an event whose closing blank line never came (the upstream
+ * closed right after its last `data:` line) is still delivered at the end of the body.
  */
 export async function* readSse(body: AsyncIterable<Buffer | string>, what: string, signal: AbortSignal): AsyncGenerator<SseEvent> {
   const decoder = new TextDecoder();
-  let buffer = '';
-  let event: string | undefined;
-  let data: string[] = [];
+  let ready: SseEvent[] = [];
+  const parser = createParser({
+    onEvent: (message) => {
+      ready.push({ event: message.event, data: message.data });
+    },
+  });
+  const drain = function* (): Generator<SseEvent> {
+    const events = ready;
+    ready = [];
+    yield* events;
+  };
   try {
     for await (const chunk of body) {
-      buffer += typeof chunk === 'string' ? chunk : decoder.decode(chunk, { stream: true });
-      let newline: number;
-      while ((newline = buffer.indexOf('\n')) !== -1) {
-        let line = buffer.slice(0, newline);
-        buffer = buffer.slice(newline + 1);
-        if (line.endsWith('\r')) line = line.slice(0, -1);
-        if (line === '') {
-          if (data.length > 0 || event !== undefined) yield { event, data: data.join('\n') };
-          event = undefined;
-          data = [];
-          continue;
-        }
-        if (line.startsWith(':')) continue;
-        const colon = line.indexOf(':');
-        const field = colon === -1 ? line : line.slice(0, colon);
-        const value = colon === -1 ? '' : line.slice(colon + 1).replace(/^ /, '');
-        if (field === 'data') data.push(value);
-        else if (field === 'event') event = value;
-      }
+      parser.feed(typeof chunk === 'string' ? chunk : decoder.decode(chunk, { stream: true }));
+      if (ready.length > 0) yield* drain();
     }
   } catch (err) {
     throw classifyNetworkError(err, what, signal);
   }
-  if (data.length > 0) yield { event, data: data.join('\n') };
+  // The end of the body ends the last line and the last event.
+  parser.feed(`${decoder.decode()}\n\n`);
+  yield* drain();
 }
 
 /** JSON of one SSE data payload, or a protocol error. */

@@ -1,5 +1,5 @@
-import type { KeyObject } from 'node:crypto';
-import jwt, { type Algorithm, type JwtPayload } from 'jsonwebtoken';
+import { createSecretKey, type KeyObject } from 'node:crypto';
+import { decodeProtectedHeader, jwtVerify, type JWTPayload, type JWTVerifyOptions } from 'jose';
 import type { JwtAlgorithm } from '../config';
 import type { JwksKeyStore } from './jwks';
 
@@ -33,57 +33,77 @@ const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 export const looksLikeJwt = (token: string) => JWT_SHAPE.test(token);
 
 const isHmac = (alg: string) => alg.startsWith('HS');
-/** Which algorithms a public key of this type can verify (jsonwebtoken checks it too). */
-const familyOf = (key: KeyObject): RegExp => (key.asymmetricKeyType === 'ec' ? /^ES/ : /^(RS|PS)/);
+
+/** A jose error as one of ours (jose's errors are told apart by `code`, as its docs advise). */
+function rejectionFor(err: unknown): JwtRejected {
+  const e = err as { code?: unknown; claim?: unknown; reason?: unknown };
+  switch (e?.code) {
+    case 'ERR_JWT_EXPIRED':
+      return new JwtRejected('expired', 'The token has expired');
+    case 'ERR_JWT_CLAIM_VALIDATION_FAILED':
+      if (e.claim === 'nbf') return new JwtRejected('invalid', 'The token is not valid yet');
+      if (e.claim === 'exp' && e.reason === 'missing') return new JwtRejected('invalid', 'The token has no expiry (exp)');
+      return new JwtRejected('invalid', 'The token signature or claims are invalid');
+    case 'ERR_JWKS_NO_MATCHING_KEY':
+      return new JwtRejected('unknown_key', 'The token was signed with an unknown key');
+    case 'ERR_JWS_INVALID':
+    case 'ERR_JWT_INVALID':
+      return new JwtRejected('malformed', 'The token is not a valid JWT');
+    default:
+      return new JwtRejected('invalid', 'The token signature or claims are invalid');
+  }
+}
 
 /**
- * Client JWTs. The header's `alg` must be on the allow-list (`none` can never be on it); HMAC
- * tokens are checked only against JWT_SECRET and asymmetric ones only against JWKS public keys,
- * each with an algorithm list of its own family, so an HS256 token "signed" with a public key
- * (algorithm confusion) has no key to verify against. `exp` is required.
+ * Client JWTs, verified by jose's `jwtVerify`. The header's `alg` must be on the allow-list
+ * (`none` can never be on it, and jose's JWT verification has no unsecured mode); HMAC tokens are
+ * checked only against JWT_SECRET and asymmetric ones only against JWKS public keys, each with an
+ * algorithm list of its own family, so an HS256 token "signed" with a public key (algorithm
+ * confusion) has no key to verify against. `exp` is required; iss and aud are checked when
+ * configured; nbf and exp get JWT_CLOCK_SKEW_S of tolerance.
  */
 export function createJwtVerifier(options: JwtVerifierOptions) {
-  const hmacAlgorithms = options.algorithms.filter(isHmac) as Algorithm[];
-  const asymmetricAlgorithms = options.algorithms.filter((a) => !isHmac(a)) as Algorithm[];
+  const allowed = options.algorithms as readonly string[];
+  const hmacAlgorithms = allowed.filter(isHmac);
+  const asymmetricAlgorithms = allowed.filter((a) => !isHmac(a));
+  const secret: KeyObject | undefined = options.secret ? createSecretKey(Buffer.from(options.secret, 'utf8')) : undefined;
+  const claimChecks: JWTVerifyOptions = {
+    clockTolerance: options.clockSkewS,
+    requiredClaims: ['exp'],
+    ...(options.issuer ? { issuer: options.issuer } : {}),
+    ...(options.audience ? { audience: options.audience } : {}),
+  };
 
   return async function verifyJwt(token: string): Promise<VerifiedJwt> {
-    const decoded = jwt.decode(token, { complete: true });
-    if (!decoded || typeof decoded.payload === 'string') throw new JwtRejected('malformed', 'The token is not a valid JWT');
-    const alg = decoded.header.alg;
-    if (!(options.algorithms as readonly string[]).includes(alg)) throw new JwtRejected('algorithm', `Tokens signed with ${alg} are not accepted`);
-
-    let key: string | KeyObject;
-    let algorithms: Algorithm[];
-    if (isHmac(alg)) {
-      if (!options.secret) throw new JwtRejected('algorithm', `Tokens signed with ${alg} are not accepted`);
-      key = options.secret;
-      algorithms = hmacAlgorithms;
-    } else {
-      if (!options.jwks) throw new JwtRejected('algorithm', `Tokens signed with ${alg} are not accepted`);
-      const found = await options.jwks.getKey(decoded.header.kid);
-      if (!found) throw new JwtRejected('unknown_key', 'The token was signed with an unknown key');
-      key = found;
-      algorithms = asymmetricAlgorithms.filter((a) => familyOf(found).test(a));
-    }
-
-    let claims: JwtPayload | string;
+    let alg: unknown;
     try {
-      claims = jwt.verify(token, key, {
-        algorithms,
-        clockTolerance: options.clockSkewS,
-        ...(options.issuer ? { issuer: options.issuer } : {}),
-        ...(options.audience ? { audience: options.audience } : {}),
-      });
-    } catch (err) {
-      if (err instanceof jwt.TokenExpiredError) throw new JwtRejected('expired', 'The token has expired');
-      if (err instanceof jwt.NotBeforeError) throw new JwtRejected('invalid', 'The token is not valid yet');
-      throw new JwtRejected('invalid', 'The token signature or claims are invalid');
+      alg = decodeProtectedHeader(token).alg;
+    } catch {
+      throw new JwtRejected('malformed', 'The token is not a valid JWT');
     }
-    if (typeof claims === 'string') throw new JwtRejected('malformed', 'The token is not a valid JWT');
+    if (typeof alg !== 'string') throw new JwtRejected('malformed', 'The token is not a valid JWT');
+    if (!allowed.includes(alg)) throw new JwtRejected('algorithm', `Tokens signed with ${alg.slice(0, 20)} are not accepted`);
+    const hmac = isHmac(alg);
+    if (hmac ? !secret : !options.jwks) throw new JwtRejected('algorithm', `Tokens signed with ${alg} are not accepted`);
+
+    let claims: JWTPayload;
+    try {
+      claims = hmac
+        ? (await jwtVerify(token, secret!, { ...claimChecks, algorithms: hmacAlgorithms })).payload
+        : (await jwtVerify(token, options.jwks!.getKey, { ...claimChecks, algorithms: asymmetricAlgorithms })).payload;
+    } catch (err) {
+      throw rejectionFor(err);
+    }
     if (typeof claims.exp !== 'number') throw new JwtRejected('invalid', 'The token has no expiry (exp)');
-    if (typeof claims.sub !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(claims.sub)) throw new JwtRejected('invalid', 'The token subject (sub) must be a tenant id');
+    if (typeof claims.sub !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(claims.sub))
+      throw new JwtRejected('invalid', 'The token subject (sub) must be a tenant id');
     const scopeClaim: unknown = claims['scope'];
-    const scopes = typeof scopeClaim === 'string' ? scopeClaim.split(' ').filter(Boolean) : Array.isArray(scopeClaim) ? scopeClaim.filter((s): s is string => typeof s === 'string') : [];
+    const scopes =
+      typeof scopeClaim === 'string'
+        ? scopeClaim.split(' ').filter(Boolean)
+        : Array.isArray(scopeClaim)
+          ? scopeClaim.filter((s): s is string => typeof s === 'string')
+          : [];
     return { subject: claims.sub, scopes, validUntil: (claims.exp + options.clockSkewS) * 1000 };
   };
 }

@@ -6,8 +6,11 @@ export interface MeterOptions {
   /** One byte more fails the stream with `onTooLarge()`. */
   maxBytes: number;
   onTooLarge: () => Error;
-  /** Called once with the first SNIFF_BYTES (or the whole, shorter, file); throw to refuse the content. */
-  onHead?: (head: Buffer, truncated: boolean) => void;
+  /**
+   * Called once with the first SNIFF_BYTES (or the whole, shorter, file); throw or reject to
+   * refuse the content. The stream holds the chunk that completed the head until it settles.
+   */
+  onHead?: (head: Buffer, truncated: boolean) => void | Promise<void>;
   /** Called with the running total; a returned promise holds the stream until quota is granted. */
   ensureCapacity?: (totalBytes: number) => Promise<void> | undefined;
 }
@@ -35,48 +38,46 @@ export class UploadMeter extends Transform {
       return;
     }
     this.hash.update(chunk);
+    const pass = (): void => {
+      const wait = this.options.ensureCapacity?.(this.bytes);
+      if (wait)
+        wait.then(
+          () => callback(null, chunk),
+          (err: Error) => callback(err),
+        );
+      else callback(null, chunk);
+    };
     if (!this.headSeen) {
       this.headChunks.push(chunk);
       this.headLength += chunk.length;
       if (this.headLength >= SNIFF_BYTES) {
-        try {
-          this.emitHead(true);
-        } catch (err) {
-          callback(err as Error);
-          return;
-        }
+        this.emitHead(true).then(pass, (err: Error) => callback(err));
+        return;
       }
     }
-    const wait = this.options.ensureCapacity?.(this.bytes);
-    if (wait)
-      wait.then(
-        () => callback(null, chunk),
-        (err: Error) => callback(err),
-      );
-    else callback(null, chunk);
+    pass();
   }
 
   override _flush(callback: TransformCallback): void {
-    try {
-      if (!this.headSeen) this.emitHead(false);
+    const finish = (): void => {
       this.digest = this.hash.digest('hex');
       callback();
-    } catch (err) {
-      callback(err as Error);
-    }
+    };
+    if (this.headSeen) finish();
+    else this.emitHead(false).then(finish, (err: Error) => callback(err));
   }
 
   /** The first bytes of the stream (kept for a final type check once the purpose is known). */
   head = Buffer.alloc(0);
   headTruncated = false;
 
-  private emitHead(truncated: boolean): void {
+  private async emitHead(truncated: boolean): Promise<void> {
     this.headSeen = true;
     const all = Buffer.concat(this.headChunks);
     this.headChunks = [];
     this.head = all.subarray(0, SNIFF_BYTES);
     this.headTruncated = truncated;
-    this.options.onHead?.(this.head, truncated);
+    await this.options.onHead?.(this.head, truncated);
   }
 
   get sha256(): string {

@@ -75,9 +75,9 @@ export function parseExpiresIn(value: string | number | undefined | null, config
  * The content must be of a type the purpose allows and the filename's extension must agree
  * with it; otherwise 415 naming what the bytes really are.
  */
-export function checkContentType(head: Uint8Array, truncated: boolean, filename: string, purpose: Purpose): ResolvedType {
+export async function checkContentType(head: Uint8Array, truncated: boolean, filename: string, purpose: Purpose): Promise<ResolvedType> {
   const extension = extensionOf(filename);
-  const resolved = resolveType(detectType(head, truncated), extension, head);
+  const resolved = resolveType(await detectType(head, truncated), extension, head);
   const allowed = allowedTypes(purpose);
   if (!allowed.includes(resolved.mime)) {
     throw new AppError('UNSUPPORTED_MEDIA_TYPE', `Content of type ${resolved.detected} is not accepted for purpose "${purpose}"`, {
@@ -186,7 +186,7 @@ export class FileService {
       const purpose = parsePurpose(fields.get('purpose'));
       const expiresInS = parseExpiresIn(fields.get('expires_in'), config);
       if (file.meter.bytes === 0) throw validationFailed('The file is empty', { param: 'file' });
-      const resolved = checkContentType(file.meter.head, file.meter.headTruncated, file.filename, purpose);
+      const resolved = await checkContentType(file.meter.head, file.meter.headTruncated, file.filename, purpose);
       await file.session.commit();
       const row = await this.commitFile({
         fileId: ids.next('file'),
@@ -302,9 +302,9 @@ export class FileService {
           maxBytes,
           onTooLarge: () => tooLarge(maxBytes),
           ensureCapacity,
-          onHead: (head, truncated) => {
+          onHead: async (head, truncated) => {
             if (purposeNow === undefined) return;
-            checkContentType(head, truncated, filename, parsePurpose(purposeNow));
+            await checkContentType(head, truncated, filename, parsePurpose(purposeNow));
           },
         });
         const storageKey = newStorageKey();

@@ -1,14 +1,13 @@
+import { fileTypeFromBuffer, type FileTypeResult } from 'file-type';
+
 /**
- * Content type detection from magic bytes and, for text, from the bytes themselves.
- *
- * Why our own sniffer and not file-type: file-type@21 is ESM-only (jest's CommonJS module
- * system cannot load it, so tests would not exercise what production runs), and it does not
- * detect text formats at all — yet text is where HTML, SVG and scripts hide. The allow-lists are
- * short, so the signatures below cover every allowed type plus the dangerous ones we must name
- * in a 415 (executables, archives, markup).
+ * Content type detection: binary formats by file-type (magic bytes, and for containers such as
+ * ZIP, OLE, ftyp or PNG a look at their structure), and for text our own classifier below, which
+ * file-type does not cover: HTML, SVG, XML, scripts and plain text, where active content hides.
+ * The allow-lists per purpose are short; everything else is only named in the 415.
  */
 
-/** Bytes of the head we look at; enough for every signature and a fair text sample. */
+/** Bytes of the head we look at; enough for file-type's signatures (its own sample size) and a fair text sample. */
 export const SNIFF_BYTES = 4100;
 
 export interface DetectedType {
@@ -17,63 +16,77 @@ export interface DetectedType {
   extensions: readonly string[];
   /** HTML, SVG, XML, scripts, executables: never rendered inline. */
   active: boolean;
+  /** 'binary': a format file-type knows by its signature; 'text': text (our classifier's, or a text format file-type names). */
   kind: 'binary' | 'text' | 'unknown';
 }
 
-interface Signature {
-  mime: string;
-  extensions: string[];
-  active?: boolean;
-  /** Bytes at `offset`; `null` matches any byte. */
-  bytes: (number | null)[];
-  offset?: number;
-  /** A second pattern that must also match (e.g. RIFF....WEBP). */
-  and?: { bytes: number[]; offset: number };
+/** Extensions that agree with a type, where there is more than file-type's one. */
+const EXTENSIONS: Record<string, readonly string[]> = {
+  'image/jpeg': ['jpg', 'jpeg', 'jpe', 'jfif'],
+  'image/tiff': ['tif', 'tiff'],
+  'image/heic': ['heic', 'heif'],
+  'video/mp4': ['mp4', 'm4v', 'mov'],
+  'video/quicktime': ['mov', 'qt'],
+  'application/gzip': ['gz', 'tgz'],
+  'application/x-cfb': ['doc', 'xls', 'ppt', 'msi'],
+  'application/x-sqlite3': ['sqlite', 'db'],
+  'application/ogg': ['ogg', 'ogx'],
+  'audio/ogg': ['ogg', 'oga'],
+  'application/x-elf': ['elf', 'so', 'bin'],
+  'application/x-msdownload': ['exe', 'dll', 'sys', 'com'],
+  'application/x-mach-binary': ['macho', 'dylib'],
+  'application/xml': ['xml'],
+};
+
+/** Detected types that carry code or markup: executables, macro-capable documents, installers, RTF, PostScript, XML. */
+const ACTIVE_BINARY = new Set([
+  'application/x-elf',
+  'application/x-msdownload',
+  'application/x-mach-binary',
+  'application/java-vm',
+  'application/java-archive',
+  'application/wasm',
+  'application/x-cfb',
+  'application/vnd.android.package-archive',
+  'application/x-shockwave-flash',
+  'application/vnd.ms-htmlhelp',
+  'application/x-ms-shortcut',
+  'application/x-ms-regedit',
+  'application/x-google-chrome-extension',
+  'application/x-xpinstall',
+  'application/x-deb',
+  'application/x-rpm',
+  'application/x-apple-diskimage',
+  'application/x-iso9660-image',
+  'application/rtf',
+  'application/postscript',
+  'application/eps',
+  'application/xml',
+]);
+
+/**
+ * Formats file-type knows whose files may be clean UTF-8 text throughout their head; trusted over
+ * our classifier. (Its XML is not here: for text, our classifier tells SVG from XML.)
+ */
+const TEXT_FORMATS = new Set([
+  'application/pdf',
+  'application/rtf',
+  'application/postscript',
+  'application/eps',
+  'application/x-ms-regedit',
+  'application/pgp-encrypted',
+  'model/stl',
+]);
+
+function fromFileType(result: FileTypeResult): DetectedType {
+  const textual = TEXT_FORMATS.has(result.mime) || result.mime.startsWith('text/');
+  return {
+    mime: result.mime,
+    extensions: EXTENSIONS[result.mime] ?? [result.ext],
+    active: ACTIVE_BINARY.has(result.mime) || /macroenabled/i.test(result.mime),
+    kind: textual ? 'text' : 'binary',
+  };
 }
-
-const ascii = (s: string): number[] => [...s].map((c) => c.charCodeAt(0));
-
-const SIGNATURES: Signature[] = [
-  { mime: 'image/png', extensions: ['png'], bytes: [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a] },
-  { mime: 'image/jpeg', extensions: ['jpg', 'jpeg', 'jpe', 'jfif'], bytes: [0xff, 0xd8, 0xff] },
-  { mime: 'image/gif', extensions: ['gif'], bytes: ascii('GIF87a') },
-  { mime: 'image/gif', extensions: ['gif'], bytes: ascii('GIF89a') },
-  { mime: 'image/webp', extensions: ['webp'], bytes: ascii('RIFF'), and: { bytes: ascii('WEBP'), offset: 8 } },
-  { mime: 'audio/wav', extensions: ['wav'], bytes: ascii('RIFF'), and: { bytes: ascii('WAVE'), offset: 8 } },
-  { mime: 'image/avif', extensions: ['avif'], bytes: ascii('ftypavif'), offset: 4 },
-  { mime: 'image/heic', extensions: ['heic'], bytes: ascii('ftypheic'), offset: 4 },
-  { mime: 'video/mp4', extensions: ['mp4', 'm4v', 'mov'], bytes: ascii('ftyp'), offset: 4 },
-  { mime: 'image/tiff', extensions: ['tif', 'tiff'], bytes: [0x49, 0x49, 0x2a, 0x00] },
-  { mime: 'image/tiff', extensions: ['tif', 'tiff'], bytes: [0x4d, 0x4d, 0x00, 0x2a] },
-  { mime: 'application/pdf', extensions: ['pdf'], bytes: ascii('%PDF-') },
-  { mime: 'application/zip', extensions: ['zip'], bytes: [0x50, 0x4b, 0x03, 0x04] },
-  { mime: 'application/zip', extensions: ['zip'], bytes: [0x50, 0x4b, 0x05, 0x06] },
-  { mime: 'application/gzip', extensions: ['gz', 'tgz'], bytes: [0x1f, 0x8b] },
-  { mime: 'application/x-7z-compressed', extensions: ['7z'], bytes: [0x37, 0x7a, 0xbc, 0xaf, 0x27, 0x1c] },
-  { mime: 'application/vnd.rar', extensions: ['rar'], bytes: ascii('Rar!\x1a\x07') },
-  {
-    mime: 'application/x-ole-storage',
-    extensions: ['doc', 'xls', 'ppt', 'msi'],
-    active: true,
-    bytes: [0xd0, 0xcf, 0x11, 0xe0, 0xa1, 0xb1, 0x1a, 0xe1],
-  },
-  { mime: 'application/vnd.sqlite3', extensions: ['sqlite', 'db'], bytes: ascii('SQLite format 3\0') },
-  { mime: 'audio/mpeg', extensions: ['mp3'], bytes: ascii('ID3') },
-  { mime: 'audio/ogg', extensions: ['ogg', 'oga'], bytes: ascii('OggS') },
-  { mime: 'audio/flac', extensions: ['flac'], bytes: ascii('fLaC') },
-  // Executables: named so the 415 says what was sent.
-  { mime: 'application/x-elf', extensions: ['elf', 'so', 'bin'], active: true, bytes: [0x7f, 0x45, 0x4c, 0x46] },
-  { mime: 'application/x-msdownload', extensions: ['exe', 'dll', 'sys', 'com'], active: true, bytes: ascii('MZ') },
-  { mime: 'application/x-mach-binary', extensions: ['macho', 'dylib'], active: true, bytes: [0xfe, 0xed, 0xfa, 0xce] },
-  { mime: 'application/x-mach-binary', extensions: ['macho', 'dylib'], active: true, bytes: [0xfe, 0xed, 0xfa, 0xcf] },
-  { mime: 'application/x-mach-binary', extensions: ['macho', 'dylib'], active: true, bytes: [0xce, 0xfa, 0xed, 0xfe] },
-  { mime: 'application/x-mach-binary', extensions: ['macho', 'dylib'], active: true, bytes: [0xcf, 0xfa, 0xed, 0xfe] },
-  { mime: 'application/java-vm', extensions: ['class'], active: true, bytes: [0xca, 0xfe, 0xba, 0xbe] },
-  { mime: 'application/wasm', extensions: ['wasm'], active: true, bytes: [0x00, 0x61, 0x73, 0x6d] },
-];
-
-const matchesAt = (head: Uint8Array, bytes: readonly (number | null)[], offset: number): boolean =>
-  head.length >= offset + bytes.length && bytes.every((b, i) => b === null || head[offset + i] === b);
 
 export const OCTET_STREAM: DetectedType = { mime: 'application/octet-stream', extensions: [], active: false, kind: 'unknown' };
 const HTML: DetectedType = { mime: 'text/html', extensions: ['html', 'htm', 'xhtml'], active: true, kind: 'text' };
@@ -129,15 +142,10 @@ function looksLikeUtf8Text(head: Uint8Array, truncated: boolean): boolean {
 }
 
 /**
- * What the content is. `head` is the first SNIFF_BYTES bytes (or the whole file when shorter);
- * `truncated` says whether the file goes on past the head.
+ * Our text classifier: HTML, SVG, XML, scripts, plain text; anything else is octet-stream.
+ * `truncated` says whether the file goes on past `head` (a UTF-8 sequence may be cut there).
  */
-export function detectType(head: Uint8Array, truncated: boolean): DetectedType {
-  for (const sig of SIGNATURES) {
-    if (matchesAt(head, sig.bytes, sig.offset ?? 0) && (!sig.and || matchesAt(head, sig.and.bytes, sig.and.offset))) {
-      return { mime: sig.mime, extensions: sig.extensions, active: sig.active ?? false, kind: 'binary' };
-    }
-  }
+export function classifyText(head: Uint8Array, truncated: boolean): DetectedType {
   let body = head;
   if (body[0] === 0xef && body[1] === 0xbb && body[2] === 0xbf) body = body.subarray(3);
   if (body.length === 0 || !looksLikeUtf8Text(body, truncated)) return OCTET_STREAM;
@@ -157,6 +165,29 @@ export function detectType(head: Uint8Array, truncated: boolean): DetectedType {
   }
   if (ACTIVE_ANYWHERE.test(text.slice(0, 1024))) return /^\s*<svg/i.test(text) ? SVG : HTML;
   return PLAIN_TEXT;
+}
+
+/**
+ * What the content is. `head` is the first SNIFF_BYTES bytes (or the whole file when shorter);
+ * `truncated` says whether the file goes on past the head.
+ *
+ * Binary content is what file-type says it is (octet-stream when it knows nothing). Clean UTF-8
+ * text goes to our classifier, unless file-type names one of the text formats it knows (PDF,
+ * RTF, PostScript, …): a binary signature on clean text is a coincidence ("BMW…" is not a
+ * bitmap, "GIFT…" not a GIF, "MZ…" not an executable), and file-type's XML is our XML or SVG.
+ */
+export async function detectType(head: Uint8Array, truncated: boolean): Promise<DetectedType> {
+  const text = classifyText(head, truncated);
+  let found: FileTypeResult | undefined;
+  try {
+    found = await fileTypeFromBuffer(head);
+  } catch {
+    // A malformed container that trips the parser is not a type we know.
+    found = undefined;
+  }
+  if (!found) return text;
+  if (text.kind === 'text' && !TEXT_FORMATS.has(found.mime) && !found.mime.startsWith('text/')) return text;
+  return fromFileType(found);
 }
 
 /** Text formats told apart by extension once the content is known to be inert text. */

@@ -264,7 +264,7 @@ export class TusService {
   private async checkHead(upload: TusUploadRow): Promise<string> {
     const head = await this.deps.staging.readHead(upload.id, SNIFF_BYTES);
     try {
-      return checkContentType(head, upload.length > head.length, upload.filename, upload.purpose as Purpose).mime;
+      return (await checkContentType(head, upload.length > head.length, upload.filename, upload.purpose as Purpose)).mime;
     } catch (err) {
       await this.discard(upload.id);
       throw err;
