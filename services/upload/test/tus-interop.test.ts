@@ -10,7 +10,7 @@ import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import request from 'supertest';
 import * as tus from 'tus-js-client';
-import { auth, type Harness, startHarness } from './helpers';
+import { auth, type Harness, pngBytes, startHarness } from './helpers';
 
 const MAX = 1024 * 1024;
 const CHUNK = 128 * 1024;
@@ -33,10 +33,16 @@ const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const uploadIdOf = (url: string) => url.split('/').pop()!;
 const stagedPath = (url: string) => path.join(h.dataDir, 'tus', uploadIdOf(url));
 
-/** A PNG by its magic bytes, with random filler so a misplaced chunk cannot go unnoticed. */
+/**
+ * A PNG as file-type reads one (signature, IHDR, then an IDAT chunk header) whose IDAT data is
+ * random filler, so a misplaced chunk cannot go unnoticed.
+ */
 function randomPng(size: number): Buffer {
-  const signature = Buffer.from('89504e470d0a1a0a', 'hex');
-  return Buffer.concat([signature, randomBytes(size - signature.length)]);
+  const head = pngBytes().subarray(0, 33);
+  const idat = Buffer.alloc(8);
+  idat.writeUInt32BE(size - head.length - 8);
+  idat.write('IDAT', 4, 'ascii');
+  return Buffer.concat([head, idat, randomBytes(size - head.length - idat.length)]);
 }
 
 async function waitFor<T>(probe: () => Promise<T | undefined>, what: string, timeoutMs = 15_000): Promise<T> {
