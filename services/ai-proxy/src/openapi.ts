@@ -1,3 +1,4 @@
+import { ERROR_ENVELOPE_SCHEMA } from '@tollgate/common';
 import { z } from 'zod';
 import { chatRequestSchema, embeddingsRequestSchema } from './openai/schema';
 
@@ -91,17 +92,7 @@ const envelopeErrors = (...statuses: number[]) =>
     statuses.map((s) => [String(s), { description: ERROR_TEXT[s] ?? 'Error', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } }]),
   );
 
-const errorEnvelope = {
-  type: 'object',
-  required: ['error'],
-  properties: {
-    error: {
-      type: 'object',
-      required: ['code', 'message', 'request_id'],
-      properties: { code: { type: 'string' }, message: { type: 'string' }, request_id: { type: 'string' }, details: { type: 'object' } },
-    },
-  },
-};
+const errorEnvelope = ERROR_ENVELOPE_SCHEMA;
 
 const ERROR_TEXT: Record<number, string> = {
   400: 'Invalid request (validation, prompt size cap, null bytes, refused by the upstream)',

@@ -1,3 +1,4 @@
+import { ERROR_ENVELOPE_SCHEMA } from '@tollgate/common';
 import { z } from 'zod';
 import { MAX_AMOUNT } from './ledger/validation';
 import { chargeBody, topUpBody } from './transactions/routes';
@@ -5,17 +6,7 @@ import { chargeBody, topUpBody } from './transactions/routes';
 const json = (schema: z.ZodType) => z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
 
 const microCredits = { type: 'integer', minimum: 0, description: 'Micro-credits (1 credit = 1,000,000)' };
-const errorEnvelope = {
-  type: 'object',
-  required: ['error'],
-  properties: {
-    error: {
-      type: 'object',
-      required: ['code', 'message', 'request_id'],
-      properties: { code: { type: 'string' }, message: { type: 'string' }, request_id: { type: 'string' }, details: { type: 'object' } },
-    },
-  },
-};
+const errorEnvelope = ERROR_ENVELOPE_SCHEMA;
 const balance = {
   type: 'object',
   required: ['tenant_id', 'available', 'held', 'currency'],

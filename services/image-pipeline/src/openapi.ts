@@ -1,3 +1,4 @@
+import { ERROR_ENVELOPE_SCHEMA } from '@tollgate/common';
 import { z } from 'zod';
 import { generationBodySchema } from './generation/request';
 import { IMAGE_STATUSES } from './images/states';
@@ -33,17 +34,7 @@ const issue = { type: 'object', required: ['code', 'message'], properties: { cod
 const inches = { type: 'object', properties: { width: { type: 'number' }, height: { type: 'number' } } };
 
 const schemas = {
-  Error: {
-    type: 'object',
-    required: ['error'],
-    properties: {
-      error: {
-        type: 'object',
-        required: ['code', 'message', 'request_id'],
-        properties: { code: { type: 'string' }, message: { type: 'string' }, request_id: { type: 'string' }, details: { type: 'object' } },
-      },
-    },
-  },
+  Error: ERROR_ENVELOPE_SCHEMA,
   QualityReport: {
     type: 'object',
     description: 'The image checked against its print profile. Errors fail the image; warnings are for the reviewer.',

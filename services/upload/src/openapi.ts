@@ -1,16 +1,7 @@
+import { ERROR_ENVELOPE_SCHEMA } from '@tollgate/common';
 import { PURPOSE_NAMES, PURPOSES } from './files/purposes';
 
-const errorEnvelope = {
-  type: 'object',
-  required: ['error'],
-  properties: {
-    error: {
-      type: 'object',
-      required: ['code', 'message', 'request_id'],
-      properties: { code: { type: 'string' }, message: { type: 'string' }, request_id: { type: 'string' }, details: { type: 'object' } },
-    },
-  },
-};
+const errorEnvelope = ERROR_ENVELOPE_SCHEMA;
 
 const fileObject = {
   type: 'object',
