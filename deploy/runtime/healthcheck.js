@@ -3,7 +3,7 @@
 // answers 200 on /readyz (or the given path) within 2.5 s, else 1 (on METRICS_PORT when set). Plain Node, no curl in the image.
 'use strict';
 
-/** Each service's default PORT (DESIGN.md); the PORT variable, when set, wins. */
+/** Each service's default PORT (docs/architecture.md); the PORT variable, when set, wins. */
 const DEFAULT_PORTS = {
   'edge-gateway': 8080,
   'ai-proxy': 8081,

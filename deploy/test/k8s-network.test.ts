@@ -1,4 +1,4 @@
-// NetworkPolicies allow exactly the paths of DESIGN.md and nothing else. The rendered policies
+// NetworkPolicies allow exactly the paths of docs/architecture.md and nothing else. The rendered policies
 // are evaluated (Kubernetes semantics: isolation per direction, selectors, named ports, ipBlock
 // with except) over every pair of workloads and a set of outside peers, and the allowed edges
 // must equal the expected list.
@@ -68,7 +68,7 @@ function expectedEdges(overlay: string, workloads: Peer[]): string[] {
 }
 
 describe.each(OVERLAYS)('overlay %s', (overlay) => {
-  test('allows exactly the DESIGN.md paths (plus DNS, and in prod metrics and traces)', () => {
+  test('allows exactly the docs/architecture.md paths (plus DNS, and in prod metrics and traces)', () => {
     const objects = rendered[overlay]!;
     const workloads = workloadPeers(objects, 'tollgate');
     const model = new NetworkPolicyModel(objects, 'tollgate');

@@ -3,7 +3,7 @@ import path from 'node:path';
 /** The repository root (deploy/test/helpers → ../../..). */
 export const REPO = path.resolve(__dirname, '../../..');
 
-/** DESIGN.md: every service, its port, and whether it has a worker process (`--role=worker`). */
+/** docs/architecture.md: every service, its port, and whether it has a worker process (`--role=worker`). */
 export const SERVICES = [
   { name: 'edge-gateway', port: 8080, worker: false },
   { name: 'ai-proxy', port: 8081, worker: true },

@@ -1,5 +1,5 @@
 /**
- * The one closed set of error codes of the platform (DESIGN.md, "Conventions"), their HTTP
+ * The one closed set of error codes of the platform (docs/architecture.md, "Conventions"), their HTTP
  * statuses, and the two wire shapes: Tollgate's envelope and OpenAI's error object.
  */
 export const ERROR_STATUS = {

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { newId } from './ids';
 import { createQueue, defineJob, enqueue } from './queues';
 
-/** The event types of DESIGN.md ("Events"). */
+/** The event types of docs/architecture.md ("Events"). */
 export const EVENT_TYPES = [
   'completion.completed',
   'completion.failed',

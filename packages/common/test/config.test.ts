@@ -4,7 +4,7 @@ import { baseConfigSchema, ConfigError, envBoolean, envInt, envOptionalSecret, e
 const schema = baseConfigSchema.extend({ PORT: envInt(8082, { min: 0, max: 65535 }), FEATURE: envBoolean(true), API_SECRET: envSecret('dev-default') });
 
 describe('config', () => {
-  it('applies defaults from DESIGN.md', () => {
+  it('applies defaults from docs/architecture.md', () => {
     const config = parseConfig(schema, {});
     expect(config.DATABASE_URL).toBe('postgres://localhost:5432/tollgate');
     expect(config.REDIS_URL).toBe('redis://localhost:6379');

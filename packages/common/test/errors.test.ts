@@ -1,7 +1,7 @@
 import { AppError, ERROR_STATUS, toAppError, toEnvelope, toOpenAiError } from '../src/errors';
 
 describe('error codes and envelope', () => {
-  it('maps every code of DESIGN.md to its status', () => {
+  it('maps every code of docs/architecture.md to its status', () => {
     expect(ERROR_STATUS).toMatchObject({
       VALIDATION_FAILED: 400,
       UNAUTHENTICATED: 401,

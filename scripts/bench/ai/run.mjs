@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// AI proxy benchmark (issue "AI proxy", DESIGN.md "Performance budgets"). In one run, against
+// AI proxy benchmark (issue "AI proxy", docs/architecture.md "Performance budgets"). In one run, against
 // the same minimal OpenAI-compatible mock upstream:
 //   1. direct to the mock;
 //   2. ai-proxy alone (routing → openai provider → mock; credits answered by a do-nothing stub);

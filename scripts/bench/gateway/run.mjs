@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Gateway pass-through benchmark (DESIGN.md, "Performance budgets"). In one run, against the
+// Gateway pass-through benchmark (docs/architecture.md, "Performance budgets"). In one run, against the
 // same mock upstream: direct, nginx (Debian's package, started here with a temporary config),
 // a plain Node proxy, and the edge gateway with API-key auth and the Redis rate limiter on.
 // Throughput at concurrency 32, latency p50/p99 at concurrency 1, each as a ratio to nginx.

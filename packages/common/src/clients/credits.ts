@@ -30,7 +30,7 @@ export interface CreditBalance {
 }
 
 /**
- * The credits service's internal contract (DESIGN.md, "Internal contracts"). Every call carries
+ * The credits service's internal contract (docs/architecture.md, "Internal contracts"). Every call carries
  * an idempotency key, so retrying after a timeout can never charge twice. Amounts are integer
  * micro-credits. A refused hold or charge throws AppError INSUFFICIENT_CREDITS (402).
  */

@@ -48,7 +48,7 @@ export interface Billing {
 
 /**
  * How long a captured hold answers for its key: the gateway replays an idempotent answer for 24 h
- * (DESIGN.md); a repeat after that is a new call and pays again, so an old key is no free pass.
+ * (docs/architecture.md); a repeat after that is a new call and pays again, so an old key is no free pass.
  */
 const PAID_REPLAY_WINDOW_MS = 24 * 3_600_000;
 const finished = (hold: CreditHold) =>

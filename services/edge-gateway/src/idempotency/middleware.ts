@@ -78,7 +78,7 @@ async function bodyHashOf(req: Request, state: GatewayRequestState): Promise<str
 }
 
 /**
- * Idempotency-Key on POST (DESIGN.md): the first response is stored for 24 h and replayed with
+ * Idempotency-Key on POST (docs/architecture.md): the first response is stored for 24 h and replayed with
  * `Idempotent-Replayed: true`; a repeat while the first runs gets 409; the same key with another
  * method, path or body gets 422. Records are per tenant. Not stored, so a retry runs again:
  * streamed (text/event-stream) responses, responses over the size cap, 409/429 and 5xx answers,

@@ -74,7 +74,7 @@ const completion: RouteSpec = { owner: 'ai-proxy', routeClass: 'completion' };
 const aiRead: RouteSpec = { owner: 'ai-proxy' };
 
 /**
- * Every public route of the platform (DESIGN.md's table, as the services serve it). A request
+ * Every public route of the platform (docs/architecture.md's table, as the services serve it). A request
  * matching none is answered 404 here and never reaches a service; a path known under another
  * method is 405. Literal routes come before the parameter routes that would also match them.
  */

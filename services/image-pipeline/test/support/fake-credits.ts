@@ -26,7 +26,7 @@ export interface FakeCredits extends Listening {
 }
 
 /**
- * A faithful stand-in for the credits service's internal routes (DESIGN.md "Internal
+ * A faithful stand-in for the credits service's internal routes (docs/architecture.md "Internal
  * contracts"): holds are idempotent by key and reserve funds, a capture with the same amount
  * replays, a second different capture or a capture of a released hold is 409 with the hold's
  * status in details, release of a released hold answers it as it is, 402 when funds are short.
