@@ -2,7 +2,7 @@
 // `npm test`: install what is missing, make sure Postgres and Redis answer, type-check every
 // package, then run every package's jest tests in one run against the real servers.
 // Extra arguments go to jest (e.g. `npm test -- services/credits`).
-import { mkdirSync, readFileSync, existsSync } from 'node:fs';
+import { mkdirSync, readFileSync, existsSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { DATA_DIR, ensureInfra, stopPrivateInstances } from './lib/infra.mjs';
 import { ensureInstalled, jest as runJest, pnpm } from './lib/pnpm.mjs';
@@ -25,6 +25,7 @@ async function main() {
   const tasks = process.env.SKIP_TYPECHECK === '1' ? ['build'] : ['build', 'typecheck'];
   const typecheck = pnpm(['exec', 'turbo', 'run', ...tasks, '--output-logs=errors-only'], { exitOnFailure: false, env });
   mkdirSync(DATA_DIR, { recursive: true });
+  rmSync(RESULTS, { force: true }); // a run that writes none (no test matched, jest crashed) must not report the last run's counts
   const jest = runJest(['--json', `--outputFile=${RESULTS}`, '--maxWorkers=3', ...process.argv.slice(2)], { env });
 
   let passed = 0;
@@ -33,6 +34,9 @@ async function main() {
     const results = JSON.parse(readFileSync(RESULTS, 'utf8'));
     passed = results.numPassedTests;
     failed = results.numFailedTests + (results.numRuntimeErrorTestSuites ?? 0);
+  } else if (jest !== 0) {
+    console.error('jest ended without results (no test matched, or it crashed): see above.');
+    failed += 1;
   }
   if (typecheck !== 0) {
     console.error('Build or type-check failed (see above).');

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { AppError, type Logger, randomBase62, toOpenAiError } from '@tollgate/common';
+import { AppError, type Logger, randomBase62, scopedSignal, toOpenAiError } from '@tollgate/common';
 import { costOf, worstCaseCost } from '../billing/pricing';
 import type { Billing } from '../billing/billing';
 import { createMeter, errorCodeOf, type Meter, type MeteredCall } from '../billing/metered';
@@ -15,7 +15,6 @@ import type { Providers } from '../providers';
 import { type AttemptRecord, attemptsOfError, executeWithFallback, MidStreamFailure } from '../routing/executor';
 import type { ModelRouter } from '../routing/router';
 import type { ModelRoute, TargetConfig } from '../routing/schema';
-import { scopedSignal } from '../routing/signals';
 import type { UsageWriter } from '../usage/writer';
 import { type CallRecorder, createCallRecorder, type RecordBase } from '../usage/recorder';
 

@@ -1,4 +1,4 @@
-import { AppError, randomBase62 } from '@tollgate/common';
+import { AppError, randomBase62, scopedSignal } from '@tollgate/common';
 import { costOf, worstCaseCost } from '../billing/pricing';
 import { createMeter, type Meter } from '../billing/metered';
 import { embeddingTokenBound, estimateEmbeddingTokens } from '../billing/tokens';
@@ -6,7 +6,6 @@ import type { ChatDeps, Caller } from '../chat/service';
 import { tpmHeaders } from '../limits/tpm';
 import type { EmbeddingsRequest, EmbeddingsResponse } from '../openai/schema';
 import { attemptsOfError, executeWithFallback } from '../routing/executor';
-import { scopedSignal } from '../routing/signals';
 import { type CallRecorder, createCallRecorder } from '../usage/recorder';
 
 /** Float vectors as OpenAI's base64 encoding: little-endian float32, base64. */

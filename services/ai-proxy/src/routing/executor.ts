@@ -1,9 +1,8 @@
-import { AppError, backoffDelay, CircuitState, isBrokenCircuitError, type Logger, sleep } from '@tollgate/common';
+import { AppError, backoffDelay, CircuitState, isBrokenCircuitError, type Logger, type ScopedSignal, scopedSignal, sleep } from '@tollgate/common';
 import type { AiMetrics } from '../metrics';
 import { ClientGoneError, isUpstreamError, UpstreamError } from '../providers/errors';
 import type { ModelRouter } from './router';
 import type { ModelRoute, TargetConfig } from './schema';
-import { type ScopedSignal, scopedSignal } from './signals';
 
 /**
  * Runs one logical upstream call over a model's targets: retries with full-jitter backoff (at

@@ -1,4 +1,4 @@
-import { deadlineSignal, parseRetryAfter } from '@tollgate/common';
+import { parseRetryAfter, scopedSignal } from '@tollgate/common';
 import { GeneratorError, type GeneratedImage, type GenerateRequest, type ImageGenerator } from './generator';
 
 export interface OpenAiGeneratorOptions {
@@ -61,73 +61,82 @@ export function createOpenAiGenerator(options: OpenAiGeneratorOptions): ImageGen
     models: options.models,
     defaultModel: options.models[0] ?? 'gpt-image-1',
     async generate(request: GenerateRequest): Promise<GeneratedImage> {
-      const body: Record<string, unknown> = {
-        model: request.model,
-        prompt: request.prompt,
-        n: 1,
-        size: providerSize(request.model, request.width, request.height),
-      };
-      if (request.model.startsWith('gpt-image')) {
-        body['output_format'] = 'png';
-        if (request.transparent) body['background'] = 'transparent';
-      } else {
-        body['response_format'] = 'b64_json';
-      }
-      const signal = deadlineSignal(options.timeoutMs, request.signal);
-      let res: Response;
+      // One deadline for the call and the reading of its body (and a download), released when done.
+      const deadline = scopedSignal([request.signal], options.timeoutMs);
       try {
-        res = await fetchImpl(`${base}/images/generations`, {
-          method: 'POST',
-          headers: {
-            authorization: `Bearer ${options.apiKey}`,
-            'content-type': 'application/json',
-            'idempotency-key': request.idempotencyKey,
-          },
-          body: JSON.stringify(body),
-          signal,
-        });
-      } catch (err) {
-        throw new GeneratorError(`The image provider could not be reached: ${(err as Error).name}`, true);
+        return await generateWithin(request, deadline.signal);
+      } finally {
+        deadline.dispose();
       }
-      if (!res.ok) {
-        const text = await res.text().catch(() => '');
-        let message = `The image provider answered ${res.status}`;
-        try {
-          const parsed = JSON.parse(text) as { error?: { message?: unknown; code?: unknown } };
-          if (typeof parsed.error?.message === 'string') message = `${message}: ${parsed.error.message.slice(0, 300)}`;
-        } catch {
-          // not JSON; the status says enough
-        }
-        if (res.status === 429 || res.status >= 500 || res.status === 408) {
-          throw new GeneratorError(message, true, 'GENERATOR_UNAVAILABLE', parseRetryAfter(res.headers.get('retry-after')));
-        }
-        throw new GeneratorError(
-          message,
-          false,
-          res.status === 401 || res.status === 403 ? 'GENERATOR_MISCONFIGURED' : 'GENERATION_REFUSED',
-        );
-      }
-      const payload = (await res.json().catch(() => undefined)) as { data?: { b64_json?: unknown; url?: unknown }[] } | undefined;
-      const first = payload?.data?.[0];
-      if (typeof first?.b64_json === 'string') {
-        if (first.b64_json.length > Math.ceil((options.maxBytes * 4) / 3) + 4)
-          throw new GeneratorError("The provider's image is above the size limit", false, 'GENERATED_IMAGE_TOO_LARGE');
-        return { data: Buffer.from(first.b64_json, 'base64'), contentType: 'image/png' };
-      }
-      if (typeof first?.url === 'string' && /^https?:\/\//.test(first.url)) {
-        let download: Response;
-        try {
-          download = await fetchImpl(first.url, { signal: deadlineSignal(options.timeoutMs, request.signal) });
-        } catch (err) {
-          throw new GeneratorError(`The generated image could not be downloaded: ${(err as Error).name}`, true);
-        }
-        if (!download.ok) throw new GeneratorError(`The generated image download answered ${download.status}`, download.status >= 500);
-        return {
-          data: await readCapped(download, options.maxBytes),
-          contentType: download.headers.get('content-type') ?? 'application/octet-stream',
-        };
-      }
-      throw new GeneratorError('The image provider returned no image', true);
     },
   };
+
+  async function generateWithin(request: GenerateRequest, signal: AbortSignal): Promise<GeneratedImage> {
+    const body: Record<string, unknown> = {
+      model: request.model,
+      prompt: request.prompt,
+      n: 1,
+      size: providerSize(request.model, request.width, request.height),
+    };
+    if (request.model.startsWith('gpt-image')) {
+      body['output_format'] = 'png';
+      if (request.transparent) body['background'] = 'transparent';
+    } else {
+      body['response_format'] = 'b64_json';
+    }
+    let res: Response;
+    try {
+      res = await fetchImpl(`${base}/images/generations`, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${options.apiKey}`,
+          'content-type': 'application/json',
+          'idempotency-key': request.idempotencyKey,
+        },
+        body: JSON.stringify(body),
+        signal,
+      });
+    } catch (err) {
+      throw new GeneratorError(`The image provider could not be reached: ${(err as Error).name}`, true);
+    }
+    if (!res.ok) {
+      const text = await res.text().catch(() => '');
+      let message = `The image provider answered ${res.status}`;
+      try {
+        const parsed = JSON.parse(text) as { error?: { message?: unknown; code?: unknown } };
+        if (typeof parsed.error?.message === 'string') message = `${message}: ${parsed.error.message.slice(0, 300)}`;
+      } catch {
+        // not JSON; the status says enough
+      }
+      if (res.status === 429 || res.status >= 500 || res.status === 408) {
+        throw new GeneratorError(message, true, 'GENERATOR_UNAVAILABLE', parseRetryAfter(res.headers.get('retry-after')));
+      }
+      throw new GeneratorError(
+        message,
+        false,
+        res.status === 401 || res.status === 403 ? 'GENERATOR_MISCONFIGURED' : 'GENERATION_REFUSED',
+      );
+    }
+    const payload = (await res.json().catch(() => undefined)) as { data?: { b64_json?: unknown; url?: unknown }[] } | undefined;
+    const first = payload?.data?.[0];
+    if (typeof first?.b64_json === 'string') {
+      if (first.b64_json.length > Math.ceil((options.maxBytes * 4) / 3) + 4)
+        throw new GeneratorError("The provider's image is above the size limit", false, 'GENERATED_IMAGE_TOO_LARGE');
+      return { data: Buffer.from(first.b64_json, 'base64'), contentType: 'image/png' };
+    }
+    if (typeof first?.url === 'string' && /^https?:\/\//.test(first.url)) {
+      let download: Response;
+      try {
+        download = await fetchImpl(first.url, { signal });
+      } catch (err) {
+        throw new GeneratorError(`The generated image could not be downloaded: ${(err as Error).name}`, true);
+      }
+      if (!download.ok) throw new GeneratorError(`The generated image download answered ${download.status}`, download.status >= 500);
+      return {
+        data: await readCapped(download, options.maxBytes),
+        contentType: download.headers.get('content-type') ?? 'application/octet-stream',
+      };
+    }
+    throw new GeneratorError('The image provider returned no image', true);
+  }
 }

@@ -1,4 +1,4 @@
-import { deadlineSignal, type IdGenerator, parseRetryAfter, retry } from '@tollgate/common';
+import { type IdGenerator, parseRetryAfter, retry, scopedSignal } from '@tollgate/common';
 import { sql } from 'kysely';
 import type { Db, ImageRow, StoredVariant } from '../db';
 import { type ImageStorage, tenantKeySegment } from '../storage/storage';
@@ -88,22 +88,29 @@ export function createHttpPublisher(options: HttpPublisherOptions): ImagePublish
       const body = JSON.stringify({ file_name: `${image.id}.png`, contents });
       return retry(
         async () => {
+          // One deadline per attempt, for the call and the reading of its answer; released when done.
+          const deadline = scopedSignal([], options.timeoutMs);
           let res: Response;
+          let text: string;
           try {
-            res = await fetchImpl(url, {
-              method: 'POST',
-              headers: {
-                'content-type': 'application/json',
-                'idempotency-key': `publish-${image.id}`,
-                ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
-              },
-              body,
-              signal: deadlineSignal(options.timeoutMs),
-            });
-          } catch (err) {
-            throw new PublishError(`The publisher could not be reached: ${(err as Error).name}`, true);
+            try {
+              res = await fetchImpl(url, {
+                method: 'POST',
+                headers: {
+                  'content-type': 'application/json',
+                  'idempotency-key': `publish-${image.id}`,
+                  ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
+                },
+                body,
+                signal: deadline.signal,
+              });
+            } catch (err) {
+              throw new PublishError(`The publisher could not be reached: ${(err as Error).name}`, true);
+            }
+            text = await res.text().catch(() => '');
+          } finally {
+            deadline.dispose();
           }
-          const text = await res.text().catch(() => '');
           if (res.status === 429 || res.status >= 500)
             throw new PublishError(`The publisher answered ${res.status}`, true, parseRetryAfter(res.headers.get('retry-after')));
           if (!res.ok) throw new PublishError(`The publisher refused the file (${res.status})`, false);

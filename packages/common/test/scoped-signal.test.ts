@@ -1,0 +1,50 @@
+import { scopedSignal } from '../src/resilience';
+
+describe('scopedSignal', () => {
+  it('aborts with the reason of whichever parent aborts first', () => {
+    const a = new AbortController();
+    const b = new AbortController();
+    const scoped = scopedSignal([a.signal, undefined, b.signal]);
+    b.abort(new Error('client left'));
+    expect(scoped.signal.aborted).toBe(true);
+    expect((scoped.signal.reason as Error).message).toBe('client left');
+    scoped.dispose();
+  });
+
+  it('is already aborted when a parent already is', () => {
+    const a = new AbortController();
+    a.abort('gone');
+    const scoped = scopedSignal([a.signal], 10_000);
+    expect(scoped.signal.aborted).toBe(true);
+    expect(scoped.signal.reason).toBe('gone');
+  });
+
+  it('aborts with a TimeoutError after its timeout, like AbortSignal.timeout', async () => {
+    const scoped = scopedSignal([], 5);
+    await new Promise<void>((resolve) => scoped.signal.addEventListener('abort', () => resolve(), { once: true }));
+    expect((scoped.signal.reason as DOMException).name).toBe('TimeoutError');
+  });
+
+  it('after dispose, neither its parents nor its timer reach it, and it holds no listener on a parent', async () => {
+    const parent = new AbortController();
+    let listeners = 0;
+    const add = parent.signal.addEventListener.bind(parent.signal);
+    const remove = parent.signal.removeEventListener.bind(parent.signal);
+    parent.signal.addEventListener = ((...args: Parameters<AbortSignal['addEventListener']>) => {
+      listeners += 1;
+      add(...args);
+    }) as AbortSignal['addEventListener'];
+    parent.signal.removeEventListener = ((...args: Parameters<AbortSignal['removeEventListener']>) => {
+      listeners -= 1;
+      remove(...args);
+    }) as AbortSignal['removeEventListener'];
+
+    const scoped = scopedSignal([parent.signal], 5);
+    expect(listeners).toBe(1);
+    scoped.dispose();
+    expect(listeners).toBe(0);
+    parent.abort();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(scoped.signal.aborted).toBe(false);
+  });
+});
