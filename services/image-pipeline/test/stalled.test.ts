@@ -5,7 +5,7 @@ import request from 'supertest';
 import { findImageById } from '../src/images/repository';
 import { runGenerate } from '../src/jobs/pipeline';
 import { createHarness, type Harness } from './support/harness';
-import { type RealCredits, startRealCredits } from './support/real-credits';
+import { type RealCredits, startRealCredits } from '@tollgate/credits/test/support/real-credits';
 
 // Image work under a loaded CI box: the root jest config (projects) keeps jest's 5 s default.
 jest.setTimeout(60_000);
