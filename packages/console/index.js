@@ -1,0 +1,3 @@
+// Where the built console lives, for the edge gateway to serve (`pnpm --filter @tollgate/console build`).
+const path = require('node:path');
+exports.consoleDir = path.join(__dirname, 'dist');
