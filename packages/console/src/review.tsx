@@ -117,7 +117,6 @@ export function ReviewPage({ tenantId }: { tenantId: string }) {
   useEffect(() => {
     setToken(null);
     void load(null);
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [tenantId]);
 
   const pendingIndex = (from: number, step: 1 | -1): number => {

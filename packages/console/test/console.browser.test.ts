@@ -28,7 +28,7 @@ let tenant: { context: BrowserContext; page: Page };
 let tenantId: string;
 let tenantKey: string;
 let tenantKeyId: string;
-let imageIds: string[] = [];
+const imageIds: string[] = [];
 let failedDeliveryId: string;
 const browserProblems: string[] = [];
 

@@ -55,7 +55,6 @@ export interface AppDeps {
 /** Where @tollgate/console keeps its build, when that package is installed beside the gateway. */
 function defaultConsoleDir(): string | undefined {
   try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
     return (require('@tollgate/console') as { consoleDir: string }).consoleDir;
   } catch {
     return undefined;
