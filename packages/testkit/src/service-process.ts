@@ -21,12 +21,16 @@ export interface ServiceProcess {
  * One service's real entry point (`services/<name>/dist/main.js`, as `npm start` runs it) in its
  * own process on a free port, for tests that must kill it at a chosen moment (crash tests).
  * `env` supplies its schema, prefix and whatever else the test needs; it is waited for until
- * ready unless `args` make it a worker-only process.
+ * ready (`/readyz`) unless `waitReady` is false.
  */
 export async function spawnServiceProcess(
   name: MeshServiceName,
   env: Record<string, string>,
-  options: { args?: string[]; readyTimeoutMs?: number } = {},
+  options: {
+    args?: string[];
+    readyTimeoutMs?: number;
+    /** false: return at once (a worker that may die before it would answer). */ waitReady?: boolean;
+  } = {},
 ): Promise<ServiceProcess> {
   const main = path.join(ROOT, 'services', name, 'dist', 'main.js');
   if (!existsSync(main)) throw new Error(`${main} is missing: build first (npm test builds every service)`);
@@ -51,17 +55,18 @@ export async function spawnServiceProcess(
     child.once('exit', (code, signal) => resolve({ code, signal })),
   );
   const url = `http://127.0.0.1:${port}`;
-  try {
-    await Promise.race([
-      waitReady(url, options.readyTimeoutMs ?? 30_000),
-      exited.then(({ code, signal }) => {
-        throw new Error(`${name} exited (${signal ?? code}) before it was ready`);
-      }),
-    ]);
-  } catch (err) {
-    child.kill('SIGKILL');
-    throw new Error(`${(err as Error).message}\n${printed}`);
-  }
+  if (options.waitReady !== false)
+    try {
+      await Promise.race([
+        waitReady(url, options.readyTimeoutMs ?? 30_000),
+        exited.then(({ code, signal }) => {
+          throw new Error(`${name} exited (${signal ?? code}) before it was ready`);
+        }),
+      ]);
+    } catch (err) {
+      child.kill('SIGKILL');
+      throw new Error(`${(err as Error).message}\n${printed}`);
+    }
   return {
     url,
     child,

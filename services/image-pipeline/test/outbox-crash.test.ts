@@ -18,15 +18,19 @@ afterAll(() => h.close());
 it('a kill after the approval commits and before its event is published loses no event: the relay delivers it once', async () => {
   const tenant = 'ten_outbox_crash';
   const image = await seedImage(h, tenant, 'pending_review');
-  const api = await spawnServiceProcess('image-pipeline', {
-    DATABASE_URL: h.env.databaseUrl,
-    DB_SCHEMA: h.env.schema,
-    REDIS_URL: h.env.redisUrl,
-    REDIS_PREFIX: h.env.prefix,
-    DATA_DIR: h.dataDir,
-    RECOVERY_INTERVAL_MS: '0',
-    TOLLGATE_FAILPOINT: 'outbox.before_publish',
-  }, { args: ['--role=api'] });
+  const api = await spawnServiceProcess(
+    'image-pipeline',
+    {
+      DATABASE_URL: h.env.databaseUrl,
+      DB_SCHEMA: h.env.schema,
+      REDIS_URL: h.env.redisUrl,
+      REDIS_PREFIX: h.env.prefix,
+      DATA_DIR: h.dataDir,
+      RECOVERY_INTERVAL_MS: '0',
+      TOLLGATE_FAILPOINT: 'outbox.before_publish',
+    },
+    { args: ['--role=api'] },
+  );
   await expect(
     fetch(`${api.url}/v1/images/${image.id}/approve`, { method: 'POST', headers: identityHeaders(tenant, ['read', 'write']) }),
   ).rejects.toThrow();
@@ -38,10 +42,18 @@ it('a kill after the approval commits and before its event is published loses no
   expect(await h.events()).toEqual([]); // committed, never published
 
   // The relay leaves fresh events to whoever recorded them; age this one past that.
-  await h.db.updateTable('outbox_events').set({ created_at: new Date(Date.now() - 60_000) }).execute();
+  await h.db
+    .updateTable('outbox_events')
+    .set({ created_at: new Date(Date.now() - 60_000) })
+    .execute();
   expect((await recoverStuckImages(h.deps)).eventsRelayed).toBe(1);
   const events = await h.events();
   expect(events).toHaveLength(1);
-  expect(events[0]).toMatchObject({ id: `evt_${image.id}_approved`, type: 'image.approved', tenant_id: tenant, data: { image_id: image.id, status: 'approved' } });
+  expect(events[0]).toMatchObject({
+    id: `evt_${image.id}_approved`,
+    type: 'image.approved',
+    tenant_id: tenant,
+    data: { image_id: image.id, status: 'approved' },
+  });
   expect((await recoverStuckImages(h.deps)).eventsRelayed).toBe(0); // once
 });
