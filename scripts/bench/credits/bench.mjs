@@ -152,18 +152,20 @@ async function main() {
     split?.captures.push(performance.now() - t0);
     return ok;
   };
-  /** The server's group-commit counters (batches and operations so far), if it batches. */
-  const batchStats = () =>
+  /** The server's CPU time so far and its group-commit counters (batches, operations) if it batches. */
+  const serverStats = () =>
     new Promise((resolve) => {
-      const timer = setTimeout(() => resolve(undefined), 2_000);
+      const timer = setTimeout(() => resolve({}), 2_000);
       server.once('message', (m) => {
         clearTimeout(timer);
-        resolve(m?.batches === undefined ? undefined : m);
+        resolve(m ?? {});
       });
       server.send('stats');
     });
   const meanBatch = (before, after) =>
-    before && after && after.batches > before.batches ? round((after.operations - before.operations) / (after.batches - before.batches), 1) : null;
+    after.batches !== undefined && after.batches > (before.batches ?? 0) ? round((after.operations - (before.operations ?? 0)) / (after.batches - (before.batches ?? 0)), 1) : null;
+  // The server's CPU (user + system) per ledger operation: steadier than latency on a busy machine.
+  const cpuPerOp = (before, after, pairs) => (after.cpu_us !== undefined && pairs > 0 ? Math.round((after.cpu_us - before.cpu_us) / (pairs * 2)) : null);
   await closedLoop(4, chargeOp((w) => tenants[w])); // warm-up (JIT, pool)
 
   // pgbench and the credits runs alternate, so both see the same conditions on a shared machine.
@@ -172,7 +174,9 @@ async function main() {
   const pg1 = pgbenchRun(1);
   const http1 = await closedLoop(1, chargeOp(() => tenants[0]));
   const split1 = { holds: [], captures: [] };
+  const statsC1 = await serverStats();
   const hc1 = await closedLoop(1, holdCaptureOp(() => tenants[0], split1));
+  const statsC1End = await serverStats();
   const perOp = (list) => {
     list.sort((a, b) => a - b);
     return { p50_ms: round(percentile(list, 50)), p99_ms: round(percentile(list, 99)) };
@@ -183,12 +187,17 @@ async function main() {
   const pg32 = pgbenchRun(32);
   const http32 = await closedLoop(32, chargeOp((w) => tenants[w]));
   const http32hot = await closedLoop(32, chargeOp(() => tenants[32]));
-  const stats0 = await batchStats();
+  const stats0 = await serverStats();
   const hc32 = await closedLoop(32, holdCaptureOp((w) => tenants[w]));
-  const stats1 = await batchStats();
+  const stats1 = await serverStats();
   const hc32hot = await closedLoop(32, holdCaptureOp(() => tenants[32]));
-  const stats2 = await batchStats();
+  const stats2 = await serverStats();
   const batching = { mean_batch_c32_32_tenants: meanBatch(stats0, stats1), mean_batch_c32_one_tenant: meanBatch(stats1, stats2) };
+  const serverCpuUsPerOp = {
+    c1: cpuPerOp(statsC1, statsC1End, hc1.ops),
+    c32_32_tenants: cpuPerOp(stats0, stats1, hc32.ops),
+    c32_one_tenant: cpuPerOp(stats1, stats2, hc32hot.ops),
+  };
   server.send('stop');
   await new Promise((resolve) => server.once('exit', resolve));
   load.push(os.loadavg()[0]);
@@ -220,6 +229,7 @@ async function main() {
     per_operation_c1: { hold: hold1, capture: capture1 },
     ledger_ops_per_s: { c1: round(hc1.per_s * 2, 1), c32_one_tenant: round(hc32hot.per_s * 2, 1), c32_32_tenants: round(hc32.per_s * 2, 1) },
     batching,
+    server_cpu_us_per_ledger_op: serverCpuUsPerOp,
     ratios: {
       ledger_ops_vs_pgbench_c1: round((hc1.per_s * 2) / pg1.per_s, 3),
       ledger_ops_vs_pgbench_c32_one_tenant: round((hc32hot.per_s * 2) / pg32.per_s, 3),
@@ -256,6 +266,7 @@ async function main() {
   console.log(`hold    HTTP c=1: p50 ${hold1.p50_ms} ms, p99 ${hold1.p99_ms} ms (target p50 <= 1 ms)`);
   console.log(`capture HTTP c=1: p50 ${capture1.p50_ms} ms, p99 ${capture1.p99_ms} ms (target p50 <= 1 ms)`);
   console.log(`ledger ops/s (hold and capture each one): ${results.ledger_ops_per_s.c1} at c=1, ${results.ledger_ops_per_s.c32_one_tenant} at c=32 on one tenant, ${results.ledger_ops_per_s.c32_32_tenants} at c=32 over 32 tenants (target >= 0.5 x pgbench TPS)`);
+  console.log(`credits server CPU per ledger operation (hold or capture, HTTP included): ${serverCpuUsPerOp.c1 ?? 'n/a'} µs at c=1, ${serverCpuUsPerOp.c32_32_tenants ?? 'n/a'} µs at c=32 over 32 tenants, ${serverCpuUsPerOp.c32_one_tenant ?? 'n/a'} µs at c=32 on one tenant`);
   console.log(`group commit, mean batch size: ${batching.mean_batch_c32_32_tenants ?? 'n/a'} (c=32, 32 tenants), ${batching.mean_batch_c32_one_tenant ?? 'n/a'} (c=32, one tenant)`);
   console.log('');
   for (const [k, v] of Object.entries(results.ratios)) console.log(`${k.padEnd(40)} ${v}`);

@@ -23,7 +23,9 @@ process.send({ port: server.port });
 process.on('message', async (message) => {
   if (message === 'stats') {
     // Group-commit counters (absent on a ledger that does not batch).
-    process.send(ledger.batcher?.stats() ?? {});
+    const cpu = process.cpuUsage();
+    // hrtime (µs) is the clock of `--cpu-prof` samples: lets a profile be cut to a window.
+    process.send({ ...(ledger.batcher?.stats() ?? {}), cpu_us: cpu.user + cpu.system, hrtime_us: Number(process.hrtime.bigint() / 1000n) });
     return;
   }
   if (message === 'stop') {
