@@ -77,6 +77,16 @@ export interface GroupCommitOptions {
 const RETRYABLE = new Set<string>([PG.SERIALIZATION_FAILURE, PG.DEADLOCK_DETECTED]);
 
 /**
+ * An error PostgreSQL raised while running the batch (a SQLSTATE outside the connection (08),
+ * resources (53) and operator-intervention (57) classes), as opposed to a lost connection or a
+ * server going away.
+ */
+function raisedByStatement(err: unknown): boolean {
+  const code = pgErrorCode(err);
+  return code !== undefined && !/^(08|53|57)/.test(code);
+}
+
+/**
  * Group commit for holds, captures and releases, with natural batching: an operation that
  * arrives while no batch is in flight goes at once, alone (c=1 pays nothing: no timer); those
  * that arrive while one is in flight queue, and go together as the next batch when it returns.
@@ -85,10 +95,11 @@ const RETRYABLE = new Set<string>([PG.SERIALIZATION_FAILURE, PG.DEADLOCK_DETECTE
  * instead of once per operation.
  *
  * Failure: the batch is one transaction, so it commits whole or not at all. A deadlock or
- * serialization failure retries the batch; any other error (connection lost, an unexpected
- * constraint) re-runs each operation alone, so one bad operation fails only itself. Re-running
- * is safe even when the lost batch did commit: holds replay by idempotency key, and a capture or
- * release of a hold already finished the same way is a replay.
+ * serialization failure retries the batch; any other error the statement raised (an unexpected
+ * constraint, a bad operation) re-runs each operation alone, so one bad operation fails only
+ * itself; a lost connection or an unreachable database fails the whole batch at once. A
+ * caller's retry is safe even when a lost batch did commit: holds replay by idempotency key, and
+ * a capture or release of a hold already finished the same way is a replay.
  */
 export class GroupCommit {
   private queue: Pending[] = [];
@@ -129,8 +140,10 @@ export class GroupCommit {
       const outcomes = await this.run(batch.map((p) => p.op));
       batch.forEach((p, i) => p.resolve(outcomes[i]!));
     } catch (err) {
-      if (batch.length === 1) {
-        batch[0]!.reject(err);
+      // Re-running op by op only helps when the statement itself failed; when the database is
+      // unreachable every op would wait for its own connection timeout, one after the other.
+      if (batch.length === 1 || !raisedByStatement(err)) {
+        for (const pending of batch) pending.reject(err);
         return;
       }
       for (const pending of batch) {
