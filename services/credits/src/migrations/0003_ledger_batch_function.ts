@@ -171,10 +171,13 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       perform 1 from holds
         where id in (select o->>'hold_id' from jsonb_array_elements(ops) o where o->>'op' in ('capture', 'release'))
         order by id for update;
+      -- One IN over a UNION ALL (not an OR of two INs, which scans every account): index lookups only.
       perform 1 from accounts
         where id in (select account_id from holds
-                      where id in (select o->>'hold_id' from jsonb_array_elements(ops) o where o->>'op' in ('capture', 'release')))
-           or (kind = 'tenant' and tenant_id in (select o->>'tenant_id' from jsonb_array_elements(ops) o where o->>'op' = 'hold'))
+                      where id in (select o->>'hold_id' from jsonb_array_elements(ops) o where o->>'op' in ('capture', 'release'))
+                     union all
+                     select a.id from accounts a
+                      where a.kind = 'tenant' and a.tenant_id in (select o->>'tenant_id' from jsonb_array_elements(ops) o where o->>'op' = 'hold'))
         order by id for update;
 
       for op in select value from jsonb_array_elements(ops) loop
