@@ -34,18 +34,41 @@ await sql`drop schema if exists ${sql.id(SCHEMA)} cascade`.execute(db);
 await common.migrateToLatest(db, SCHEMA, migrations);
 await db.destroy();
 
-const env = { ...process.env, NODE_ENV: 'production', DATABASE_URL, DB_SCHEMA: SCHEMA, DATABASE_POOL_MAX: '32', INTERNAL_JWT_SECRET: SECRET, LOW_BALANCE_THRESHOLD: '0', LOG_LEVEL: 'warn' };
-const server = fork(path.join(import.meta.dirname, 'server.mjs'), { env, execArgv: ['--cpu-prof', `--cpu-prof-dir=${DIR}`], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+const env = {
+  ...process.env,
+  NODE_ENV: 'production',
+  DATABASE_URL,
+  DB_SCHEMA: SCHEMA,
+  DATABASE_POOL_MAX: '32',
+  INTERNAL_JWT_SECRET: SECRET,
+  LOW_BALANCE_THRESHOLD: '0',
+  LOG_LEVEL: 'warn',
+};
+const server = fork(path.join(import.meta.dirname, 'server.mjs'), {
+  env,
+  execArgv: ['--cpu-prof', `--cpu-prof-dir=${DIR}`],
+  stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+});
 const { port } = await new Promise((resolve) => server.once('message', resolve));
 const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
 const send = (method, p, headers, body) =>
   new Promise((resolve, reject) => {
     const payload = JSON.stringify(body);
-    const req = http.request({ host: '127.0.0.1', port, method, path: p, agent, headers: { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } }, (res) => {
-      let data = '';
-      res.on('data', (c) => (data += c));
-      res.on('end', () => resolve({ status: res.statusCode, body: JSON.parse(data) }));
-    });
+    const req = http.request(
+      {
+        host: '127.0.0.1',
+        port,
+        method,
+        path: p,
+        agent,
+        headers: { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
+      },
+      (res) => {
+        let data = '';
+        res.on('data', (c) => (data += c));
+        res.on('end', () => resolve({ status: res.statusCode, body: JSON.parse(data) }));
+      },
+    );
     req.on('error', reject);
     req.end(payload);
   });
@@ -54,14 +77,23 @@ const admin = { 'x-tollgate-identity': common.signIdentity({ tenantId: 'admin', 
 const tenant = `prof_${Date.now().toString(36)}`;
 await send('POST', `/v1/admin/tenants/${tenant}/credits`, admin, { amount: 1_000_000_000_000 });
 let seq = 0;
-const stats = () => new Promise((resolve) => { server.once('message', resolve); server.send('stats'); });
+const stats = () =>
+  new Promise((resolve) => {
+    server.once('message', resolve);
+    server.send('stats');
+  });
 const s0 = await stats();
 const until = performance.now() + DURATION_S * 1000;
 let ops = 0;
 await Promise.all(
   Array.from({ length: C }, async () => {
     while (performance.now() < until) {
-      const h = await send('POST', '/internal/v1/holds', svc, { tenant_id: tenant, amount: 5_000, idempotency_key: `p-${seq++}`, ttl_s: 600 });
+      const h = await send('POST', '/internal/v1/holds', svc, {
+        tenant_id: tenant,
+        amount: 5_000,
+        idempotency_key: `p-${seq++}`,
+        ttl_s: 600,
+      });
       const c = await send('POST', `/internal/v1/holds/${h.body.id}/capture`, svc, { amount: 3_000 });
       if (h.status === 201 && c.status === 200) ops += 2;
     }
@@ -71,9 +103,14 @@ const s1 = await stats();
 server.send('stop');
 await new Promise((resolve) => server.once('exit', resolve));
 agent.destroy();
-if (s1.cpu_us !== undefined) console.log(`server CPU per ledger operation: ${Math.round((s1.cpu_us - s0.cpu_us) / ops)} µs (${ops} operations at c=${C})`);
+if (s1.cpu_us !== undefined)
+  console.log(`server CPU per ledger operation: ${Math.round((s1.cpu_us - s0.cpu_us) / ops)} µs (${ops} operations at c=${C})`);
 
-const file = readdirSync(DIR).filter((f) => f.endsWith('.cpuprofile')).map((f) => path.join(DIR, f)).sort().pop();
+const file = readdirSync(DIR)
+  .filter((f) => f.endsWith('.cpuprofile'))
+  .map((f) => path.join(DIR, f))
+  .sort()
+  .pop();
 const profile = JSON.parse(readFileSync(file, 'utf8'));
 const byNode = new Map(profile.nodes.map((n) => [n.id, n]));
 const self = new Map();
@@ -106,6 +143,8 @@ profile.samples.forEach((id, i) => {
   total += dt[i] ?? 0;
 });
 console.log(`profile: ${path.relative(ROOT, file)}; self time by package (nearest package frame above the leaf), during the load:`);
-for (const [k, v] of [...byPackage].sort((a, b) => b[1] - a[1]).slice(0, 20)) console.log(`${((100 * v) / total).toFixed(1).padStart(5)}%  ${k}`);
+for (const [k, v] of [...byPackage].sort((a, b) => b[1] - a[1]).slice(0, 20))
+  console.log(`${((100 * v) / total).toFixed(1).padStart(5)}%  ${k}`);
 console.log('top functions by self time, during the load:');
-for (const [k, v] of [...self].sort((a, b) => b[1] - a[1]).slice(0, Number(args.top ?? 40))) console.log(`${((100 * v) / total).toFixed(1).padStart(5)}%  ${k}`);
+for (const [k, v] of [...self].sort((a, b) => b[1] - a[1]).slice(0, Number(args.top ?? 40)))
+  console.log(`${((100 * v) / total).toFixed(1).padStart(5)}%  ${k}`);

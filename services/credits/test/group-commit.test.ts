@@ -88,7 +88,11 @@ describe('one batch, one outcome per operation', () => {
     // rich: 1,000 − 60 captured; held: opener 10 + fits 200 (existing captured, to-release released).
     expect(await balanceOf(h.url, rich)).toMatchObject({ available: 1_000 - 60 - 210, held: 210 });
     expect(await ledgerCounts(h.env, poor)).toEqual(poorBefore);
-    const capturedRow = await h.env.db.selectFrom('holds').select(['status', 'captured_amount']).where('id', '=', existing.result.id).executeTakeFirstOrThrow();
+    const capturedRow = await h.env.db
+      .selectFrom('holds')
+      .select(['status', 'captured_amount'])
+      .where('id', '=', existing.result.id)
+      .executeTakeFirstOrThrow();
     expect(capturedRow).toEqual({ status: 'captured', captured_amount: 60 });
     await expectReconciles();
   });
@@ -134,7 +138,9 @@ describe('one batch, one outcome per operation', () => {
     };
     // An operation the function refuses to understand raises: the whole transaction rolls back.
     const bogus = { op: 'transfer', now } as unknown as LedgerOp;
-    await expect(sql`select credits_apply_batch(${JSON.stringify([good, bogus])}::jsonb, 0)`.execute(h.env.db)).rejects.toThrow(/unknown operation/);
+    await expect(sql`select credits_apply_batch(${JSON.stringify([good, bogus])}::jsonb, 0)`.execute(h.env.db)).rejects.toThrow(
+      /unknown operation/,
+    );
     expect(await balanceOf(h.url, t)).toMatchObject({ available: 100, held: 0 });
     expect((await ledgerCounts(h.env, t)).holds).toBe(0);
 
@@ -195,10 +201,16 @@ describe('under load', () => {
     const a = replica();
     const b = replica();
     const created = await createHold(a, { tenantId: t, amount: 100, idempotencyKey: 'race' });
-    const codes = await Promise.all([10, 20, 30, 40, 50, 60].map((amount, i) => codeOf(captureHold(i % 2 ? a : b, created.result.id, amount))));
+    const codes = await Promise.all(
+      [10, 20, 30, 40, 50, 60].map((amount, i) => codeOf(captureHold(i % 2 ? a : b, created.result.id, amount))),
+    );
     expect(codes.filter((c) => c === 'ok')).toHaveLength(1);
     expect(codes.filter((c) => c === 'CONFLICT')).toHaveLength(5);
-    const row = await h.env.db.selectFrom('holds').select(['captured_amount']).where('id', '=', created.result.id).executeTakeFirstOrThrow();
+    const row = await h.env.db
+      .selectFrom('holds')
+      .select(['captured_amount'])
+      .where('id', '=', created.result.id)
+      .executeTakeFirstOrThrow();
     expect(await balanceOf(h.url, t)).toMatchObject({ available: 1_000 - row.captured_amount, held: 0 });
     await expectReconciles();
   });
@@ -210,9 +222,13 @@ describe('idempotent retries across batches', () => {
     const a = replica();
     const b = replica();
     // First wave: the opener goes alone, the other 20 (same key) in one batch.
-    const first = await Promise.all(Array.from({ length: 21 }, () => createHold(a, { tenantId: t, amount: 100, idempotencyKey: 'retry-me' })));
+    const first = await Promise.all(
+      Array.from({ length: 21 }, () => createHold(a, { tenantId: t, amount: 100, idempotencyKey: 'retry-me' })),
+    );
     // Later waves: other batches, and another process's batches.
-    const later = await Promise.all(Array.from({ length: 10 }, (_, i) => createHold(i % 2 ? a : b, { tenantId: t, amount: 100, idempotencyKey: 'retry-me' })));
+    const later = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => createHold(i % 2 ? a : b, { tenantId: t, amount: 100, idempotencyKey: 'retry-me' })),
+    );
     const all = [...first, ...later];
     expect(new Set(all.map((o) => o.result.id)).size).toBe(1);
     expect(all.filter((o) => !o.replayed)).toHaveLength(1);
@@ -243,7 +259,9 @@ describe('restart', () => {
     const created = await createHold(doomed, { tenantId: t, amount: 200, idempotencyKey: 'before-crash' });
     await db.destroy(); // the process's connections go away
     // No database: every operation of the batch fails at once (none is re-run alone), none is applied.
-    const lost = await Promise.allSettled(['after-1', 'after-2', 'after-3'].map((key) => createHold(doomed, { tenantId: t, amount: 100, idempotencyKey: key })));
+    const lost = await Promise.allSettled(
+      ['after-1', 'after-2', 'after-3'].map((key) => createHold(doomed, { tenantId: t, amount: 100, idempotencyKey: key })),
+    );
     expect(lost.map((r) => r.status)).toEqual(['rejected', 'rejected', 'rejected']);
     const survivor = replica();
     const replayed = await createHold(survivor, { tenantId: t, amount: 200, idempotencyKey: 'before-crash' });

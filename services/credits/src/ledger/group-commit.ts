@@ -160,10 +160,14 @@ export class GroupCommit {
     for (let attempt = 1; ; attempt++) {
       try {
         const { rows } = await sql<{ outcomes: OpOutcome[] }>`
-          select credits_apply_batch(${JSON.stringify(ops)}::jsonb, ${this.options.defaultLowBalanceThreshold}::bigint) as outcomes`.execute(this.db);
+          select credits_apply_batch(${JSON.stringify(ops)}::jsonb, ${this.options.defaultLowBalanceThreshold}::bigint) as outcomes`.execute(
+          this.db,
+        );
         const outcomes = rows[0]?.outcomes;
         if (!Array.isArray(outcomes) || outcomes.length !== ops.length)
-          throw new Error(`credits_apply_batch answered ${Array.isArray(outcomes) ? outcomes.length : 'no'} outcomes for ${ops.length} operations`);
+          throw new Error(
+            `credits_apply_batch answered ${Array.isArray(outcomes) ? outcomes.length : 'no'} outcomes for ${ops.length} operations`,
+          );
         this.counters.batches++;
         this.counters.operations += ops.length;
         this.options.onBatch?.(ops.length);
