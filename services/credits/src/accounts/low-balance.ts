@@ -1,7 +1,7 @@
+import { type OutboxEvent, recordEvent } from '@tollgate/common';
 import { type Kysely, sql } from 'kysely';
 import type { Database, Db } from '../db/schema';
 import { inTransaction } from '../db/transaction';
-import { type PendingEvent, recordEvent } from '../events/outbox';
 import { setLowBalanceNotified, type TenantBalance } from './repository';
 
 /**
@@ -31,7 +31,7 @@ export async function notifyIfLow(
   defaultThreshold: number,
   cause: string,
   now: Date,
-): Promise<PendingEvent | undefined> {
+): Promise<OutboxEvent | undefined> {
   return inTransaction(db, async (trx) => {
     const row = await trx
       .updateTable('accounts')

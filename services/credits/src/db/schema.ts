@@ -1,3 +1,4 @@
+import type { OutboxEventsTable } from '@tollgate/common';
 import type { ColumnType, Generated, Kysely, Selectable, Transaction } from 'kysely';
 
 /** Timestamps are written as Date and read back as Date (pg parses timestamptz). */
@@ -70,15 +71,6 @@ export interface HoldsTable {
   expires_at: Timestamp;
   created_at: Timestamp;
   finalized_at: Timestamp | null;
-}
-
-export interface OutboxEventsTable {
-  id: string;
-  type: string;
-  tenant_id: string;
-  data: ColumnType<Record<string, unknown>, string, string>;
-  created_at: Timestamp;
-  published_at: Timestamp | null;
 }
 
 export interface Database {

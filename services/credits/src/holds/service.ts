@@ -1,9 +1,8 @@
-import { AppError, conflict, notFound } from '@tollgate/common';
+import { AppError, conflict, notFound, type OutboxEvent } from '@tollgate/common';
 import { rearmIfRecovered } from '../accounts/low-balance';
 import { settleHeld } from '../accounts/repository';
 import type { Db, Hold } from '../db/schema';
 import { inTransaction } from '../db/transaction';
-import type { PendingEvent } from '../events/outbox';
 import type { LedgerDeps } from '../ledger/deps';
 import { idempotencyKeyReused, insufficientCredits } from '../ledger/errors';
 import type { HoldJson, OpOutcome } from '../ledger/group-commit';
@@ -46,7 +45,7 @@ function notHeld(hold: Hold, action: string): AppError {
 async function answer(deps: LedgerDeps, outcome: OpOutcome): Promise<Outcome<HoldView>> {
   if (outcome.ok) {
     if (outcome.event) {
-      const event: PendingEvent = { ...outcome.event, created_at: new Date(outcome.event.created_at) };
+      const event: OutboxEvent = { ...outcome.event, created_at: new Date(outcome.event.created_at) };
       await deps.relay.publishNow([event]);
     }
     return { result: toHoldView(holdOf(outcome.hold)), replayed: outcome.replayed };

@@ -5,13 +5,13 @@ import {
   type Logger,
   type Metrics,
   memoryEventPublisher,
+  OutboxRelay,
   randomIds,
   systemClock,
 } from '@tollgate/common';
 import type { Kysely } from 'kysely';
 import type { Config } from '../config';
 import type { Database } from '../db/schema';
-import { EventRelay } from '../events/outbox';
 import { type CreditsMetrics, creditsMetrics } from '../metrics';
 import { GroupCommit } from './group-commit';
 
@@ -29,7 +29,7 @@ export interface LedgerDeps {
   db: Kysely<Database>;
   clock: Clock;
   ids: IdGenerator;
-  relay: EventRelay;
+  relay: OutboxRelay;
   settings: LedgerSettings;
   /** Absent in tests that build a ledger without a registry. */
   metrics?: CreditsMetrics;
@@ -52,11 +52,18 @@ export function buildLedger(sources: LedgerSources): LedgerDeps {
   const { config } = sources;
   const db = sources.db as Kysely<Database>;
   const metrics = sources.metrics ? creditsMetrics(sources.metrics) : undefined;
+  const clock = sources.clock ?? systemClock;
   return {
     db,
-    clock: sources.clock ?? systemClock,
+    clock,
     ids: sources.ids ?? randomIds,
-    relay: new EventRelay(db, sources.events ?? memoryEventPublisher(), sources.logger, config.EVENT_PUBLISH_TIMEOUT_MS),
+    relay: new OutboxRelay({
+      db,
+      publisher: sources.events ?? memoryEventPublisher(),
+      logger: sources.logger,
+      publishTimeoutMs: config.EVENT_PUBLISH_TIMEOUT_MS,
+      now: () => clock.now(),
+    }),
     ...(metrics ? { metrics } : {}),
     batcher: new GroupCommit(db, {
       maxBatch: config.LEDGER_BATCH_MAX,

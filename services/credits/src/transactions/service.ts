@@ -1,9 +1,8 @@
-import { AppError, conflict, decodeCursor, type Page, toPage } from '@tollgate/common';
+import { AppError, conflict, decodeCursor, type OutboxEvent, type Page, recordEvent, toPage } from '@tollgate/common';
 import { isNewlyLow, notifyIfLow, rearmIfRecovered } from '../accounts/low-balance';
 import { creditBalance, ensureTenantAccount, findTenantAccount } from '../accounts/repository';
 import type { Db, TransactionType } from '../db/schema';
 import { inTransaction, isUniqueViolation } from '../db/transaction';
-import { recordEvent } from '../events/outbox';
 import type { LedgerDeps } from '../ledger/deps';
 import { idempotencyKeyReused, insufficientCredits } from '../ledger/errors';
 import { postCharge, postTransfer } from '../ledger/posting';
