@@ -1,4 +1,4 @@
-import { AppError, conflict, decodeCursor, type OutboxEvent, type Page, recordEvent, toPage } from '@tollgate/common';
+import { AppError, conflict, decodeCursor, type Page, recordEvent, toPage } from '@tollgate/common';
 import { isNewlyLow, notifyIfLow, rearmIfRecovered } from '../accounts/low-balance';
 import { creditBalance, ensureTenantAccount, findTenantAccount } from '../accounts/repository';
 import type { Db, TransactionType } from '../db/schema';
