@@ -69,11 +69,16 @@ export function createLogger(options: LoggerOptions): Logger {
         })
       : winston.format.json(),
   );
-  return winston.createLogger({
+  const logger = winston.createLogger({
     level: options.level ?? 'info',
     defaultMeta: { service: options.service },
-    format,
     silent: options.silent ?? false,
     transports: options.transports ?? [new winston.transports.Console()],
   });
+  // winston runs the logger's formats before any transport compares levels: a line below the
+  // level (an access log at LOG_LEVEL=warn) is dropped first, so it costs no timestamp,
+  // redaction or JSON. Read at each line, so a level changed at run time applies at once.
+  const enabled = winston.format((info) => (logger.isLevelEnabled(info.level) ? info : false));
+  logger.format = winston.format.combine(enabled(), format);
+  return logger;
 }
