@@ -108,6 +108,7 @@ export class AsyncService {
       request_id: caller.requestId,
       model: request.model,
       request,
+      tags: caller.tags ?? {},
       now: this.clock.now(),
     });
     try {
@@ -152,12 +153,19 @@ export class AsyncService {
       if (done) await this.announce(done);
       return;
     }
-    const caller: Caller = { tenantId: row.tenant_id, keyId: row.key_id, requestId: row.request_id };
     const lastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
     // One credits key per job, not per attempt: every attempt shares one hold, captured once.
     const billingKey = `ai:async:${jobId}`;
     try {
       const request = chatRequestSchema.parse(row.request);
+      const caller: Caller = {
+        tenantId: row.tenant_id,
+        keyId: row.key_id,
+        requestId: row.request_id,
+        tags: row.tags,
+        user: request.user,
+        metadata: request.metadata,
+      };
       let metered: Metered | undefined;
       if (row.result != null && row.cost != null) {
         // An earlier attempt got the answer and kept it, then stopped before finishing: settle it

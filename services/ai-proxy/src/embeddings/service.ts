@@ -67,7 +67,7 @@ export class EmbeddingsService {
       );
     } catch (err) {
       await call.release();
-      this.recorder({
+      await this.recorder({
         ...base,
         outcome: 'error',
         target: undefined,
@@ -87,7 +87,7 @@ export class EmbeddingsService {
       request.encoding_format === 'base64'
         ? response.data.map((d) => ({ ...d, embedding: Array.isArray(d.embedding) ? toBase64Embedding(d.embedding) : d.embedding }))
         : response.data;
-    this.recorder({
+    await this.recorder({
       ...base,
       outcome: settlement.error ? 'billing_error' : 'success',
       target: result.target,
