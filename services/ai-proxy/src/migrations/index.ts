@@ -4,6 +4,7 @@ import * as m0002 from './0002_create_async_jobs';
 import * as m0003 from './0003_create_pending_settlements';
 import * as m0004 from './0004_async_jobs_sweep_indexes';
 import * as m0005 from './0005_usage_attribution';
+import * as m0006 from './0006_usage_rollups';
 
 /** Numbered migrations, applied in name order under an advisory lock at start-up. */
 export const migrations: Migrations = {
@@ -12,4 +13,5 @@ export const migrations: Migrations = {
   '0003_create_pending_settlements': m0003,
   '0004_async_jobs_sweep_indexes': m0004,
   '0005_usage_attribution': m0005,
+  '0006_usage_rollups': m0006,
 };

@@ -101,6 +101,10 @@ export const ROUTES: readonly GatewayRoute[] = [
   route('GET', '/v1/models/*id', aiRead),
   route('POST', '/v1/async/chat/completions', completion),
   route('GET', '/v1/async/jobs/:id', completion),
+  route('GET', '/v1/usage', aiRead),
+  route('GET', '/v1/usage/requests', aiRead),
+  route('GET', '/v1/usage/export', aiRead),
+  route('GET', '/v1/admin/usage', aiRead),
   // upload
   route('POST', '/v1/files', upload),
   route('GET', '/v1/files', upload),
