@@ -41,7 +41,7 @@ export function createMeter(deps: { billing: Billing; limiter: TokenLimiter; rec
       const { base } = input;
       let tpm: TpmDecision | undefined;
       try {
-        tpm = await limiter.admit(base.caller.tenantId, base.caller.keyId, input.promptEstimate);
+        tpm = await limiter.admit(base.caller.tenantId, base.caller.keyId, input.promptEstimate, base.caller.tokensPerMinute);
       } catch (err) {
         await recorder({ ...base, outcome: 'rate_limited', target: undefined, errorCode: errorCodeOf(err), attempts: [] });
         throw err;

@@ -16,6 +16,8 @@ export function callerOf(req: Request, request?: { user?: string | undefined; me
     tags: parseTags(req.header(TAGS_HEADER)),
     user: request?.user,
     metadata: request?.metadata,
+    allowedModels: identity.models,
+    tokensPerMinute: identity.tokensPerMinute,
   };
 }
 

@@ -28,6 +28,9 @@ export interface Caller {
   tags?: Tags;
   user?: string | undefined;
   metadata?: Record<string, string> | undefined;
+  /** The key's model allow-list and tokens-per-minute limit, from the identity (absent: none of its own). */
+  allowedModels?: readonly string[] | undefined;
+  tokensPerMinute?: number | undefined;
 }
 
 export interface ChatDeps {
@@ -99,7 +102,7 @@ export class ChatService {
 
   /** Resolves the model, checks the prompt cap and sizes the worst case; no side effects. */
   prepare(caller: Caller, request: ChatRequest): Prepared {
-    const route = this.deps.router.resolve(request.model, caller.tenantId, 'chat');
+    const route = this.deps.router.resolve(request.model, caller.tenantId, 'chat', caller.allowedModels);
     const chars = promptChars(request);
     if (chars > this.deps.config.MAX_PROMPT_CHARS) {
       throw new AppError('VALIDATION_FAILED', `The prompt is too long: ${chars} characters, at most ${this.deps.config.MAX_PROMPT_CHARS}`, {

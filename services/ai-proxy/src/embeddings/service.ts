@@ -29,7 +29,7 @@ export class EmbeddingsService {
   async embed(caller: Caller, request: EmbeddingsRequest): Promise<{ body: string; headers: Record<string, string> }> {
     const started = performance.now();
     const id = `emb-${randomBase62(24)}`;
-    const route = this.deps.router.resolve(request.model, caller.tenantId, 'embedding');
+    const route = this.deps.router.resolve(request.model, caller.tenantId, 'embedding', caller.allowedModels);
     const base = { id, caller, route, kind: 'embedding', stream: false, started } as const;
     const estimate = estimateEmbeddingTokens(request);
     if (estimate * 4 > this.deps.config.MAX_PROMPT_CHARS) {

@@ -88,6 +88,9 @@ export const ROUTES: readonly GatewayRoute[] = [
   route('GET', '/v1/admin/tenants/:id/keys', gateway),
   route('GET', '/v1/admin/keys/:id', gateway),
   route('DELETE', '/v1/admin/keys/:id', gateway),
+  route('PATCH', '/v1/admin/keys/:id', gateway),
+  route('POST', '/v1/admin/keys/:id/rotate', { owner: 'gateway', redactStoredBody: redactSecretField('key') }),
+  route('GET', '/v1/admin/audit-log', gateway),
   // credits
   route('GET', '/v1/credits/balance', credits),
   route('GET', '/v1/credits/transactions', credits),
