@@ -87,7 +87,7 @@ export interface UsageReport {
  */
 async function report(
   db: Kysely<AiDatabase>,
-  options: { tenantId?: string | undefined; from: Date; to: Date; groupExpr: RawBuilder<unknown>; groupLabel: string },
+  options: { tenantId?: string | undefined; from: Date; to: Date; groupExpr: RawBuilder<unknown>; groupLabel: string; byTag?: boolean },
 ): Promise<UsageReport> {
   const { from, to } = options;
   const state = await sql<{ rolled_through: Date | null }>`select (rolled_through::timestamp at time zone 'UTC') as rolled_through from usage_rollup_state where id = 1`.execute(db);
@@ -99,8 +99,9 @@ async function report(
   const tenantRaw = options.tenantId === undefined ? sql`true` : sql`tenant_id = ${options.tenantId}`;
   const rollupPart = useRollup
     ? sql`
-      select tenant_id, key_id, model, tags, (day::timestamp at time zone 'UTC') as t, requests, input_tokens, output_tokens, cost
-      from usage_daily where ${tenantRaw} and day >= ${rollStart.toISOString().slice(0, 10)}::date and day < ${rollEnd.toISOString().slice(0, 10)}::date
+      select tenant_id, key_id, model, ${options.byTag ? sql`tags` : sql`'{}'::jsonb`} as tags, (day::timestamp at time zone 'UTC') as t,
+             requests, input_tokens, output_tokens, cost
+      from ${options.byTag ? sql`usage_daily_tags` : sql`usage_daily`} where ${tenantRaw} and day >= ${rollStart.toISOString().slice(0, 10)}::date and day < ${rollEnd.toISOString().slice(0, 10)}::date
       union all`
     : sql``;
   const rawExclusion = useRollup ? sql`and not (created_at >= ${rollStart} and created_at < ${rollEnd})` : sql``;
@@ -144,7 +145,7 @@ export async function tenantUsageReport(
   const { from, to } = resolveRange(q, now);
   const g = q.group_by;
   const groupExpr = g === 'model' ? sql`model` : g === 'key' ? sql`key_id` : g === 'day' ? DAY_EXPR : sql`tags ->> ${g.tag}`;
-  return report(db, { tenantId, from, to, groupExpr, groupLabel: typeof g === 'string' ? g : `tag:${g.tag}` });
+  return report(db, { tenantId, from, to, groupExpr, groupLabel: typeof g === 'string' ? g : `tag:${g.tag}`, byTag: typeof g !== 'string' });
 }
 
 export async function adminUsageReport(db: Kysely<AiDatabase>, q: z.infer<typeof adminUsageReportQuery>, now: Date): Promise<UsageReport> {

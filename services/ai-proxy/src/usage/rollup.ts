@@ -16,7 +16,7 @@ export interface RollupResult {
 }
 
 /**
- * Rolls raw usage up into `usage_daily`, one UTC day per transaction: the day's rollup rows are
+ * Rolls raw usage up into `usage_daily_tags` and `usage_daily`, one UTC day per transaction: the day's rollup rows are
  * deleted and recomputed from the raw rows, so a run is idempotent and a repeated or concurrent
  * run gives the same table. Every day before today is rolled; the last `lookbackDays` already
  * rolled are recomputed too (a usage row retried after midnight lands in its own day). A day
@@ -47,12 +47,19 @@ export async function rollUpUsage(
       // Two replicas rolling the same day take turns (same result either way, but no wasted work on both).
       await sql`select pg_advisory_xact_lock(hashtext('ai.usage_rollup'), ${Math.floor(d.getTime() / DAY_MS)}::int)`.execute(trx);
       await sql`delete from usage_daily where day = ${iso(d)}::date`.execute(trx);
+      await sql`delete from usage_daily_tags where day = ${iso(d)}::date`.execute(trx);
+      // The tagged rollup from raw rows, the plain one from it (one pass over the day's raw rows).
       await sql`
-        insert into usage_daily (tenant_id, day, key_id, model, tags, requests, input_tokens, output_tokens, cost)
+        insert into usage_daily_tags (tenant_id, day, key_id, model, tags, requests, input_tokens, output_tokens, cost)
         select tenant_id, ${iso(d)}::date, key_id, model, tags, count(*), sum(prompt_tokens), sum(completion_tokens), sum(cost)
         from usage
         where created_at >= ${d} and created_at < ${next}
         group by tenant_id, key_id, model, tags`.execute(trx);
+      await sql`
+        insert into usage_daily (tenant_id, day, key_id, model, requests, input_tokens, output_tokens, cost)
+        select tenant_id, day, key_id, model, sum(requests), sum(input_tokens), sum(output_tokens), sum(cost)
+        from usage_daily_tags where day = ${iso(d)}::date
+        group by tenant_id, day, key_id, model`.execute(trx);
     });
     days.push(iso(d));
   }

@@ -1,5 +1,4 @@
-import { once } from 'node:events';
-import { requireScope, tenantOf, type Logger } from '@tollgate/common';
+import { type Logger, parseOrThrow, requireScope, tenantOf } from '@tollgate/common';
 import { Router, type Response } from 'express';
 import type { Kysely } from 'kysely';
 import type { AiDatabase } from '../db';
@@ -15,12 +14,20 @@ import {
   usageReportQuery,
   usageRequestsQuery,
 } from './reports';
-import { parseOrThrow } from '@tollgate/common';
 
 /** Resolves when the socket can take more, or the client left. */
 async function writeWithBackpressure(res: Response, chunk: string): Promise<void> {
   if (res.write(chunk) || res.destroyed) return;
-  await Promise.race([once(res, 'drain'), once(res, 'close')]);
+  // Both listeners go once either fires (events.once would leave the loser's behind on every batch).
+  await new Promise<void>((resolve) => {
+    const done = () => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.on('drain', done);
+    res.on('close', done);
+  });
 }
 
 /**
