@@ -50,7 +50,7 @@ async function ensureDatabase() {
 
 await ensureDatabase();
 // --reuse keeps the rows of the last run (same --rows) and measures again.
-const REUSE = args.reuse === 'true' || args.reuse === '';
+const REUSE = 'reuse' in args && args.reuse !== 'false';
 if (!REUSE) {
   const admin = common.createDb({ connectionString: DATABASE_URL, schema: 'public' });
   await sql`drop schema if exists ${sql.raw(SCHEMA)} cascade`.execute(admin);
@@ -58,6 +58,11 @@ if (!REUSE) {
 }
 const db = common.createDb({ connectionString: DATABASE_URL, schema: SCHEMA, statementTimeoutMs: 3_600_000, poolMax: 8 });
 await common.migrateToLatest(db, SCHEMA, migrations);
+// Reused rows start unrolled again, so every figure below means what its label says.
+if (REUSE) {
+  await sql`truncate usage_daily, usage_daily_tags`.execute(db);
+  await sql`update usage_rollup_state set rolled_through = null`.execute(db);
+}
 
 const now = new Date(Math.floor(Date.now() / DAY) * DAY + DAY / 2); // midday today, UTC
 const start = new Date(now.getTime() - 90 * DAY);

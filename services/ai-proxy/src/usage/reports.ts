@@ -104,13 +104,28 @@ async function report(
       from ${options.byTag ? sql`usage_daily_tags` : sql`usage_daily`} where ${tenantRaw} and day >= ${rollStart.toISOString().slice(0, 10)}::date and day < ${rollEnd.toISOString().slice(0, 10)}::date
       union all`
     : sql``;
-  const rawExclusion = useRollup ? sql`and not (created_at >= ${rollStart} and created_at < ${rollEnd})` : sql``;
+  // The raw parts as plain ranges (a NOT over the rolled days would walk the whole range's index entries).
+  const rawRanges: [Date, Date][] = useRollup
+    ? ([
+        [from, rollStart],
+        [rollEnd, to],
+      ] as [Date, Date][]).filter(([a, b]) => a.getTime() < b.getTime())
+    : [[from, to]];
+  const rawPart = rawRanges.length
+    ? sql.join(
+        rawRanges.map(
+          ([a, b]) => sql`
+      select tenant_id, key_id, model, tags, created_at as t, 1::bigint as requests, prompt_tokens::bigint as input_tokens,
+             completion_tokens::bigint as output_tokens, cost
+      from usage where ${tenantRaw} and created_at >= ${a} and created_at < ${b}`,
+        ),
+        sql` union all `,
+      )
+    : sql`select null::text, null::text, null::text, null::jsonb, null::timestamptz, 0::bigint, 0::bigint, 0::bigint, 0::bigint where false`;
   const result = await sql<{ grp: string | null; requests: string; input_tokens: string; output_tokens: string; cost: string }>`
     with src as (
       ${rollupPart}
-      select tenant_id, key_id, model, tags, created_at as t, 1::bigint as requests, prompt_tokens::bigint as input_tokens,
-             completion_tokens::bigint as output_tokens, cost
-      from usage where ${tenantRaw} and created_at >= ${from} and created_at < ${to} ${rawExclusion}
+      ${rawPart}
     )
     select ${options.groupExpr} as grp, sum(requests)::text as requests, sum(input_tokens)::text as input_tokens,
            sum(output_tokens)::text as output_tokens, sum(cost)::text as cost
