@@ -19,6 +19,9 @@ module.exports = {
     '^@tollgate/common/tracing$': path.join(__dirname, 'packages/common/src/tracing.ts'),
     // Integration tests may run a sibling service's real app in-process (e.g. ai-proxy billing
     // against the real credits ledger): `import { createApp } from '@tollgate/credits/app'`.
+    // A service may also share test support with its siblings (the real credits ledger):
+    // `@tollgate/credits/test/support/real-credits`.
+    '^@tollgate/(edge-gateway|ai-proxy|credits|upload|image-pipeline|webhook)/test/(.*)$': path.join(__dirname, 'services/$1/test/$2'),
     '^@tollgate/(edge-gateway|ai-proxy|credits|upload|image-pipeline|webhook)/(.*)$': path.join(__dirname, 'services/$1/src/$2'),
   },
   testMatch: ['<rootDir>/test/**/*.test.ts', '<rootDir>/src/**/*.test.ts'],

@@ -23,6 +23,7 @@ export * from './http/unread-body';
 export * from './http/receive-deadline';
 export * from './bootstrap';
 export * from './events';
+export * from './outbox';
 export * from './clients/http-json';
 export * from './clients/credits';
 export * from './trace-context';

@@ -8,4 +8,5 @@ export * from './webhook-receiver';
 export * from './identity';
 export * from './tcp-proxy';
 export * from './mesh';
+export * from './service-process';
 export * from './route-scopes';

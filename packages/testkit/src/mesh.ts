@@ -46,7 +46,7 @@ function throughPort(url: string, port: number): string {
   return u.toString();
 }
 
-function freePort(): Promise<number> {
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
     server.listen(0, '127.0.0.1', () => {
@@ -57,7 +57,7 @@ function freePort(): Promise<number> {
   });
 }
 
-async function waitReady(url: string, timeoutMs: number): Promise<void> {
+export async function waitReady(url: string, timeoutMs: number): Promise<void> {
   const until = Date.now() + timeoutMs;
   let last = '';
   while (Date.now() < until) {

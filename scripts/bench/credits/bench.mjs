@@ -140,11 +140,32 @@ async function main() {
   }
   let seq = 0;
   const chargeOp = (tenantOf) => async (worker) => (await send('POST', '/internal/v1/charges', svc, { tenant_id: tenantOf(worker), amount: 1_000, idempotency_key: `c-${seq++}` })).status === 201;
-  const holdCaptureOp = (tenantOf) => async (worker) => {
+  // Records each hold's and each capture's own latency when `split` is given (the issue's
+  // targets are per operation), and counts ledger operations (a pair is two).
+  const holdCaptureOp = (tenantOf, split) => async (worker) => {
+    let t0 = performance.now();
     const h = await send('POST', '/internal/v1/holds', svc, { tenant_id: tenantOf(worker), amount: 5_000, idempotency_key: `h-${seq++}`, ttl_s: 600 });
+    split?.holds.push(performance.now() - t0);
     if (h.status !== 201) return false;
-    return (await send('POST', `/internal/v1/holds/${h.body.id}/capture`, svc, { amount: 3_000 })).status === 200;
+    t0 = performance.now();
+    const ok = (await send('POST', `/internal/v1/holds/${h.body.id}/capture`, svc, { amount: 3_000 })).status === 200;
+    split?.captures.push(performance.now() - t0);
+    return ok;
   };
+  /** The server's CPU time so far and its group-commit counters (batches, operations) if it batches. */
+  const serverStats = () =>
+    new Promise((resolve) => {
+      const timer = setTimeout(() => resolve({}), 2_000);
+      server.once('message', (m) => {
+        clearTimeout(timer);
+        resolve(m ?? {});
+      });
+      server.send('stats');
+    });
+  const meanBatch = (before, after) =>
+    after.batches !== undefined && after.batches > (before.batches ?? 0) ? round((after.operations - (before.operations ?? 0)) / (after.batches - (before.batches ?? 0)), 1) : null;
+  // The server's CPU (user + system) per ledger operation: steadier than latency on a busy machine.
+  const cpuPerOp = (before, after, pairs) => (after.cpu_us !== undefined && pairs > 0 ? Math.round((after.cpu_us - before.cpu_us) / (pairs * 2)) : null);
   await closedLoop(4, chargeOp((w) => tenants[w])); // warm-up (JIT, pool)
 
   // pgbench and the credits runs alternate, so both see the same conditions on a shared machine.
@@ -152,12 +173,31 @@ async function main() {
   console.log(`concurrency 1: pgbench simple-update, charges, hold+capture (${DURATION_S}s each)…`);
   const pg1 = pgbenchRun(1);
   const http1 = await closedLoop(1, chargeOp(() => tenants[0]));
-  const hc1 = await closedLoop(1, holdCaptureOp(() => tenants[0]));
+  const split1 = { holds: [], captures: [] };
+  const statsC1 = await serverStats();
+  const hc1 = await closedLoop(1, holdCaptureOp(() => tenants[0], split1));
+  const statsC1End = await serverStats();
+  const perOp = (list) => {
+    list.sort((a, b) => a - b);
+    return { p50_ms: round(percentile(list, 50)), p99_ms: round(percentile(list, 99)) };
+  };
+  const hold1 = perOp(split1.holds);
+  const capture1 = perOp(split1.captures);
   console.log(`concurrency 32: pgbench simple-update, charges (32 tenants, then one), hold+capture…`);
   const pg32 = pgbenchRun(32);
   const http32 = await closedLoop(32, chargeOp((w) => tenants[w]));
   const http32hot = await closedLoop(32, chargeOp(() => tenants[32]));
+  const stats0 = await serverStats();
   const hc32 = await closedLoop(32, holdCaptureOp((w) => tenants[w]));
+  const stats1 = await serverStats();
+  const hc32hot = await closedLoop(32, holdCaptureOp(() => tenants[32]));
+  const stats2 = await serverStats();
+  const batching = { mean_batch_c32_32_tenants: meanBatch(stats0, stats1), mean_batch_c32_one_tenant: meanBatch(stats1, stats2) };
+  const serverCpuUsPerOp = {
+    c1: cpuPerOp(statsC1, statsC1End, hc1.ops),
+    c32_32_tenants: cpuPerOp(stats0, stats1, hc32.ops),
+    c32_one_tenant: cpuPerOp(stats1, stats2, hc32hot.ops),
+  };
   server.send('stop');
   await new Promise((resolve) => server.once('exit', resolve));
   load.push(os.loadavg()[0]);
@@ -183,8 +223,17 @@ async function main() {
     pgbench_simple_update: { c1: pg1, c32: pg32 },
     charges_http: { c1: http1, c32_32_tenants: http32, c32_one_tenant: http32hot },
     charges_in_process: { c1: dir1, c32_32_tenants: dir32 },
-    hold_capture_http: { c1: hc1, c32_32_tenants: hc32 },
+    hold_capture_http: { c1: hc1, c32_32_tenants: hc32, c32_one_tenant: hc32hot },
+    // The issue's credits targets: per-operation p50 at c=1, ledger operations (hold and capture
+    // each count one) per second against pgbench's TPS, c=32 on one tenant as the chat bench does.
+    per_operation_c1: { hold: hold1, capture: capture1 },
+    ledger_ops_per_s: { c1: round(hc1.per_s * 2, 1), c32_one_tenant: round(hc32hot.per_s * 2, 1), c32_32_tenants: round(hc32.per_s * 2, 1) },
+    batching,
+    server_cpu_us_per_ledger_op: serverCpuUsPerOp,
     ratios: {
+      ledger_ops_vs_pgbench_c1: round((hc1.per_s * 2) / pg1.per_s, 3),
+      ledger_ops_vs_pgbench_c32_one_tenant: round((hc32hot.per_s * 2) / pg32.per_s, 3),
+      ledger_ops_vs_pgbench_c32_32_tenants: round((hc32.per_s * 2) / pg32.per_s, 3),
       charges_http_vs_pgbench_c1: round(http1.per_s / pg1.per_s, 3),
       charges_http_vs_pgbench_c32: round(http32.per_s / pg32.per_s, 3),
       charges_in_process_vs_pgbench_c1: round(dir1.per_s / pg1.per_s, 3),
@@ -212,6 +261,13 @@ async function main() {
   row('charge in-process c=32 (32 tenants)', dir32);
   row('hold+capture HTTP c=1', hc1);
   row('hold+capture HTTP c=32 (32 tenants)', hc32);
+  row('hold+capture HTTP c=32 (one tenant)', hc32hot);
+  console.log('');
+  console.log(`hold    HTTP c=1: p50 ${hold1.p50_ms} ms, p99 ${hold1.p99_ms} ms (target p50 <= 1 ms)`);
+  console.log(`capture HTTP c=1: p50 ${capture1.p50_ms} ms, p99 ${capture1.p99_ms} ms (target p50 <= 1 ms)`);
+  console.log(`ledger ops/s (hold and capture each one): ${results.ledger_ops_per_s.c1} at c=1, ${results.ledger_ops_per_s.c32_one_tenant} at c=32 on one tenant, ${results.ledger_ops_per_s.c32_32_tenants} at c=32 over 32 tenants (target >= 0.5 x pgbench TPS)`);
+  console.log(`credits server CPU per ledger operation (hold or capture, HTTP included): ${serverCpuUsPerOp.c1 ?? 'n/a'} µs at c=1, ${serverCpuUsPerOp.c32_32_tenants ?? 'n/a'} µs at c=32 over 32 tenants, ${serverCpuUsPerOp.c32_one_tenant ?? 'n/a'} µs at c=32 on one tenant`);
+  console.log(`group commit, mean batch size: ${batching.mean_batch_c32_32_tenants ?? 'n/a'} (c=32, 32 tenants), ${batching.mean_batch_c32_one_tenant ?? 'n/a'} (c=32, one tenant)`);
   console.log('');
   for (const [k, v] of Object.entries(results.ratios)) console.log(`${k.padEnd(40)} ${v}`);
   console.log(`\nmachine: ${os.cpus().length} cpus, 1-min load average ${load.map((l) => round(l, 1)).join(' → ')} (other work on the machine skews both sides)`);

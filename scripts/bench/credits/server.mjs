@@ -21,6 +21,13 @@ const { app } = createApp({ config, logger, metrics: common.createMetrics('credi
 const server = await common.startServer({ app, port: 0, host: '127.0.0.1', logger, keepAliveTimeoutMs: 120_000 });
 process.send({ port: server.port });
 process.on('message', async (message) => {
+  if (message === 'stats') {
+    // Group-commit counters (absent on a ledger that does not batch).
+    const cpu = process.cpuUsage();
+    // hrtime (µs) is the clock of `--cpu-prof` samples: lets a profile be cut to a window.
+    process.send({ ...(ledger.batcher?.stats() ?? {}), cpu_us: cpu.user + cpu.system, hrtime_us: Number(process.hrtime.bigint() / 1000n) });
+    return;
+  }
   if (message === 'stop') {
     await server.shutdown('bench done');
     await db.destroy();

@@ -1,3 +1,4 @@
+import type { OutboxEventsTable } from '@tollgate/common';
 import type { ColumnType, Insertable, Selectable } from 'kysely';
 
 /** Tables of the `ai` schema. */
@@ -67,6 +68,7 @@ export interface AiDatabase {
   usage: UsageTable;
   async_jobs: AsyncJobTable;
   pending_settlements: PendingSettlementTable;
+  outbox_events: OutboxEventsTable;
 }
 
 export type UsageRow = Selectable<UsageTable>;

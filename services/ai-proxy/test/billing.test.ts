@@ -3,7 +3,7 @@ import { identityHeaders, parseSse, serviceHeaders, TEST_INTERNAL_SECRET } from 
 import { sql } from 'kysely';
 import { listUsageForTenant } from '../src/usage/repository';
 import { startHarness, type Harness } from './support/harness';
-import { type RealCredits, startRealCredits } from './support/real-credits';
+import { type RealCredits, startRealCredits } from '@tollgate/credits/test/support/real-credits';
 
 /**
  * Billing against the REAL credits service, run in-process on its own schema: holds for the

@@ -3,7 +3,7 @@ import { reconcile } from '@tollgate/credits/reconcile/service';
 import { identityHeaders, serviceHeaders, startTcpProxy, type TcpProxy, TEST_INTERNAL_SECRET } from '@tollgate/testkit';
 import { sql } from 'kysely';
 import { startHarness, type Harness } from './support/harness';
-import { type RealCredits, startRealCredits } from './support/real-credits';
+import { type RealCredits, startRealCredits } from '@tollgate/credits/test/support/real-credits';
 
 /**
  * Credits going away between a call's hold and its capture (a restart, a network cut) must not

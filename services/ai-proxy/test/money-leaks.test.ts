@@ -4,7 +4,7 @@ import { sql } from 'kysely';
 import { keepResult, startJob } from '../src/async/repository';
 import { listUsageForTenant } from '../src/usage/repository';
 import { FAST_DEFAULTS, startHarness, type Harness } from './support/harness';
-import { type RealCredits, startRealCredits } from './support/real-credits';
+import { type RealCredits, startRealCredits } from '@tollgate/credits/test/support/real-credits';
 
 /**
  * Calls that used to be free or billed twice (issue 14, item 4), each against the REAL credits

@@ -49,9 +49,11 @@ export function createApp(deps: AppDeps): Service {
     openapi: () => openapiDocument,
     routes: (app) => {
       app.use(identityMiddleware(config.INTERNAL_JWT_SECRET));
+      // Holds first: every billed call makes two of them, so they should not be matched against
+      // the other routers' paths on the way (no path is shared, so the order changes nothing else).
+      app.use(holdRoutes(ledger));
       app.use(accountRoutes(ledger));
       app.use(transactionRoutes(ledger));
-      app.use(holdRoutes(ledger));
       app.use(reconcileRoutes(ledger));
     },
   });

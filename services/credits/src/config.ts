@@ -29,6 +29,11 @@ export const configSchema = baseConfigSchema
      * 0: never. Bounded by the ledger's own floor (see migration 0002).
      */
     MAX_DEBT: envInt(5_000_000, { min: 0, max: 1_000_000_000_000 }),
+    /**
+     * Most holds/captures/releases applied in one transaction (group commit, see
+     * src/ledger/group-commit.ts). 1 turns batching off: every operation commits on its own.
+     */
+    LEDGER_BATCH_MAX: envInt(256, { min: 1, max: 10_000 }),
   })
   .refine((c) => c.HOLD_DEFAULT_TTL_S <= c.HOLD_MAX_TTL_S, { path: ['HOLD_DEFAULT_TTL_S'], message: 'must not exceed HOLD_MAX_TTL_S' });
 

@@ -8,6 +8,8 @@ export interface CreditsMetrics {
   moved: client.Counter<'operation'>;
   holdsExpired: client.Counter;
   eventsRepublished: client.Counter;
+  /** Operations per group-commit batch (one transaction each). */
+  batchSize: client.Histogram;
   /** Records a reconciliation's result (the gauges exist only once one ran in this process). */
   reconciled(ok: boolean): void;
 }
@@ -41,6 +43,12 @@ export function creditsMetrics(metrics: Metrics): CreditsMetrics {
     eventsRepublished: new client.Counter({
       name: 'credits_events_republished_total',
       help: 'Outbox events re-published after their first publish failed',
+      registers,
+    }),
+    batchSize: new client.Histogram({
+      name: 'credits_ledger_batch_size',
+      help: 'Holds, captures and releases applied per transaction (group commit); its sum over its count is the mean batch',
+      buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256],
       registers,
     }),
     reconciled(ok) {

@@ -37,6 +37,7 @@ import { bodyLimitOf, isUploadTarget, type UpstreamName, upstreamUrls } from './
 import { createRateLimiters } from './ratelimit/limiters';
 import { publicPath, requireRouted, routeRequests } from './request-state';
 import { compose } from './compose';
+import { consoleRouter } from './console';
 import { tenantRoutes } from './tenants/routes';
 
 export interface AppDeps {
@@ -49,6 +50,17 @@ export interface AppDeps {
   readiness?: Readiness;
   clock?: Clock;
   ids?: IdGenerator;
+  /** The built console (packages/console/dist); by default the @tollgate/console package's. */
+  consoleDir?: string;
+}
+
+/** Where @tollgate/console keeps its build, when that package is installed beside the gateway. */
+function defaultConsoleDir(): string | undefined {
+  try {
+    return (require('@tollgate/console') as { consoleDir: string }).consoleDir;
+  } catch {
+    return undefined;
+  }
 }
 
 export interface Gateway extends Service {
@@ -177,6 +189,8 @@ export function createApp(deps: AppDeps): Gateway {
         res.json(await openapi.document());
       });
       app.use('/docs', docsRouter('/openapi.json'));
+      // Static files only, before the /v1 chain: the console authenticates by calling /v1.
+      app.use('/console', consoleRouter(deps.consoleDir ?? defaultConsoleDir()));
 
       app.use(
         '/v1',

@@ -1,3 +1,4 @@
+import type { OutboxEventsTable } from '@tollgate/common';
 import type { ColumnType, Generated, Insertable, Kysely, Selectable, Transaction, Updateable } from 'kysely';
 import type { ImageStatus } from './images/states';
 import type { QualityReport } from './processing/quality';
@@ -108,6 +109,7 @@ export interface Database {
   images: ImagesTable;
   image_transitions: ImageTransitionsTable;
   catalog_items: CatalogItemsTable;
+  outbox_events: OutboxEventsTable;
 }
 
 export type Db = Kysely<Database>;

@@ -1,4 +1,4 @@
-import type { Clock, CreditsClient, EventPublisher, IdGenerator, Logger } from '@tollgate/common';
+import type { Clock, CreditsClient, EventPublisher, IdGenerator, Logger, OutboxRelay } from '@tollgate/common';
 import type { Queue } from 'bullmq';
 import type { UploadClient } from './clients/upload';
 import type { Config } from './config';
@@ -20,6 +20,8 @@ export interface PipelineDeps {
   generator: ImageGenerator;
   publisher: ImagePublisher;
   events: EventPublisher;
+  /** Publishes the events recorded with each state change (and relays what a crash left). */
+  outbox: OutboxRelay;
   /** The `image-jobs` queue. */
   queue: Queue;
 }

@@ -1,10 +1,9 @@
-import type { EventType } from '@tollgate/common';
-import type { PipelineDeps } from './deps';
-import type { ImageRow } from './db';
+import { type EventType, type OutboxEvent, recordEvent } from '@tollgate/common';
+import type { DbOrTx, ImageRow } from './db';
 
 /**
  * Event ids are derived from what happened (`evt_<image>_approved`), so a retried handler or a
- * replayed batch item publishes the same event id and the webhook queue keeps one.
+ * replayed batch item records the same event id and the webhook queue keeps one.
  */
 export const imageEventId = (imageId: string, what: string): string => `evt_${imageId}_${what}`;
 
@@ -21,29 +20,17 @@ export function imageEventData(image: ImageRow, extra: Record<string, unknown> =
 }
 
 /**
- * Events go out after the state change committed. A failure to enqueue one is logged, never
- * turned into a failed action: the state is the truth, the event is news about it.
+ * Records an image's event in the transaction that made its state change (packages/common's
+ * outbox): the event exists exactly when the change committed. The caller hands it to
+ * `deps.outbox.publishNow` after the commit; a crash in between is covered by the relay that
+ * runs with the recovery sweep.
  */
-export async function emitEvent(
-  deps: Pick<PipelineDeps, 'events' | 'logger'>,
-  type: EventType,
-  tenantId: string,
-  id: string,
-  data: Record<string, unknown>,
-): Promise<void> {
-  try {
-    await deps.events.publish({ id, type, tenant_id: tenantId, data });
-  } catch (err) {
-    deps.logger.error('event could not be published', { event_type: type, event_id: id, err });
-  }
-}
-
-export function emitImageEvent(
-  deps: Pick<PipelineDeps, 'events' | 'logger'>,
+export function recordImageEvent(
+  tx: DbOrTx,
   type: EventType,
   image: ImageRow,
   what: string,
   extra: Record<string, unknown> = {},
-): Promise<void> {
-  return emitEvent(deps, type, image.tenant_id, imageEventId(image.id, what), imageEventData(image, extra));
+): Promise<OutboxEvent> {
+  return recordEvent(tx, { id: imageEventId(image.id, what), type, tenant_id: image.tenant_id, data: imageEventData(image, extra) });
 }

@@ -4,6 +4,7 @@ import {
   createQueue,
   type EventPublisher,
   type Logger,
+  OutboxRelay,
   randomIds,
   systemClock,
 } from '@tollgate/common';
@@ -79,6 +80,7 @@ export function buildPipelineDeps(input: {
     generator: generatorFromConfig(config),
     publisher,
     events,
+    outbox: new OutboxRelay({ db: input.db, publisher: events, logger: input.logger }),
     queue,
     close: async () => {
       await events.close();

@@ -4,7 +4,7 @@ import request from 'supertest';
 import { renderPromptArt } from '../src/generation/builtin-generator';
 import { findImageById } from '../src/images/repository';
 import { createHarness, type Harness } from './support/harness';
-import { type RealCredits, startRealCredits } from './support/real-credits';
+import { type RealCredits, startRealCredits } from '@tollgate/credits/test/support/real-credits';
 import { scriptedGenerator } from './support/scripted-generator';
 
 // Image work under a loaded CI box: the root jest config (projects) keeps jest's 5 s default.

@@ -1,11 +1,10 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import path from 'node:path';
-import { identityHeaders, TEST_INTERNAL_SECRET } from '@tollgate/testkit';
+import type { ChildProcess } from 'node:child_process';
+import { identityHeaders, type ServiceProcess, spawnServiceProcess } from '@tollgate/testkit';
 import request from 'supertest';
 import { findImageById } from '../src/images/repository';
 import { runGenerate } from '../src/jobs/pipeline';
 import { createHarness, type Harness } from './support/harness';
-import { type RealCredits, startRealCredits } from './support/real-credits';
+import { type RealCredits, startRealCredits } from '@tollgate/credits/test/support/real-credits';
 
 // Image work under a loaded CI box: the root jest config (projects) keeps jest's 5 s default.
 jest.setTimeout(60_000);
@@ -13,39 +12,23 @@ jest.setTimeout(60_000);
 const PRICE = 50_000;
 const STALL = { WORKER_LOCK_DURATION_MS: '1500', WORKER_STALLED_INTERVAL_MS: '500' };
 
-/** `src/main.ts --role=worker` as its own process: the real entry point, on this file's schema and prefix. */
-function spawnWorkerProcess(
-  h: Harness,
-  creditsUrl: string,
-  extraEnv: Record<string, string>,
-): { child: ChildProcess; output: () => string } {
-  const root = path.resolve(__dirname, '..');
-  let output = '';
-  const child = spawn(process.execPath, [path.join(root, 'test/support/run-ts.js'), 'src/main.ts', '--role=worker'], {
-    cwd: root,
-    env: {
-      PATH: process.env['PATH'] ?? '',
-      NODE_ENV: 'test',
-      OTEL_SDK_DISABLED: 'true',
-      LOG_LEVEL: 'info',
-      PORT: '0',
-      HOST: '127.0.0.1',
+/** The real entry point (`dist/main.js --role=worker`) as its own process, on this file's schema and prefix. */
+function spawnWorkerProcess(h: Harness, creditsUrl: string, extraEnv: Record<string, string>): Promise<ServiceProcess> {
+  return spawnServiceProcess(
+    'image-pipeline',
+    {
       DATABASE_URL: h.env.databaseUrl,
       DB_SCHEMA: h.env.schema,
       REDIS_URL: h.env.redisUrl,
       REDIS_PREFIX: h.env.prefix,
-      INTERNAL_JWT_SECRET: TEST_INTERNAL_SECRET,
       DATA_DIR: h.dataDir,
       CREDITS_URL: creditsUrl,
       GENERATION_PRICE: String(PRICE),
       ...STALL,
       ...extraEnv,
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  child.stdout!.on('data', (c: Buffer) => (output += c.toString('utf8')));
-  child.stderr!.on('data', (c: Buffer) => (output += c.toString('utf8')));
-  return { child, output: () => output };
+    { args: ['--role=worker'] },
+  );
 }
 
 async function waitUntil(what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
@@ -82,11 +65,8 @@ describe('a worker killed mid-job (SIGKILL)', () => {
     await credits.topUp(tenant, 1_000_000);
 
     // The first worker is a separate process whose generator takes 4 s: plenty of time to kill it mid-job.
-    const spawned = spawnWorkerProcess(h, credits.url, { BUILTIN_GENERATOR_LATENCY_MS: '4000' });
+    const spawned = await spawnWorkerProcess(h, credits.url, { BUILTIN_GENERATOR_LATENCY_MS: '4000' });
     child = spawned.child;
-    await waitUntil('the worker process to start', async () => spawned.output().includes('"ready"'), 20_000).catch((err: Error) => {
-      throw new Error(`${err.message}\n${spawned.output()}`);
-    });
 
     const res = await request(h.app)
       .post('/v1/images/generations')

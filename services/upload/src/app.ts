@@ -6,6 +6,7 @@ import {
   identityMiddleware,
   type Logger,
   type Metrics,
+  OutboxRelay,
   randomIds,
   Readiness,
   type Service,
@@ -14,7 +15,6 @@ import {
 import type { Redis } from 'ioredis';
 import type { Config } from './config';
 import type { Db } from './db';
-import { Outbox } from './events/outbox';
 import { filesRouter } from './files/routes';
 import { FileService } from './files/service';
 import { internalRouter } from './internal/routes';
@@ -46,7 +46,7 @@ export interface AppDeps {
 export interface UploadComponents {
   files: FileService;
   tus: TusService;
-  outbox: Outbox;
+  outbox: OutboxRelay;
   sweeper: Sweeper;
 }
 
@@ -54,7 +54,8 @@ export function createComponents(deps: AppDeps): UploadComponents {
   const { config, db, storage, staging, logger } = deps;
   const clock = deps.clock ?? systemClock;
   const ids = deps.ids ?? randomIds;
-  const outbox = new Outbox(db, deps.publisher, logger);
+  // A slow or absent queue holds up a response at most a second; the sweep relays the rest.
+  const outbox = new OutboxRelay({ db, publisher: deps.publisher, logger, publishTimeoutMs: 1_000, now: () => clock.now() });
   const files = new FileService({ db, storage, outbox, config, clock, ids, logger });
   const locks = new UploadLocks(deps.redis, config.REDIS_PREFIX);
   const tus = new TusService({ db, storage, staging, locks, files, config, clock, ids, logger });

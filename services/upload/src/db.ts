@@ -1,4 +1,5 @@
-import type { ColumnType, Generated, Insertable, Kysely, Selectable, Transaction } from 'kysely';
+import type { OutboxEventsTable } from '@tollgate/common';
+import type { ColumnType, Insertable, Kysely, Selectable, Transaction } from 'kysely';
 
 export type FileStatus = 'ready' | 'deleted' | 'expired';
 
@@ -58,20 +59,12 @@ export interface TusUploadsTable {
 }
 
 /** Events written in the same transaction as the change they announce, published after commit. */
-export interface EventOutboxTable {
-  id: string;
-  type: string;
-  tenant_id: string;
-  data: ColumnType<Record<string, unknown>, string, never>;
-  created_at: Generated<Date>;
-}
-
 export interface Database {
   files: FilesTable;
   tenant_usage: TenantUsageTable;
   upload_reservations: UploadReservationsTable;
   tus_uploads: TusUploadsTable;
-  event_outbox: EventOutboxTable;
+  outbox_events: OutboxEventsTable;
 }
 
 export type Db = Kysely<Database>;

@@ -47,7 +47,8 @@ export interface Harness {
 export interface HarnessOptions {
   env?: Record<string, string>;
   storage?: (dataDir: string) => Promise<ObjectStorage>;
-  publisher?: EventPublisher;
+  /** Or one built on this file's env (a real `webhook-events` publisher on its prefix). */
+  publisher?: EventPublisher | ((env: TestEnv) => EventPublisher);
 }
 
 /** The upload app on an ephemeral port, with its own schema, Redis prefix and DATA_DIR. */
@@ -76,7 +77,7 @@ export async function startHarness(label: string, options: HarnessOptions = {}):
     redis: env.redis,
     storage,
     staging,
-    publisher: options.publisher ?? memory,
+    publisher: typeof options.publisher === 'function' ? options.publisher(env) : (options.publisher ?? memory),
     clock,
   });
   const server = await listen(app.app);

@@ -1,13 +1,11 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import path from 'node:path';
+import type { ChildProcess } from 'node:child_process';
 import { createEventPublisher, type PlatformEvent } from '@tollgate/common';
-import { TEST_INTERNAL_SECRET } from '@tollgate/testkit';
+import { type ServiceProcess, spawnServiceProcess } from '@tollgate/testkit';
 import request from 'supertest';
 import { startWorkers, type WebhookWorkers } from '../src/worker';
 import { startGatedReceiver, type GatedReceiver } from './support/gated-receiver';
 import { asTenant, eventually, FAST_CONFIG, type Harness, startHarness, verifyWith } from './support/harness';
 
-const SERVICE_ROOT = path.join(__dirname, '..');
 const EVENTS = 30;
 const CONCURRENCY = 5;
 const ANSWER_FIRST = 10;
@@ -16,7 +14,6 @@ let h: Harness;
 let receiver: GatedReceiver;
 let child: ChildProcess | undefined;
 let restarted: WebhookWorkers | undefined;
-let childOutput = '';
 
 const workerSettings = {
   WEBHOOK_DELIVERY_CONCURRENCY: String(CONCURRENCY),
@@ -38,34 +35,20 @@ afterAll(async () => {
   await h.close();
 });
 
-/** The real entry point, `src/main.ts --role=worker`, in its own process on this file's schema and prefix. */
-function spawnWorkerProcess(): ChildProcess {
-  const proc = spawn(
-    process.execPath,
-    ['-r', path.join(__dirname, 'support/ts-register.js'), path.join(SERVICE_ROOT, 'src/main.ts'), '--role=worker'],
+/** The real entry point (`dist/main.js --role=worker`) in its own process on this file's schema and prefix. */
+function spawnWorkerProcess(): Promise<ServiceProcess> {
+  return spawnServiceProcess(
+    'webhook',
     {
-      cwd: SERVICE_ROOT,
-      env: {
-        PATH: process.env['PATH'],
-        ...FAST_CONFIG,
-        ...workerSettings,
-        NODE_ENV: 'test',
-        OTEL_SDK_DISABLED: 'true',
-        LOG_LEVEL: 'warn',
-        PORT: '0',
-        HOST: '127.0.0.1',
-        DATABASE_URL: h.env.databaseUrl,
-        DB_SCHEMA: h.env.schema,
-        REDIS_URL: h.env.redisUrl,
-        REDIS_PREFIX: h.env.prefix,
-        INTERNAL_JWT_SECRET: TEST_INTERNAL_SECRET,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      ...FAST_CONFIG,
+      ...workerSettings,
+      DATABASE_URL: h.env.databaseUrl,
+      DB_SCHEMA: h.env.schema,
+      REDIS_URL: h.env.redisUrl,
+      REDIS_PREFIX: h.env.prefix,
     },
+    { args: ['--role=worker'], waitReady: false },
   );
-  proc.stdout!.on('data', (d: Buffer) => (childOutput += d.toString()));
-  proc.stderr!.on('data', (d: Buffer) => (childOutput += d.toString()));
-  return proc;
 }
 
 it('SIGKILL of the worker process mid-batch: every event is delivered, none twice to a receiver that answered 2xx', async () => {
@@ -76,13 +59,14 @@ it('SIGKILL of the worker process mid-batch: every event is delivered, none twic
   for (let i = 0; i < EVENTS; i++) events.push(await publisher.publish({ type: 'file.uploaded', tenant_id: tenant, data: { i } }));
   await publisher.close();
 
-  child = spawnWorkerProcess();
-  const exited = new Promise<NodeJS.Signals | null>((resolve) => child!.once('exit', (_code, signal) => resolve(signal)));
+  const worker = await spawnWorkerProcess();
+  child = worker.child;
+  const exited = worker.exited.then(({ signal }) => signal);
   // Mid-batch: the first ten were answered, and every worker slot is now waiting on a held request.
   try {
     await eventually(async () => receiver.held() === CONCURRENCY, 20_000);
   } catch (err) {
-    throw new Error(`worker never filled its slots; child said:\n${childOutput.slice(-2000)}`, { cause: err });
+    throw new Error(`worker never filled its slots; child said:\n${worker.output().slice(-2000)}`, { cause: err });
   }
   const answeredBeforeKill = receiver.requests.filter((r) => r.answered2xx).length;
   expect(answeredBeforeKill).toBe(ANSWER_FIRST);

@@ -7,6 +7,9 @@ import {
   type Logger,
   newId,
   notFound,
+  type OutboxEvent,
+  OutboxRelay,
+  recordEvent,
   systemClock,
 } from '@tollgate/common';
 import type { Job, Queue } from 'bullmq';
@@ -57,7 +60,12 @@ export interface AsyncRecoveryResult {
   checked: number;
   requeued: string[];
   failed: string[];
+  /** completion events a crash left in the outbox, published now. */
+  eventsRelayed: number;
 }
+
+/** Events younger than this belong to a worker that is about to publish them itself. */
+const OUTBOX_RELAY_AFTER_MS = 5_000;
 
 /** Failures worth another BullMQ attempt: billing, limits or every upstream down for now. */
 const TRANSIENT = new Set(['SERVICE_UNAVAILABLE', 'RATE_LIMITED', 'UPSTREAM_FAILED', 'UPSTREAM_TIMEOUT', 'INTERNAL']);
@@ -70,9 +78,12 @@ const seconds = (d: Date | null) => (d ? Math.floor(d.getTime() / 1000) : null);
  */
 export class AsyncService {
   private readonly clock: Clock;
+  /** completion.completed / .failed are recorded with the job's finish (packages/common's outbox). */
+  private readonly outbox: OutboxRelay;
 
   constructor(private readonly deps: AsyncDeps) {
     this.clock = deps.clock ?? systemClock;
+    this.outbox = new OutboxRelay({ db: deps.db, publisher: deps.events, logger: deps.logger, now: () => this.clock.now() });
   }
 
   statusUrl(id: string): string {
@@ -147,12 +158,9 @@ export class AsyncService {
   /** The worker's handler: throws to let BullMQ retry a transient failure, records terminal ones. */
   async run(jobId: string, job: Pick<Job, 'attemptsMade' | 'opts'>): Promise<void> {
     const row = await startJob(this.deps.db, jobId, this.clock.now());
-    if (!row) {
-      // Finished by an earlier attempt that died before announcing it: announce again (same event id, enqueued once).
-      const done = await findJob(this.deps.db, jobId);
-      if (done) await this.announce(done);
-      return;
-    }
+    // Finished by an earlier attempt: its event was recorded with the finish, and the outbox
+    // relay publishes it if that attempt died before doing so.
+    if (!row) return;
     const lastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
     // One credits key per job, not per attempt: every attempt shares one hold, captured once.
     const billingKey = `ai:async:${jobId}`;
@@ -185,7 +193,7 @@ export class AsyncService {
           },
         });
       }
-      await finishJob(this.deps.db, jobId, { status: 'succeeded', result: metered!.completion, cost: metered!.cost }, this.clock.now());
+      await this.finish(jobId, { status: 'succeeded', result: metered!.completion, cost: metered!.cost });
     } catch (err) {
       const code = err instanceof AppError ? err.code : 'INTERNAL';
       if (TRANSIENT.has(code) && !lastAttempt) {
@@ -193,10 +201,7 @@ export class AsyncService {
         throw err;
       }
       await this.fail(jobId, err);
-      return;
     }
-    const finished = await findJob(this.deps.db, jobId);
-    if (finished) await this.announce(finished);
   }
 
   /**
@@ -209,7 +214,7 @@ export class AsyncService {
   async recoverStuck(afterS: number, limit = 100): Promise<AsyncRecoveryResult> {
     const now = this.clock.now();
     const rows = await findStaleJobs(this.deps.db, new Date(now.getTime() - afterS * 1000), limit);
-    const result: AsyncRecoveryResult = { checked: rows.length, requeued: [], failed: [] };
+    const result: AsyncRecoveryResult = { checked: rows.length, requeued: [], failed: [], eventsRelayed: 0 };
     for (const row of rows) {
       const job = await this.deps.queue.getJob(row.id);
       const state = job ? await job.getState() : 'missing';
@@ -228,8 +233,13 @@ export class AsyncService {
         await touchJob(this.deps.db, row.id, now);
       }
     }
-    if (result.requeued.length || result.failed.length)
-      this.deps.logger.warn('recovered stuck queued completions', { requeued: result.requeued, failed: result.failed });
+    result.eventsRelayed = await this.outbox.relayPending(OUTBOX_RELAY_AFTER_MS);
+    if (result.requeued.length || result.failed.length || result.eventsRelayed)
+      this.deps.logger.warn('recovered stuck queued completions', {
+        requeued: result.requeued,
+        failed: result.failed,
+        events_relayed: result.eventsRelayed,
+      });
     return result;
   }
 
@@ -253,15 +263,26 @@ export class AsyncService {
       appError && (appError.status < 500 || appError.expose)
         ? { code: appError.code, message: appError.message }
         : { code: 'INTERNAL', message: 'The completion failed' };
-    await finishJob(this.deps.db, jobId, { status: 'failed', error }, this.clock.now());
-    const row = await findJob(this.deps.db, jobId);
-    if (row) await this.announce(row);
+    await this.finish(jobId, { status: 'failed', error });
   }
 
-  private async announce(row: AsyncJobRow): Promise<void> {
-    if (row.status !== 'succeeded' && row.status !== 'failed') return;
+  /**
+   * The job's outcome and its completion event in one transaction, then the event published: a
+   * crash in between leaves it to the outbox relay (the recovery sweep), never lost. A job
+   * finished already records nothing again.
+   */
+  private async finish(jobId: string, outcome: Parameters<typeof finishJob>[2]): Promise<void> {
+    const event = await this.deps.db.transaction().execute(async (trx) => {
+      if (!(await finishJob(trx, jobId, outcome, this.clock.now()))) return undefined;
+      const row = await findJob(trx, jobId);
+      return row ? recordEvent(trx, { ...this.completionEvent(row), created_at: this.clock.now() }) : undefined;
+    });
+    if (event) await this.outbox.publishNow([event]);
+  }
+
+  private completionEvent(row: AsyncJobRow): Omit<OutboxEvent, 'created_at'> {
     const view = this.view(row);
-    await this.deps.events.publish({
+    return {
       id: `evt_${row.id}_${row.status === 'succeeded' ? 'completed' : 'failed'}`,
       type: row.status === 'succeeded' ? 'completion.completed' : 'completion.failed',
       tenant_id: row.tenant_id,
@@ -273,6 +294,6 @@ export class AsyncService {
         ...(view.result ? { result: view.result, usage: view.result.usage, cost: view.cost } : {}),
         ...(view.error ? { error: view.error } : {}),
       },
-    });
+    };
   }
 }

@@ -3,8 +3,9 @@ import * as m0001 from './0001_create_usage';
 import * as m0002 from './0002_create_async_jobs';
 import * as m0003 from './0003_create_pending_settlements';
 import * as m0004 from './0004_async_jobs_sweep_indexes';
-import * as m0005 from './0005_usage_attribution';
-import * as m0006 from './0006_usage_rollups';
+import * as m0007 from './0007_outbox';
+import * as m0008 from './0008_usage_attribution';
+import * as m0009 from './0009_usage_rollups';
 
 /** Numbered migrations, applied in name order under an advisory lock at start-up. */
 export const migrations: Migrations = {
@@ -12,6 +13,7 @@ export const migrations: Migrations = {
   '0002_create_async_jobs': m0002,
   '0003_create_pending_settlements': m0003,
   '0004_async_jobs_sweep_indexes': m0004,
-  '0005_usage_attribution': m0005,
-  '0006_usage_rollups': m0006,
+  '0007_outbox': m0007,
+  '0008_usage_attribution': m0008,
+  '0009_usage_rollups': m0009,
 };

@@ -1,25 +1,16 @@
 import { AppError, conflict, notFound } from '@tollgate/common';
-import { isNewlyLow, notifyIfLow, rearmIfRecovered } from '../accounts/low-balance';
-import { findTenantAccount, settleHeld } from '../accounts/repository';
+import { rearmIfRecovered } from '../accounts/low-balance';
+import { settleHeld } from '../accounts/repository';
 import type { Db, Hold } from '../db/schema';
-import { inTransaction, isUniqueViolation } from '../db/transaction';
+import { inTransaction } from '../db/transaction';
+import type { PendingEvent } from '../events/outbox';
 import type { LedgerDeps } from '../ledger/deps';
 import { idempotencyKeyReused, insufficientCredits } from '../ledger/errors';
+import type { HoldJson, OpOutcome } from '../ledger/group-commit';
 import { shardOf } from '../ledger/system-accounts';
 import { requestHash } from '../ledger/validation';
 import type { Outcome } from '../transactions/service';
-import {
-  captureHeldHold,
-  findHold,
-  findHoldByKey,
-  finishHold,
-  type HoldView,
-  lockExpiredHolds,
-  lockHold,
-  releaseHeldHold,
-  reserveHold,
-  toHoldView,
-} from './repository';
+import { finishHold, type HoldView, lockExpiredHolds, toHoldView } from './repository';
 
 export interface HoldInput {
   tenantId: string;
@@ -29,53 +20,14 @@ export interface HoldInput {
   description?: string | undefined;
 }
 
-async function replayOf(db: Db, tenantId: string, key: string, hash: string): Promise<HoldView | undefined> {
-  const existing = await findHoldByKey(db, tenantId, key);
-  if (!existing) return undefined;
-  if (existing.request_hash !== hash) throw idempotencyKeyReused('hold');
-  return toHoldView(existing);
-}
-
-/**
- * Reserves `amount` (a pending transfer): nothing is posted, but the available balance drops at
- * once, under the same conditional update as a charge. A replay returns the hold as it is now.
- */
-export async function createHold(deps: LedgerDeps, input: HoldInput): Promise<Outcome<HoldView>> {
-  const { db, clock, ids, settings } = deps;
-  const ttlS = input.ttlS ?? settings.holdDefaultTtlS;
-  const hash = requestHash('hold', { amount: input.amount, ttl_s: ttlS, description: input.description ?? null });
-  const now = clock.now();
-  // As for charges, a repeated key is caught by the unique index, not looked up first.
-  let reserved;
-  try {
-    reserved = await reserveHold(db, {
-      id: ids.next('hold'),
-      tenantId: input.tenantId,
-      amount: input.amount,
-      description: input.description ?? null,
-      idempotencyKey: input.idempotencyKey,
-      requestHash: hash,
-      expiresAt: new Date(now.getTime() + ttlS * 1000),
-      now,
-    });
-  } catch (err) {
-    if (isUniqueViolation(err, 'holds_idempotency')) {
-      const concurrent = await replayOf(db, input.tenantId, input.idempotencyKey, hash);
-      if (concurrent) return { result: concurrent, replayed: true };
-    }
-    throw err;
-  }
-  if (!reserved) {
-    const earlier = await replayOf(db, input.tenantId, input.idempotencyKey, hash);
-    if (earlier) return { result: earlier, replayed: true };
-    const current = await findTenantAccount(db, input.tenantId);
-    throw insufficientCredits(current ? current.balance - current.held : 0, input.amount);
-  }
-  if (isNewlyLow(reserved.account, settings.defaultLowBalanceThreshold)) {
-    const notice = await notifyIfLow(db, reserved.account.id, settings.defaultLowBalanceThreshold, reserved.hold.id, now);
-    if (notice) await deps.relay.publishNow([notice]);
-  }
-  return { result: toHoldView(reserved.hold), replayed: false };
+/** A hold row from credits_apply_batch (JSON) as the repository reads it. */
+function holdOf(json: HoldJson): Hold {
+  return {
+    ...json,
+    expires_at: new Date(json.expires_at),
+    created_at: new Date(json.created_at),
+    finalized_at: json.finalized_at === null ? null : new Date(json.finalized_at),
+  };
 }
 
 function notHeld(hold: Hold, action: string): AppError {
@@ -84,6 +36,61 @@ function notHeld(hold: Hold, action: string): AppError {
     hold_id: hold.id,
     captured_amount: hold.captured_amount,
   });
+}
+
+/**
+ * The answer to one operation of a batch: its hold (and whether it replayed), or the error the
+ * API has always given for that refusal. A low-balance event recorded with it is published now
+ * (it is in the outbox already, committed with the hold; the relay retries a failed publish).
+ */
+async function answer(deps: LedgerDeps, outcome: OpOutcome): Promise<Outcome<HoldView>> {
+  if (outcome.ok) {
+    if (outcome.event) {
+      const event: PendingEvent = { ...outcome.event, created_at: new Date(outcome.event.created_at) };
+      await deps.relay.publishNow([event]);
+    }
+    return { result: toHoldView(holdOf(outcome.hold)), replayed: outcome.replayed };
+  }
+  switch (outcome.error) {
+    case 'insufficient_credits':
+      throw insufficientCredits(outcome.available, outcome.requested);
+    case 'idempotency_key_reused':
+      throw idempotencyKeyReused('hold');
+    case 'not_found':
+      throw notFound('Hold');
+    case 'not_held':
+      throw notHeld(holdOf(outcome.hold), outcome.action);
+    case 'capture_exceeds_hold':
+      throw new AppError('VALIDATION_FAILED', `Cannot capture ${outcome.requested}: the hold is for ${outcome.held}`, {
+        details: { param: 'amount', held: outcome.held, requested: outcome.requested },
+      });
+  }
+}
+
+/**
+ * Reserves `amount` (a pending transfer): nothing is posted, but the available balance drops at
+ * once. One server-side call (credits_hold, through the group commit): the tenant's row is locked,
+ * the key looked up (a repeat replays the hold as it is now; other parameters are 422), the
+ * available balance checked (402, nothing written) and the hold written, with its low-balance
+ * event if it crossed the threshold, in one transaction.
+ */
+export async function createHold(deps: LedgerDeps, input: HoldInput): Promise<Outcome<HoldView>> {
+  const { clock, ids, settings } = deps;
+  const ttlS = input.ttlS ?? settings.holdDefaultTtlS;
+  const hash = requestHash('hold', { amount: input.amount, ttl_s: ttlS, description: input.description ?? null });
+  const now = clock.now();
+  const outcome = await deps.batcher.apply({
+    op: 'hold',
+    id: ids.next('hold'),
+    tenant_id: input.tenantId,
+    amount: input.amount,
+    key: input.idempotencyKey,
+    hash,
+    description: input.description ?? null,
+    expires_at: new Date(now.getTime() + ttlS * 1000).toISOString(),
+    now: now.toISOString(),
+  });
+  return answer(deps, outcome);
 }
 
 /** Returns the hold's amount to the available balance and marks it released or expired. */
@@ -95,65 +102,32 @@ async function returnHold(trx: Db, deps: LedgerDeps, hold: Hold, status: 'releas
 }
 
 /**
- * Posts `amount` (≤ the hold) as a charge and returns the rest, in one statement. Capturing again
- * with the same amount replays; any other second capture, or a capture of a released or expired
- * hold, is 409; more than the hold is 400.
+ * Posts `amount` (≤ the hold) as a charge and returns the rest, in one server-side call
+ * (credits_capture). Capturing again with the same amount replays; any other second capture, or
+ * a capture of a released or expired hold, is 409; a capture after the TTL that no sweep has seen
+ * yet expires the hold and is 409; more than the hold is 400.
  */
 export async function captureHold(deps: LedgerDeps, holdId: string, amount: number): Promise<Outcome<HoldView>> {
-  const { db, clock, ids, settings } = deps;
-  const now = clock.now();
-  const captured = await captureHeldHold(db, {
-    holdId,
+  const { clock, ids } = deps;
+  const outcome = await deps.batcher.apply({
+    op: 'capture',
+    hold_id: holdId,
     amount,
-    transactionId: amount > 0 ? ids.next('txn') : null,
+    txn_id: amount > 0 ? ids.next('txn') : null,
     shard: shardOf(holdId),
-    now,
-    defaultLowBalanceThreshold: settings.defaultLowBalanceThreshold,
+    now: clock.now().toISOString(),
   });
-  if (captured) return { result: toHoldView(captured), replayed: false };
-
-  // Nothing was written: say why, from the hold as it is now.
-  const hold = await findHold(db, holdId);
-  if (!hold) throw notFound('Hold');
-  if (hold.status === 'captured') {
-    if (hold.captured_amount === amount) return { result: toHoldView(hold), replayed: true };
-    throw notHeld(hold, 'captured again with a different amount');
-  }
-  if (hold.status !== 'held') throw notHeld(hold, 'captured');
-  if (hold.expires_at.getTime() <= now.getTime()) {
-    // Past its TTL but not swept yet: expire it now, then refuse the capture.
-    throw notHeld(await expireHold(deps, holdId), 'captured');
-  }
-  if (amount > hold.amount) {
-    throw new AppError('VALIDATION_FAILED', `Cannot capture ${amount}: the hold is for ${hold.amount}`, {
-      details: { param: 'amount', held: hold.amount, requested: amount },
-    });
-  }
-  throw conflict('The hold changed while it was being captured; retry', { status: hold.status, hold_id: hold.id });
+  return answer(deps, outcome);
 }
 
 /**
- * Returns the whole hold to the available balance, in one statement. Releasing again replays;
+ * Returns the whole hold to the available balance (credits_release). Releasing again replays;
  * releasing a hold that already expired answers with it as it is (its funds are back either
  * way); releasing a captured hold is 409.
  */
 export async function releaseHold(deps: LedgerDeps, holdId: string): Promise<Outcome<HoldView>> {
-  const { db, clock, settings } = deps;
-  const released = await releaseHeldHold(db, holdId, clock.now(), settings.defaultLowBalanceThreshold);
-  if (released) return { result: toHoldView(released), replayed: false };
-  const hold = await findHold(db, holdId);
-  if (!hold) throw notFound('Hold');
-  if (hold.status === 'released' || hold.status === 'expired') return { result: toHoldView(hold), replayed: true };
-  throw notHeld(hold, 'released');
-}
-
-/** Expires one hold now if it is still held (a capture arrived after its TTL); returns it as it ends up. */
-async function expireHold(deps: LedgerDeps, holdId: string): Promise<Hold> {
-  return inTransaction(deps.db, async (trx) => {
-    const hold = await lockHold(trx, holdId);
-    if (!hold) throw notFound('Hold');
-    return hold.status === 'held' ? returnHold(trx, deps, hold, 'expired', deps.clock.now()) : hold;
-  });
+  const outcome = await deps.batcher.apply({ op: 'release', hold_id: holdId, now: deps.clock.now().toISOString() });
+  return answer(deps, outcome);
 }
 
 /**

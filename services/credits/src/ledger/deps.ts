@@ -13,6 +13,7 @@ import type { Config } from '../config';
 import type { Database } from '../db/schema';
 import { EventRelay } from '../events/outbox';
 import { type CreditsMetrics, creditsMetrics } from '../metrics';
+import { GroupCommit } from './group-commit';
 
 export interface LedgerSettings {
   /** Low-balance threshold for tenants that did not set their own (micro-credits; 0 = off). */
@@ -32,6 +33,8 @@ export interface LedgerDeps {
   settings: LedgerSettings;
   /** Absent in tests that build a ledger without a registry. */
   metrics?: CreditsMetrics;
+  /** Applies holds, captures and releases, batching concurrent ones into one transaction. */
+  batcher: GroupCommit;
 }
 
 export interface LedgerSources {
@@ -48,12 +51,18 @@ export interface LedgerSources {
 export function buildLedger(sources: LedgerSources): LedgerDeps {
   const { config } = sources;
   const db = sources.db as Kysely<Database>;
+  const metrics = sources.metrics ? creditsMetrics(sources.metrics) : undefined;
   return {
     db,
     clock: sources.clock ?? systemClock,
     ids: sources.ids ?? randomIds,
     relay: new EventRelay(db, sources.events ?? memoryEventPublisher(), sources.logger, config.EVENT_PUBLISH_TIMEOUT_MS),
-    ...(sources.metrics ? { metrics: creditsMetrics(sources.metrics) } : {}),
+    ...(metrics ? { metrics } : {}),
+    batcher: new GroupCommit(db, {
+      maxBatch: config.LEDGER_BATCH_MAX,
+      defaultLowBalanceThreshold: config.LOW_BALANCE_THRESHOLD,
+      ...(metrics ? { onBatch: (size: number) => metrics.batchSize.observe(size) } : {}),
+    }),
     settings: {
       defaultLowBalanceThreshold: config.LOW_BALANCE_THRESHOLD,
       holdDefaultTtlS: config.HOLD_DEFAULT_TTL_S,

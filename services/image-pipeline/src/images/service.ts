@@ -1,8 +1,8 @@
-import { AppError, decodeCursor, enqueueWithin, newId, notFound, type Page, toAppError, toPage } from '@tollgate/common';
+import { AppError, decodeCursor, enqueueWithin, newId, notFound, type OutboxEvent, type Page, recordEvent, toAppError, toPage } from '@tollgate/common';
 import type { Readable } from 'node:stream';
 import type { ImageRow, VariantName } from '../db';
 import type { PipelineDeps } from '../deps';
-import { emitEvent, emitImageEvent } from '../events';
+import { recordImageEvent } from '../events';
 import { imageJobOptions, publishImageJob } from '../jobs/catalogue';
 import { failPublish } from '../jobs/pipeline';
 import { imagePrefix } from '../storage/storage';
@@ -62,7 +62,7 @@ export async function openImageContent(deps: PipelineDeps, tenantId: string, id:
   };
 }
 
-export type ItemOutcome = { kind: 'applied'; image: ImageRow | null } | { kind: 'skipped'; image: ImageRow; reason: string };
+export type ItemOutcome = { kind: 'applied'; image: ImageRow | null; event?: OutboxEvent } | { kind: 'skipped'; image: ImageRow; reason: string };
 
 /**
  * One review action on one image, in its own transaction with the row locked: the state is
@@ -83,20 +83,21 @@ export async function applyAction(
       return { kind: 'skipped', image: row, reason: `already ${row.status}` };
     if (!ACTION_ACCEPTS[action].includes(row.status)) throw wrongState(id, action, row.status);
     switch (action) {
-      case 'approve':
-        return { kind: 'applied', image: (await transitionImage(tx, id, ACTION_ACCEPTS.approve, 'approved'))! };
-      case 'reject':
-        return {
-          kind: 'applied',
-          image: (await transitionImage(
-            tx,
-            id,
-            ACTION_ACCEPTS.reject,
-            'rejected',
-            { rejection_reason: options.reason ?? null },
-            options.reason ?? null,
-          ))!,
-        };
+      case 'approve': {
+        const image = (await transitionImage(tx, id, ACTION_ACCEPTS.approve, 'approved'))!;
+        return { kind: 'applied', image, event: await recordImageEvent(tx, 'image.approved', image, 'approved') };
+      }
+      case 'reject': {
+        const image = (await transitionImage(
+          tx,
+          id,
+          ACTION_ACCEPTS.reject,
+          'rejected',
+          { rejection_reason: options.reason ?? null },
+          options.reason ?? null,
+        ))!;
+        return { kind: 'applied', image, event: await recordImageEvent(tx, 'image.rejected', image, 'rejected', { reason: image.rejection_reason }) };
+      }
       case 'publish':
         return {
           kind: 'applied',
@@ -114,8 +115,7 @@ export async function applyAction(
   if (outcome.kind === 'skipped') return outcome;
 
   const image = outcome.image;
-  if (action === 'approve' && image) await emitImageEvent(deps, 'image.approved', image, 'approved');
-  if (action === 'reject' && image) await emitImageEvent(deps, 'image.rejected', image, 'rejected', { reason: image.rejection_reason });
+  if (outcome.event) await deps.outbox.publishNow([outcome.event]);
   if (action === 'publish' && image) {
     try {
       // The 'publishing' row is durable: a slow Redis gets the add on reconnect (or from the
@@ -196,13 +196,14 @@ export async function runBatch(
     skipped: result.skipped.length,
   };
   deps.logger.info('batch completed', { batch_id: result.batch_id, action, ...result.counts });
-  await emitEvent(deps, 'batch.completed', tenantId, `evt_${result.batch_id}`, {
-    batch_id: result.batch_id,
-    action,
-    counts: result.counts,
-    successful: result.successful,
-    failed: result.failed,
-    skipped: result.skipped,
+  // The batch's own news has no state change of its own to ride with: it is recorded on its own,
+  // so it is still relayed if the process dies before the publish.
+  const batchEvent = await recordEvent(deps.db, {
+    id: `evt_${result.batch_id}`,
+    type: 'batch.completed',
+    tenant_id: tenantId,
+    data: { batch_id: result.batch_id, action, counts: result.counts, successful: result.successful, failed: result.failed, skipped: result.skipped },
   });
+  await deps.outbox.publishNow([batchEvent]);
   return result;
 }

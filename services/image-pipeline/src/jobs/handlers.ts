@@ -11,8 +11,8 @@ export function imageJobHandlers(deps: PipelineDeps): HandlerEntry[] {
     handler(ingestImageJob, async (data) => ({ outcome: await runIngest(deps, data.image_id) })),
     handler(publishImageJob, async (data) => ({ outcome: await runPublish(deps, data.image_id, data.attempt) })),
     handler(recoverImagesJob, async () => {
-      const { checked, requeued, failed } = await recoverStuckImages(deps);
-      return { checked, requeued: requeued.length, failed: failed.length };
+      const { checked, requeued, failed, eventsRelayed } = await recoverStuckImages(deps);
+      return { checked, requeued: requeued.length, failed: failed.length, events_relayed: eventsRelayed };
     }),
   ];
 }

@@ -2,7 +2,7 @@ import { AppError, UnrecoverableError } from '@tollgate/common';
 import type { ImageRow, StoredVariant, VariantName } from '../db';
 import { json } from '../db';
 import type { PipelineDeps } from '../deps';
-import { emitImageEvent } from '../events';
+import { recordImageEvent } from '../events';
 import { captureCharge, ensureHold, holdKey, releaseHold } from '../generation/charges';
 import { GeneratorError } from '../generation/generator';
 import { findImageById, transitionImage } from '../images/repository';
@@ -35,8 +35,8 @@ export async function failImage(
   // Credits go back before the failure shows, so whoever sees `failed` sees the hold released
   // (a release that fails is logged; the hold then expires on its own).
   await releaseHold(deps, current);
-  const failed = await deps.db.transaction().execute((tx) =>
-    transitionImage(
+  const outcome = await deps.db.transaction().execute(async (tx) => {
+    const image = await transitionImage(
       tx,
       imageId,
       FAILABLE,
@@ -48,13 +48,15 @@ export async function failImage(
         ...(extra.variants !== undefined ? { variants: json(extra.variants) } : {}),
       },
       `${code}: ${message.slice(0, 200)}`,
-    ),
-  );
-  if (failed) {
-    deps.logger.warn('image failed', { image_id: imageId, failure_code: code, failure_message: message });
-    await emitImageEvent(deps, 'image.generation.failed', failed, 'failed', { failure: { code, message: failed.failure_message } });
-  }
-  return failed;
+    );
+    if (!image) return undefined;
+    const event = await recordImageEvent(tx, 'image.generation.failed', image, 'failed', { failure: { code, message: image.failure_message } });
+    return { image, event };
+  });
+  if (!outcome) return undefined;
+  deps.logger.warn('image failed', { image_id: imageId, failure_code: code, failure_message: message });
+  await deps.outbox.publishNow([outcome.event]);
+  return outcome.image;
 }
 
 /** Permanent errors (bad data, refused by the provider, no credits) versus worth-retrying ones. */
@@ -148,15 +150,21 @@ export async function processImage(deps: PipelineDeps, image: ImageRow): Promise
     storeVariant(deps, image, 'print', rendered.print),
     storeVariant(deps, image, 'thumb', rendered.thumb),
   ]);
-  const ready = await deps.db.transaction().execute((tx) =>
-    transitionImage(tx, image.id, ['processing'], 'pending_review', {
+  const outcome = await deps.db.transaction().execute(async (tx) => {
+    const ready = await transitionImage(tx, image.id, ['processing'], 'pending_review', {
       quality: json(report),
       variants: json({ ...image.variants, print, thumb }),
       failure_code: null,
       failure_message: null,
-    }),
-  );
-  if (ready) {
+    });
+    if (!ready) return undefined;
+    const event = await recordImageEvent(tx, 'image.generation.completed', ready, 'ready', {
+      quality: { passed: true, warnings: report.warnings.map((w) => w.code) },
+    });
+    return { ready, event };
+  });
+  const ready = outcome?.ready;
+  if (outcome) {
     deps.logger.info('image ready for review', {
       image_id: image.id,
       profile: image.profile,
@@ -164,9 +172,7 @@ export async function processImage(deps: PipelineDeps, image: ImageRow): Promise
       render_ms: Math.round(renderMs),
       processing_ms: Math.round(performance.now() - started),
     });
-    await emitImageEvent(deps, 'image.generation.completed', ready, 'ready', {
-      quality: { passed: true, warnings: report.warnings.map((w) => w.code) },
-    });
+    await deps.outbox.publishNow([outcome.event]);
   }
   return ready;
 }
@@ -262,19 +268,18 @@ export async function runPublish(deps: PipelineDeps, imageId: string, attempt: n
     }
     throw err;
   }
-  const published = await deps.db.transaction().execute((tx) =>
-    transitionImage(tx, imageId, ['publishing'], 'published', {
+  const event = await deps.db.transaction().execute(async (tx) => {
+    const published = await transitionImage(tx, imageId, ['publishing'], 'published', {
       publication: json({
         publisher: deps.publisher.name,
         external_id: result.external_id,
         url: result.url,
         published_at: deps.clock.now().toISOString(),
       }),
-    }),
-  );
-  if (published) {
-    await emitImageEvent(deps, 'image.published', published, 'published', { publication: published.publication });
-  }
+    });
+    return published ? recordImageEvent(tx, 'image.published', published, 'published', { publication: published.publication }) : undefined;
+  });
+  if (event) await deps.outbox.publishNow([event]);
   return 'done';
 }
 

@@ -8,11 +8,14 @@ import { generateImageJob, imageJobOptions, ingestImageJob, jobIdFor, publishIma
 import { onFinalJobFailure } from './pipeline';
 
 const RECOVERY_BATCH = 100;
+const OUTBOX_RELAY_AFTER_MS = 5_000;
 
 export interface RecoveryResult {
   checked: number;
   requeued: string[];
   failed: string[];
+  /** Outbox events a crash left unpublished, published now. */
+  eventsRelayed: number;
 }
 
 /**
@@ -32,7 +35,7 @@ export async function recoverStuckImages(deps: PipelineDeps): Promise<RecoveryRe
     .orderBy('updated_at')
     .limit(RECOVERY_BATCH)
     .execute();
-  const result: RecoveryResult = { checked: rows.length, requeued: [], failed: [] };
+  const result: RecoveryResult = { checked: rows.length, requeued: [], failed: [], eventsRelayed: 0 };
   for (const image of rows) {
     const target = jobIdFor(image);
     const job = await deps.queue.getJob(target.id);
@@ -61,8 +64,10 @@ export async function recoverStuckImages(deps: PipelineDeps): Promise<RecoveryRe
       result.failed.push(image.id);
     }
   }
-  if (result.requeued.length || result.failed.length)
-    deps.logger.warn('recovered stuck images', { requeued: result.requeued, failed: result.failed });
+  // Events younger than a few seconds belong to a request or job that is about to publish them.
+  result.eventsRelayed = await deps.outbox.relayPending(OUTBOX_RELAY_AFTER_MS);
+  if (result.requeued.length || result.failed.length || result.eventsRelayed)
+    deps.logger.warn('recovered stuck images', { requeued: result.requeued, failed: result.failed, events_relayed: result.eventsRelayed });
   return result;
 }
 

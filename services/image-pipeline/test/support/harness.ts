@@ -7,6 +7,7 @@ import {
   createEventPublisher,
   createMetrics,
   createQueue,
+  OutboxRelay,
   createRedis,
   type EventPublisher,
   parseConfig,
@@ -112,6 +113,7 @@ export async function createHarness(options: HarnessOptions): Promise<Harness> {
     generator: options.generator ?? createBuiltinGenerator({ latencyMs: config.BUILTIN_GENERATOR_LATENCY_MS }),
     publisher: options.publisher ? options.publisher({ db, storage }) : createLocalCatalogPublisher({ db, storage, ids: randomIds }),
     events,
+    outbox: new OutboxRelay({ db, publisher: events, logger }),
     queue,
   };
   const { app } = createApp({ ...deps, metrics: createMetrics('image-pipeline', { collectDefault: false }) });

@@ -9,13 +9,15 @@ import {
   type IdGenerator,
   type Logger,
   notFound,
+  type OutboxRelay,
   type Page,
+  recordEvent,
   toPage,
   validationFailed,
 } from '@tollgate/common';
 import type { Config } from '../config';
 import type { Db, FileRow } from '../db';
-import { addToOutbox, eventIdFor, type Outbox } from '../events/outbox';
+import { eventIdFor } from '../events/ids';
 import { newStorageKey, type ObjectStorage, type WriteSession } from '../storage';
 import { UploadMeter } from './meter';
 import { extensionOf, sanitizeFilename } from './names';
@@ -35,7 +37,7 @@ const GROW_RETRY_DELAY_MS = 50;
 export interface FileServiceDeps {
   db: Db;
   storage: ObjectStorage;
-  outbox: Outbox;
+  outbox: OutboxRelay;
   config: Config;
   clock: Clock;
   ids: IdGenerator;
@@ -370,11 +372,11 @@ export class FileService {
       if (input.tusUploadId) {
         await trx.updateTable('tus_uploads').set({ file_id: inserted.id, updated_at: now }).where('id', '=', input.tusUploadId).execute();
       }
-      await addToOutbox(trx, { id: eventId, type: 'file.uploaded', tenant_id: input.tenantId, data: { file: serializeFile(inserted) } });
-      return inserted;
+      const event = await recordEvent(trx, { id: eventId, type: 'file.uploaded', tenant_id: input.tenantId, data: { file: serializeFile(inserted) }, created_at: now });
+      return { inserted, event };
     });
-    await outbox.publishNow([eventId]);
-    return row;
+    await outbox.publishNow([row.event]);
+    return row.inserted;
   }
 
   async get(tenantId: string, id: string): Promise<FileRow> {
@@ -418,21 +420,22 @@ export class FileService {
   async remove(id: string, status: 'deleted' | 'expired', tenantId?: string): Promise<FileRow | undefined> {
     const { db, clock, outbox, storage, logger } = this.deps;
     const now = clock.now();
-    const eventId = eventIdFor(status, id);
-    const row = await db.transaction().execute(async (trx) => {
+    const removal = await db.transaction().execute(async (trx) => {
       const removed = await repo.markRemoved(trx, id, status, now, tenantId);
       if (!removed) return undefined;
       await quota.releaseStored(trx, removed.tenant_id, removed.bytes);
-      await addToOutbox(trx, {
-        id: eventId,
+      const event = await recordEvent(trx, {
+        id: eventIdFor(status, id),
         type: status === 'deleted' ? 'file.deleted' : 'file.expired',
         tenant_id: removed.tenant_id,
         data: { file_id: removed.id, filename: removed.filename, purpose: removed.purpose, bytes: removed.bytes, sha256: removed.sha256 },
+        created_at: now,
       });
-      return removed;
+      return { removed, event };
     });
-    if (!row) return undefined;
-    await outbox.publishNow([eventId]);
+    if (!removal) return undefined;
+    const row = removal.removed;
+    await outbox.publishNow([removal.event]);
     try {
       await storage.remove(row.storage_key);
       await repo.deleteRemovedRow(db, row.id);

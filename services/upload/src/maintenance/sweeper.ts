@@ -1,7 +1,6 @@
-import type { Clock, Logger } from '@tollgate/common';
+import type { Clock, Logger, OutboxRelay } from '@tollgate/common';
 import type { Config } from '../config';
 import type { Db } from '../db';
-import type { Outbox } from '../events/outbox';
 import * as quota from '../files/quota';
 import * as filesRepo from '../files/repository';
 import type { FileService } from '../files/service';
@@ -21,7 +20,7 @@ export interface SweeperDeps {
   staging: TusStaging;
   files: FileService;
   tus: TusService;
-  outbox: Outbox;
+  outbox: OutboxRelay;
   config: Config;
   clock: Clock;
   logger: Logger;
@@ -54,7 +53,7 @@ export class Sweeper {
       orphanObjects: await this.removeOrphanObjects(),
       orphanTemporary: await this.deps.storage.removeStaleTemporary(this.graceCutoff()),
       orphanStaged: await this.removeOrphanStaged(),
-      eventsRelayed: await this.deps.outbox.relay(5_000),
+      eventsRelayed: await this.deps.outbox.relayPending(5_000),
     };
     if (Object.values(report).some((n) => n > 0)) this.deps.logger.info('upload maintenance sweep', { ...report });
     return report;

@@ -1,7 +1,7 @@
 import { createMetrics, parseConfig } from '@tollgate/common';
-import { createApp } from '@tollgate/credits/app';
-import { configSchema } from '@tollgate/credits/config';
-import { migrations } from '@tollgate/credits/migrations';
+import { createApp } from '../../src/app';
+import { configSchema } from '../../src/config';
+import { migrations } from '../../src/migrations';
 import {
   createTestEnv,
   identityHeaders,
@@ -20,13 +20,16 @@ export interface RealCredits {
   env: TestEnv;
   topUp(tenantId: string, amount: number): Promise<void>;
   balance(tenantId: string): Promise<{ available: number; held: number }>;
+  /** The tenant's ledger transactions, newest first. */
+  transactions(tenantId: string): Promise<{ type: string; amount: number }[]>;
   close(): Promise<void>;
 }
 
 /**
- * The real credits service, in-process on its own schema, for ai-proxy's billing tests: its
- * ledger is what "charged exactly once" means. (image-pipeline's tests keep their own copy: a
- * shared one in testkit would make testkit depend on a service that depends on testkit.)
+ * The real credits service, in-process on its own schema, for the billing tests of the services
+ * that spend credits (ai-proxy, image-pipeline): its ledger is what "charged exactly once" means.
+ * It lives here rather than in testkit, which would then depend on a service that depends on
+ * testkit; siblings import it as `@tollgate/credits/test/support/real-credits`.
  */
 export async function startRealCredits(label: string): Promise<RealCredits> {
   const env = await createTestEnv(`${label}_credits`);
@@ -52,14 +55,19 @@ export async function startRealCredits(label: string): Promise<RealCredits> {
       const res = await fetch(`${server.url}/v1/admin/tenants/${tenantId}/credits`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', ...identityHeaders('admin', ['admin'], 'admin') },
-        body: JSON.stringify({ amount, reason: 'ai-proxy test' }),
+        body: JSON.stringify({ amount, reason: `${label} test` }),
       });
       if (res.status !== 201) throw new Error(`top-up failed: ${res.status} ${await res.text()}`);
     },
     async balance(tenantId) {
-      const res = await fetch(`${server.url}/internal/v1/accounts/${tenantId}/balance`, { headers: serviceHeaders('ai-proxy') });
+      const res = await fetch(`${server.url}/internal/v1/accounts/${tenantId}/balance`, { headers: serviceHeaders(label) });
       if (res.status !== 200) throw new Error(`balance failed: ${res.status} ${await res.text()}`);
       return (await res.json()) as { available: number; held: number };
+    },
+    async transactions(tenantId) {
+      const res = await fetch(`${server.url}/v1/credits/transactions?limit=100`, { headers: identityHeaders(tenantId, ['read']) });
+      if (res.status !== 200) throw new Error(`transactions failed: ${res.status} ${await res.text()}`);
+      return ((await res.json()) as { data: { type: string; amount: number }[] }).data;
     },
     async close() {
       await server.close();
