@@ -8,7 +8,7 @@ import type { Kysely } from 'kysely';
 import type { AiDatabase } from '../src/db';
 import { rollUpUsage } from '../src/usage/rollup';
 import { FAST_DEFAULTS, type Harness, startHarness } from './support/harness';
-import { type RealCredits, startRealCredits } from './support/real-credits';
+import { type RealCredits, startRealCredits } from '@tollgate/credits/test/support/real-credits';
 
 /**
  * Usage reports against the REAL credits ledger: whatever the grouping, and whether the days come
