@@ -129,7 +129,9 @@ const rollS = (performance.now() - t) / 1000;
 await sql`analyze usage_daily`.execute(db);
 await latency('rollup + raw tail of today');
 console.log('');
-console.log(`rollup: ${rolled.days.length} days, ${ROWS} rows in ${round(rollS)} s = ${Math.round(ROWS / rollS)} rows/s (the platform's target load: 2,000 calls/s = 172.8 M rows/day)`);
+console.log(
+  `rollup: ${rolled.days.length} days, ${ROWS} rows in ${round(rollS)} s = ${Math.round(ROWS / rollS)} rows/s (the platform's target load: 2,000 calls/s = 172.8 M rows/day)`,
+);
 t = performance.now();
 const again = await rollUpUsage(db, { now, retentionDays: 90 });
 console.log(`steady-state run (yesterday recomputed, ${again.days.length} day): ${round((performance.now() - t) / 1000, 2)} s`);
@@ -149,8 +151,11 @@ const exportS = (performance.now() - t) / 1000;
 clearInterval(sampler);
 const bigRows = Math.floor((ROWS - 1) / 3) + 1;
 // Memory in each quarter of the stream: flat from the first quarter to the last means nothing accumulates.
-const quarters = (xs) => [0, 1, 2, 3].map((q) => mib(Math.max(...xs.slice(Math.floor((q * xs.length) / 4), Math.floor(((q + 1) * xs.length) / 4)))));
-console.log(`CSV export memory by quarter of the stream (max MiB): RSS ${quarters(rss).join(' / ')}; JS heap+external ${quarters(heap).join(' / ')}`);
+const quarters = (xs) =>
+  [0, 1, 2, 3].map((q) => mib(Math.max(...xs.slice(Math.floor((q * xs.length) / 4), Math.floor(((q + 1) * xs.length) / 4)))));
+console.log(
+  `CSV export memory by quarter of the stream (max MiB): RSS ${quarters(rss).join(' / ')}; JS heap+external ${quarters(heap).join(' / ')}`,
+);
 rss.sort((a, b) => a - b);
 console.log(
   `CSV export: ${bigRows} rows, ${mib(exported.bytes)} MiB in ${round(exportS)} s (${Math.round(bigRows / exportS)} rows/s); RSS before ${mib(before)} MiB, during p50 ${mib(pct(rss, 50))} / max ${mib(rss.at(-1) ?? before)} MiB`,

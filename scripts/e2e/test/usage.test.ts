@@ -15,7 +15,10 @@ describe('usage, key policy and audit through the gateway', () => {
     mesh = await startMesh();
     api = apiClient(mesh.gatewayUrl);
     tenant = await createTenant(api, mesh.adminToken, 'usage-e2e');
-    const topUp = await api('POST', `/v1/admin/tenants/${tenant.tenantId}/credits`, { token: mesh.adminToken, json: { amount: 5_000_000, reason: 'usage e2e' } });
+    const topUp = await api('POST', `/v1/admin/tenants/${tenant.tenantId}/credits`, {
+      token: mesh.adminToken,
+      json: { amount: 5_000_000, reason: 'usage e2e' },
+    });
     expect(topUp.status).toBe(201);
   }, 90_000);
   afterAll(async () => {
@@ -41,17 +44,36 @@ describe('usage, key policy and audit through the gateway', () => {
   it('tagged chat, stream, embeddings and async calls: every grouping of /v1/usage equals the ledger', async () => {
     const chat = { model: 'mock-1', messages: [{ role: 'user', content: 'count my spend' }], max_tokens: 32 };
     const tags = (t: string) => ({ 'x-tollgate-tags': t });
-    expect((await api('POST', '/v1/chat/completions', { token: tenant.key, json: { ...chat, user: 'u-1', metadata: { ticket: 'T-9' } }, headers: tags('team=search,feature=summary') })).status).toBe(200);
+    expect(
+      (
+        await api('POST', '/v1/chat/completions', {
+          token: tenant.key,
+          json: { ...chat, user: 'u-1', metadata: { ticket: 'T-9' } },
+          headers: tags('team=search,feature=summary'),
+        })
+      ).status,
+    ).toBe(200);
     const stream = await fetch(`${mesh.gatewayUrl}/v1/chat/completions`, {
       method: 'POST',
       headers: { authorization: `Bearer ${tenant.key}`, 'content-type': 'application/json', ...tags('team=ads') },
       body: JSON.stringify({ ...chat, stream: true }),
     });
     expect((await stream.text()).trim().endsWith('data: [DONE]')).toBe(true);
-    expect((await api('POST', '/v1/embeddings', { token: tenant.key, json: { model: 'mock-embed-1', input: ['a', 'b'] }, headers: tags('team=ads') })).status).toBe(200);
+    expect(
+      (
+        await api('POST', '/v1/embeddings', {
+          token: tenant.key,
+          json: { model: 'mock-embed-1', input: ['a', 'b'] },
+          headers: tags('team=ads'),
+        })
+      ).status,
+    ).toBe(200);
     const queued = await api('POST', '/v1/async/chat/completions', { token: tenant.key, json: chat, headers: tags('team=batch') });
     expect(queued.status).toBe(202);
-    await eventually(async () => (await api('GET', `/v1/async/jobs/${queued.body.id}`, { token: tenant.key })).body.status === 'succeeded', 'the queued completion');
+    await eventually(
+      async () => (await api('GET', `/v1/async/jobs/${queued.body.id}`, { token: tenant.key })).body.status === 'succeeded',
+      'the queued completion',
+    );
     expect((await api('POST', '/v1/chat/completions', { token: tenant.key, json: chat, headers: tags('team') })).status).toBe(400);
 
     const paid = await ledgerPaid();
@@ -65,7 +87,10 @@ describe('usage, key policy and audit through the gateway', () => {
     const byTeam = (await api('GET', '/v1/usage?group_by=tag:team', { token: tenant.key })).body.data;
     expect(byTeam.map((g: { group: string }) => g.group)).toEqual(['ads', 'batch', 'search']);
     const rows = (await api('GET', '/v1/usage/requests?limit=10', { token: tenant.key })).body.data;
-    expect(rows.find((r: { user: string | null }) => r.user === 'u-1')).toMatchObject({ tags: { team: 'search', feature: 'summary' }, metadata: { ticket: 'T-9' } });
+    expect(rows.find((r: { user: string | null }) => r.user === 'u-1')).toMatchObject({
+      tags: { team: 'search', feature: 'summary' },
+      metadata: { ticket: 'T-9' },
+    });
     const csv = await fetch(`${mesh.gatewayUrl}/v1/usage/export?format=csv`, { headers: { authorization: `Bearer ${tenant.key}` } });
     expect(csv.status).toBe(200);
     expect((await csv.text()).trim().split('\n')).toHaveLength(5);

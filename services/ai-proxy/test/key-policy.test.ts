@@ -8,7 +8,10 @@ describe('key policy from the identity', () => {
   const TENANT = 'policy_t';
   const headers = (identity: { models?: string[]; tokensPerMinute?: number } = {}) => ({
     'content-type': 'application/json',
-    'X-Tollgate-Identity': signIdentity({ tenantId: TENANT, keyId: 'key_policy', scopes: ['read', 'completion'], ...identity }, TEST_INTERNAL_SECRET),
+    'X-Tollgate-Identity': signIdentity(
+      { tenantId: TENANT, keyId: 'key_policy', scopes: ['read', 'completion'], ...identity },
+      TEST_INTERNAL_SECRET,
+    ),
   });
   const post = (path: string, body: unknown, identity?: { models?: string[]; tokensPerMinute?: number }) =>
     fetch(`${h.url}${path}`, { method: 'POST', headers: headers(identity), body: JSON.stringify(body) });

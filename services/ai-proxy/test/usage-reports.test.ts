@@ -25,9 +25,9 @@ describe('usage reports', () => {
   const ledgerPaid = async (tenantId: string) =>
     Number(
       (
-        await sql<{ paid: string | null }>`select sum(amount)::text as paid from transactions where tenant_id = ${tenantId} and type <> 'top_up'`.execute(
-          credits.env.db,
-        )
+        await sql<{
+          paid: string | null;
+        }>`select sum(amount)::text as paid from transactions where tenant_id = ${tenantId} and type <> 'top_up'`.execute(credits.env.db)
       ).rows[0]?.paid ?? 0,
     );
   const call = (path: string, tenantId: string, body: unknown, headers: Record<string, string> = {}, keyId = 'key_a') =>
@@ -38,19 +38,35 @@ describe('usage reports', () => {
     });
   const get = async (path: string, tenantId = TENANT, scopes?: string[]) => {
     const res = await fetch(`${h.url}${path}`, { headers: identityHeaders(tenantId, scopes) });
-    return { status: res.status, body: (res.headers.get('content-type') ?? '').includes('json') ? ((await res.json()) as any) : await res.text() };
+    return {
+      status: res.status,
+      body: (res.headers.get('content-type') ?? '').includes('json') ? ((await res.json()) as any) : await res.text(),
+    };
   };
 
   beforeAll(async () => {
     credits = await startRealCredits('ai_usage');
     h = await startHarness({
       label: 'ai_usage',
-      credits: createCreditsClient({ baseUrl: credits.url, internalSecret: TEST_INTERNAL_SECRET, serviceName: 'ai-proxy', timeoutMs: 10_000 }),
+      credits: createCreditsClient({
+        baseUrl: credits.url,
+        internalSecret: TEST_INTERNAL_SECRET,
+        serviceName: 'ai-proxy',
+        timeoutMs: 10_000,
+      }),
       routing: {
         defaults: FAST_DEFAULTS,
         models: {
-          small: { price: { input_per_1k: 1_000, output_per_1k: 3_000 }, max_output_tokens: 50, targets: [{ provider: 'mock', model: 'small' }] },
-          big: { price: { input_per_1k: 7_000, output_per_1k: 11_000 }, max_output_tokens: 50, targets: [{ provider: 'mock', model: 'big' }] },
+          small: {
+            price: { input_per_1k: 1_000, output_per_1k: 3_000 },
+            max_output_tokens: 50,
+            targets: [{ provider: 'mock', model: 'small' }],
+          },
+          big: {
+            price: { input_per_1k: 7_000, output_per_1k: 11_000 },
+            max_output_tokens: 50,
+            targets: [{ provider: 'mock', model: 'big' }],
+          },
           emb: { type: 'embedding', price: { input_per_1k: 500 }, targets: [{ provider: 'mock', model: 'emb' }] },
         },
       },
@@ -60,8 +76,19 @@ describe('usage reports', () => {
     await credits.topUp(OTHER, 50_000_000);
     const msg = (content: string) => [{ role: 'user', content }];
     const calls = [
-      call('/v1/chat/completions', TENANT, { model: 'small', messages: msg('hello there'), user: 'alice', metadata: { ticket: 'T-1' } }, { 'x-tollgate-tags': 'team=search,feature=summary' }),
-      call('/v1/chat/completions', TENANT, { model: 'big', messages: msg('a longer question for the big model') }, { 'x-tollgate-tags': 'team=search' }, 'key_b'),
+      call(
+        '/v1/chat/completions',
+        TENANT,
+        { model: 'small', messages: msg('hello there'), user: 'alice', metadata: { ticket: 'T-1' } },
+        { 'x-tollgate-tags': 'team=search,feature=summary' },
+      ),
+      call(
+        '/v1/chat/completions',
+        TENANT,
+        { model: 'big', messages: msg('a longer question for the big model') },
+        { 'x-tollgate-tags': 'team=search' },
+        'key_b',
+      ),
       call('/v1/chat/completions', TENANT, { model: 'small', messages: msg('stream me'), stream: true }, { 'x-tollgate-tags': 'team=ads' }),
       call('/v1/embeddings', TENANT, { model: 'emb', input: ['one', 'two'] }, { 'x-tollgate-tags': 'team=ads,feature=index' }, 'key_b'),
       call('/v1/chat/completions', OTHER, { model: 'big', messages: msg('someone else') }),
@@ -75,12 +102,28 @@ describe('usage reports', () => {
   });
 
   it('refuses a malformed X-Tollgate-Tags header with a 400, before anything is held', async () => {
-    for (const tags of ['team', 'team=search,team=ads', 'bad name=x', 'a=' + 'x'.repeat(200), Array.from({ length: 11 }, (_, i) => `t${i}=v`).join(',')]) {
-      const res = await call('/v1/chat/completions', TENANT, { model: 'small', messages: [{ role: 'user', content: 'x' }] }, { 'x-tollgate-tags': tags });
+    for (const tags of [
+      'team',
+      'team=search,team=ads',
+      'bad name=x',
+      'a=' + 'x'.repeat(200),
+      Array.from({ length: 11 }, (_, i) => `t${i}=v`).join(','),
+    ]) {
+      const res = await call(
+        '/v1/chat/completions',
+        TENANT,
+        { model: 'small', messages: [{ role: 'user', content: 'x' }] },
+        { 'x-tollgate-tags': tags },
+      );
       expect(res.status).toBe(400);
       expect(((await res.json()) as any).error.message).toMatch(/tag/i);
     }
-    const async = await call('/v1/async/chat/completions', TENANT, { model: 'small', messages: [{ role: 'user', content: 'x' }] }, { 'x-tollgate-tags': 'x' });
+    const async = await call(
+      '/v1/async/chat/completions',
+      TENANT,
+      { model: 'small', messages: [{ role: 'user', content: 'x' }] },
+      { 'x-tollgate-tags': 'x' },
+    );
     expect(async.status).toBe(400);
     expect(((await async.json()) as any).error.code).toBe('VALIDATION_FAILED');
   });
@@ -98,10 +141,17 @@ describe('usage reports', () => {
     expect(byModel.data.map((g: any) => g.group)).toEqual(['big', 'emb', 'small']);
     expect(byModel.data.find((g: any) => g.group === 'small').requests).toBe(2);
     const byTeam = (await get('/v1/usage?group_by=tag:team')).body;
-    expect(byTeam.data.map((g: any) => [g.group, g.requests])).toEqual([['ads', 2], ['search', 2]]);
+    expect(byTeam.data.map((g: any) => [g.group, g.requests])).toEqual([
+      ['ads', 2],
+      ['search', 2],
+    ]);
     // Calls without the tag form one group (null).
     const byFeature = (await get('/v1/usage?group_by=tag:feature')).body;
-    expect(byFeature.data.map((g: any) => [g.group, g.requests])).toEqual([['index', 1], ['summary', 1], [null, 2]]);
+    expect(byFeature.data.map((g: any) => [g.group, g.requests])).toEqual([
+      ['index', 1],
+      ['summary', 1],
+      [null, 2],
+    ]);
     const byKey = (await get('/v1/usage?group_by=key')).body;
     expect(byKey.data.map((g: any) => g.group)).toEqual(['key_a', 'key_b']);
     // The other tenant's call is not in this tenant's report.
@@ -132,7 +182,13 @@ describe('usage reports', () => {
     expect(new Set(seen.map((r) => r.id)).size).toBe(4);
     const tagged = seen.find((r) => r.user === 'alice');
     expect(tagged).toEqual(
-      expect.objectContaining({ model: 'small', key_id: 'key_a', status: 'success', tags: { team: 'search', feature: 'summary' }, metadata: { ticket: 'T-1' } }),
+      expect.objectContaining({
+        model: 'small',
+        key_id: 'key_a',
+        status: 'success',
+        tags: { team: 'search', feature: 'summary' },
+        metadata: { ticket: 'T-1' },
+      }),
     );
     expect(tagged.cost).toBeGreaterThan(0);
     expect((await get('/v1/usage/requests?status=success')).body.data).toHaveLength(4);
@@ -173,7 +229,14 @@ describe('usage reports', () => {
     const first = await rollUpUsage(db, { now: tomorrow, retentionDays: 90 });
     expect(first.days).toHaveLength(1);
     const rolledUp = async () =>
-      (await sql<{ plain: string; tagged: string }>`select (select sum(requests) from usage_daily)::text as plain, (select sum(requests) from usage_daily_tags)::text as tagged`.execute(db)).rows;
+      (
+        await sql<{
+          plain: string;
+          tagged: string;
+        }>`select (select sum(requests) from usage_daily)::text as plain, (select sum(requests) from usage_daily_tags)::text as tagged`.execute(
+          db,
+        )
+      ).rows;
     const rolled = await rolledUp();
     await rollUpUsage(db, { now: tomorrow, retentionDays: 90 });
     expect(await rolledUp()).toEqual(rolled);
@@ -198,7 +261,10 @@ describe('usage reports', () => {
 
   it("a billed call's row is written before the recorder resolves; unbilled rows wait for the batch", async () => {
     const writer = createUsageWriter({ db, logger: silentLogger('ai-proxy'), intervalMs: 3_600_000 });
-    const record = createCallRecorder(writer, createAiMetrics(createMetrics('ai-proxy', { collectDefault: false }), () => []));
+    const record = createCallRecorder(
+      writer,
+      createAiMetrics(createMetrics('ai-proxy', { collectDefault: false }), () => []),
+    );
     const base = {
       caller: { tenantId: 'usage_durable', keyId: 'key_d', requestId: 'req_d', tags: { team: 'x' } },
       route: { alias: 'small' } as never,
@@ -210,14 +276,20 @@ describe('usage reports', () => {
     };
     await record({ ...base, id: 'durable-billed', outcome: 'success', cost: 42, promptTokens: 1, completionTokens: 1 });
     await record({ ...base, id: 'durable-free', outcome: 'error', errorCode: 'UPSTREAM_FAILED' });
-    const ids = async () => (await sql<{ id: string }>`select id from usage where tenant_id = 'usage_durable' order by id`.execute(db)).rows.map((r) => r.id);
+    const ids = async () =>
+      (await sql<{ id: string }>`select id from usage where tenant_id = 'usage_durable' order by id`.execute(db)).rows.map((r) => r.id);
     expect(await ids()).toEqual(['durable-billed']);
     await writer.close();
     expect(await ids()).toEqual(['durable-billed', 'durable-free']);
   });
 
   it('a queued completion keeps its tags until its usage row is written', async () => {
-    const res = await call('/v1/async/chat/completions', 'usage_async', { model: 'small', messages: [{ role: 'user', content: 'later' }], user: 'bob' }, { 'x-tollgate-tags': 'team=batch' });
+    const res = await call(
+      '/v1/async/chat/completions',
+      'usage_async',
+      { model: 'small', messages: [{ role: 'user', content: 'later' }], user: 'bob' },
+      { 'x-tollgate-tags': 'team=batch' },
+    );
     expect(res.status).toBe(202);
     const { id } = (await res.json()) as { id: string };
     await credits.topUp('usage_async', 1_000_000);

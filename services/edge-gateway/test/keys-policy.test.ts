@@ -45,7 +45,10 @@ async function refusedEventually(url: string, key: string): Promise<boolean> {
 }
 
 const patch = (url: string, keyId: string, body: unknown, headers: Record<string, string> = admin) =>
-  request(url).patch(`/v1/admin/keys/${keyId}`).set(headers).send(body as object);
+  request(url)
+    .patch(`/v1/admin/keys/${keyId}`)
+    .set(headers)
+    .send(body as object);
 
 describe('PATCH /v1/admin/keys/{id}', () => {
   it('changes the policy; every replica sends the new allow-list and token limit on at once', async () => {
@@ -53,9 +56,20 @@ describe('PATCH /v1/admin/keys/{id}', () => {
     expect((await identitySeen(a.url, key)).models).toBeUndefined();
     expect((await identitySeen(b.url, key)).models).toBeUndefined();
 
-    const res = await patch(a.url, keyId, { name: 'search bot', allowed_models: ['small', 'openai/gpt-4o'], tokens_per_minute: 5000, rate_limits: { read: 1000 } });
+    const res = await patch(a.url, keyId, {
+      name: 'search bot',
+      allowed_models: ['small', 'openai/gpt-4o'],
+      tokens_per_minute: 5000,
+      rate_limits: { read: 1000 },
+    });
     expect(res.status).toBe(200);
-    expect(res.body).toMatchObject({ id: keyId, name: 'search bot', allowed_models: ['small', 'openai/gpt-4o'], tokens_per_minute: 5000, rate_limits: { read: 1000 } });
+    expect(res.body).toMatchObject({
+      id: keyId,
+      name: 'search bot',
+      allowed_models: ['small', 'openai/gpt-4o'],
+      tokens_per_minute: 5000,
+      rate_limits: { read: 1000 },
+    });
     expect(res.body.key_hash).toBeUndefined();
     for (const url of [a.url, b.url]) {
       // b learns through the invalidation bus (its cache would keep the old entry ten minutes).
@@ -67,7 +81,10 @@ describe('PATCH /v1/admin/keys/{id}', () => {
       expect(seen).toMatchObject({ keyId, models: ['small', 'openai/gpt-4o'], tokensPerMinute: 5000 });
     }
     // null clears the allow-list again.
-    expect((await patch(a.url, keyId, { allowed_models: null, tokens_per_minute: null })).body).toMatchObject({ allowed_models: null, tokens_per_minute: null });
+    expect((await patch(a.url, keyId, { allowed_models: null, tokens_per_minute: null })).body).toMatchObject({
+      allowed_models: null,
+      tokens_per_minute: null,
+    });
     expect((await identitySeen(a.url, key)).models).toBeUndefined();
   });
 
@@ -117,7 +134,11 @@ describe('POST /v1/admin/keys/{id}/rotate', () => {
     expect(fresh).not.toBe(old);
     expect(res.body.previous_key_expires_at).toEqual(expect.any(String));
     // A replay never shows the secret again.
-    const replay = await request(a.url).post(`/v1/admin/keys/${keyId}/rotate`).set(admin).set('Idempotency-Key', 'rot-1').send({ grace_s: 1 });
+    const replay = await request(a.url)
+      .post(`/v1/admin/keys/${keyId}/rotate`)
+      .set(admin)
+      .set('Idempotency-Key', 'rot-1')
+      .send({ grace_s: 1 });
     expect(replay.headers['idempotent-replayed']).toBe('true');
     expect(replay.body.key).toBeNull();
 
@@ -135,7 +156,8 @@ describe('POST /v1/admin/keys/{id}/rotate', () => {
 
   it('revoking during the grace kills both secrets on every replica', async () => {
     const { key: old, keyId } = await createTenantWithKey(a.url);
-    const fresh = (await request(a.url).post(`/v1/admin/keys/${keyId}/rotate`).set(admin).send({ grace_s: 3600 }).expect(200)).body.key as string;
+    const fresh = (await request(a.url).post(`/v1/admin/keys/${keyId}/rotate`).set(admin).send({ grace_s: 3600 }).expect(200)).body
+      .key as string;
     for (const url of [a.url, b.url]) for (const k of [old, fresh]) await identitySeen(url, k);
     await request(b.url).delete(`/v1/admin/keys/${keyId}`).set(admin).expect(200);
     for (const url of [a.url, b.url]) for (const k of [old, fresh]) expect(await refusedEventually(url, k)).toBe(true);
@@ -153,7 +175,13 @@ describe('POST /v1/admin/keys/{id}/rotate', () => {
     const other = await createTenantWithKey(a.url);
     const rotated = await request(a.url).post(`/v1/admin/keys/${other.keyId}/rotate`).set(admin).expect(200);
     expect((await request(a.url).get('/v1/models').set(bearer(other.key))).status).toBe(401);
-    expect((await request(a.url).get('/v1/models').set(bearer(rotated.body.key as string))).status).toBe(200);
+    expect(
+      (
+        await request(a.url)
+          .get('/v1/models')
+          .set(bearer(rotated.body.key as string))
+      ).status,
+    ).toBe(200);
   });
 });
 
@@ -162,13 +190,23 @@ describe('GET /v1/admin/audit-log', () => {
 
   it('records every admin action once, with actor, time, request id, target and what changed', async () => {
     const { tenantId, keyId } = await createTenantWithKey(a.url, { name: 'audited' });
-    await request(a.url).patch(`/v1/admin/tenants/${tenantId}`).set(admin).send({ rate_limits: { read: 50 } }).expect(200);
-    await patch(a.url, keyId, { allowed_models: ['small'] }).set('X-Request-ID', 'req-audit-patch').expect(200);
+    await request(a.url)
+      .patch(`/v1/admin/tenants/${tenantId}`)
+      .set(admin)
+      .send({ rate_limits: { read: 50 } })
+      .expect(200);
+    await patch(a.url, keyId, { allowed_models: ['small'] })
+      .set('X-Request-ID', 'req-audit-patch')
+      .expect(200);
     await request(a.url).post(`/v1/admin/keys/${keyId}/rotate`).set(admin).send({ grace_s: 0 }).expect(200);
     await request(a.url).delete(`/v1/admin/keys/${keyId}`).set(admin).expect(200);
     await request(a.url).delete(`/v1/admin/keys/${keyId}`).set(admin).expect(200); // a repeat changes nothing
     // Proxied to credits (the fake upstream answers 200): recorded at the edge with its body.
-    await request(a.url).post(`/v1/admin/tenants/${tenantId}/credits`).set(admin).send({ amount: 5_000_000, reason: 'welcome' }).expect(200);
+    await request(a.url)
+      .post(`/v1/admin/tenants/${tenantId}/credits`)
+      .set(admin)
+      .send({ amount: 5_000_000, reason: 'welcome' })
+      .expect(200);
     upstream.handle((_req, res) => {
       res.writeHead(400, { 'content-type': 'application/json' });
       res.end('{"error":{"code":"VALIDATION_FAILED","message":"no"}}');
@@ -186,7 +224,15 @@ describe('GET /v1/admin/audit-log', () => {
       await new Promise((r) => setTimeout(r, 20));
     }
     const actions = events.map((e) => e.action).sort();
-    expect(actions).toEqual(['POST /v1/admin/tenants/:id/credits', 'key.create', 'key.revoke', 'key.rotate', 'key.update', 'tenant.create', 'tenant.update']);
+    expect(actions).toEqual([
+      'POST /v1/admin/tenants/:id/credits',
+      'key.create',
+      'key.revoke',
+      'key.rotate',
+      'key.update',
+      'tenant.create',
+      'tenant.update',
+    ]);
     const update = events.find((e) => e.action === 'key.update');
     expect(update).toMatchObject({
       actor: 'admin_token',

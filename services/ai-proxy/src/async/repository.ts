@@ -23,7 +23,16 @@ export const ASYNC_JOB_COLUMNS = [
 
 export async function insertJob(
   db: Db,
-  job: { id: string; tenant_id: string; key_id: string; request_id: string; model: string; request: unknown; tags?: Record<string, string>; now: Date },
+  job: {
+    id: string;
+    tenant_id: string;
+    key_id: string;
+    request_id: string;
+    model: string;
+    request: unknown;
+    tags?: Record<string, string>;
+    now: Date;
+  },
 ): Promise<AsyncJobRow> {
   return db
     .insertInto('async_jobs')

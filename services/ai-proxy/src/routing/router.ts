@@ -46,7 +46,9 @@ export class ModelRouter {
   }
 
   modelsFor(tenantId: string, allowed?: readonly string[]): ModelRoute[] {
-    return [...this.routing.models.values()].filter((r) => (!r.tenants || r.tenants.has(tenantId)) && (!allowed || allowed.includes(r.alias)));
+    return [...this.routing.models.values()].filter(
+      (r) => (!r.tenants || r.tenants.has(tenantId)) && (!allowed || allowed.includes(r.alias)),
+    );
   }
 
   breaker(targetId: string): CircuitBreakerPolicy {

@@ -8,7 +8,9 @@ const DAY_MS = 86_400_000;
 const DEFAULT_RANGE_MS = 30 * DAY_MS;
 
 /** `from`/`to`: an RFC 3339 time or a plain UTC date; `to` is exclusive. */
-const instant = z.union([z.iso.datetime({ offset: true }), z.iso.date()]).transform((v) => new Date(v.length === 10 ? `${v}T00:00:00Z` : v));
+const instant = z
+  .union([z.iso.datetime({ offset: true }), z.iso.date()])
+  .transform((v) => new Date(v.length === 10 ? `${v}T00:00:00Z` : v));
 
 const range = {
   from: instant.optional(),
@@ -40,7 +42,16 @@ export const adminUsageReportQuery = z
   .object({ ...range, group_by: z.enum(['tenant', 'model', 'day']).default('tenant'), tenant_id: z.string().min(1).max(64).optional() })
   .strict();
 
-const OUTCOMES = ['success', 'error', 'stream_error', 'client_disconnect', 'insufficient_credits', 'rate_limited', 'cache_hit', 'billing_error'] as const satisfies readonly UsageOutcome[];
+const OUTCOMES = [
+  'success',
+  'error',
+  'stream_error',
+  'client_disconnect',
+  'insufficient_credits',
+  'rate_limited',
+  'cache_hit',
+  'billing_error',
+] as const satisfies readonly UsageOutcome[];
 
 export const usageRequestsQuery = z
   .object({
@@ -90,7 +101,9 @@ async function report(
   options: { tenantId?: string | undefined; from: Date; to: Date; groupExpr: RawBuilder<unknown>; groupLabel: string; byTag?: boolean },
 ): Promise<UsageReport> {
   const { from, to } = options;
-  const state = await sql<{ rolled_through: Date | null }>`select (rolled_through::timestamp at time zone 'UTC') as rolled_through from usage_rollup_state where id = 1`.execute(db);
+  const state = await sql<{
+    rolled_through: Date | null;
+  }>`select (rolled_through::timestamp at time zone 'UTC') as rolled_through from usage_rollup_state where id = 1`.execute(db);
   const watermark = state.rows[0]?.rolled_through ?? null;
   // Whole days inside the range that the rollup holds: [rollStart, rollEnd).
   const rollStart = new Date(Math.ceil(from.getTime() / DAY_MS) * DAY_MS);
@@ -106,10 +119,12 @@ async function report(
     : sql``;
   // The raw parts as plain ranges (a NOT over the rolled days would walk the whole range's index entries).
   const rawRanges: [Date, Date][] = useRollup
-    ? ([
-        [from, rollStart],
-        [rollEnd, to],
-      ] as [Date, Date][]).filter(([a, b]) => a.getTime() < b.getTime())
+    ? (
+        [
+          [from, rollStart],
+          [rollEnd, to],
+        ] as [Date, Date][]
+      ).filter(([a, b]) => a.getTime() < b.getTime())
     : [[from, to]];
   const rawPart = rawRanges.length
     ? sql.join(
@@ -160,7 +175,14 @@ export async function tenantUsageReport(
   const { from, to } = resolveRange(q, now);
   const g = q.group_by;
   const groupExpr = g === 'model' ? sql`model` : g === 'key' ? sql`key_id` : g === 'day' ? DAY_EXPR : sql`tags ->> ${g.tag}`;
-  return report(db, { tenantId, from, to, groupExpr, groupLabel: typeof g === 'string' ? g : `tag:${g.tag}`, byTag: typeof g !== 'string' });
+  return report(db, {
+    tenantId,
+    from,
+    to,
+    groupExpr,
+    groupLabel: typeof g === 'string' ? g : `tag:${g.tag}`,
+    byTag: typeof g !== 'string',
+  });
 }
 
 export async function adminUsageReport(db: Kysely<AiDatabase>, q: z.infer<typeof adminUsageReportQuery>, now: Date): Promise<UsageReport> {
@@ -273,7 +295,11 @@ export async function pageUsageRequests(
     if (Number.isNaN(after.getTime())) throw new AppError('VALIDATION_FAILED', 'Invalid cursor', { details: { param: 'cursor' } });
     query = query.where((eb) => eb.or([eb('created_at', '<', after), eb.and([eb('created_at', '=', after), eb('id', '<', String(id))])]));
   }
-  const rows = (await query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(q.limit + 1).execute()) as RequestRow[];
+  const rows = (await query
+    .orderBy('created_at', 'desc')
+    .orderBy('id', 'desc')
+    .limit(q.limit + 1)
+    .execute()) as RequestRow[];
   return toPage(rows, q.limit, toRequestView, (r) => [r.created_at.toISOString(), r.id]);
 }
 

@@ -30,7 +30,9 @@ export async function rollUpUsage(
 ): Promise<RollupResult> {
   const today = dayOf(options.now);
   const horizon = new Date(today.getTime() - options.retentionDays * DAY_MS);
-  const state = await sql<{ rolled_through: string | null }>`select rolled_through::text as rolled_through from usage_rollup_state where id = 1`.execute(db);
+  const state = await sql<{
+    rolled_through: string | null;
+  }>`select rolled_through::text as rolled_through from usage_rollup_state where id = 1`.execute(db);
   const rolledThrough = state.rows[0]?.rolled_through ?? null;
   let start: Date;
   if (rolledThrough === null) {
@@ -64,7 +66,9 @@ export async function rollUpUsage(
     days.push(iso(d));
   }
   // Only forward: a run with an older clock never hands days back to raw rows it may have purged.
-  await sql`update usage_rollup_state set rolled_through = greatest(coalesce(rolled_through, ${iso(today)}::date), ${iso(today)}::date) where id = 1`.execute(db);
+  await sql`update usage_rollup_state set rolled_through = greatest(coalesce(rolled_through, ${iso(today)}::date), ${iso(today)}::date) where id = 1`.execute(
+    db,
+  );
   let purged = 0;
   const batch = options.purgeBatch ?? 10_000;
   for (;;) {

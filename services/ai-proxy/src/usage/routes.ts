@@ -78,7 +78,8 @@ export function usageRoutes(deps: { db: Kysely<AiDatabase>; logger: Logger; now?
       res.destroy();
       return;
     }
-    if (!started) res.status(200).type('text/csv; charset=utf-8').set('content-disposition', 'attachment; filename="usage.csv"').write(CSV_HEADER);
+    if (!started)
+      res.status(200).type('text/csv; charset=utf-8').set('content-disposition', 'attachment; filename="usage.csv"').write(CSV_HEADER);
     res.end();
   });
 

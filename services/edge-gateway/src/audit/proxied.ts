@@ -28,20 +28,30 @@ export function auditProxiedAdminActions(deps: { db: Kysely<GatewayDb>; logger: 
         if (digest?.body?.length) {
           try {
             const parsed: unknown = JSON.parse(digest.body.toString('utf8'));
-            changes = parsed && typeof parsed === 'object' && !Array.isArray(parsed) ? (parsed as Record<string, unknown>) : { body: parsed };
+            changes =
+              parsed && typeof parsed === 'object' && !Array.isArray(parsed) ? (parsed as Record<string, unknown>) : { body: parsed };
           } catch {
             changes = { body_bytes: digest.body.length };
           }
         }
         const tenantId = TENANT_IN_PATH.exec(route.path)?.[1] ?? null;
-        const entry = { action: `${route.method} ${route.template}`, target: tenantId ? `tenant:${tenantId}` : route.path, tenantId, changes };
+        const entry = {
+          action: `${route.method} ${route.template}`,
+          target: tenantId ? `tenant:${tenantId}` : route.path,
+          tenantId,
+          changes,
+        };
         for (let attempt = 1; ; attempt++) {
           try {
             await appendAudit(deps.db, who, entry, deps.now?.() ?? new Date());
             return;
           } catch (err) {
             if (attempt >= 2) {
-              deps.logger.error('could not record a proxied admin action in the audit log', { err, action: entry.action, target: entry.target });
+              deps.logger.error('could not record a proxied admin action in the audit log', {
+                err,
+                action: entry.action,
+                target: entry.target,
+              });
               return;
             }
           }

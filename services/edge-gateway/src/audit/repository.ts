@@ -67,10 +67,14 @@ export async function pageAudit(
   if (q.actor) query = query.where('actor', '=', q.actor);
   if (q.cursor) {
     const [id] = decodeCursor(q.cursor, 1);
-    if (typeof id !== 'number' || !Number.isSafeInteger(id)) throw new AppError('VALIDATION_FAILED', 'Invalid cursor', { details: { param: 'cursor' } });
+    if (typeof id !== 'number' || !Number.isSafeInteger(id))
+      throw new AppError('VALIDATION_FAILED', 'Invalid cursor', { details: { param: 'cursor' } });
     query = query.where('id', '<', id);
   }
-  const rows = await query.orderBy('id', 'desc').limit(q.limit + 1).execute();
+  const rows = await query
+    .orderBy('id', 'desc')
+    .limit(q.limit + 1)
+    .execute();
   return toPage(
     rows,
     q.limit,
@@ -90,7 +94,11 @@ export async function pageAudit(
 }
 
 /** Field by field: what a change set, with the value before (only the fields that differ). */
-export function diff<T extends Record<string, unknown>>(before: T, after: T, fields: readonly (keyof T & string)[]): Record<string, { from: unknown; to: unknown }> {
+export function diff<T extends Record<string, unknown>>(
+  before: T,
+  after: T,
+  fields: readonly (keyof T & string)[],
+): Record<string, { from: unknown; to: unknown }> {
   const out: Record<string, { from: unknown; to: unknown }> = {};
   for (const f of fields) {
     const a = normalise(before[f]);

@@ -18,8 +18,7 @@ export interface ResolvedCredential {
 }
 
 type CachedKey =
-  | { found: false }
-  | { found: true; identity: Identity; expiresAt: number | null; revoked: boolean; keyRateLimits: TenantRateLimits };
+  { found: false } | { found: true; identity: Identity; expiresAt: number | null; revoked: boolean; keyRateLimits: TenantRateLimits };
 
 /** A key's own tiers over its tenant's; undefined when neither has any. */
 function mergeLimits(tenant: TenantRateLimits | null | undefined, key: TenantRateLimits): TenantRateLimits | undefined {

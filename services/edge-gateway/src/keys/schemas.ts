@@ -20,7 +20,13 @@ export const keyIdParam = z.string().regex(/^key_[A-Za-z0-9]{16,40}$/, 'must be 
 
 /** Model aliases as ai-proxy names them (they may hold slashes); at most 100, no repeats. */
 const allowedModels = z
-  .array(z.string().min(1).max(256).regex(/^[\x21-\x7e]+$/, 'must be a model alias'))
+  .array(
+    z
+      .string()
+      .min(1)
+      .max(256)
+      .regex(/^[\x21-\x7e]+$/, 'must be a model alias'),
+  )
   .max(100)
   .refine((m) => new Set(m).size === m.length, 'must not repeat a model');
 

@@ -12,8 +12,12 @@ export async function up(db: Kysely<any>): Promise<void> {
   await sql`alter table api_keys add column previous_key_hash text`.execute(db);
   await sql`alter table api_keys add column previous_key_expires_at timestamptz`.execute(db);
   await sql`alter table api_keys add constraint api_keys_rate_limits_object check (jsonb_typeof(rate_limits) = 'object')`.execute(db);
-  await sql`alter table api_keys add constraint api_keys_tpm_positive check (tokens_per_minute is null or tokens_per_minute > 0)`.execute(db);
-  await sql`alter table api_keys add constraint api_keys_previous_hash_format check (previous_key_hash is null or previous_key_hash ~ '^[0-9a-f]{64}$')`.execute(db);
+  await sql`alter table api_keys add constraint api_keys_tpm_positive check (tokens_per_minute is null or tokens_per_minute > 0)`.execute(
+    db,
+  );
+  await sql`alter table api_keys add constraint api_keys_previous_hash_format check (previous_key_hash is null or previous_key_hash ~ '^[0-9a-f]{64}$')`.execute(
+    db,
+  );
   await sql`create unique index api_keys_previous_hash on api_keys (previous_key_hash) where previous_key_hash is not null`.execute(db);
 }
 
