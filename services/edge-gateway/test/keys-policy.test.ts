@@ -201,12 +201,16 @@ describe('GET /v1/admin/audit-log', () => {
     await request(a.url).post(`/v1/admin/keys/${keyId}/rotate`).set(admin).send({ grace_s: 0 }).expect(200);
     await request(a.url).delete(`/v1/admin/keys/${keyId}`).set(admin).expect(200);
     await request(a.url).delete(`/v1/admin/keys/${keyId}`).set(admin).expect(200); // a repeat changes nothing
-    // Proxied to credits (the fake upstream answers 200): recorded at the edge with its body.
-    await request(a.url)
-      .post(`/v1/admin/tenants/${tenantId}/credits`)
-      .set(admin)
-      .send({ amount: 5_000_000, reason: 'welcome' })
-      .expect(200);
+    // Proxied to credits (the fake upstream answers 200): recorded at the edge with its body;
+    // its idempotent replay is the same action, not recorded again.
+    for (let i = 0; i < 2; i++) {
+      await request(a.url)
+        .post(`/v1/admin/tenants/${tenantId}/credits`)
+        .set(admin)
+        .set('Idempotency-Key', `top-up-${tenantId}`)
+        .send({ amount: 5_000_000, reason: 'welcome' })
+        .expect(200);
+    }
     upstream.handle((_req, res) => {
       res.writeHead(400, { 'content-type': 'application/json' });
       res.end('{"error":{"code":"VALIDATION_FAILED","message":"no"}}');

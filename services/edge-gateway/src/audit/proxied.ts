@@ -21,7 +21,8 @@ export function auditProxiedAdminActions(deps: { db: Kysely<GatewayDb>; logger: 
     gatewayState(req).keepBody = true;
     const who = auditActorOf(req);
     res.once('finish', () => {
-      if (res.statusCode < 200 || res.statusCode >= 300) return;
+      // A refusal changed nothing; a replayed answer is the first action's, recorded then.
+      if (res.statusCode < 200 || res.statusCode >= 300 || res.getHeader('idempotent-replayed') !== undefined) return;
       void (async () => {
         const digest = await gatewayState(req).bodyDigest;
         let changes: Record<string, unknown> = {};
