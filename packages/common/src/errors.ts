@@ -172,7 +172,8 @@ export function toOpenAiError(err: AppError, requestId: string | undefined): Ope
     error: {
       message: envelope.error.message,
       type: OPENAI_TYPES[err.code],
-      code: err.code.toLowerCase(),
+      // OpenAI names an unknown or forbidden model `model_not_found`; SDKs and tools look for it.
+      code: err.code === 'NOT_FOUND' && err.details?.['reason'] === 'model_not_found' ? 'model_not_found' : err.code.toLowerCase(),
       param,
       request_id: requestId,
     },

@@ -19,6 +19,10 @@ export interface Identity {
   /** The API key id, or `jwt` / `admin` / a service name. */
   keyId: string;
   scopes: string[];
+  /** The API key's model allow-list (aliases); absent: every model the tenant may use. */
+  models?: string[];
+  /** The API key's own tokens-per-minute limit, replacing the routing file's for this key. */
+  tokensPerMinute?: number;
 }
 
 /**
@@ -38,7 +42,10 @@ function secretKey(secret: string): KeyObject {
 }
 
 export function signIdentity(identity: Identity, secret: string, ttlSeconds = 60): string {
-  return jwt.sign({ scope: identity.scopes.join(' '), kid: identity.keyId }, secretKey(secret), {
+  const claims: Record<string, unknown> = { scope: identity.scopes.join(' '), kid: identity.keyId };
+  if (identity.models) claims['mdl'] = identity.models;
+  if (identity.tokensPerMinute !== undefined) claims['tpm'] = identity.tokensPerMinute;
+  return jwt.sign(claims, secretKey(secret), {
     algorithm: 'HS256',
     subject: identity.tenantId,
     issuer: ISSUER,
@@ -57,7 +64,11 @@ function verifyIdentityToken(token: string, secret: string): { identity: Identit
     if (typeof claims === 'string' || typeof claims.sub !== 'string') throw new Error('malformed identity claims');
     const scope = typeof claims['scope'] === 'string' ? claims['scope'] : '';
     const keyId = typeof claims['kid'] === 'string' ? claims['kid'] : 'unknown';
-    return { identity: { tenantId: claims.sub, keyId, scopes: scope.split(' ').filter(Boolean) }, expiresAtMs: (claims.exp ?? 0) * 1000 };
+    const identity: Identity = { tenantId: claims.sub, keyId, scopes: scope.split(' ').filter(Boolean) };
+    const models: unknown = claims['mdl'];
+    if (Array.isArray(models)) identity.models = models.filter((m): m is string => typeof m === 'string');
+    if (typeof claims['tpm'] === 'number') identity.tokensPerMinute = claims['tpm'];
+    return { identity, expiresAtMs: (claims.exp ?? 0) * 1000 };
   } catch {
     throw new AppError('UNAUTHENTICATED', 'Missing or invalid service identity');
   }
@@ -91,12 +102,12 @@ export function identityMiddleware(secret: string, options: { cacheMaxEntries?: 
     if (typeof header === 'string' && header.length > 0) {
       const known = verified.get(header);
       if (known && known.expiresAtMs > Date.now()) {
-        req.identity = { ...known.identity, scopes: [...known.identity.scopes] };
+        req.identity = { ...known.identity, scopes: [...known.identity.scopes], ...(known.identity.models ? { models: [...known.identity.models] } : {}) };
       } else {
         const fresh = verifyIdentityToken(header, secret);
         if (verified.size >= maxEntries) verified.clear();
         verified.set(header, fresh);
-        req.identity = { ...fresh.identity, scopes: [...fresh.identity.scopes] };
+        req.identity = { ...fresh.identity, scopes: [...fresh.identity.scopes], ...(fresh.identity.models ? { models: [...fresh.identity.models] } : {}) };
       }
     }
     next();

@@ -9,6 +9,14 @@ import { identityMiddleware, requireScope, signIdentity, verifyIdentity } from '
 const SECRET = 'identity-test-secret-0123456789abcdef';
 
 describe('internal identity token', () => {
+  it("carries a key's model allow-list and token limit when it has them, and nothing when not", () => {
+    const withPolicy = verifyIdentity(signIdentity({ tenantId: 't', keyId: 'key_1', scopes: ['read'], models: ['small', 'openai/gpt-4o'], tokensPerMinute: 500 }, SECRET), SECRET);
+    expect(withPolicy).toEqual({ tenantId: 't', keyId: 'key_1', scopes: ['read'], models: ['small', 'openai/gpt-4o'], tokensPerMinute: 500 });
+    // An empty allow-list is a list (no model), not "every model".
+    expect(verifyIdentity(signIdentity({ tenantId: 't', keyId: 'k', scopes: [], models: [] }, SECRET), SECRET).models).toEqual([]);
+    expect(verifyIdentity(signIdentity({ tenantId: 't', keyId: 'k', scopes: ['read'] }, SECRET), SECRET)).toEqual({ tenantId: 't', keyId: 'k', scopes: ['read'] });
+  });
+
   it('round-trips tenant, key and scopes', () => {
     const token = signIdentity({ tenantId: 'ten_1', keyId: 'key_1', scopes: ['read', 'write'] }, SECRET);
     expect(verifyIdentity(token, SECRET)).toEqual({ tenantId: 'ten_1', keyId: 'key_1', scopes: ['read', 'write'] });

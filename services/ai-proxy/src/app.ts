@@ -31,6 +31,8 @@ import { createProviders } from './providers';
 import { createUpstreamAgent } from './providers/http';
 import { ModelRouter } from './routing/router';
 import type { Routing } from './routing/schema';
+import { startUsageRollup } from './usage/rollup';
+import { usageRoutes } from './usage/routes';
 import { createUsageWriter, type UsageWriter } from './usage/writer';
 
 export interface AppDeps {
@@ -75,6 +77,12 @@ export function createApp(deps: AppDeps): AiProxy {
   const usage = createUsageWriter({ db, logger, ...(deps.usageFlushIntervalMs ? { intervalMs: deps.usageFlushIntervalMs } : {}) });
   const deferredSettlements = createDeferredSettlements({ db, credits: deps.credits, logger });
   deferredSettlements.start(config.SETTLEMENT_RETRY_INTERVAL_MS);
+  const rollup = startUsageRollup({
+    db,
+    logger,
+    intervalMs: config.USAGE_ROLLUP_INTERVAL_MS,
+    retentionDays: config.USAGE_RETENTION_DAYS,
+  });
   const chatDeps = {
     config,
     router,
@@ -118,6 +126,7 @@ export function createApp(deps: AppDeps): AiProxy {
       app.use(completionRoutes(chat, embeddings));
       app.use(modelRoutes(router));
       app.use(asyncRoutes(asyncService));
+      app.use(usageRoutes({ db, logger }));
     },
   });
 
@@ -130,6 +139,7 @@ export function createApp(deps: AppDeps): AiProxy {
     deferredSettlements,
     async close() {
       await deferredSettlements.stop();
+      await rollup.stop();
       await usage.close();
       await ownAgent?.close();
     },

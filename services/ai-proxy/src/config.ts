@@ -36,6 +36,10 @@ export const configSchema = baseConfigSchema.extend({
   ASYNC_RECOVERY_AFTER_S: envInt(120, { min: 1 }),
   /** Finished queued completions (and their results) are deleted this many days after they finished. */
   ASYNC_JOB_RETENTION_DAYS: envInt(30, { min: 1, max: 3650 }),
+  /** Raw usage rows are deleted this many days after the call (once rolled up per tenant/key/model/day, kept for good). */
+  USAGE_RETENTION_DAYS: envInt(90, { min: 1, max: 3650 }),
+  /** How often the usage rollup runs (0: never; some replica must run it for reports to stay fast). */
+  USAGE_ROLLUP_INTERVAL_MS: envInt(3_600_000, { min: 0 }),
   /** Log one line per request (off in benchmarks). */
   ACCESS_LOG: envBoolean(true),
   /** Defaults for the built-in mock provider when no routing file says otherwise. */

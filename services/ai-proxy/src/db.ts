@@ -24,6 +24,9 @@ export interface UsageTable {
   latency_ms: number;
   ttft_ms: number | null;
   created_at: ColumnType<Date, Date, never>;
+  tags: ColumnType<Record<string, string>, string | undefined, never>;
+  user: string | null;
+  metadata: ColumnType<Record<string, string> | null, string | null, never>;
 }
 
 export type UsageOutcome =
@@ -46,6 +49,7 @@ export interface AsyncJobTable {
   created_at: ColumnType<Date, Date, never>;
   updated_at: ColumnType<Date, Date, Date>;
   completed_at: Date | null;
+  tags: ColumnType<Record<string, string>, string | undefined, never>;
 }
 
 export interface PendingSettlementTable {

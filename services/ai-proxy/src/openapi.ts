@@ -23,6 +23,66 @@ const openAiError = {
   },
 };
 
+/** Attribution kept on the call's usage row (also on embeddings and queued completions). */
+const tagsHeader = {
+  name: 'x-tollgate-tags',
+  in: 'header',
+  required: false,
+  description: 'Up to 10 name=value pairs separated by commas (names 1-64 of [A-Za-z0-9_.-], values 1-128 of [A-Za-z0-9_.:/@+-]); 400 when malformed. Reports group by them with `group_by=tag:<name>`.',
+  schema: { type: 'string', maxLength: 1024, examples: ['team=search,feature=summary'] },
+};
+const rangeParams = [
+  { name: 'from', in: 'query', description: 'RFC 3339 time or UTC date (inclusive); default: 30 days before `to`', schema: { type: 'string' } },
+  { name: 'to', in: 'query', description: 'RFC 3339 time or UTC date (exclusive); default: now', schema: { type: 'string' } },
+];
+const requestFilters = [
+  { name: 'model', in: 'query', schema: { type: 'string' } },
+  { name: 'key_id', in: 'query', schema: { type: 'string' } },
+  {
+    name: 'status',
+    in: 'query',
+    schema: { enum: ['success', 'error', 'stream_error', 'client_disconnect', 'insufficient_credits', 'rate_limited', 'cache_hit', 'billing_error'] },
+  },
+];
+const usageSums = {
+  requests: { type: 'integer' },
+  input_tokens: { type: 'integer' },
+  output_tokens: { type: 'integer' },
+  cost: { type: 'integer', description: 'micro-credits captured' },
+};
+const usageReport = {
+  type: 'object',
+  properties: {
+    object: { const: 'list' },
+    group_by: { type: 'string' },
+    from: { type: 'string', format: 'date-time' },
+    to: { type: 'string', format: 'date-time' },
+    data: { type: 'array', items: { type: 'object', properties: { group: { type: ['string', 'null'] }, ...usageSums } } },
+    totals: { type: 'object', properties: usageSums },
+  },
+};
+const usageRequest = {
+  type: 'object',
+  properties: {
+    id: { type: 'string' },
+    object: { const: 'usage.request' },
+    created_at: { type: 'string', format: 'date-time' },
+    kind: { enum: ['chat', 'embedding', 'async_chat'] },
+    model: { type: 'string' },
+    key_id: { type: 'string' },
+    status: { type: 'string' },
+    input_tokens: { type: 'integer' },
+    output_tokens: { type: 'integer' },
+    cost: { type: 'integer' },
+    latency_ms: { type: 'integer' },
+    request_id: { type: 'string' },
+    cached: { type: 'boolean' },
+    tags: { type: 'object', additionalProperties: { type: 'string' } },
+    user: { type: ['string', 'null'] },
+    metadata: { type: ['object', 'null'], additionalProperties: { type: 'string' } },
+  },
+};
+
 const usage = {
   type: 'object',
   properties: {
@@ -140,7 +200,7 @@ export const openapiDocument = {
         summary: 'Create a chat completion (OpenAI-compatible)',
         description:
           'With `stream: true` the answer is `text/event-stream`: `data: <chat.completion.chunk>` events as the upstream produces them, ending with `data: [DONE]`. With `stream_options.include_usage` a last chunk with empty `choices` carries `usage` including `cost`. A stream that fails after its first chunk ends with a `data: {"error": {...}}` event and no `[DONE]`. Send `x-tollgate-cache: on` to use the exact-match response cache (non-streaming).',
-        parameters: [{ name: 'x-tollgate-cache', in: 'header', required: false, schema: { enum: ['on', 'off'] } }],
+        parameters: [{ name: 'x-tollgate-cache', in: 'header', required: false, schema: { enum: ['on', 'off'] } }, tagsHeader],
         requestBody: {
           required: true,
           content: { 'application/json': { schema: { $ref: '#/components/schemas/ChatCompletionRequest' } } },
@@ -161,6 +221,7 @@ export const openapiDocument = {
     '/v1/embeddings': {
       post: {
         summary: 'Create embeddings (OpenAI-compatible)',
+        parameters: [tagsHeader],
         requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/EmbeddingsRequest' } } } },
         responses: {
           '200': {
@@ -222,6 +283,7 @@ export const openapiDocument = {
     '/v1/async/chat/completions': {
       post: {
         summary: 'Queue a chat completion',
+        parameters: [tagsHeader],
         description:
           'Validated and accepted at once; the `ai-completions` worker runs it with the same billing. `completion.completed` / `completion.failed` webhook events announce the end.',
         requestBody: {
@@ -252,6 +314,70 @@ export const openapiDocument = {
         responses: {
           '200': { description: 'The job', content: { 'application/json': { schema: { $ref: '#/components/schemas/AsyncJob' } } } },
           ...envelopeErrors(401, 403, 404),
+        },
+      },
+    },
+    '/v1/usage': {
+      get: {
+        summary: 'What this tenant spent, grouped by model, key, UTC day or one tag (scope read)',
+        description:
+          'Sums over [from, to): `totals.cost` equals what the ledger captured for those calls, in micro-credits. Days older than the raw-row retention (USAGE_RETENTION_DAYS) are answered from daily rollups, whole days only.',
+        parameters: [
+          ...rangeParams,
+          { name: 'group_by', in: 'query', schema: { type: 'string', default: 'model', pattern: '^(model|key|day|tag:[A-Za-z0-9_.-]{1,64})$' } },
+        ],
+        responses: {
+          '200': { description: 'The report', content: { 'application/json': { schema: usageReport } } },
+          ...envelopeErrors(400, 401, 403),
+        },
+      },
+    },
+    '/v1/usage/requests': {
+      get: {
+        summary: 'One row per call, newest first (cursor-paginated)',
+        parameters: [
+          ...rangeParams,
+          ...requestFilters,
+          { name: 'cursor', in: 'query', schema: { type: 'string' } },
+          { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 100, default: 20 } },
+        ],
+        responses: {
+          '200': {
+            description: 'A page of calls',
+            content: {
+              'application/json': {
+                schema: {
+                  type: 'object',
+                  properties: { data: { type: 'array', items: usageRequest }, next_cursor: { type: ['string', 'null'] } },
+                },
+              },
+            },
+          },
+          ...envelopeErrors(400, 401, 403),
+        },
+      },
+    },
+    '/v1/usage/export': {
+      get: {
+        summary: 'The same rows as CSV, streamed (oldest first)',
+        parameters: [...rangeParams, ...requestFilters, { name: 'format', in: 'query', schema: { const: 'csv', default: 'csv' } }],
+        responses: {
+          '200': { description: 'CSV: id,created_at,kind,model,key_id,status,input_tokens,output_tokens,cost,latency_ms,request_id,cached,user,tags', content: { 'text/csv': { schema: { type: 'string' } } } },
+          ...envelopeErrors(400, 401, 403),
+        },
+      },
+    },
+    '/v1/admin/usage': {
+      get: {
+        summary: 'Usage across tenants, grouped by tenant, model or UTC day (scope admin)',
+        parameters: [
+          ...rangeParams,
+          { name: 'group_by', in: 'query', schema: { enum: ['tenant', 'model', 'day'], default: 'tenant' } },
+          { name: 'tenant_id', in: 'query', schema: { type: 'string' } },
+        ],
+        responses: {
+          '200': { description: 'The report', content: { 'application/json': { schema: usageReport } } },
+          ...envelopeErrors(400, 401, 403),
         },
       },
     },

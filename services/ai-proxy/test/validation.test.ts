@@ -118,12 +118,16 @@ describe('OpenAPI document', () => {
       };
       expect(doc.openapi).toBe('3.1.0');
       expect(Object.keys(doc.paths).sort()).toEqual([
+        '/v1/admin/usage',
         '/v1/async/chat/completions',
         '/v1/async/jobs/{id}',
         '/v1/chat/completions',
         '/v1/embeddings',
         '/v1/models',
         '/v1/models/{model}',
+        '/v1/usage',
+        '/v1/usage/export',
+        '/v1/usage/requests',
       ]);
       expect(Object.keys(doc.components.schemas['ChatCompletionRequest']!.properties!)).toEqual(
         expect.arrayContaining(['model', 'messages', 'stream', 'tools']),

@@ -24,6 +24,8 @@ import type { GatewayDb } from './db';
 import { createIdempotency } from './idempotency/middleware';
 import { IdempotencyStore } from './idempotency/store';
 import { createInvalidationBus } from './keys/invalidation';
+import { auditProxiedAdminActions } from './audit/proxied';
+import { auditRoutes } from './audit/routes';
 import { keyRoutes } from './keys/routes';
 import { localJsonBody } from './local-body';
 import { createGatewayMetrics } from './metrics';
@@ -167,6 +169,7 @@ export function createApp(deps: AppDeps): Gateway {
   const admin = Router();
   admin.use(tenantRoutes(adminDeps, json, idempotency));
   admin.use(keyRoutes({ ...adminDeps, defaultScopes: config.DEFAULT_KEY_SCOPES }, json, idempotency));
+  admin.use(auditRoutes({ db }));
 
   const service = createService({
     name: 'edge-gateway',
@@ -204,7 +207,7 @@ export function createApp(deps: AppDeps): Gateway {
       );
       app.use('/v1/admin', admin);
       // Mounted at the root so req.url keeps its /v1 prefix for the upstream.
-      app.use(compose(idempotency, proxy.middleware));
+      app.use(compose(auditProxiedAdminActions({ db, logger }), idempotency, proxy.middleware));
     },
   });
 

@@ -1,4 +1,4 @@
-import type { ColumnType, Insertable, Kysely, Selectable, Transaction, Updateable } from 'kysely';
+import type { ColumnType, Generated, Insertable, Kysely, Selectable, Transaction, Updateable } from 'kysely';
 
 /** Per-tenant overrides of the rate-limit tiers (requests per window). */
 export type TenantRateLimits = Partial<Record<'completion' | 'generation' | 'write' | 'read', number>>;
@@ -23,11 +23,28 @@ export interface ApiKeysTable {
   expires_at: Date | null;
   revoked_at: ColumnType<Date | null, Date | null, Date>;
   created_at: ColumnType<Date, Date, never>;
+  allowed_models: string[] | null;
+  rate_limits: ColumnType<TenantRateLimits, string | undefined, string>;
+  tokens_per_minute: number | null;
+  previous_key_hash: string | null;
+  previous_key_expires_at: Date | null;
+}
+
+export interface AuditLogTable {
+  id: Generated<number>;
+  at: Date;
+  actor: string;
+  request_id: string;
+  action: string;
+  target: string;
+  tenant_id: string | null;
+  changes: ColumnType<Record<string, unknown>, string, never>;
 }
 
 export interface GatewayDb {
   tenants: TenantsTable;
   api_keys: ApiKeysTable;
+  audit_log: AuditLogTable;
 }
 
 export type Db = Kysely<GatewayDb> | Transaction<GatewayDb>;

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { createKeyBody } from './keys/schemas';
+import { createKeyBody, rotateKeyBody, updateKeyBody } from './keys/schemas';
 import { createTenantBody, rateLimitsSchema, updateTenantBody } from './tenants/schemas';
 
 const schema = (s: z.ZodType) => z.toJSONSchema(s, { target: 'draft-2020-12', io: 'input' });
@@ -86,6 +86,26 @@ export const openapiDocument = {
           expires_at: { type: ['string', 'null'], format: 'date-time' },
           revoked_at: { type: ['string', 'null'], format: 'date-time' },
           created_at: { type: 'string', format: 'date-time' },
+          allowed_models: { type: ['array', 'null'], items: { type: 'string' }, description: 'Model aliases this key may use; null: all of its tenant’s' },
+          rate_limits: ref('RateLimits'),
+          tokens_per_minute: { type: ['integer', 'null'] },
+          previous_key_expires_at: { type: ['string', 'null'], format: 'date-time', description: 'After a rotation: when the replaced secret stops working' },
+        },
+      },
+      UpdateKey: schema(updateKeyBody),
+      RotateKey: schema(rotateKeyBody),
+      AuditEvent: {
+        type: 'object',
+        properties: {
+          id: { type: 'string', example: 'aud_42' },
+          object: { const: 'audit_event' },
+          at: { type: 'string', format: 'date-time' },
+          actor: { type: 'string', description: '`admin_token`, `jwt:<subject>` or the admin key id' },
+          request_id: { type: 'string' },
+          action: { type: 'string', example: 'key.update' },
+          target: { type: 'string', example: 'key:key_3kT9xQ2mZ8pL1vB6nR4sW0yC' },
+          tenant_id: { type: ['string', 'null'] },
+          changes: { type: 'object', additionalProperties: true, description: 'Field → {from, to} for updates; the values set for creations and proxied actions' },
         },
       },
       CreatedKey: {
@@ -158,6 +178,50 @@ export const openapiDocument = {
         summary: 'Revoke an API key (every gateway replica refuses it within a second)',
         parameters: [keyId],
         responses: { '200': { description: 'The revoked key', content: json(ref('ApiKey')) }, '404': errorResponse('No such key'), ...adminErrors },
+      },
+      patch: {
+        tags: ['admin'],
+        summary: 'Change a key: name, scopes, allowed_models (null: all), rate_limits, tokens_per_minute, expires_at (every replica applies it at once)',
+        parameters: [keyId],
+        requestBody: { required: true, content: json(ref('UpdateKey')) },
+        responses: {
+          '200': { description: 'The key', content: json(ref('ApiKey')) },
+          '404': errorResponse('No such key'),
+          '409': errorResponse('The key is revoked'),
+          ...adminErrors,
+        },
+      },
+    },
+    '/v1/admin/keys/{id}/rotate': {
+      post: {
+        tags: ['admin'],
+        summary: 'A new secret for the key (shown once); the replaced one works for grace_s more seconds',
+        parameters: [keyId, idempotencyKey],
+        requestBody: { required: false, content: json(ref('RotateKey')) },
+        responses: {
+          '200': { description: 'The key with its new secret', content: json(ref('CreatedKey')) },
+          '404': errorResponse('No such key'),
+          '409': errorResponse('The key is revoked'),
+          ...adminErrors,
+        },
+      },
+    },
+    '/v1/admin/audit-log': {
+      get: {
+        tags: ['admin'],
+        summary: 'Every admin action (tenants, keys, credits, limits), newest first; append-only',
+        parameters: [
+          { name: 'target', in: 'query', required: false, schema: { type: 'string', example: 'key:key_3kT9xQ2mZ8pL1vB6nR4sW0yC' } },
+          { name: 'actor', in: 'query', required: false, schema: { type: 'string' } },
+          ...pagination,
+        ],
+        responses: {
+          '200': {
+            description: 'A page of events',
+            content: json({ type: 'object', properties: { data: { type: 'array', items: ref('AuditEvent') }, next_cursor: { type: ['string', 'null'] } } }),
+          },
+          ...adminErrors,
+        },
       },
     },
   } as Record<string, unknown>,

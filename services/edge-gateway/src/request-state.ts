@@ -16,6 +16,8 @@ export interface GatewayRequestState {
   parsedBodySha256?: string;
   /** Set when an idempotent request wants the streamed body hashed on its way upstream. */
   hashBody?: boolean;
+  /** Set for a proxied admin action: its (small) body is kept for the audit log. */
+  keepBody?: boolean;
   /** Resolves when a streamed body has been read to its end (or given up on). */
   bodyDigest?: Promise<BodyDigest>;
   /** The streamed body went past the limit: the upstream request was cut. */

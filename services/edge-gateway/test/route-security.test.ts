@@ -229,6 +229,10 @@ describe('the route table', () => {
         'POST /v1/admin/tenants/:id/credits',
         'POST /v1/images/generations',
         'POST /v1/webhooks/endpoints/:id/rotate-secret',
+        'GET /v1/usage',
+        'GET /v1/usage/requests',
+        'GET /v1/usage/export',
+        'GET /v1/admin/usage',
       ]),
     );
   });

@@ -18,11 +18,21 @@ export const ASYNC_JOB_COLUMNS = [
   'created_at',
   'updated_at',
   'completed_at',
+  'tags',
 ] as const;
 
 export async function insertJob(
   db: Db,
-  job: { id: string; tenant_id: string; key_id: string; request_id: string; model: string; request: unknown; now: Date },
+  job: {
+    id: string;
+    tenant_id: string;
+    key_id: string;
+    request_id: string;
+    model: string;
+    request: unknown;
+    tags?: Record<string, string>;
+    now: Date;
+  },
 ): Promise<AsyncJobRow> {
   return db
     .insertInto('async_jobs')
@@ -34,6 +44,7 @@ export async function insertJob(
       model: job.model,
       status: 'queued',
       request: JSON.stringify(job.request),
+      tags: JSON.stringify(job.tags ?? {}),
       attempts: 0,
       created_at: job.now,
       updated_at: job.now,

@@ -8,7 +8,8 @@ import type { AsyncService } from './service';
 export function asyncRoutes(service: AsyncService): Router {
   const router = Router();
   router.post('/v1/async/chat/completions', requireScope('completion'), async (req, res) => {
-    const view = await service.submit(callerOf(req), parseChatRequest(req.body));
+    const request = parseChatRequest(req.body);
+    const view = await service.submit(callerOf(req, request), request);
     res.status(202).location(view.status_url).json({
       id: view.id,
       object: view.object,

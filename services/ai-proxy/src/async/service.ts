@@ -119,6 +119,7 @@ export class AsyncService {
       request_id: caller.requestId,
       model: request.model,
       request,
+      tags: caller.tags ?? {},
       now: this.clock.now(),
     });
     try {
@@ -160,12 +161,19 @@ export class AsyncService {
     // Finished by an earlier attempt: its event was recorded with the finish, and the outbox
     // relay publishes it if that attempt died before doing so.
     if (!row) return;
-    const caller: Caller = { tenantId: row.tenant_id, keyId: row.key_id, requestId: row.request_id };
     const lastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
     // One credits key per job, not per attempt: every attempt shares one hold, captured once.
     const billingKey = `ai:async:${jobId}`;
     try {
       const request = chatRequestSchema.parse(row.request);
+      const caller: Caller = {
+        tenantId: row.tenant_id,
+        keyId: row.key_id,
+        requestId: row.request_id,
+        tags: row.tags,
+        user: request.user,
+        metadata: request.metadata,
+      };
       let metered: Metered | undefined;
       if (row.result != null && row.cost != null) {
         // An earlier attempt got the answer and kept it, then stopped before finishing: settle it

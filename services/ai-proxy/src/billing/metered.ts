@@ -41,9 +41,9 @@ export function createMeter(deps: { billing: Billing; limiter: TokenLimiter; rec
       const { base } = input;
       let tpm: TpmDecision | undefined;
       try {
-        tpm = await limiter.admit(base.caller.tenantId, base.caller.keyId, input.promptEstimate);
+        tpm = await limiter.admit(base.caller.tenantId, base.caller.keyId, input.promptEstimate, base.caller.tokensPerMinute);
       } catch (err) {
-        recorder({ ...base, outcome: 'rate_limited', target: undefined, errorCode: errorCodeOf(err), attempts: [] });
+        await recorder({ ...base, outcome: 'rate_limited', target: undefined, errorCode: errorCodeOf(err), attempts: [] });
         throw err;
       }
       let hold: CreditHold;
@@ -57,7 +57,7 @@ export function createMeter(deps: { billing: Billing; limiter: TokenLimiter; rec
         }, { capturedMeansPaid: false });
       } catch (err) {
         await limiter.settle(tpm, 0);
-        recorder({
+        await recorder({
           ...base,
           outcome: err instanceof AppError && err.code === 'INSUFFICIENT_CREDITS' ? 'insufficient_credits' : 'error',
           target: undefined,

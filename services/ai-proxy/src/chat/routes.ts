@@ -4,10 +4,21 @@ import type { EmbeddingsService } from '../embeddings/service';
 import { parseChatRequest, parseEmbeddingsRequest } from './validate';
 import { type CacheMode, type Caller, type ChatService, idempotentBillingKey } from './service';
 import { createSseSink } from './sse';
+import { parseTags, TAGS_HEADER } from '../usage/tags';
 
-export function callerOf(req: Request): Caller {
+/** Who calls, with the attribution its usage row keeps (the tags header is validated here: 400 when malformed). */
+export function callerOf(req: Request, request?: { user?: string | undefined; metadata?: Record<string, string> | undefined }): Caller {
   const identity = req.identity as Identity;
-  return { tenantId: identity.tenantId, keyId: identity.keyId, requestId: req.requestId };
+  return {
+    tenantId: identity.tenantId,
+    keyId: identity.keyId,
+    requestId: req.requestId,
+    tags: parseTags(req.header(TAGS_HEADER)),
+    user: request?.user,
+    metadata: request?.metadata,
+    allowedModels: identity.models,
+    tokensPerMinute: identity.tokensPerMinute,
+  };
 }
 
 function cacheModeOf(header: string | undefined): CacheMode {
@@ -21,7 +32,7 @@ export function completionRoutes(chat: ChatService, embeddings: EmbeddingsServic
 
   router.post('/v1/chat/completions', requireScope('completion'), async (req, res) => {
     const request = parseChatRequest(req.body);
-    const caller = callerOf(req);
+    const caller = callerOf(req, request);
     if (request.stream) {
       // Streams are never replayed: a retried stream is another delivery, billed on its own.
       await chat.stream(caller, request, createSseSink(res));
@@ -36,7 +47,7 @@ export function completionRoutes(chat: ChatService, embeddings: EmbeddingsServic
 
   router.post('/v1/embeddings', requireScope('completion'), async (req, res) => {
     const request = parseEmbeddingsRequest(req.body);
-    const result = await embeddings.embed(callerOf(req), request);
+    const result = await embeddings.embed(callerOf(req, request), request);
     res.status(200).set(result.headers).type('application/json').send(result.body);
   });
 

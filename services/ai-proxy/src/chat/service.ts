@@ -17,12 +17,20 @@ import type { ModelRouter } from '../routing/router';
 import type { ModelRoute, TargetConfig } from '../routing/schema';
 import type { UsageWriter } from '../usage/writer';
 import { type CallRecorder, createCallRecorder, type RecordBase } from '../usage/recorder';
+import type { Tags } from '../usage/tags';
 
 /** Who is asking (from X-Tollgate-Identity) and under which request id. */
 export interface Caller {
   tenantId: string;
   keyId: string;
   requestId: string;
+  /** Attribution kept on the usage row: X-Tollgate-Tags, and OpenAI's `user` and `metadata`. */
+  tags?: Tags;
+  user?: string | undefined;
+  metadata?: Record<string, string> | undefined;
+  /** The key's model allow-list and tokens-per-minute limit, from the identity (absent: none of its own). */
+  allowedModels?: readonly string[] | undefined;
+  tokensPerMinute?: number | undefined;
 }
 
 export interface ChatDeps {
@@ -94,7 +102,7 @@ export class ChatService {
 
   /** Resolves the model, checks the prompt cap and sizes the worst case; no side effects. */
   prepare(caller: Caller, request: ChatRequest): Prepared {
-    const route = this.deps.router.resolve(request.model, caller.tenantId, 'chat');
+    const route = this.deps.router.resolve(request.model, caller.tenantId, 'chat', caller.allowedModels);
     const chars = promptChars(request);
     if (chars > this.deps.config.MAX_PROMPT_CHARS) {
       throw new AppError('VALIDATION_FAILED', `The prompt is too long: ${chars} characters, at most ${this.deps.config.MAX_PROMPT_CHARS}`, {
@@ -173,7 +181,7 @@ export class ChatService {
           idempotencyKey: `${billingKey}:cache`,
           description: `cache hit ${route.alias}`,
         });
-        this.recorder({
+        await this.recorder({
           ...base,
           outcome: 'cache_hit',
           cached: true,
@@ -221,7 +229,7 @@ export class ChatService {
       ({ value: completion, target, attempts } = result);
     } catch (err) {
       await call.release();
-      this.recorder({
+      await this.recorder({
         ...base,
         outcome: 'error',
         target: undefined,
@@ -264,7 +272,7 @@ export class ChatService {
         this.deps.router.routing.cache.ttl_s,
       );
     }
-    this.recorder({
+    await this.recorder({
       ...base,
       outcome: settlement.error ? 'billing_error' : 'success',
       target,
@@ -310,7 +318,7 @@ export class ChatService {
     const settlement = await this.deps.billing.settle(hold, options.kept.cost, options.billingKey);
     if (!unsettled) return;
     const usage = options.kept.completion.usage;
-    this.recorder({
+    await this.recorder({
       id: options.kept.completion.id,
       caller,
       route: prepared.route,
@@ -424,8 +432,8 @@ export class ChatService {
         } satisfies ChatCompletionChunk)
         .catch(() => undefined);
     }
-    sink.finish();
-    this.recorder({
+    // The billed row is written before [DONE]: a client that saw the end can find the call in its usage.
+    await this.recorder({
       ...base,
       outcome: settlement.error ? 'billing_error' : 'success',
       target: result.target,
@@ -436,6 +444,7 @@ export class ChatService {
       attempts: result.attempts,
       ttftMs: state.ttftMs,
     });
+    sink.finish();
   }
 
   private async streamFailed(
@@ -457,7 +466,7 @@ export class ChatService {
       // Nothing reached the client: nothing to pay.
       await call.release();
       if (clientGone) {
-        this.recorder({
+        await this.recorder({
           ...base,
           outcome: 'client_disconnect',
           target,
@@ -469,7 +478,7 @@ export class ChatService {
         });
         return;
       }
-      this.recorder({ ...base, outcome: 'error', target, holdId: hold.id, errorCode: errorCodeOf(err), attempts });
+      await this.recorder({ ...base, outcome: 'error', target, holdId: hold.id, errorCode: errorCodeOf(err), attempts });
       throw err;
     }
     const appError = err instanceof AppError ? err : new AppError('UPSTREAM_FAILED', 'The upstream failed in the middle of the stream');
@@ -479,7 +488,7 @@ export class ChatService {
     const completionTokens = state.usage?.completion_tokens ?? tokensForChars(state.chars);
     const prompt = state.usage?.prompt_tokens ?? prepared.promptEstimate;
     const settlement = await call.settle(costOf(prepared.route.price, prompt, completionTokens), prompt + completionTokens);
-    this.recorder({
+    await this.recorder({
       ...base,
       outcome: clientGone ? 'client_disconnect' : 'stream_error',
       target,

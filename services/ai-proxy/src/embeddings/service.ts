@@ -29,7 +29,7 @@ export class EmbeddingsService {
   async embed(caller: Caller, request: EmbeddingsRequest): Promise<{ body: string; headers: Record<string, string> }> {
     const started = performance.now();
     const id = `emb-${randomBase62(24)}`;
-    const route = this.deps.router.resolve(request.model, caller.tenantId, 'embedding');
+    const route = this.deps.router.resolve(request.model, caller.tenantId, 'embedding', caller.allowedModels);
     const base = { id, caller, route, kind: 'embedding', stream: false, started } as const;
     const estimate = estimateEmbeddingTokens(request);
     if (estimate * 4 > this.deps.config.MAX_PROMPT_CHARS) {
@@ -67,7 +67,7 @@ export class EmbeddingsService {
       );
     } catch (err) {
       await call.release();
-      this.recorder({
+      await this.recorder({
         ...base,
         outcome: 'error',
         target: undefined,
@@ -87,7 +87,7 @@ export class EmbeddingsService {
       request.encoding_format === 'base64'
         ? response.data.map((d) => ({ ...d, embedding: Array.isArray(d.embedding) ? toBase64Embedding(d.embedding) : d.embedding }))
         : response.data;
-    this.recorder({
+    await this.recorder({
       ...base,
       outcome: settlement.error ? 'billing_error' : 'success',
       target: result.target,

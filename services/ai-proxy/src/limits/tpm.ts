@@ -46,7 +46,8 @@ export interface TpmDecision {
 }
 
 export interface TokenLimiter {
-  admit(tenantId: string, keyId: string, estimatedTokens: number): Promise<TpmDecision | undefined>;
+  /** `keyLimit`: the API key's own limit (from its identity), over the routing file's. */
+  admit(tenantId: string, keyId: string, estimatedTokens: number, keyLimit?: number): Promise<TpmDecision | undefined>;
   /** Correct the reservation to the tokens really used (0 when the call failed). */
   settle(decision: TpmDecision | undefined, actualTokens: number): Promise<void>;
 }
@@ -62,8 +63,8 @@ export function createTokenLimiter(options: {
   const now = options.now ?? Date.now;
   const limitFor = (keyId: string) => options.limits.keys[keyId] ?? options.limits.tokens_per_minute;
   return {
-    async admit(tenantId, keyId, estimatedTokens) {
-      const limit = limitFor(keyId);
+    async admit(tenantId, keyId, estimatedTokens, keyLimit) {
+      const limit = keyLimit ?? limitFor(keyId);
       if (!limit) return undefined;
       const t = now();
       const bucket = Math.floor(t / WINDOW_MS);

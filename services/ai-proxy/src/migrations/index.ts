@@ -4,6 +4,8 @@ import * as m0002 from './0002_create_async_jobs';
 import * as m0003 from './0003_create_pending_settlements';
 import * as m0004 from './0004_async_jobs_sweep_indexes';
 import * as m0007 from './0007_outbox';
+import * as m0008 from './0008_usage_attribution';
+import * as m0009 from './0009_usage_rollups';
 
 /** Numbered migrations, applied in name order under an advisory lock at start-up. */
 export const migrations: Migrations = {
@@ -12,4 +14,6 @@ export const migrations: Migrations = {
   '0003_create_pending_settlements': m0003,
   '0004_async_jobs_sweep_indexes': m0004,
   '0007_outbox': m0007,
+  '0008_usage_attribution': m0008,
+  '0009_usage_rollups': m0009,
 };

@@ -126,6 +126,11 @@ export const chatRequestSchema = z.looseObject({
   top_logprobs: z.number().int().min(0).max(20).nullable().optional(),
   seed: z.number().int().nullable().optional(),
   user: z.string().max(256).optional(),
+  /** OpenAI's shape: at most 16 pairs, names up to 64 and values up to 512 characters; kept on the usage row. */
+  metadata: z
+    .record(z.string().min(1).max(64), z.string().max(512))
+    .refine((m) => Object.keys(m).length <= 16, 'at most 16 metadata pairs')
+    .optional(),
   response_format: responseFormat.optional(),
   tools: z.array(toolSchema).max(128).optional(),
   tool_choice: toolChoiceSchema.optional(),

@@ -27,11 +27,12 @@ export class ModelRouter {
   }
 
   /** The alias if it exists, is of this kind and the tenant may use it; 404 otherwise (no hint whether it exists). */
-  resolve(alias: string, tenantId: string, kind: ModelRoute['type']): ModelRoute {
+  /** `allowed`: the API key's model allow-list, when it has one (a model outside it does not exist for that key). */
+  resolve(alias: string, tenantId: string, kind: ModelRoute['type'], allowed?: readonly string[]): ModelRoute {
     const route = this.routing.models.get(alias);
-    if (!route || (route.tenants && !route.tenants.has(tenantId))) {
+    if (!route || (route.tenants && !route.tenants.has(tenantId)) || (allowed && !allowed.includes(alias))) {
       throw new AppError('NOT_FOUND', `The model \`${alias.slice(0, 128)}\` does not exist or you do not have access to it`, {
-        details: { param: 'model' },
+        details: { param: 'model', reason: 'model_not_found' },
       });
     }
     if (route.type !== kind) {
@@ -44,8 +45,10 @@ export class ModelRouter {
     return route;
   }
 
-  modelsFor(tenantId: string): ModelRoute[] {
-    return [...this.routing.models.values()].filter((r) => !r.tenants || r.tenants.has(tenantId));
+  modelsFor(tenantId: string, allowed?: readonly string[]): ModelRoute[] {
+    return [...this.routing.models.values()].filter(
+      (r) => (!r.tenants || r.tenants.has(tenantId)) && (!allowed || allowed.includes(r.alias)),
+    );
   }
 
   breaker(targetId: string): CircuitBreakerPolicy {

@@ -1,3 +1,4 @@
+import type { Caller } from '../chat/service';
 import type { UsageOutcome } from '../db';
 import type { AiMetrics } from '../metrics';
 import type { AttemptRecord } from '../routing/executor';
@@ -7,7 +8,7 @@ import type { UsageWriter } from './writer';
 /** What every call's record starts from. */
 export interface RecordBase {
   id: string;
-  caller: { tenantId: string; keyId: string; requestId: string };
+  caller: Caller;
   route: ModelRoute;
   kind: 'chat' | 'embedding' | 'async_chat';
   stream: boolean;
@@ -28,7 +29,12 @@ export interface CallRecord extends RecordBase {
   cached?: boolean;
 }
 
-export type CallRecorder = (entry: CallRecord) => void;
+/**
+ * Resolves once the call's row is safe: a billed call (cost > 0) is written before it resolves
+ * (callers await it before their answer ends), so usage totals match the ledger's captures;
+ * an unbilled row goes through the batched writer. Never rejects.
+ */
+export type CallRecorder = (entry: CallRecord) => Promise<void>;
 
 /** One usage row and the metrics of one call. */
 export function createCallRecorder(usage: UsageWriter, metrics: AiMetrics): CallRecorder {
@@ -39,7 +45,7 @@ export function createCallRecorder(usage: UsageWriter, metrics: AiMetrics): Call
     if (entry.completionTokens)
       metrics.tokens.inc({ model: entry.route.alias, target: targetId, direction: 'out' }, entry.completionTokens);
     if (entry.cost) metrics.cost.inc({ model: entry.route.alias, target: targetId }, entry.cost);
-    usage.record({
+    const row = {
       id: entry.id,
       tenant_id: entry.caller.tenantId,
       key_id: entry.caller.keyId,
@@ -61,6 +67,12 @@ export function createCallRecorder(usage: UsageWriter, metrics: AiMetrics): Call
       latency_ms: Math.round(performance.now() - entry.started),
       ttft_ms: entry.ttftMs === undefined ? null : Math.round(entry.ttftMs),
       created_at: new Date(),
-    });
+      tags: JSON.stringify(entry.caller.tags ?? {}),
+      user: entry.caller.user ?? null,
+      metadata: entry.caller.metadata ? JSON.stringify(entry.caller.metadata) : null,
+    };
+    if (row.cost > 0) return usage.writeNow(row);
+    usage.record(row);
+    return Promise.resolve();
   };
 }

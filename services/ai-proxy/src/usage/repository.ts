@@ -25,6 +25,9 @@ export const USAGE_COLUMNS = [
   'latency_ms',
   'ttft_ms',
   'created_at',
+  'tags',
+  'user',
+  'metadata',
 ] as const;
 
 export async function insertUsageRows(db: Db, rows: NewUsageRow[]): Promise<void> {

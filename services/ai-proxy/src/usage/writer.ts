@@ -4,13 +4,20 @@ import type { AiDatabase, NewUsageRow } from '../db';
 import { insertUsageRows } from './repository';
 
 /**
- * Usage rows are written in batches off the request path: one multi-row INSERT every
- * `intervalMs` (or sooner when `batchSize` rows wait), so a burst of calls costs a handful of
- * statements instead of a connection each. flush() is awaited at shutdown; rows that fail to
- * write are retried on the next flush, up to a bounded backlog.
+ * Unbilled usage rows (errors, refusals, free calls) are written in batches off the request path:
+ * one multi-row INSERT every `intervalMs` (or sooner when `batchSize` rows wait), so a burst of
+ * calls costs a handful of statements instead of a connection each. flush() is awaited at
+ * shutdown; rows that fail to write are retried on the next flush, up to a bounded backlog.
+ *
+ * A billed call's row goes through writeNow: one INSERT awaited before the call's answer ends,
+ * so a crash or a full backlog can no longer lose what the ledger captured (reports promise
+ * usage totals equal to the captures). If that INSERT fails, the row joins the batch and is
+ * retried like the others — and it is never the one dropped for backlog.
  */
 export interface UsageWriter {
   record(row: NewUsageRow): void;
+  /** Writes one row now; on failure it is queued for retry (and kept even when the backlog is full). Never rejects. */
+  writeNow(row: NewUsageRow): Promise<void>;
   flush(): Promise<void>;
   close(): Promise<void>;
 }
@@ -26,10 +33,22 @@ export function createUsageWriter(options: {
   const batchSize = options.batchSize ?? 500;
   const maxBacklog = options.maxBacklog ?? 50_000;
   let pending: NewUsageRow[] = [];
+  /** Billed rows whose direct write failed: retried first, never dropped for backlog. */
+  let billed: NewUsageRow[] = [];
   let flushing: Promise<void> | undefined;
   let closed = false;
 
   const writeOnce = async (): Promise<void> => {
+    while (billed.length > 0) {
+      const batch = billed.slice(0, batchSize);
+      try {
+        await insertUsageRows(db, batch);
+        billed = billed.slice(batch.length);
+      } catch (err) {
+        logger.error('writing billed usage rows failed; will retry', { err, rows: batch.length });
+        return;
+      }
+    }
     while (pending.length > 0) {
       const batch = pending.slice(0, batchSize);
       try {
@@ -55,7 +74,7 @@ export function createUsageWriter(options: {
     return run;
   };
   const timer = setInterval(() => {
-    if (pending.length) void flush();
+    if (pending.length || billed.length) void flush();
   }, options.intervalMs ?? 250);
   timer.unref();
 
@@ -67,6 +86,14 @@ export function createUsageWriter(options: {
       }
       pending.push(row);
       if (pending.length >= batchSize) void flush();
+    },
+    async writeNow(row) {
+      try {
+        await insertUsageRows(db, [row]);
+      } catch (err) {
+        logger.error('writing a billed usage row failed; queued for retry', { err, id: row.id });
+        billed.push(row);
+      }
     },
     flush,
     async close() {

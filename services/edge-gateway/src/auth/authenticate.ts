@@ -39,7 +39,7 @@ export const isAdminToken = (identity: Identity | undefined) => identity?.keyId 
 function createIdentitySigner(secret: string, ttlS: number, maxEntries = 10_000) {
   const tokens = new Map<string, { token: string; renewAt: number }>();
   return (identity: Identity): string => {
-    const cacheKey = `${identity.tenantId}\u0000${identity.keyId}\u0000${identity.scopes.join(' ')}`;
+    const cacheKey = `${identity.tenantId}\u0000${identity.keyId}\u0000${identity.scopes.join(' ')}\u0000${identity.models?.join('\u0001') ?? '*'}\u0000${identity.tokensPerMinute ?? ''}`;
     const now = Date.now();
     const cached = tokens.get(cacheKey);
     if (cached && cached.renewAt > now) return cached.token;

@@ -17,7 +17,14 @@ export interface ResolvedCredential {
   rateLimits: TenantRateLimits | undefined;
 }
 
-type CachedKey = { found: false } | { found: true; identity: Identity; expiresAt: number | null; revoked: boolean };
+type CachedKey =
+  { found: false } | { found: true; identity: Identity; expiresAt: number | null; revoked: boolean; keyRateLimits: TenantRateLimits };
+
+/** A key's own tiers over its tenant's; undefined when neither has any. */
+function mergeLimits(tenant: TenantRateLimits | null | undefined, key: TenantRateLimits): TenantRateLimits | undefined {
+  const merged = { ...(tenant ?? {}), ...key };
+  return Object.keys(merged).length ? merged : undefined;
+}
 
 /** Verified JWTs are remembered (by their exact text) so a repeat costs no signature check. */
 const JWT_MEMO_MS = 5 * 60_000;
@@ -68,11 +75,17 @@ export function createCredentialResolver(options: CredentialResolverOptions) {
       if (useCache) keys.set(hash, miss, negativeTtlMs);
       return miss;
     }
+    const identity: Identity = { tenantId: row.tenant_id, keyId: row.id, scopes: row.scopes };
+    if (row.allowed_models) identity.models = row.allowed_models;
+    if (row.tokens_per_minute !== null) identity.tokensPerMinute = row.tokens_per_minute;
+    // A rotated-out secret works until its grace ends (or the key's own expiry, if sooner).
+    const ends = [row.expires_at?.getTime(), row.previous_until?.getTime()].filter((t): t is number => t !== undefined);
     const entry: CachedKey = {
       found: true,
-      identity: { tenantId: row.tenant_id, keyId: row.id, scopes: row.scopes },
-      expiresAt: row.expires_at ? row.expires_at.getTime() : null,
+      identity,
+      expiresAt: ends.length ? Math.min(...ends) : null,
       revoked: row.revoked_at !== null,
+      keyRateLimits: row.key_rate_limits,
     };
     if (useCache) {
       keys.set(hash, entry);
@@ -96,7 +109,7 @@ export function createCredentialResolver(options: CredentialResolverOptions) {
     if (!entry.found) return fail('unknown', 'The API key is not valid');
     if (entry.revoked) return fail('revoked', 'The API key has been revoked');
     if (entry.expiresAt !== null && entry.expiresAt <= now()) return fail('expired', 'The API key has expired');
-    return { identity: entry.identity, rateLimits: await limitsOfTenant(entry.identity.tenantId) };
+    return { identity: entry.identity, rateLimits: mergeLimits(await limitsOfTenant(entry.identity.tenantId), entry.keyRateLimits) };
   }
 
   async function resolveJwt(token: string): Promise<ResolvedCredential> {
@@ -129,11 +142,13 @@ export function createCredentialResolver(options: CredentialResolverOptions) {
     cached(token: string): ResolvedCredential | undefined {
       if (!options.cacheIsTrustworthy()) return undefined;
       let identity: Identity | undefined;
+      let keyLimits: TenantRateLimits = {};
       if (looksLikeApiKey(token)) {
         if (!isWellFormedKey(token)) return undefined;
         const entry = keys.get(hashKey(token));
         if (!entry?.found || entry.revoked || (entry.expiresAt !== null && entry.expiresAt <= now())) return undefined;
         identity = entry.identity;
+        keyLimits = entry.keyRateLimits;
       } else {
         const memo = verifiedJwts.get(token);
         if (!memo || memo.validUntil <= now()) return undefined;
@@ -141,7 +156,7 @@ export function createCredentialResolver(options: CredentialResolverOptions) {
       }
       const limits = cachedLimits(identity);
       if (limits === undefined) return undefined;
-      return { identity, rateLimits: limits ?? undefined };
+      return { identity, rateLimits: mergeLimits(limits, keyLimits) };
     },
     async resolve(token: string): Promise<ResolvedCredential> {
       if (looksLikeApiKey(token)) return resolveApiKey(token);

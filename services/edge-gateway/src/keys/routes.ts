@@ -1,8 +1,9 @@
 import { type RequestHandler, Router } from 'express';
 import { paginationQuery, parseOrThrow, requireScope, validateBody, validateQuery } from '@tollgate/common';
 import { tenantIdParam } from '../tenants/schemas';
-import { createKey, getKey, type KeyDeps, pageKeys, revoke } from './service';
-import { createKeyBody, keyIdParam } from './schemas';
+import { auditActorOf } from '../audit/repository';
+import { changeKey, createKey, getKey, type KeyDeps, pageKeys, revoke, rotate } from './service';
+import { createKeyBody, keyIdParam, rotateKeyBody, updateKeyBody } from './schemas';
 
 /**
  * Admin routes for API keys, mounted under /v1/admin. Responses never carry a key hash; the
@@ -13,7 +14,7 @@ export function keyRoutes(deps: KeyDeps, json: RequestHandler, idempotent: Reque
   const router = Router();
   router.use(requireScope('admin'));
   router.post('/tenants/:id/keys', json, idempotent, validateBody(createKeyBody), async (req, res) => {
-    res.status(201).json(await createKey(deps, parseOrThrow(tenantIdParam, req.params['id'], 'path'), req.body));
+    res.status(201).json(await createKey(deps, auditActorOf(req), parseOrThrow(tenantIdParam, req.params['id'], 'path'), req.body));
   });
   router.get('/tenants/:id/keys', validateQuery(paginationQuery), async (req, res) => {
     const { limit, cursor } = res.locals['query'] as { limit: number; cursor?: string };
@@ -23,7 +24,13 @@ export function keyRoutes(deps: KeyDeps, json: RequestHandler, idempotent: Reque
     res.json(await getKey(deps, parseOrThrow(keyIdParam, req.params['id'], 'path')));
   });
   router.delete('/keys/:id', async (req, res) => {
-    res.json(await revoke(deps, parseOrThrow(keyIdParam, req.params['id'], 'path')));
+    res.json(await revoke(deps, auditActorOf(req), parseOrThrow(keyIdParam, req.params['id'], 'path')));
+  });
+  router.patch('/keys/:id', json, validateBody(updateKeyBody), async (req, res) => {
+    res.json(await changeKey(deps, auditActorOf(req), parseOrThrow(keyIdParam, req.params['id'], 'path'), req.body));
+  });
+  router.post('/keys/:id/rotate', json, idempotent, validateBody(rotateKeyBody), async (req, res) => {
+    res.json(await rotate(deps, auditActorOf(req), parseOrThrow(keyIdParam, req.params['id'], 'path'), req.body));
   });
   return router;
 }

@@ -11,6 +11,8 @@ export interface BodyDigest {
   /** The body was read to its end. */
   complete: boolean;
   exceeded: boolean;
+  /** The bytes themselves, when asked for (`keep`; bounded by the limit): an audited admin body. */
+  body?: Buffer;
 }
 
 export const EMPTY_SHA256 = createHash('sha256').digest('hex');
@@ -27,8 +29,9 @@ export function hasBody(req: IncomingMessage): boolean {
  * past `limit`) and optionally hashes. It adds a 'data' listener, so attach it in the same tick
  * as the consumer's pipe (the proxy's `start` event) or resume the stream yourself.
  */
-export function meterBody(req: IncomingMessage, options: { limit: number; hash: boolean; onExceeded?: () => void }): Promise<BodyDigest> {
+export function meterBody(req: IncomingMessage, options: { limit: number; hash: boolean; keep?: boolean; onExceeded?: () => void }): Promise<BodyDigest> {
   const hash = options.hash ? createHash('sha256') : undefined;
+  const kept: Buffer[] | undefined = options.keep ? [] : undefined;
   let bytes = 0;
   return new Promise<BodyDigest>((resolve) => {
     const finish = (digest: BodyDigest) => {
@@ -46,8 +49,10 @@ export function meterBody(req: IncomingMessage, options: { limit: number; hash: 
         return;
       }
       hash?.update(chunk);
+      kept?.push(chunk);
     };
-    const onEnd = () => finish({ bytes, sha256: hash?.digest('hex'), complete: true, exceeded: false });
+    const onEnd = () =>
+      finish({ bytes, sha256: hash?.digest('hex'), complete: true, exceeded: false, ...(kept ? { body: Buffer.concat(kept) } : {}) });
     const onAbort = () => {
       // 'close' also follows a normal 'end'; by then finish has run and this is a no-op.
       if (!req.readableEnded) finish({ bytes, sha256: undefined, complete: false, exceeded: false });

@@ -121,10 +121,12 @@ export function createUpstreamProxy(options: ProxyOptions) {
           const state = gatewayState(request);
           if (!hasBody(request)) return;
           const chunked = request.headers['content-length'] === undefined;
-          if (!chunked && !state.hashBody) return; // Content-Length was already checked against the limit.
+          // Content-Length was already checked against the limit; nothing to meter unless asked to hash or keep it.
+          if (!chunked && !state.hashBody && !state.keepBody) return;
           state.bodyDigest = meterBody(request, {
             limit: state.bodyLimit,
             hash: state.hashBody === true,
+            keep: state.keepBody === true,
             onExceeded: () => {
               state.bodyTooLarge = true;
               request.unpipe();

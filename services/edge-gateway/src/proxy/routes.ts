@@ -88,6 +88,9 @@ export const ROUTES: readonly GatewayRoute[] = [
   route('GET', '/v1/admin/tenants/:id/keys', gateway),
   route('GET', '/v1/admin/keys/:id', gateway),
   route('DELETE', '/v1/admin/keys/:id', gateway),
+  route('PATCH', '/v1/admin/keys/:id', gateway),
+  route('POST', '/v1/admin/keys/:id/rotate', { owner: 'gateway', redactStoredBody: redactSecretField('key') }),
+  route('GET', '/v1/admin/audit-log', gateway),
   // credits
   route('GET', '/v1/credits/balance', credits),
   route('GET', '/v1/credits/transactions', credits),
@@ -101,6 +104,10 @@ export const ROUTES: readonly GatewayRoute[] = [
   route('GET', '/v1/models/*id', aiRead),
   route('POST', '/v1/async/chat/completions', completion),
   route('GET', '/v1/async/jobs/:id', completion),
+  route('GET', '/v1/usage', aiRead),
+  route('GET', '/v1/usage/requests', aiRead),
+  route('GET', '/v1/usage/export', aiRead),
+  route('GET', '/v1/admin/usage', aiRead),
   // upload
   route('POST', '/v1/files', upload),
   route('GET', '/v1/files', upload),

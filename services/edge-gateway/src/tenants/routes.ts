@@ -1,5 +1,6 @@
 import { type RequestHandler, Router } from 'express';
 import { paginationQuery, parseOrThrow, requireScope, validateBody, validateQuery } from '@tollgate/common';
+import { auditActorOf } from '../audit/repository';
 import { changeTenant, createTenant, getTenant, pageTenants, type TenantDeps } from './service';
 import { createTenantBody, tenantIdParam, updateTenantBody } from './schemas';
 
@@ -8,7 +9,7 @@ export function tenantRoutes(deps: TenantDeps, json: RequestHandler, idempotent:
   const router = Router();
   router.use(requireScope('admin'));
   router.post('/tenants', json, idempotent, validateBody(createTenantBody), async (req, res) => {
-    res.status(201).json(await createTenant(deps, req.body));
+    res.status(201).json(await createTenant(deps, auditActorOf(req), req.body));
   });
   router.get('/tenants', validateQuery(paginationQuery), async (_req, res) => {
     const { limit, cursor } = res.locals['query'] as { limit: number; cursor?: string };
@@ -18,7 +19,7 @@ export function tenantRoutes(deps: TenantDeps, json: RequestHandler, idempotent:
     res.json(await getTenant(deps, parseOrThrow(tenantIdParam, req.params['id'], 'path')));
   });
   router.patch('/tenants/:id', json, validateBody(updateTenantBody), async (req, res) => {
-    res.json(await changeTenant(deps, parseOrThrow(tenantIdParam, req.params['id'], 'path'), req.body));
+    res.json(await changeTenant(deps, auditActorOf(req), parseOrThrow(tenantIdParam, req.params['id'], 'path'), req.body));
   });
   return router;
 }

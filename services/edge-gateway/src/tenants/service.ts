@@ -1,6 +1,7 @@
 import { AppError, type Clock, type IdGenerator, type Logger, type Page, toPage, decodeCursor } from '@tollgate/common';
 import type { Kysely } from 'kysely';
 import type { GatewayDb, TenantRow } from '../db';
+import { appendAudit, type AuditActor, diff } from '../audit/repository';
 import type { InvalidationBus } from '../keys/invalidation';
 import { findTenant, insertTenant, listTenants, updateTenant } from './repository';
 import type { CreateTenantInput, UpdateTenantInput } from './schemas';
@@ -31,14 +32,18 @@ export const toTenantView = (row: TenantRow): TenantView => ({
   updated_at: row.updated_at.toISOString(),
 });
 
-export async function createTenant(deps: TenantDeps, input: CreateTenantInput): Promise<TenantView> {
+export async function createTenant(deps: TenantDeps, who: AuditActor, input: CreateTenantInput): Promise<TenantView> {
   const now = deps.clock.now();
-  const row = await insertTenant(deps.db, {
-    id: deps.ids.next('ten'),
-    name: input.name,
-    rate_limits: JSON.stringify(input.rate_limits ?? {}),
-    created_at: now,
-    updated_at: now,
+  const row = await deps.db.transaction().execute(async (trx) => {
+    const created = await insertTenant(trx, {
+      id: deps.ids.next('ten'),
+      name: input.name,
+      rate_limits: JSON.stringify(input.rate_limits ?? {}),
+      created_at: now,
+      updated_at: now,
+    });
+    await appendAudit(trx, who, { action: 'tenant.create', target: `tenant:${created.id}`, tenantId: created.id, changes: { name: created.name, rate_limits: created.rate_limits } }, now);
+    return created;
   });
   return toTenantView(row);
 }
@@ -56,8 +61,17 @@ export async function pageTenants(deps: TenantDeps, limit: number, cursor: strin
 }
 
 /** Changing a tenant's limits takes effect on every replica at once (cache invalidation). */
-export async function changeTenant(deps: TenantDeps, id: string, input: UpdateTenantInput): Promise<TenantView> {
-  const row = await updateTenant(deps.db, id, { ...(input.name !== undefined ? { name: input.name } : {}), ...(input.rate_limits !== undefined ? { rateLimits: input.rate_limits } : {}) }, deps.clock.now());
+export async function changeTenant(deps: TenantDeps, who: AuditActor, id: string, input: UpdateTenantInput): Promise<TenantView> {
+  const now = deps.clock.now();
+  const row = await deps.db.transaction().execute(async (trx) => {
+    const before = await trx.selectFrom('tenants').selectAll().where('id', '=', id).forUpdate().executeTakeFirst();
+    if (!before) return undefined;
+    const after = await updateTenant(trx, id, { ...(input.name !== undefined ? { name: input.name } : {}), ...(input.rate_limits !== undefined ? { rateLimits: input.rate_limits } : {}) }, now);
+    if (after) {
+      await appendAudit(trx, who, { action: 'tenant.update', target: `tenant:${id}`, tenantId: id, changes: diff(before, after, ['name', 'rate_limits']) }, now);
+    }
+    return after;
+  });
   if (!row) throw new AppError('NOT_FOUND', 'Tenant not found');
   await deps.bus.publish({ type: 'tenant', id }).catch((err: unknown) => deps.logger.error('could not announce a tenant change; replicas see it within the cache TTL', { err }));
   return toTenantView(row);
