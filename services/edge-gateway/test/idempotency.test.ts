@@ -1,3 +1,4 @@
+import http from 'node:http';
 import request from 'supertest';
 import { createTestEnv, type TestEnv } from '@tollgate/testkit';
 import { migrations } from '../src/migrations';
@@ -116,6 +117,50 @@ describe('Idempotency-Key', () => {
     expect(retry.headers['idempotent-replayed']).toBe('true');
     expect(retry.headers['x-tollgate-cost']).toBe('42');
     expect(retry.body).toEqual({ id: 'chatcmpl-1', call: before + 1 });
+    expect(calls - before).toBe(1);
+  });
+
+  it('a client that hangs up after the answer began: the upstream answer is still read whole and replayed', async () => {
+    let answer!: () => void;
+    const answered = new Promise<void>((r) => (answer = r));
+    let done = false;
+    upstream.handle(async (_req, res) => {
+      calls++;
+      res.writeHead(200, { 'content-type': 'application/json', 'x-tollgate-cost': '7' });
+      res.write('{"id":"chatcmpl-late",');
+      await answered;
+      res.end(`"call":${calls}}`, () => (done = true));
+    });
+    const before = calls;
+    const status = await new Promise<number>((resolve, reject) => {
+      const client = http.request(`${gw.url}/v1/chat/completions`, {
+        method: 'POST',
+        agent: false,
+        headers: { ...bearer(key), 'content-type': 'application/json', 'idempotency-key': 'idem-hangup-late' },
+      });
+      client.on('error', () => undefined);
+      client.on('response', (r) => {
+        client.destroy();
+        client.socket?.once('close', () => resolve(r.statusCode ?? 0));
+      });
+      client.on('timeout', reject);
+      client.end(JSON.stringify({ model: 'm', messages: [] }));
+    });
+    expect(status).toBe(200);
+    // The rest of the answer must come after the gateway saw the hang-up (its socket closes at
+    // once on loopback; the pause only makes the order likely, the test passes either way).
+    await new Promise((r) => setTimeout(r, 150));
+    answer();
+    while (!done) await new Promise((r) => setTimeout(r, 5));
+    let retry = await post('/v1/chat/completions', 'idem-hangup-late', { model: 'm', messages: [] });
+    while (retry.status === 409) {
+      await new Promise((r) => setTimeout(r, 10));
+      retry = await post('/v1/chat/completions', 'idem-hangup-late', { model: 'm', messages: [] });
+    }
+    expect(retry.status).toBe(200);
+    expect(retry.headers['idempotent-replayed']).toBe('true');
+    expect(retry.headers['x-tollgate-cost']).toBe('7');
+    expect(retry.body).toEqual({ id: 'chatcmpl-late', call: before + 1 });
     expect(calls - before).toBe(1);
   });
 

@@ -164,6 +164,39 @@ describe('body limits per route class', () => {
     upstream.server.off('request', onRequest);
     expect(upstreamGotWholeBody).toBe(false);
   });
+
+  it('413 for a chunked body past the limit sent with Expect: 100-continue (the proxy hooks still see it)', async () => {
+    let upstreamGotWholeBody = false;
+    const onRequest = (req: http.IncomingMessage) => {
+      req.on('end', () => {
+        upstreamGotWholeBody = true;
+      });
+      req.resume();
+    };
+    upstream.server.on('request', onRequest);
+    const res = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = http.request(`${gw.url}/v1/webhooks/endpoints`, {
+        method: 'POST',
+        headers: { ...bearer(key), 'content-type': 'application/json', 'transfer-encoding': 'chunked', expect: '100-continue' },
+      });
+      req.on('continue', () => {
+        req.write('{"a":"');
+        req.write('y'.repeat(600));
+        setTimeout(() => req.end('y'.repeat(600) + '"}'), 30);
+      });
+      req.on('response', (r) => {
+        let body = '';
+        r.on('data', (c: Buffer) => (body += c.toString()));
+        r.on('end', () => resolve({ status: r.statusCode ?? 0, body }));
+      });
+      req.on('error', reject);
+    });
+    expect(res.status).toBe(413);
+    expect(JSON.parse(res.body).error.code).toBe('PAYLOAD_TOO_LARGE');
+    await new Promise((r) => setTimeout(r, 200));
+    upstream.server.off('request', onRequest);
+    expect(upstreamGotWholeBody).toBe(false);
+  });
 });
 
 describe('slow clients: uploads have their own deadline', () => {

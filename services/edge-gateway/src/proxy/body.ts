@@ -27,7 +27,7 @@ export function hasBody(req: IncomingMessage): boolean {
 /**
  * Watches a body as it streams past, without holding it: counts bytes (calling onExceeded once
  * past `limit`) and optionally hashes. It adds a 'data' listener, so attach it in the same tick
- * as the consumer's pipe (the proxy's `start` event) or resume the stream yourself.
+ * as the consumer's pipe (the proxy's `proxyReq` event) or resume the stream yourself.
  */
 export function meterBody(req: IncomingMessage, options: { limit: number; hash: boolean; keep?: boolean; onExceeded?: () => void }): Promise<BodyDigest> {
   const hash = options.hash ? createHash('sha256') : undefined;

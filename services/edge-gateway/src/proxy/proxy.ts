@@ -40,7 +40,7 @@ export function stripClientIdentityHeaders(req: Request, _res: Response, next: N
 }
 
 /** RFC 9110 §7.6.1 hop-by-hop fields, plus the legacy ones proxies still see. */
-const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'upgrade'];
+const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'upgrade', 'expect'];
 
 function dropHopByHop(headers: http.IncomingHttpHeaders): void {
   const listed = headers.connection;
@@ -114,36 +114,48 @@ export function createUpstreamProxy(options: ProxyOptions) {
       changeOrigin: false,
       xfwd: true,
       on: {
-        // Emitted just before http-proxy pipes the body upstream: the one moment a 'data'
-        // listener sees every chunk without buffering or pausing anything.
-        start: (req) => {
-          const request = req as ProxiedRequest;
-          const state = gatewayState(request);
-          if (!hasBody(request)) return;
-          const chunked = request.headers['content-length'] === undefined;
-          // Content-Length was already checked against the limit; nothing to meter unless asked to hash or keep it.
-          if (!chunked && !state.hashBody && !state.keepBody) return;
-          state.bodyDigest = meterBody(request, {
-            limit: state.bodyLimit,
-            hash: state.hashBody === true,
-            keep: state.keepBody === true,
-            onExceeded: () => {
-              state.bodyTooLarge = true;
-              request.unpipe();
-              request[EXCHANGE]?.proxyReq?.destroy(tooLarge(state.bodyLimit));
-            },
-          });
-        },
+        // httpxy emits this from the upstream request's 'socket' event, in the same tick as (and
+        // just before) it pipes the body: the one moment a 'data' listener sees every chunk
+        // without buffering or pausing anything.
         proxyReq: (proxyReq, req, res) => {
           const exchange = (req as ProxiedRequest)[EXCHANGE]!;
           exchange.proxyReq = proxyReq;
+          {
+            const request = req as ProxiedRequest;
+            const state = gatewayState(request);
+            const chunked = request.headers['content-length'] === undefined;
+            // Content-Length was already checked against the limit; nothing to meter unless asked to hash or keep it.
+            if (hasBody(request) && (chunked || state.hashBody || state.keepBody)) {
+              state.bodyDigest = meterBody(request, {
+                limit: state.bodyLimit,
+                hash: state.hashBody === true,
+                keep: state.keepBody === true,
+                onExceeded: () => {
+                  state.bodyTooLarge = true;
+                  request.unpipe();
+                  proxyReq.destroy(tooLarge(state.bodyLimit));
+                },
+              });
+            }
+          }
           if (gatewayState(req as Request).bodyTooLarge) proxyReq.destroy(tooLarge(gatewayState(req as Request).bodyLimit));
           proxyReq.setTimeout(timeoutMs, () => {
             exchange.timedOut = true;
             proxyReq.destroy(new Error(`upstream ${name} timed out after ${timeoutMs} ms`));
           });
           const detached = detachedUpstreamOf(req as Request);
-          if (detached) detached.adopted = true;
+          if (detached) {
+            detached.adopted = true;
+            // httpxy destroys the upstream request when the client's response closes unfinished
+            // (a listener it adds before this event). An idempotent, non-streamed call must finish
+            // upstream (it may be billed): refuse that one call; ours pass an error or come after
+            // clientGone is set with a streamed answer.
+            const destroy = proxyReq.destroy.bind(proxyReq);
+            proxyReq.destroy = ((err?: Error) => {
+              if (err === undefined && !res.writableFinished && !exchange.clientGone && keepsRunning(exchange.proxyRes)) return proxyReq;
+              return destroy(err);
+            }) as typeof proxyReq.destroy;
+          }
           // The client left: stop the upstream work too (a streamed completion stops generating),
           // unless an idempotent answer is still to come (see keepsRunning).
           res.once('close', () => {
@@ -159,6 +171,12 @@ export function createUpstreamProxy(options: ProxyOptions) {
           exchange.proxyRes = proxyRes;
           const detached = detachedUpstreamOf(req as Request);
           if (detached) {
+            // Likewise httpxy destroys the upstream answer when the client's response closes; a
+            // detached one is read to its end for the idempotency record instead.
+            if (keepsRunning(proxyRes)) {
+              const destroyAnswer = proxyRes.destroy.bind(proxyRes);
+              proxyRes.destroy = ((err?: Error) => (err === undefined && exchange.clientGone ? proxyRes : destroyAnswer(err))) as typeof proxyRes.destroy;
+            }
             detached.watch(proxyRes);
             if (exchange.clientGone) {
               if (keepsRunning(proxyRes)) setImmediate(() => drainDetached(proxyRes));
@@ -268,7 +286,10 @@ export function createUpstreamProxy(options: ProxyOptions) {
             (req as ProxiedRequest)[EXCHANGE] = exchange;
             // A client that leaves before any answer says nothing about the upstream's health.
             res.once('close', () => resolve());
-            void handler(req, res, next);
+            // http-proxy-middleware 4 also calls next(err) after the error handler has answered.
+            void handler(req, res, (err?: unknown) => {
+              if (err === undefined) next();
+            });
           }),
       )
       .catch((err: unknown) => {

@@ -137,7 +137,7 @@ export async function createHarness(options: HarnessOptions): Promise<Harness> {
     dataDir,
     startWorker,
     async events() {
-      const jobs = await webhookEvents.getJobs(['waiting', 'delayed', 'active', 'completed', 'failed', 'paused', 'prioritized']);
+      const jobs = await webhookEvents.getJobs(['waiting', 'delayed', 'active', 'completed', 'failed', 'prioritized']);
       return jobs.map((j) => {
         const { _meta, ...event } = j.data as PlatformEvent & { _meta?: unknown };
         void _meta;
