@@ -10,14 +10,16 @@ let healthy: WebhookReceiver;
 let open = 0;
 let maxOpen = 0;
 let arrived = 0;
+/** Hanging attempts that have ended (only the request timeout ends them). */
+let closed = 0;
 
 beforeAll(async () => {
   h = await startHarness('wh_fairness', {
     config: {
       WEBHOOK_DELIVERY_CONCURRENCY: '4',
       WEBHOOK_ENDPOINT_MAX_IN_FLIGHT: '2',
-      WEBHOOK_REQUEST_TIMEOUT_MS: '2000',
-      WEBHOOK_LOCK_DURATION_MS: '4000',
+      WEBHOOK_REQUEST_TIMEOUT_MS: '4000',
+      WEBHOOK_LOCK_DURATION_MS: '8000',
       WEBHOOK_RETRY_SCHEDULE: '0',
       WEBHOOK_BUSY_RETRY_MS: '100',
     },
@@ -29,7 +31,10 @@ beforeAll(async () => {
     arrived++;
     maxOpen = Math.max(maxOpen, open);
     req.resume();
-    req.socket.once('close', () => open--);
+    req.socket.once('close', () => {
+      open--;
+      closed++;
+    });
   });
   healthy = await startWebhookReceiver();
 });
@@ -57,13 +62,12 @@ it('one hanging endpoint does not delay deliveries to another, and is cut off at
   for (let i = 0; i < 12; i++) await publisher.publish({ type: 'image.approved', tenant_id: tenant, data: { i } });
   await eventually(async () => open >= 2);
 
-  const start = Date.now();
   for (let i = 0; i < 5; i++) await publisher.publish({ type: 'credits.topped_up', tenant_id: tenant, data: { i } });
-  const got = await healthy.waitFor(5, 5_000);
-  const slowest = Math.max(...got.map((r) => r.at)) - start;
+  await healthy.waitFor(5, 15_000);
   // Without per-endpoint limits every worker slot would sit on the hanging endpoint until its
-  // 2 s timeout; with them, the other endpoint is served while the first hanging attempts are still open.
-  expect(slowest).toBeLessThan(1_500);
+  // request timeout; with them, the other endpoint is served while the first hanging attempts
+  // are still open — an order of events, not a stopwatch, so a loaded machine cannot fake it.
+  expect(closed).toBe(0);
   expect(maxOpen).toBeLessThanOrEqual(2);
 
   // The hanging attempts end at the deadline, logged as timeouts.
@@ -74,12 +78,11 @@ it('one hanging endpoint does not delay deliveries to another, and is cut off at
         .select(['error_class', 'latency_ms', 'status_code'])
         .where('endpoint_id', '=', slow.id)
         .executeTakeFirst(),
-    5_000,
+    15_000,
   );
   expect(attempt.error_class).toBe('timeout');
   expect(attempt.status_code).toBeNull();
-  expect(attempt.latency_ms).toBeGreaterThanOrEqual(1_900);
-  expect(attempt.latency_ms).toBeLessThan(3_000);
+  expect(attempt.latency_ms).toBeGreaterThanOrEqual(3_900); // ended by the 4 s request timeout, not before
   expect(maxOpen).toBeLessThanOrEqual(2);
   expect(arrived).toBeGreaterThanOrEqual(2);
 });
