@@ -5,7 +5,7 @@ import { createCallRecorder } from '../src/usage/recorder';
 import { createUsageWriter } from '../src/usage/writer';
 import { sql } from 'kysely';
 import type { Kysely } from 'kysely';
-import type { AiDatabase } from '../src/db';
+import type { AiDatabase, NewUsageRow } from '../src/db';
 import { rollUpUsage } from '../src/usage/rollup';
 import { FAST_DEFAULTS, type Harness, startHarness } from './support/harness';
 import { type RealCredits, startRealCredits } from '@tollgate/credits/test/support/real-credits';
@@ -281,6 +281,55 @@ describe('usage reports', () => {
     expect(await ids()).toEqual(['durable-billed']);
     await writer.close();
     expect(await ids()).toEqual(['durable-billed', 'durable-free']);
+  });
+
+  it('concurrent billed rows are group-committed: each resolves only once its own row is stored, in fewer INSERTs than rows', async () => {
+    let inserts = 0;
+    const counted = db.withPlugin({
+      transformQuery: (args) => {
+        if (args.node.kind === 'InsertQueryNode') inserts++;
+        return args.node;
+      },
+      transformResult: async (args) => args.result,
+    });
+    const writer = createUsageWriter({ db: counted, logger: silentLogger('ai-proxy'), intervalMs: 3_600_000 });
+    const row = (i: number): NewUsageRow => ({
+      id: `grouped-${String(i).padStart(3, '0')}`,
+      tenant_id: 'usage_grouped',
+      key_id: 'key_g',
+      request_id: `req_g${i}`,
+      kind: 'chat',
+      model: 'small',
+      target: null,
+      provider: null,
+      upstream_model: null,
+      stream: false,
+      cached: false,
+      prompt_tokens: 1,
+      completion_tokens: 1,
+      cost: 1,
+      hold_id: null,
+      outcome: 'success',
+      error_code: null,
+      attempts: 1,
+      latency_ms: 1,
+      ttft_ms: null,
+      created_at: new Date(),
+      user: null,
+      metadata: null,
+    });
+    const stored = async (id: string) =>
+      (await sql<{ n: number }>`select count(*)::int as n from usage where id = ${id}`.execute(db)).rows[0]!.n === 1;
+    const results = await Promise.all(
+      Array.from({ length: 50 }, async (_, i) => {
+        await writer.writeNow(row(i));
+        return stored(row(i).id);
+      }),
+    );
+    expect(results.every(Boolean)).toBe(true);
+    expect(inserts).toBeGreaterThan(0);
+    expect(inserts).toBeLessThan(50);
+    await writer.close();
   });
 
   it('a queued completion keeps its tags until its usage row is written', async () => {

@@ -38,6 +38,30 @@ export function createUsageWriter(options: {
   let flushing: Promise<void> | undefined;
   let closed = false;
 
+  // Billed rows are group-committed, as the ledger's holds are: while one INSERT is in flight the
+  // rows that arrive wait and go together in the next one, so a lone call pays one round trip
+  // and concurrent calls share a statement and a commit instead of each taking its own.
+  let waitingNow: { row: NewUsageRow; written: () => void }[] = [];
+  let writingNow = false;
+  const writeWaiting = async (): Promise<void> => {
+    writingNow = true;
+    while (waitingNow.length > 0) {
+      const batch = waitingNow.slice(0, batchSize);
+      waitingNow = waitingNow.slice(batch.length);
+      try {
+        await insertUsageRows(
+          db,
+          batch.map((w) => w.row),
+        );
+      } catch (err) {
+        logger.error('writing billed usage rows failed; queued for retry', { err, ids: batch.map((w) => w.row.id) });
+        billed.push(...batch.map((w) => w.row));
+      }
+      for (const w of batch) w.written();
+    }
+    writingNow = false;
+  };
+
   const writeOnce = async (): Promise<void> => {
     while (billed.length > 0) {
       const batch = billed.slice(0, batchSize);
@@ -87,13 +111,11 @@ export function createUsageWriter(options: {
       pending.push(row);
       if (pending.length >= batchSize) void flush();
     },
-    async writeNow(row) {
-      try {
-        await insertUsageRows(db, [row]);
-      } catch (err) {
-        logger.error('writing a billed usage row failed; queued for retry', { err, id: row.id });
-        billed.push(row);
-      }
+    writeNow(row) {
+      return new Promise<void>((resolve) => {
+        waitingNow.push({ row, written: resolve });
+        if (!writingNow) void writeWaiting();
+      });
     },
     flush,
     async close() {
