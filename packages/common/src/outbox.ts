@@ -44,6 +44,8 @@ export async function createOutboxTable(db: Kysely<any>): Promise<void> {
       published_at timestamptz
     )`.execute(db);
   await sql`create index if not exists outbox_events_unpublished on outbox_events (created_at) where published_at is null`.execute(db);
+  // For pruning: published rows are found by age without scanning the table.
+  await sql`create index if not exists outbox_events_published on outbox_events (published_at) where published_at is not null`.execute(db);
 }
 
 /**
@@ -95,8 +97,9 @@ export class OutboxRelay {
    */
   async publishNow(events: readonly OutboxEvent[]): Promise<void> {
     // A failpoint for the crash tests (every service's outbox test spawns the real process with
-    // it): the process dies after the commit, before anything is published.
-    if (events.length > 0 && process.env['TOLLGATE_FAILPOINT'] === 'outbox.before_publish') process.kill(process.pid, 'SIGKILL');
+    // it): the process dies after the commit, before anything is published. Test runs only.
+    if (events.length > 0 && process.env['NODE_ENV'] === 'test' && process.env['TOLLGATE_FAILPOINT'] === 'outbox.before_publish')
+      process.kill(process.pid, 'SIGKILL');
     for (const event of events) {
       try {
         await this.publish(event);
@@ -143,6 +146,16 @@ export class OutboxRelay {
     return result.rows.length;
   }
 
+  /**
+   * One sweep pass, for a service's maintenance loop: publishes what is pending past `minAgeMs`
+   * and deletes published events past `retentionMs` (a day by default). Returns how many it published.
+   */
+  async sweep(options: { minAgeMs: number; retentionMs?: number }): Promise<number> {
+    const relayed = await this.relayPending(options.minAgeMs);
+    await this.prunePublished(options.retentionMs ?? 86_400_000);
+    return relayed;
+  }
+
   /** The periodic relay (and pruning) in this process; any replica may run it. */
   start(options: { intervalMs: number; minAgeMs: number; retentionMs?: number }): Periodic {
     return startPeriodic({
@@ -150,9 +163,8 @@ export class OutboxRelay {
       intervalMs: options.intervalMs,
       logger: this.options.logger,
       run: async () => {
-        const relayed = await this.relayPending(options.minAgeMs);
+        const relayed = await this.sweep(options);
         if (relayed > 0) this.options.logger.info('outbox relay published pending events', { relayed });
-        await this.prunePublished(options.retentionMs ?? 86_400_000);
       },
     });
   }

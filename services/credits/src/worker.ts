@@ -44,7 +44,7 @@ export function startMaintenance(options: MaintenanceOptions): Maintenance {
       expired += n;
       if (n < options.batch) break;
     }
-    const published = await ledger.relay.relayPending(options.outboxRelayAfterMs);
+    const published = await ledger.relay.sweep({ minAgeMs: options.outboxRelayAfterMs });
     ledger.metrics?.holdsExpired.inc(expired);
     ledger.metrics?.eventsRepublished.inc(published);
     if (expired > 0 || published > 0) logger.info('credits maintenance pass', { holds_expired: expired, events_republished: published });

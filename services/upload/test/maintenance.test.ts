@@ -11,6 +11,7 @@ import {
   WEBHOOK_EVENTS_QUEUE,
 } from '@tollgate/common';
 import { TEST_REDIS_URL } from '@tollgate/testkit';
+import { sql } from 'kysely';
 import type { Queue } from 'bullmq';
 import { startMaintenance, type Maintenance } from '../src/worker';
 import { auth, filesUnder, type Harness, pngBytes, startHarness, uploadFile } from './helpers';
@@ -148,6 +149,15 @@ describe('upload-maintenance sweep', () => {
     expect((await h.app.sweeper.run()).eventsRelayed).toBe(1);
     expect(await pending.execute()).toEqual([]);
     expect(publisher.events.some((e) => e.type === 'file.uploaded' && (e.data['file'] as { id: string }).id === id)).toBe(true);
+  });
+  it('moves events an old replica wrote to event_outbox during a rolling deploy, and relays them', async () => {
+    await sql`
+      insert into event_outbox (id, type, tenant_id, data, created_at)
+      values ('evt_file_deleted_legacyReplica0001', 'file.deleted', 'ten_legacy', '{"file_id":"file_legacyReplica0001"}', ${old})`.execute(h.db);
+    const report = await h.app.sweeper.run();
+    expect(report).toMatchObject({ legacyEventsMoved: 1, eventsRelayed: 1 });
+    expect((await sql<{ n: number }>`select count(*)::int as n from event_outbox`.execute(h.db)).rows[0]!.n).toBe(0);
+    expect(publisher.events.find((e) => e.id === 'evt_file_deleted_legacyReplica0001')).toMatchObject({ type: 'file.deleted', tenant_id: 'ten_legacy' });
   });
 });
 

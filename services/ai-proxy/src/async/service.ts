@@ -233,7 +233,7 @@ export class AsyncService {
         await touchJob(this.deps.db, row.id, now);
       }
     }
-    result.eventsRelayed = await this.outbox.relayPending(OUTBOX_RELAY_AFTER_MS);
+    result.eventsRelayed = await this.outbox.sweep({ minAgeMs: OUTBOX_RELAY_AFTER_MS });
     if (result.requeued.length || result.failed.length || result.eventsRelayed)
       this.deps.logger.warn('recovered stuck queued completions', {
         requeued: result.requeued,

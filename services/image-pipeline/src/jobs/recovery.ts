@@ -65,7 +65,7 @@ export async function recoverStuckImages(deps: PipelineDeps): Promise<RecoveryRe
     }
   }
   // Events younger than a few seconds belong to a request or job that is about to publish them.
-  result.eventsRelayed = await deps.outbox.relayPending(OUTBOX_RELAY_AFTER_MS);
+  result.eventsRelayed = await deps.outbox.sweep({ minAgeMs: OUTBOX_RELAY_AFTER_MS });
   if (result.requeued.length || result.failed.length || result.eventsRelayed)
     deps.logger.warn('recovered stuck images', { requeued: result.requeued, failed: result.failed, events_relayed: result.eventsRelayed });
   return result;

@@ -1,4 +1,5 @@
 import type { Clock, Logger, OutboxRelay } from '@tollgate/common';
+import { sql } from 'kysely';
 import type { Config } from '../config';
 import type { Db } from '../db';
 import * as quota from '../files/quota';
@@ -34,6 +35,8 @@ export interface SweepReport {
   orphanObjects: number;
   orphanTemporary: number;
   orphanStaged: number;
+  /** Events a previous release's replica wrote to its own `event_outbox`, moved to the outbox. */
+  legacyEventsMoved: number;
   eventsRelayed: number;
 }
 
@@ -53,10 +56,24 @@ export class Sweeper {
       orphanObjects: await this.removeOrphanObjects(),
       orphanTemporary: await this.deps.storage.removeStaleTemporary(this.graceCutoff()),
       orphanStaged: await this.removeOrphanStaged(),
-      eventsRelayed: await this.deps.outbox.relayPending(5_000),
+      legacyEventsMoved: await this.moveLegacyOutbox(),
+      eventsRelayed: await this.deps.outbox.sweep({ minAgeMs: 5_000 }),
     };
     if (Object.values(report).some((n) => n > 0)) this.deps.logger.info('upload maintenance sweep', { ...report });
     return report;
+  }
+
+  /**
+   * During a rolling deploy from the release before the common outbox, old replicas still record
+   * events in `event_outbox`: move them, in one statement, where the relay publishes them.
+   */
+  private async moveLegacyOutbox(): Promise<number> {
+    const moved = await sql`
+      with moved as (delete from event_outbox returning id, type, tenant_id, data, created_at)
+      insert into outbox_events (id, type, tenant_id, data, created_at)
+      select id, type, tenant_id, data, created_at from moved
+      on conflict (id) do nothing`.execute(this.deps.db);
+    return Number(moved.numAffectedRows ?? 0n);
   }
 
   private graceCutoff(): Date {
