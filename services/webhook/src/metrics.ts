@@ -74,12 +74,14 @@ export function createWebhookMetrics(metrics: Metrics, queues: Queue[], db?: Kys
  */
 function observeDeliveryBacklog(registers: client.Registry[], db: Kysely<any>): void {
   new client.Gauge({
-    name: 'webhook_delivery_backlog_oldest_seconds',
-    help: 'Age of the oldest delivery not yet succeeded or given up (pending or sending); 0: none',
+    name: 'webhook_delivery_overdue_seconds',
+    help: 'How long the most overdue unfinished delivery has been due (its next attempt time passed, not yet sent); 0: none',
     registers,
     async collect() {
       try {
-        const { rows } = await sql<{ s: number }>`select coalesce(extract(epoch from now() - min(created_at)), 0)::float8 as s from deliveries where status in ('pending', 'sending')`.execute(db);
+        // Due, not merely pending: a delivery waiting for its 6-hour retry is on schedule.
+        const { rows } = await sql<{ s: number }>`select coalesce(extract(epoch from now() - min(coalesce(next_attempt_at, created_at))), 0)::float8 as s
+          from deliveries where status in ('pending', 'sending') and coalesce(next_attempt_at, created_at) < now()`.execute(db);
         this.set(rows[0]?.s ?? 0);
       } catch {
         // no sample
