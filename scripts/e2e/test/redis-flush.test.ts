@@ -14,6 +14,9 @@ import { apiClient, checkMoney, drainAndCheckEvents, LOAD_MESH_ENV, makeImages, 
  * reconciles with no hold left, every event delivered, every accepted image job finished.
  */
 const LOAD_MS = Number(process.env['REDIS_FLUSH_LOAD_MS'] ?? 6_000);
+const SWEEP_ENV = { RECOVERY_INTERVAL_MS: '2000', ASYNC_RECOVERY_INTERVAL_MS: '2000', MAINTENANCE_INTERVAL_MS: '2000' };
+/** The repeating sweeps' queues: their job schedulers must come back after the flush. */
+const SCHEDULED_QUEUES = ['image-jobs', 'ai-completions', 'upload-maintenance'];
 
 describe('Redis flushed under load', () => {
   let mesh: Mesh;
@@ -23,7 +26,10 @@ describe('Redis flushed under load', () => {
   beforeAll(async () => {
     receiver = await startWebhookReceiver();
     fake = await startFakeOpenAi();
-    mesh = await startMesh({ env: { ...LOAD_MESH_ENV, ...faultMeshEnv(writeFaultRouting(fake.url)) } });
+    // Sweeps every 2 s, so their schedulers (kept only in Redis) are checked for within the test.
+    mesh = await startMesh({
+      env: { ...LOAD_MESH_ENV, ...faultMeshEnv(writeFaultRouting(fake.url)), ...SWEEP_ENV },
+    });
   }, 120_000);
   afterAll(async () => {
     await mesh?.stop();
@@ -62,6 +68,15 @@ describe('Redis flushed under load', () => {
     expect(Object.keys(kinds).filter((k) => ['webhook-deliveries', 'webhook-events', 'image-jobs', 'upload-maintenance', 'ai-completions'].includes(k)).length).toBeGreaterThan(0);
     const callsAtFlush = state.reportedCost;
     await new Promise((r) => setTimeout(r, LOAD_MS));
+    // The recovery sweeps' schedulers were in Redis too; each service re-installs its own.
+    const check = createRedis(mesh.env['REDIS_URL']!);
+    try {
+      const missing = async () => (await Promise.all(SCHEDULED_QUEUES.map(async (q) => ((await check.zcard(`${prefix}:${q}:repeat`)) > 0 ? undefined : q)))).filter(Boolean);
+      for (let i = 0; i < 50 && (await missing()).length > 0; i++) await new Promise((r) => setTimeout(r, 200));
+      expect(await missing()).toEqual([]);
+    } finally {
+      check.disconnect();
+    }
     expect(await timeToAllReady(mesh, 30_000)).toBeGreaterThanOrEqual(0);
     expect(await timeToTrafficOk(api, tenant, state, FAULT_MODEL, png, 30_000)).toBeGreaterThanOrEqual(0);
     stopping = true;

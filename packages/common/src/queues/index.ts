@@ -61,6 +61,35 @@ export function createQueue(name: string, options: QueueFactoryOptions): Queue {
   return queue;
 }
 
+/**
+ * Installs a repeating job (BullMQ job scheduler, deduplicated by id across replicas) and keeps
+ * it installed: a scheduler lives only in Redis, so a Redis that lost its data (restarted empty,
+ * flushed) would otherwise stop every recovery sweep until the next process start — exactly
+ * when the sweeps are needed to re-queue the lost jobs. Checked every min(every, 60 s).
+ */
+export async function keepJobScheduler(
+  queue: Queue,
+  id: string,
+  everyMs: number,
+  template: { name: string; data?: Record<string, unknown>; opts?: JobsOptions },
+  logger?: Logger,
+): Promise<void> {
+  const install = () => queue.upsertJobScheduler(id, { every: everyMs }, { name: template.name, data: template.data ?? {}, opts: template.opts ?? {} });
+  await install();
+  const timer = setInterval(() => {
+    if ((queue as unknown as { closing?: unknown }).closing) return clearInterval(timer);
+    queue
+      .getJobScheduler(id)
+      .then(async (existing) => {
+        if (existing) return;
+        await install();
+        logger?.warn('job scheduler re-installed (Redis had lost it)', { queue: queue.name, scheduler: id });
+      })
+      .catch(() => undefined); // Redis down: try again next time
+  }, Math.min(everyMs, 60_000));
+  timer.unref();
+}
+
 const JOB_STATES = ['waiting', 'active', 'delayed', 'prioritized', 'waiting-children', 'completed', 'failed'] as const;
 
 /**
