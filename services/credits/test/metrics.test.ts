@@ -1,6 +1,6 @@
 import { createMetrics } from '@tollgate/common';
 import { silentLogger } from '@tollgate/testkit';
-import { observeLedgerBacklogs } from '../src/metrics';
+import { creditsMetrics, observeLedgerBacklogs } from '../src/metrics';
 import { startMaintenance } from '../src/worker';
 import { call, type CreditsHarness, newTenant, service, startCredits, topUp } from './helpers';
 
@@ -94,7 +94,7 @@ describe('credits metrics', () => {
 
   it('the maintenance loop reconciles on its first pass when given an interval', async () => {
     const metrics = createMetrics('credits', { collectDefault: false });
-    const ledger = { ...h.ledger, metrics: (await import('../src/metrics')).creditsMetrics(metrics) };
+    const ledger = { ...h.ledger, metrics: creditsMetrics(metrics) };
     const maintenance = startMaintenance({ ledger, logger: silentLogger(), intervalMs: 1_000_000, batch: 10, outboxRelayAfterMs: 1_000, reconcileEveryMs: 60_000 });
     try {
       await maintenance.runOnce();
