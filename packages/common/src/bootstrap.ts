@@ -5,7 +5,8 @@ import type { Service } from './http/create-service';
 import { Readiness } from './http/readiness';
 import { type Closer, type ServerOptions, startServer } from './http/server';
 import { createLogger, type Logger } from './logger';
-import { createMetrics, type Metrics } from './metrics';
+import { createMetrics, type Metrics, observeRedis } from './metrics';
+import { observeQueues } from './queues';
 import { createRedis, pingRedis, type Redis } from './redis';
 
 export type ProcessRole = 'all' | 'api' | 'worker';
@@ -83,9 +84,17 @@ export async function runService<C extends ServiceConfig>(options: RunServiceOpt
   const role = options.role ?? roleFromArgv();
   const logger = createLogger({ service: role === 'worker' ? `${name}-worker` : name, level: config.LOG_LEVEL, pretty: config.LOG_PRETTY });
   const metrics = createMetrics(name);
-  const db = createDb<any>({ connectionString: config.DATABASE_URL, schema: config.DB_SCHEMA, poolMax: config.DATABASE_POOL_MAX, applicationName: name });
+  const db = createDb<any>({
+    connectionString: config.DATABASE_URL,
+    schema: config.DB_SCHEMA,
+    poolMax: config.DATABASE_POOL_MAX,
+    applicationName: name,
+    observe: { registry: metrics.registry, logger, slowQueryMs: config.DB_SLOW_QUERY_MS, leakWarnMs: config.DB_LEAK_WARN_MS },
+  });
   const redis = createRedis(config.REDIS_URL, 'request');
   const queueRedis = createRedis(config.REDIS_URL, 'queue');
+  observeRedis(metrics, { request: redis, queue: queueRedis });
+  observeQueues(metrics);
   // Errors are reported by readiness checks and by the operations that hit them.
   redis.on('error', () => undefined);
   queueRedis.on('error', () => undefined);

@@ -133,6 +133,10 @@ export const baseConfigSchema = z.object({
   ACCESS_LOG: envBoolean(true),
   DATABASE_URL: envConnectionUrl('postgres://localhost:5432/tollgate'),
   DATABASE_POOL_MAX: envInt(10, { min: 1, max: 200 }),
+  /** A statement slower than this is logged as `slow query` with its fingerprint (no parameters); 0: off. */
+  DB_SLOW_QUERY_MS: envInt(200, { min: 0 }),
+  /** A pooled client held longer than this is logged with the stack that checked it out; 0: off. */
+  DB_LEAK_WARN_MS: envInt(10_000, { min: 0 }),
   REDIS_URL: envConnectionUrl('redis://localhost:6379'),
   /** Prefix for every Redis key and BullMQ queue of this deployment. */
   REDIS_PREFIX: z.string().regex(/^[A-Za-z0-9:_-]*$/).default('tg'),

@@ -60,6 +60,23 @@ export function metricsMiddleware(metrics: Metrics) {
 }
 
 /**
+ * `redis_up{connection}`: 1 while the connection is ready. Read from the client's state at
+ * scrape time; the request connection failing means rate limits run failed open or closed and
+ * idempotency records are not written, the queue connection failing means jobs wait.
+ */
+export function observeRedis(metrics: Metrics, connections: Record<string, { status: string }>): void {
+  new client.Gauge({
+    name: 'redis_up',
+    help: 'Whether this process is connected to Redis (1) or not (0), by connection (request, queue)',
+    labelNames: ['connection'] as const,
+    registers: [metrics.registry],
+    collect() {
+      for (const [connection, redis] of Object.entries(connections)) this.set({ connection }, redis.status === 'ready' ? 1 : 0);
+    },
+  });
+}
+
+/**
  * prom-client itself, for services' own counters and histograms: with pnpm's strict layout a
  * service can only import what it depends on, and one copy of the library must own the registry.
  */

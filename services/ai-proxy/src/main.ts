@@ -53,7 +53,7 @@ void runService({
             retentionDays: config.ASYNC_JOB_RETENTION_DAYS,
           });
     // Not awaited: with Redis down at start the queue connection waits for it; the scheduler lands then.
-    void scheduleAsyncRecovery(queue, config.ASYNC_RECOVERY_INTERVAL_MS).catch((err: unknown) =>
+    void scheduleAsyncRecovery(queue, config.ASYNC_RECOVERY_INTERVAL_MS, deps.logger).catch((err: unknown) =>
       deps.logger.error('could not schedule the queued-completion recovery sweep', { err }),
     );
     deps.logger.info('routing loaded', { models: [...routing.models.keys()], source: config.ROUTING_CONFIG_PATH ?? 'built-in' });

@@ -1,4 +1,4 @@
-import { createWorker, handler, type Logger } from '@tollgate/common';
+import { createWorker, handler, keepJobScheduler, type Logger } from '@tollgate/common';
 import type { ConnectionOptions, Queue, Worker } from 'bullmq';
 import { AI_COMPLETIONS_QUEUE, recoverAsyncJobsJob, RECOVERY_SCHEDULER_ID, runCompletionJob } from './async/jobs';
 import type { AsyncService } from './async/service';
@@ -36,14 +36,10 @@ export function createCompletionsWorker(options: {
 }
 
 /** Installs (or updates) the one repeating recovery job; every replica may call it. */
-export async function scheduleAsyncRecovery(queue: Queue, intervalMs: number): Promise<void> {
+export async function scheduleAsyncRecovery(queue: Queue, intervalMs: number, logger?: Logger): Promise<void> {
   if (intervalMs === 0) {
     await queue.removeJobScheduler(RECOVERY_SCHEDULER_ID);
     return;
   }
-  await queue.upsertJobScheduler(
-    RECOVERY_SCHEDULER_ID,
-    { every: intervalMs },
-    { name: recoverAsyncJobsJob.name, data: {}, opts: recoverAsyncJobsJob.options ?? {} },
-  );
+  await keepJobScheduler(queue, RECOVERY_SCHEDULER_ID, intervalMs, { name: recoverAsyncJobsJob.name, opts: recoverAsyncJobsJob.options ?? {} }, logger);
 }

@@ -13,6 +13,8 @@ export const configSchema = baseConfigSchema
     HOLD_MAX_TTL_S: envInt(86_400, { min: 1, max: 7 * 86_400 }),
     /** How often the maintenance loop expires holds and re-publishes stuck events. */
     MAINTENANCE_INTERVAL_MS: envInt(1_000, { min: 10, max: 3_600_000 }),
+    /** How often the maintenance loop reconciles the whole ledger (alerts read the result); 0: never. */
+    RECONCILE_INTERVAL_MS: envInt(900_000, { min: 0 }),
     /** Holds expired per database transaction. */
     HOLD_SWEEP_BATCH: envInt(200, { min: 1, max: 10_000 }),
     /** Run the maintenance loop in the API process (role `all`); `--role=worker` always runs it. */

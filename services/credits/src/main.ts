@@ -4,6 +4,7 @@ import { createApp } from './app';
 import { loadConfig } from './config';
 import { buildLedger } from './ledger/deps';
 import { migrations } from './migrations';
+import { observeLedgerBacklogs } from './metrics';
 import { startMaintenance } from './worker';
 
 void runService({
@@ -15,6 +16,7 @@ void runService({
     const { config, logger } = deps;
     const events = createEventPublisher({ connection: deps.queueRedis, prefix: config.REDIS_PREFIX });
     const ledger = buildLedger({ config, db: deps.db, logger, events, metrics: deps.metrics });
+    observeLedgerBacklogs(deps.metrics, ledger.db);
     // `--role=worker` serves only health, readiness and metrics; `all` and `api` serve the API.
     const service =
       deps.role === 'worker'
@@ -28,6 +30,7 @@ void runService({
         intervalMs: config.MAINTENANCE_INTERVAL_MS,
         batch: config.HOLD_SWEEP_BATCH,
         outboxRelayAfterMs: config.OUTBOX_RELAY_AFTER_MS,
+        reconcileEveryMs: config.RECONCILE_INTERVAL_MS,
       });
       closers.push({ name: 'credits-maintenance', close: () => maintenance.stop() });
     }

@@ -1,4 +1,6 @@
 import { AppError, type Metrics, promClient as client } from '@tollgate/common';
+import { type Kysely, sql } from 'kysely';
+import type { Database } from './db/schema';
 
 export type LedgerOperation = 'hold' | 'capture' | 'release' | 'charge' | 'top_up';
 
@@ -102,4 +104,57 @@ export async function tracked<T extends { replayed: boolean; result: unknown }>(
     metrics.operations.inc({ operation, outcome: (err instanceof AppError && OUTCOME_BY_CODE[err.code]) || 'error' });
     throw err;
   }
+}
+
+/**
+ * Backlogs read from the ledger at scrape time (both queries use partial indexes): holds past
+ * their TTL the maintenance loop has not released yet, and committed events not yet published.
+ * Every replica reports the same numbers; alerts take the max.
+ */
+export function observeLedgerBacklogs(metrics: Metrics, db: Kysely<Database>): void {
+  const registers = [metrics.registry];
+  const read = async <T>(query: () => Promise<T>): Promise<T | undefined> => {
+    try {
+      return await query();
+    } catch {
+      return undefined; // database down: no sample (db_pool_* and readiness say why)
+    }
+  };
+  new client.Gauge({
+    name: 'credits_holds_overdue',
+    help: 'Holds past expires_at still held (not yet released by the maintenance loop)',
+    registers,
+    async collect() {
+      const row = await read(() =>
+        sql<{ n: number }>`select count(*)::int as n from holds where status = 'held' and expires_at < now()`.execute(db).then((r) => r.rows[0]),
+      );
+      if (row) this.set(row.n);
+    },
+  });
+  new client.Gauge({
+    name: 'credits_holds_overdue_oldest_seconds',
+    help: 'How long past its expiry the oldest still-held hold is (0: none overdue)',
+    registers,
+    async collect() {
+      const row = await read(() =>
+        sql<{ s: number }>`select coalesce(extract(epoch from now() - min(expires_at)), 0)::float8 as s from holds where status = 'held' and expires_at < now()`
+          .execute(db)
+          .then((r) => r.rows[0]),
+      );
+      if (row) this.set(row.s);
+    },
+  });
+  new client.Gauge({
+    name: 'credits_outbox_oldest_unpublished_seconds',
+    help: 'Age of the oldest committed ledger event not yet published to the event queue (0: none)',
+    registers,
+    async collect() {
+      const row = await read(() =>
+        sql<{ s: number }>`select coalesce(extract(epoch from now() - min(created_at)), 0)::float8 as s from outbox_events where published_at is null`
+          .execute(db)
+          .then((r) => r.rows[0]),
+      );
+      if (row) this.set(row.s);
+    },
+  });
 }

@@ -1,5 +1,6 @@
 import type { Logger } from '@tollgate/common';
 import { expireDueHolds } from './holds/service';
+import { reconcile } from './reconcile/service';
 import type { LedgerDeps } from './ledger/deps';
 
 export interface MaintenanceOptions {
@@ -10,6 +11,8 @@ export interface MaintenanceOptions {
   batch: number;
   /** Outbox events older than this are re-published. */
   outboxRelayAfterMs: number;
+  /** How often the loop reconciles the ledger (credits_reconcile_ok / _last_run); 0: never. */
+  reconcileEveryMs?: number;
 }
 
 export interface MaintenancePass {
@@ -35,6 +38,17 @@ export function startMaintenance(options: MaintenanceOptions): Maintenance {
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
   let running: Promise<MaintenancePass> | undefined;
+  let lastReconcile = 0;
+
+  // The reconciliation alert needs a recent result: first pass at start, then every interval.
+  const reconcileIfDue = async (): Promise<void> => {
+    const every = options.reconcileEveryMs ?? 0;
+    if (every <= 0 || Date.now() - lastReconcile < every || stopped) return;
+    lastReconcile = Date.now();
+    const report = await reconcile(ledger.db, ledger.clock.now());
+    ledger.metrics?.reconciled(report.ok);
+    if (!report.ok) logger.error('ledger does not reconcile', { mismatch: report.mismatch, counts: report.counts });
+  };
 
   const pass = async (): Promise<MaintenancePass> => {
     let expired = 0;
@@ -48,6 +62,7 @@ export function startMaintenance(options: MaintenanceOptions): Maintenance {
     ledger.metrics?.holdsExpired.inc(expired);
     ledger.metrics?.eventsRepublished.inc(published);
     if (expired > 0 || published > 0) logger.info('credits maintenance pass', { holds_expired: expired, events_republished: published });
+    await reconcileIfDue();
     return { expired, published };
   };
 

@@ -1,4 +1,6 @@
+import { createMetrics } from '@tollgate/common';
 import { silentLogger } from '@tollgate/testkit';
+import { creditsMetrics, observeLedgerBacklogs } from '../src/metrics';
 import { startMaintenance } from '../src/worker';
 import { call, type CreditsHarness, newTenant, service, startCredits, topUp } from './helpers';
 
@@ -88,5 +90,43 @@ describe('credits metrics', () => {
     expect(metric(text, 'credits_holds_expired_total')).toBeGreaterThanOrEqual(1);
     expect(metric(text, 'credits_reconcile_ok')).toBe(1);
     expect(metric(text, 'credits_reconcile_last_run_timestamp_seconds')).toBeGreaterThan(Date.now() / 1000 - 60);
+  });
+
+  it('the maintenance loop reconciles on its first pass when given an interval', async () => {
+    const metrics = createMetrics('credits', { collectDefault: false });
+    const ledger = { ...h.ledger, metrics: creditsMetrics(metrics) };
+    const maintenance = startMaintenance({ ledger, logger: silentLogger(), intervalMs: 1_000_000, batch: 10, outboxRelayAfterMs: 1_000, reconcileEveryMs: 60_000 });
+    try {
+      await maintenance.runOnce();
+    } finally {
+      await maintenance.stop();
+    }
+    // The loop's own first pass (started at once) runs the reconciliation; runOnce above may
+    // have found it already under way, so wait for its result.
+    let text = await metrics.registry.metrics();
+    for (let i = 0; i < 100 && !text.includes('credits_reconcile_ok'); i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      text = await metrics.registry.metrics();
+    }
+    expect(metric(text, 'credits_reconcile_ok')).toBe(1);
+    expect(metric(text, 'credits_reconcile_last_run_timestamp_seconds')).toBeGreaterThan(Date.now() / 1000 - 60);
+  });
+
+  it('reports holds past their expiry and how overdue the oldest is, read from the ledger', async () => {
+    const metrics = createMetrics('credits', { collectDefault: false });
+    observeLedgerBacklogs(metrics, h.ledger.db);
+    const before = metric(await metrics.registry.metrics(), 'credits_holds_overdue');
+    const t = newTenant();
+    await topUp(h.url, t, 1_000);
+    h.clock.offsetMs = -120_000; // the hold expired (ttl 1 s) two minutes ago by the database's clock
+    try {
+      expect((await call(h.url, 'POST', '/internal/v1/holds', service(), { tenant_id: t, amount: 100, idempotency_key: 'm-overdue', ttl_s: 1 })).status).toBe(201);
+    } finally {
+      h.clock.offsetMs = 0;
+    }
+    const text = await metrics.registry.metrics();
+    expect(metric(text, 'credits_holds_overdue')).toBe(before + 1);
+    expect(metric(text, 'credits_holds_overdue_oldest_seconds')).toBeGreaterThan(100);
+    expect(text).toMatch(/^credits_outbox_oldest_unpublished_seconds\{service="credits"\} [\d.]+$/m);
   });
 });

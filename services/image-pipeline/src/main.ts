@@ -29,7 +29,7 @@ void runService({
       deps.readiness.register('image-worker', async () => {
         if (!worker.isRunning()) throw new Error('worker is not running');
       });
-      await scheduleRecovery(pipeline.queue, deps.config);
+      await scheduleRecovery(pipeline.queue, deps.config, deps.logger);
     }
     const service = createApp({ ...pipeline, metrics: deps.metrics, readiness: deps.readiness }, { serveApi: deps.role !== 'worker' });
     return {

@@ -5,6 +5,7 @@ import { loadConfig, serverTimeouts } from './config';
 import { migrations } from './migrations';
 import { openapiDocument } from './openapi';
 import { createStorage } from './storage';
+import { observedStorage } from './storage/observed';
 import { TusStaging } from './tus/staging';
 import { startMaintenance } from './worker';
 
@@ -15,7 +16,7 @@ void runService({
   tracing,
   build: async (deps) => {
     const { config, role, logger } = deps;
-    const storage = await createStorage(config);
+    const storage = observedStorage(await createStorage(config), deps.metrics);
     const staging = await new TusStaging(config.DATA_DIR).init();
     const publisher = createEventPublisher({ connection: deps.queueRedis, prefix: config.REDIS_PREFIX });
     const appDeps = { ...deps, storage, staging, publisher };

@@ -1,5 +1,5 @@
 import type { ConnectionOptions, Queue, Worker } from 'bullmq';
-import { type Closer, createQueue, createWorker, handler, type Logger } from '@tollgate/common';
+import { type Closer, createQueue, createWorker, handler, keepJobScheduler, type Logger } from '@tollgate/common';
 import { MAINTENANCE_QUEUE, SWEEP_SCHEDULER_ID, sweepJob } from './maintenance/jobs';
 import type { Sweeper } from './maintenance/sweeper';
 
@@ -23,11 +23,7 @@ export interface Maintenance {
  */
 export async function startMaintenance(options: MaintenanceOptions): Promise<Maintenance> {
   const queue = createQueue(MAINTENANCE_QUEUE, { connection: options.connection, prefix: options.prefix });
-  await queue.upsertJobScheduler(
-    SWEEP_SCHEDULER_ID,
-    { every: options.intervalMs },
-    { name: sweepJob.name, data: {}, opts: sweepJob.options ?? {} },
-  );
+  await keepJobScheduler(queue, SWEEP_SCHEDULER_ID, options.intervalMs, { name: sweepJob.name, opts: sweepJob.options ?? {} }, options.logger);
   const worker = createWorker(MAINTENANCE_QUEUE, [handler(sweepJob, () => options.sweeper.run())], {
     connection: options.connection,
     prefix: options.prefix,

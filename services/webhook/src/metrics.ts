@@ -1,5 +1,6 @@
 import type { Queue } from 'bullmq';
 import { type Metrics, promClient as client } from '@tollgate/common';
+import { type Kysely, sql } from 'kysely';
 
 export interface WebhookMetrics {
   attempts: client.Counter<'outcome' | 'error_class'>;
@@ -11,8 +12,9 @@ export interface WebhookMetrics {
 }
 
 /** Registered on the service's registry; queue depth is read from Redis at scrape time. */
-export function createWebhookMetrics(metrics: Metrics, queues: Queue[]): WebhookMetrics {
+export function createWebhookMetrics(metrics: Metrics, queues: Queue[], db?: Kysely<any>): WebhookMetrics {
   const registers = [metrics.registry];
+  if (db) observeDeliveryBacklog(registers, db);
   new client.Gauge({
     name: 'webhook_queue_jobs',
     help: 'Jobs in the webhook queues by state',
@@ -63,4 +65,42 @@ export function createWebhookMetrics(metrics: Metrics, queues: Queue[]): Webhook
       registers,
     }),
   };
+}
+
+/**
+ * Read from the database at scrape time (every replica reports the same; alerts take the max):
+ * how old the oldest unfinished delivery is, and how many endpoints are disabled, by reason.
+ * The database being down leaves the series out (db_pool_* and readiness say why).
+ */
+function observeDeliveryBacklog(registers: client.Registry[], db: Kysely<any>): void {
+  new client.Gauge({
+    name: 'webhook_delivery_overdue_seconds',
+    help: 'How long the most overdue unfinished delivery has been due (its next attempt time passed, not yet sent); 0: none',
+    registers,
+    async collect() {
+      try {
+        // Due, not merely pending: a delivery waiting for its 6-hour retry is on schedule.
+        const { rows } = await sql<{ s: number }>`select coalesce(extract(epoch from now() - min(coalesce(next_attempt_at, created_at))), 0)::float8 as s
+          from deliveries where status in ('pending', 'sending') and coalesce(next_attempt_at, created_at) < now()`.execute(db);
+        this.set(rows[0]?.s ?? 0);
+      } catch {
+        // no sample
+      }
+    },
+  });
+  new client.Gauge({
+    name: 'webhook_endpoints_disabled',
+    help: 'Endpoints currently disabled, by reason (failing, gone, manual)',
+    labelNames: ['reason'] as const,
+    registers,
+    async collect() {
+      try {
+        const { rows } = await sql<{ reason: string; n: number }>`select disabled_reason as reason, count(*)::int as n from endpoints where not enabled group by disabled_reason`.execute(db);
+        this.reset();
+        for (const reason of ['failing', 'gone', 'manual']) this.set({ reason }, rows.find((r) => r.reason === reason)?.n ?? 0);
+      } catch {
+        // no sample
+      }
+    },
+  });
 }

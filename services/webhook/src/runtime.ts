@@ -58,7 +58,7 @@ export function createRuntime(deps: RuntimeDeps): WebhookRuntime {
     queueRedis: deps.queueRedis,
     deliveryQueue,
     eventQueue,
-    metrics: createWebhookMetrics(deps.metrics, [eventQueue, deliveryQueue]),
+    metrics: createWebhookMetrics(deps.metrics, [eventQueue, deliveryQueue], deps.db),
     secretBox: createSecretBox(config.WEBHOOK_SECRETS_KEY),
     retryPolicy: {
       schedule: config.WEBHOOK_RETRY_SCHEDULE,

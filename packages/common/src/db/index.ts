@@ -2,6 +2,9 @@ import { Kysely, PostgresDialect, sql } from 'kysely';
 import { type Migration, Migrator } from 'kysely/migration';
 import pg from 'pg';
 import type { Logger } from '../logger';
+import { observePool, type PoolObservation } from './observe';
+
+export { observePool, queryFingerprint, type PoolObservation } from './observe';
 
 // BIGINT (int8) columns hold micro-credits, byte counts and count(*). They are read as JS
 // numbers, which is exact up to 2^53 (9e9 credits); beyond that we refuse rather than round.
@@ -26,6 +29,8 @@ export interface DbOptions {
   /** Per-statement guard so a stuck query can't hold a pooled connection forever. */
   statementTimeoutMs?: number;
   applicationName?: string;
+  /** Pool gauges, acquire histogram, slow-query log and leak warnings on this registry. */
+  observe?: PoolObservation;
 }
 
 /**
@@ -57,6 +62,7 @@ export function createPool(options: DbOptions): pg.Pool {
   pool.on('connect', (client) => {
     client.on('error', () => undefined);
   });
+  if (options.observe) observePool(pool, options.observe);
   return pool;
 }
 

@@ -1,6 +1,7 @@
 import { SpanKind, trace } from '@opentelemetry/api';
 import { type ConnectionOptions, type Job, type JobsOptions, Queue, UnrecoverableError, Worker, type WorkerOptions } from 'bullmq';
 import { randomUUID } from 'node:crypto';
+import client from 'prom-client';
 import { z } from 'zod';
 import { currentContext, runWithContext, tracingSdkActive } from '../context';
 import { traceIdsUnder } from '../trace-context';
@@ -42,8 +43,90 @@ export interface QueueFactoryOptions {
   prefix: string;
 }
 
+/**
+ * Every queue this process opened (until it is closed), for `bullmq_job_count`. One service runs
+ * per process, so the process's queues are the service's; tests that build several apps in one
+ * process read only the registry they scrape, and a closed queue leaves the set.
+ */
+const openQueues = new Set<Queue>();
+
 export function createQueue(name: string, options: QueueFactoryOptions): Queue {
-  return new Queue(name, { connection: options.connection, prefix: options.prefix, defaultJobOptions: DEFAULT_JOB_OPTIONS });
+  const queue = new Queue(name, { connection: options.connection, prefix: options.prefix, defaultJobOptions: DEFAULT_JOB_OPTIONS });
+  openQueues.add(queue);
+  const close = queue.close.bind(queue);
+  queue.close = () => {
+    openQueues.delete(queue);
+    return close();
+  };
+  return queue;
+}
+
+/**
+ * Installs a repeating job (BullMQ job scheduler, deduplicated by id across replicas) and keeps
+ * it installed: a scheduler lives only in Redis, so a Redis that lost its data (restarted empty,
+ * flushed) would otherwise stop every recovery sweep until the next process start — exactly
+ * when the sweeps are needed to re-queue the lost jobs. Checked every min(every, 60 s).
+ */
+export async function keepJobScheduler(
+  queue: Queue,
+  id: string,
+  everyMs: number,
+  template: { name: string; data?: Record<string, unknown>; opts?: JobsOptions },
+  logger?: Logger,
+): Promise<void> {
+  const install = () => queue.upsertJobScheduler(id, { every: everyMs }, { name: template.name, data: template.data ?? {}, opts: template.opts ?? {} });
+  await install();
+  const timer = setInterval(() => {
+    if ((queue as unknown as { closing?: unknown }).closing) return clearInterval(timer);
+    queue
+      .getJobScheduler(id)
+      .then(async (existing) => {
+        if (existing) return;
+        await install();
+        logger?.warn('job scheduler re-installed (Redis had lost it)', { queue: queue.name, scheduler: id });
+      })
+      .catch(() => undefined); // Redis down: try again next time
+  }, Math.min(everyMs, 60_000));
+  timer.unref();
+}
+
+const JOB_STATES = ['waiting', 'active', 'delayed', 'prioritized', 'waiting-children', 'completed', 'failed'] as const;
+
+/**
+ * `bullmq_job_count{queue,state}` — the series BullMQ's own `exportPrometheusMetrics` writes,
+ * read from Redis at scrape time for every queue of this process. Redis down: the series are
+ * left out rather than failing the whole scrape (`redis_up` says why).
+ */
+export function observeQueues(metrics: { registry: client.Registry }, queues: () => Iterable<Queue> = () => openQueues): void {
+  new client.Gauge({
+    name: 'bullmq_job_count',
+    help: 'Jobs in each BullMQ queue of this service, by state',
+    labelNames: ['queue', 'state'] as const,
+    registers: [metrics.registry],
+    async collect() {
+      this.reset();
+      await Promise.all(
+        [...queues()].map(async (queue) => {
+          try {
+            const counts = await withTimeout(queue.getJobCounts(...JOB_STATES), 2_000);
+            for (const [state, n] of Object.entries(counts)) this.set({ queue: queue.name, state }, n);
+          } catch {
+            // Redis unreachable or slow: no series for this queue in this scrape.
+          }
+        }),
+      );
+    },
+  });
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    promise,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error('timed out')), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
 }
 
 /** Adds a validated job, stamped with the current request id and trace context. */

@@ -1,4 +1,4 @@
-import { enqueue } from '@tollgate/common';
+import { enqueue, keepJobScheduler, type Logger } from '@tollgate/common';
 import type { Queue } from 'bullmq';
 import { sql } from 'kysely';
 import type { Config } from '../config';
@@ -72,14 +72,10 @@ export async function recoverStuckImages(deps: PipelineDeps): Promise<RecoveryRe
 }
 
 /** Installs (or updates) the one repeating `recover` job; every replica may call it. */
-export async function scheduleRecovery(queue: Queue, config: Config): Promise<void> {
+export async function scheduleRecovery(queue: Queue, config: Config, logger?: Logger): Promise<void> {
   if (config.RECOVERY_INTERVAL_MS === 0) {
     await queue.removeJobScheduler('recover-stuck-images');
     return;
   }
-  await queue.upsertJobScheduler(
-    'recover-stuck-images',
-    { every: config.RECOVERY_INTERVAL_MS },
-    { name: recoverImagesJob.name, data: {}, opts: recoverImagesJob.options ?? {} },
-  );
+  await keepJobScheduler(queue, 'recover-stuck-images', config.RECOVERY_INTERVAL_MS, { name: recoverImagesJob.name, opts: recoverImagesJob.options ?? {} }, logger);
 }
