@@ -21,6 +21,7 @@ describe('credits metrics', () => {
   });
   afterAll(async () => {
     await h?.close();
+    await h?.env.cleanup(); // its pool and Redis connection: left open, jest never exits
   });
 
   it('counts operations by outcome and the micro-credits each moved, replays and refusals included', async () => {
