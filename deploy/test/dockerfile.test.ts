@@ -6,12 +6,11 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, chmodSync, mkdirSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { sql } from 'kysely';
 import { parseConfig } from '@tollgate/common';
-import { createTestEnv, type TestEnv } from '@tollgate/testkit';
+import { createTestEnv, freePort, type TestEnv } from '@tollgate/testkit';
 import { copyContext, dockerignoreMatcher, parseDockerfile } from './helpers/dockerfile';
 import { type SimulatedStage, simulateDockerBuild } from './helpers/docker-sim';
 import { REPO, SERVICES } from './helpers/repo';
@@ -169,17 +168,6 @@ describe('prune stage for every service', () => {
 // ---------------------------------------------------------------------------------------------
 
 const SERVICE = process.env['DEPLOY_TEST_SERVICE'] ?? 'credits';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-    server.once('error', reject);
-  });
-}
 
 /** PATH with the pinned pnpm (a shim through npx when the one installed differs) and turbo. */
 function toolPath(workDir: string): string {

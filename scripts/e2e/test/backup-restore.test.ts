@@ -1,11 +1,10 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { createRedis, deleteByPrefix, ensureDatabase, withDefaultUser } from '@tollgate/common';
-import { identityHeaders, serviceHeaders, TEST_DATABASE_URL, TEST_INTERNAL_SECRET, TEST_REDIS_URL } from '@tollgate/testkit';
+import { freePort, identityHeaders, serviceHeaders, TEST_DATABASE_URL, TEST_INTERNAL_SECRET, TEST_REDIS_URL } from '@tollgate/testkit';
 
 /**
  * The restore drill (docs/operations.md#backups-and-restore): fill a ledger through the credits
@@ -28,17 +27,6 @@ const urlFor = (db: string) => {
 const prefix = `drill:${suffix}`;
 const work = mkdtempSync(path.join(os.tmpdir(), 'tollgate-drill-'));
 const children: ChildProcess[] = [];
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-    server.once('error', reject);
-  });
-}
 
 async function startCredits(databaseUrl: string): Promise<{ url: string; child: ChildProcess }> {
   const port = await freePort();
