@@ -134,6 +134,7 @@ async function main() {
   console.log(`
 Tollgate is ready.
   Gateway:      ${gateway}   (API docs: ${gateway}/docs)
+  Console:      ${gateway}/console/   (sign in with the admin token, or a tenant's API key)
   Node:         ${process.version}
   Admin token:  ${admin.source === 'created' ? admin.value : admin.source === 'env' ? '(from ADMIN_TOKEN)' : '(in .data/admin-token)'}
   Try it (a tenant, an API key, some credits, a chat completion on the built-in mock model):
@@ -143,6 +144,7 @@ Tollgate is ready.
     curl -s -X POST $GW/v1/admin/tenants/$TENANT/credits -H "Authorization: Bearer $ADMIN" ${json} -d '{"amount":10000000,"reason":"trial"}'
     curl -s $GW/v1/chat/completions -H "Authorization: Bearer $KEY" ${json} -d '{"model":"mock-1","messages":[{"role":"user","content":"Hello"}]}'
     curl -s $GW/v1/credits/balance -H "Authorization: Bearer $KEY"
+    curl -s "$GW/v1/usage?group_by=model" -H "Authorization: Bearer $KEY"
 Press Ctrl-C to stop.
 `);
 }
