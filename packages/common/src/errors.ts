@@ -6,6 +6,8 @@ export const ERROR_STATUS = {
   VALIDATION_FAILED: 400,
   UNAUTHENTICATED: 401,
   INSUFFICIENT_CREDITS: 402,
+  /** A key over its budget for the period (details.resets_at). */
+  BUDGET_EXCEEDED: 402,
   FORBIDDEN: 403,
   NOT_FOUND: 404,
   METHOD_NOT_ALLOWED: 405,
@@ -147,6 +149,7 @@ const OPENAI_TYPES: Record<ErrorCode, string> = {
   VALIDATION_FAILED: 'invalid_request_error',
   UNAUTHENTICATED: 'authentication_error',
   INSUFFICIENT_CREDITS: 'insufficient_quota',
+  BUDGET_EXCEEDED: 'insufficient_quota',
   FORBIDDEN: 'permission_error',
   NOT_FOUND: 'not_found_error',
   METHOD_NOT_ALLOWED: 'invalid_request_error',

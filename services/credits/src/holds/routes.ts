@@ -27,6 +27,11 @@ export function holdRoutes(deps: LedgerDeps): Router {
       .max(deps.settings.holdMaxTtlS, { error: `must be at most ${deps.settings.holdMaxTtlS}` })
       .optional(),
     description: descriptionSchema.optional(),
+    /** The calling key's budget (issue 17): reserved by this hold, never overshot. */
+    budget: z
+      .object({ key_id: z.string().min(1).max(128), amount: positiveAmount, period: z.enum(['day', 'week', 'month']) })
+      .strict()
+      .optional(),
   });
   const captureBody = z.object({ amount: nonNegativeAmount });
 
@@ -48,6 +53,7 @@ export function holdRoutes(deps: LedgerDeps): Router {
             amount: body.amount,
             idempotencyKey: body.idempotency_key,
             ttlS: body.ttl_s,
+            budget: body.budget ? { keyId: body.budget.key_id, amount: body.budget.amount, period: body.budget.period } : undefined,
             description: body.description,
           }),
       ),

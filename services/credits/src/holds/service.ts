@@ -1,4 +1,5 @@
 import { AppError, conflict, notFound, type OutboxEvent } from '@tollgate/common';
+import { sql } from 'kysely';
 import { rearmIfRecovered } from '../accounts/low-balance';
 import { settleHeld } from '../accounts/repository';
 import type { Db, Hold } from '../db/schema';
@@ -17,6 +18,28 @@ export interface HoldInput {
   idempotencyKey: string;
   ttlS?: number | undefined;
   description?: string | undefined;
+  /** The calling key's budget, reserved by the same hold (issue 17). */
+  budget?: KeyBudget | undefined;
+}
+
+export interface KeyBudget {
+  keyId: string;
+  /** Micro-credits per period. */
+  amount: number;
+  period: 'day' | 'week' | 'month';
+}
+
+/** The budget period `now` falls in (UTC): its start, and when the next one begins. Weeks start on Monday. */
+export function budgetPeriod(period: KeyBudget['period'], now: Date): { start: Date; resetsAt: Date } {
+  const y = now.getUTCFullYear();
+  const m = now.getUTCMonth();
+  const d = now.getUTCDate();
+  if (period === 'month') return { start: new Date(Date.UTC(y, m, 1)), resetsAt: new Date(Date.UTC(y, m + 1, 1)) };
+  if (period === 'week') {
+    const sinceMonday = (now.getUTCDay() + 6) % 7;
+    return { start: new Date(Date.UTC(y, m, d - sinceMonday)), resetsAt: new Date(Date.UTC(y, m, d - sinceMonday + 7)) };
+  }
+  return { start: new Date(Date.UTC(y, m, d)), resetsAt: new Date(Date.UTC(y, m, d + 1)) };
 }
 
 /** A hold row from credits_apply_batch (JSON) as the repository reads it. */
@@ -53,6 +76,10 @@ async function answer(deps: LedgerDeps, outcome: OpOutcome): Promise<Outcome<Hol
   switch (outcome.error) {
     case 'insufficient_credits':
       throw insufficientCredits(outcome.available, outcome.requested);
+    case 'budget_exceeded':
+      throw new AppError('BUDGET_EXCEEDED', "The key's budget for this period does not cover this call", {
+        details: { limit: outcome.limit, used: outcome.used, requested: outcome.requested, resets_at: outcome.resets_at },
+      });
     case 'idempotency_key_reused':
       throw idempotencyKeyReused('hold');
     case 'not_found':
@@ -88,13 +115,21 @@ export async function createHold(deps: LedgerDeps, input: HoldInput): Promise<Ou
     description: input.description ?? null,
     expires_at: new Date(now.getTime() + ttlS * 1000).toISOString(),
     now: now.toISOString(),
+    budget: input.budget ? budgetOp(input.budget, now) : null,
   });
   return answer(deps, outcome);
+}
+
+function budgetOp(budget: KeyBudget, now: Date) {
+  const { start, resetsAt } = budgetPeriod(budget.period, now);
+  return { key_id: budget.keyId, limit: budget.amount, period_start: start.toISOString(), resets_at: resetsAt.toISOString() };
 }
 
 /** Returns the hold's amount to the available balance and marks it released or expired. */
 async function returnHold(trx: Db, deps: LedgerDeps, hold: Hold, status: 'released' | 'expired', now: Date): Promise<Hold> {
   const account = await settleHeld(trx, hold.account_id, hold.amount, 0, now);
+  // A hold that counted against its key's budget gives it back (migration 0005).
+  await sql`select credits_budget_settle(h, 0) from holds h where h.id = ${hold.id}`.execute(trx);
   const finished = await finishHold(trx, hold.id, status, 0, null, now);
   await rearmIfRecovered(trx, account, deps.settings.defaultLowBalanceThreshold);
   return finished;

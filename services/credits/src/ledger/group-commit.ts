@@ -14,6 +14,8 @@ export type LedgerOp =
       description: string | null;
       expires_at: string;
       now: string;
+      /** The calling key's budget for the period `now` is in; null when the key has none. */
+      budget?: { key_id: string; limit: number; period_start: string; resets_at: string } | null;
     }
   | { op: 'capture'; hold_id: string; amount: number; txn_id: string | null; shard: number; now: string }
   | { op: 'release'; hold_id: string; now: string };
@@ -47,6 +49,7 @@ export interface EventJson {
 export type OpOutcome =
   | { ok: true; replayed: boolean; hold: HoldJson; event?: EventJson | null }
   | { ok: false; error: 'insufficient_credits'; available: number; requested: number }
+  | { ok: false; error: 'budget_exceeded'; limit: number; used: number; requested: number; resets_at: string }
   | { ok: false; error: 'idempotency_key_reused' }
   | { ok: false; error: 'not_found' }
   | { ok: false; error: 'not_held'; action: string; hold: HoldJson }
