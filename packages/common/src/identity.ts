@@ -23,7 +23,16 @@ export interface Identity {
   models?: string[];
   /** The API key's own tokens-per-minute limit, replacing the routing file's for this key. */
   tokensPerMinute?: number;
+  /** The API key's spending budget per period (micro-credits), reserved by each call's hold. */
+  budget?: KeyBudgetPolicy;
 }
+
+export interface KeyBudgetPolicy {
+  amount: number;
+  period: 'day' | 'week' | 'month';
+}
+
+const BUDGET_PERIODS: readonly string[] = ['day', 'week', 'month'];
 
 /**
  * The secret as a KeyObject, made once per secret. Given a string, jsonwebtoken first tries to
@@ -45,6 +54,7 @@ export function signIdentity(identity: Identity, secret: string, ttlSeconds = 60
   const claims: Record<string, unknown> = { scope: identity.scopes.join(' '), kid: identity.keyId };
   if (identity.models) claims['mdl'] = identity.models;
   if (identity.tokensPerMinute !== undefined) claims['tpm'] = identity.tokensPerMinute;
+  if (identity.budget) claims['bdg'] = { amount: identity.budget.amount, period: identity.budget.period };
   return jwt.sign(claims, secretKey(secret), {
     algorithm: 'HS256',
     subject: identity.tenantId,
@@ -68,6 +78,9 @@ function verifyIdentityToken(token: string, secret: string): { identity: Identit
     const models: unknown = claims['mdl'];
     if (Array.isArray(models)) identity.models = models.filter((m): m is string => typeof m === 'string');
     if (typeof claims['tpm'] === 'number') identity.tokensPerMinute = claims['tpm'];
+    const budget = claims['bdg'] as { amount?: unknown; period?: unknown } | undefined;
+    if (budget && typeof budget.amount === 'number' && typeof budget.period === 'string' && BUDGET_PERIODS.includes(budget.period))
+      identity.budget = { amount: budget.amount, period: budget.period as KeyBudgetPolicy['period'] };
     return { identity, expiresAtMs: (claims.exp ?? 0) * 1000 };
   } catch {
     throw new AppError('UNAUTHENTICATED', 'Missing or invalid service identity');
@@ -102,12 +115,20 @@ export function identityMiddleware(secret: string, options: { cacheMaxEntries?: 
     if (typeof header === 'string' && header.length > 0) {
       const known = verified.get(header);
       if (known && known.expiresAtMs > Date.now()) {
-        req.identity = { ...known.identity, scopes: [...known.identity.scopes], ...(known.identity.models ? { models: [...known.identity.models] } : {}) };
+        req.identity = {
+          ...known.identity,
+          scopes: [...known.identity.scopes],
+          ...(known.identity.models ? { models: [...known.identity.models] } : {}),
+        };
       } else {
         const fresh = verifyIdentityToken(header, secret);
         if (verified.size >= maxEntries) verified.clear();
         verified.set(header, fresh);
-        req.identity = { ...fresh.identity, scopes: [...fresh.identity.scopes], ...(fresh.identity.models ? { models: [...fresh.identity.models] } : {}) };
+        req.identity = {
+          ...fresh.identity,
+          scopes: [...fresh.identity.scopes],
+          ...(fresh.identity.models ? { models: [...fresh.identity.models] } : {}),
+        };
       }
     }
     next();
@@ -124,7 +145,9 @@ export function requireScope(...scopes: string[]) {
     const identity = req.identity;
     if (!identity) throw new AppError('UNAUTHENTICATED', 'A valid credential is required');
     if (scopes.length > 0 && !scopes.some((s) => hasScope(identity, s))) {
-      throw new AppError('FORBIDDEN', `This credential lacks the required scope (${scopes.join(' or ')})`, { details: { required_scopes: scopes } });
+      throw new AppError('FORBIDDEN', `This credential lacks the required scope (${scopes.join(' or ')})`, {
+        details: { required_scopes: scopes },
+      });
     }
     next();
   };

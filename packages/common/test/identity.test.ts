@@ -12,6 +12,13 @@ describe('internal identity token', () => {
   it("carries a key's model allow-list and token limit when it has them, and nothing when not", () => {
     const withPolicy = verifyIdentity(signIdentity({ tenantId: 't', keyId: 'key_1', scopes: ['read'], models: ['small', 'openai/gpt-4o'], tokensPerMinute: 500 }, SECRET), SECRET);
     expect(withPolicy).toEqual({ tenantId: 't', keyId: 'key_1', scopes: ['read'], models: ['small', 'openai/gpt-4o'], tokensPerMinute: 500 });
+    const budget = { amount: 3_000_000, period: 'week' as const };
+    expect(verifyIdentity(signIdentity({ tenantId: 't', keyId: 'key_1', scopes: ['read'], budget }, SECRET), SECRET)).toEqual({
+      tenantId: 't',
+      keyId: 'key_1',
+      scopes: ['read'],
+      budget,
+    });
     // An empty allow-list is a list (no model), not "every model".
     expect(verifyIdentity(signIdentity({ tenantId: 't', keyId: 'k', scopes: [], models: [] }, SECRET), SECRET).models).toEqual([]);
     expect(verifyIdentity(signIdentity({ tenantId: 't', keyId: 'k', scopes: ['read'] }, SECRET), SECRET)).toEqual({ tenantId: 't', keyId: 'k', scopes: ['read'] });

@@ -26,14 +26,14 @@ describe('usage, key policy and audit through the gateway', () => {
   }, 60_000);
 
   /** Every micro-credit the ledger took from the tenant for calls (everything but top-ups). */
-  async function ledgerPaid(): Promise<number> {
+  async function ledgerPaid(key = tenant.key): Promise<number> {
     let paid = 0;
     let cursor: string | null = null;
     do {
       const page: { body: { data: { type: string; amount: number }[]; next_cursor: string | null } } = await api(
         'GET',
         `/v1/credits/transactions?limit=100${cursor ? `&cursor=${cursor}` : ''}`,
-        { token: tenant.key },
+        { token: key },
       );
       paid += page.body.data.filter((t) => t.type !== 'top_up').reduce((n, t) => n + Math.abs(t.amount), 0);
       cursor = page.body.next_cursor;
@@ -125,5 +125,59 @@ describe('usage, key policy and audit through the gateway', () => {
       'key.update',
       'tenant.create',
     ]);
+  });
+  it("a key's budget: 50 concurrent calls spend at most the budget; the rest are 402 budget_exceeded with resets_at", async () => {
+    const budgeted = await createTenant(api, mesh.adminToken, 'budget-e2e');
+    expect(
+      (
+        await api('POST', `/v1/admin/tenants/${budgeted.tenantId}/credits`, {
+          token: mesh.adminToken,
+          json: { amount: 50_000_000, reason: 'budget e2e' },
+        })
+      ).status,
+    ).toBe(201);
+    const chat = { model: 'mock-1', messages: [{ role: 'user', content: 'spend carefully' }], max_tokens: 32 };
+    const setBudget = async (amount: number) => {
+      const res = await api('PATCH', `/v1/admin/keys/${budgeted.keyId}`, {
+        token: mesh.adminToken,
+        json: { budget: { amount, period: 'day' } },
+      });
+      expect(res.status).toBe(200);
+      expect(res.body.budget).toEqual({ amount, period: 'day' });
+    };
+    // A budget too small for one call: refused, and the answer says what one call reserves (its worst case) and when it resets.
+    await setBudget(1);
+    const tooSmall = await api('POST', '/v1/chat/completions', { token: budgeted.key, json: chat });
+    expect(tooSmall.status).toBe(402);
+    expect(tooSmall.body.error.code).toBe('budget_exceeded');
+    const [, reserves, resetsAt] = /reserves up to (\d+),.* resets at (\S+)$/.exec(tooSmall.body.error.message) ?? [];
+    expect(Number(reserves)).toBeGreaterThan(0);
+    expect(new Date(resetsAt!).getTime()).toBeGreaterThan(Date.now());
+    // A queued completion reserves from the same budget (its job kept the key's budget).
+    const queued = await api('POST', '/v1/async/chat/completions', { token: budgeted.key, json: chat });
+    expect(queued.status).toBe(202);
+    const failed = await eventually(async () => {
+      const job = await api('GET', `/v1/async/jobs/${queued.body.id}`, { token: budgeted.key });
+      return job.body.status === 'failed' ? job.body : undefined;
+    }, 'the queued completion to fail on the budget');
+    expect(failed.error.code).toBe('BUDGET_EXCEEDED');
+
+    // Room for three calls' worst case: 50 at once spend at most that, never more.
+    const budget = 3 * Number(reserves);
+    await setBudget(budget);
+    const results = await Promise.all(
+      Array.from({ length: 50 }, () => api('POST', '/v1/chat/completions', { token: budgeted.key, json: chat })),
+    );
+    const ok = results.filter((r) => r.status === 200);
+    const refused = results.filter((r) => r.status !== 200);
+    expect(ok.length).toBeGreaterThanOrEqual(3);
+    expect(refused.length).toBeGreaterThan(0);
+    for (const r of refused) {
+      expect(r.status).toBe(402);
+      expect(r.body.error.code).toBe('budget_exceeded');
+    }
+    const spent = await ledgerPaid(budgeted.key);
+    expect(spent).toBeGreaterThan(0);
+    expect(spent).toBeLessThanOrEqual(budget);
   });
 });

@@ -1,4 +1,4 @@
-import type { OutboxEventsTable } from '@tollgate/common';
+import type { KeyBudgetPolicy, OutboxEventsTable } from '@tollgate/common';
 import type { ColumnType, Insertable, Selectable } from 'kysely';
 
 /** Tables of the `ai` schema. */
@@ -50,6 +50,8 @@ export interface AsyncJobTable {
   updated_at: ColumnType<Date, Date, Date>;
   completed_at: Date | null;
   tags: ColumnType<Record<string, string>, string | undefined, never>;
+  /** The submitting key's budget (null: none), for the worker's hold. */
+  budget: ColumnType<KeyBudgetPolicy | null, string | null | undefined, never>;
 }
 
 export interface PendingSettlementTable {

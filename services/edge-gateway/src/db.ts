@@ -1,3 +1,4 @@
+import type { KeyBudgetPolicy } from '@tollgate/common';
 import type { ColumnType, Generated, Insertable, Kysely, Selectable, Transaction, Updateable } from 'kysely';
 
 /** Per-tenant overrides of the rate-limit tiers (requests per window). */
@@ -26,6 +27,8 @@ export interface ApiKeysTable {
   allowed_models: string[] | null;
   rate_limits: ColumnType<TenantRateLimits, string | undefined, string>;
   tokens_per_minute: number | null;
+  /** Spending budget per period, or null (migration 0004). */
+  budget: ColumnType<KeyBudgetPolicy | null, string | null | undefined, string | null>;
   previous_key_hash: string | null;
   previous_key_expires_at: Date | null;
 }

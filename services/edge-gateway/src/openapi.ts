@@ -86,10 +86,23 @@ export const openapiDocument = {
           expires_at: { type: ['string', 'null'], format: 'date-time' },
           revoked_at: { type: ['string', 'null'], format: 'date-time' },
           created_at: { type: 'string', format: 'date-time' },
-          allowed_models: { type: ['array', 'null'], items: { type: 'string' }, description: 'Model aliases this key may use; null: all of its tenant’s' },
+          allowed_models: {
+            type: ['array', 'null'],
+            items: { type: 'string' },
+            description: 'Model aliases this key may use; null: all of its tenant’s',
+          },
           rate_limits: ref('RateLimits'),
           tokens_per_minute: { type: ['integer', 'null'] },
-          previous_key_expires_at: { type: ['string', 'null'], format: 'date-time', description: 'After a rotation: when the replaced secret stops working' },
+          budget: {
+            type: ['object', 'null'],
+            description: 'Micro-credits per UTC day, Monday week or calendar month, reserved with each call; over it: 402 budget_exceeded',
+            properties: { amount: { type: 'integer', minimum: 1 }, period: { enum: ['day', 'week', 'month'] } },
+          },
+          previous_key_expires_at: {
+            type: ['string', 'null'],
+            format: 'date-time',
+            description: 'After a rotation: when the replaced secret stops working',
+          },
         },
       },
       UpdateKey: schema(updateKeyBody),
@@ -105,7 +118,11 @@ export const openapiDocument = {
           action: { type: 'string', example: 'key.update' },
           target: { type: 'string', example: 'key:key_3kT9xQ2mZ8pL1vB6nR4sW0yC' },
           tenant_id: { type: ['string', 'null'] },
-          changes: { type: 'object', additionalProperties: true, description: 'Field → {from, to} for updates; the values set for creations and proxied actions' },
+          changes: {
+            type: 'object',
+            additionalProperties: true,
+            description: 'Field → {from, to} for updates; the values set for creations and proxied actions',
+          },
         },
       },
       CreatedKey: {
@@ -124,8 +141,16 @@ export const openapiDocument = {
           },
         ],
       },
-      TenantPage: { type: 'object', required: ['data', 'next_cursor'], properties: { data: { type: 'array', items: ref('Tenant') }, next_cursor: { type: ['string', 'null'] } } },
-      KeyPage: { type: 'object', required: ['data', 'next_cursor'], properties: { data: { type: 'array', items: ref('ApiKey') }, next_cursor: { type: ['string', 'null'] } } },
+      TenantPage: {
+        type: 'object',
+        required: ['data', 'next_cursor'],
+        properties: { data: { type: 'array', items: ref('Tenant') }, next_cursor: { type: ['string', 'null'] } },
+      },
+      KeyPage: {
+        type: 'object',
+        required: ['data', 'next_cursor'],
+        properties: { data: { type: 'array', items: ref('ApiKey') }, next_cursor: { type: ['string', 'null'] } },
+      },
     },
   },
   security: [{ bearer: [] }],
@@ -147,13 +172,26 @@ export const openapiDocument = {
       },
     },
     '/v1/admin/tenants/{id}': {
-      get: { tags: ['admin'], summary: 'Get a tenant', parameters: [tenantId], responses: { '200': { description: 'The tenant', content: json(ref('Tenant')) }, '404': errorResponse('No such tenant'), ...adminErrors } },
+      get: {
+        tags: ['admin'],
+        summary: 'Get a tenant',
+        parameters: [tenantId],
+        responses: {
+          '200': { description: 'The tenant', content: json(ref('Tenant')) },
+          '404': errorResponse('No such tenant'),
+          ...adminErrors,
+        },
+      },
       patch: {
         tags: ['admin'],
         summary: 'Rename a tenant or change its rate limits (effective on every replica at once)',
         parameters: [tenantId],
         requestBody: { required: true, content: json(ref('UpdateTenant')) },
-        responses: { '200': { description: 'The tenant', content: json(ref('Tenant')) }, '404': errorResponse('No such tenant'), ...adminErrors },
+        responses: {
+          '200': { description: 'The tenant', content: json(ref('Tenant')) },
+          '404': errorResponse('No such tenant'),
+          ...adminErrors,
+        },
       },
     },
     '/v1/admin/tenants/{id}/keys': {
@@ -162,26 +200,44 @@ export const openapiDocument = {
         summary: 'Create an API key (the secret is returned once)',
         parameters: [tenantId, idempotencyKey],
         requestBody: { required: false, content: json(ref('CreateKey')) },
-        responses: { '201': { description: 'The key, with its secret', content: json(ref('CreatedKey')) }, '404': errorResponse('No such tenant'), ...adminErrors },
+        responses: {
+          '201': { description: 'The key, with its secret', content: json(ref('CreatedKey')) },
+          '404': errorResponse('No such tenant'),
+          ...adminErrors,
+        },
       },
       get: {
         tags: ['admin'],
         summary: "List a tenant's keys (never their secrets)",
         parameters: [tenantId, ...pagination],
-        responses: { '200': { description: 'A page of keys', content: json(ref('KeyPage')) }, '404': errorResponse('No such tenant'), ...adminErrors },
+        responses: {
+          '200': { description: 'A page of keys', content: json(ref('KeyPage')) },
+          '404': errorResponse('No such tenant'),
+          ...adminErrors,
+        },
       },
     },
     '/v1/admin/keys/{id}': {
-      get: { tags: ['admin'], summary: 'Get an API key', parameters: [keyId], responses: { '200': { description: 'The key', content: json(ref('ApiKey')) }, '404': errorResponse('No such key'), ...adminErrors } },
+      get: {
+        tags: ['admin'],
+        summary: 'Get an API key',
+        parameters: [keyId],
+        responses: { '200': { description: 'The key', content: json(ref('ApiKey')) }, '404': errorResponse('No such key'), ...adminErrors },
+      },
       delete: {
         tags: ['admin'],
         summary: 'Revoke an API key (every gateway replica refuses it within a second)',
         parameters: [keyId],
-        responses: { '200': { description: 'The revoked key', content: json(ref('ApiKey')) }, '404': errorResponse('No such key'), ...adminErrors },
+        responses: {
+          '200': { description: 'The revoked key', content: json(ref('ApiKey')) },
+          '404': errorResponse('No such key'),
+          ...adminErrors,
+        },
       },
       patch: {
         tags: ['admin'],
-        summary: 'Change a key: name, scopes, allowed_models (null: all), rate_limits, tokens_per_minute, expires_at (every replica applies it at once)',
+        summary:
+          'Change a key: name, scopes, allowed_models (null: all), rate_limits, tokens_per_minute, budget, expires_at (every replica applies it at once)',
         parameters: [keyId],
         requestBody: { required: true, content: json(ref('UpdateKey')) },
         responses: {
@@ -218,7 +274,10 @@ export const openapiDocument = {
         responses: {
           '200': {
             description: 'A page of events',
-            content: json({ type: 'object', properties: { data: { type: 'array', items: ref('AuditEvent') }, next_cursor: { type: ['string', 'null'] } } }),
+            content: json({
+              type: 'object',
+              properties: { data: { type: 'array', items: ref('AuditEvent') }, next_cursor: { type: ['string', 'null'] } },
+            }),
           },
           ...adminErrors,
         },

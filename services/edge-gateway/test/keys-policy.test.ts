@@ -107,7 +107,10 @@ describe('PATCH /v1/admin/keys/{id}', () => {
       { rate_limits: { bogus: 1 } },
       { scopes: ['service'] },
       { expires_at: '2000-01-01T00:00:00Z' },
-      { budget: { amount: 1, period: 'day' } },
+      { budget: { amount: 0, period: 'day' } },
+      { budget: { amount: 10, period: 'year' } },
+      { budget: { amount: 1.5, period: 'day' } },
+      { budget: 5 },
     ]) {
       const res = await patch(a.url, keyId, body);
       expect({ body, status: res.status }).toEqual({ body, status: 400 });

@@ -35,11 +35,25 @@ export interface CreditBalance {
  * micro-credits. A refused hold or charge throws AppError INSUFFICIENT_CREDITS (402).
  */
 export interface CreditsClient {
-  hold(input: { tenantId: string; amount: number; idempotencyKey: string; ttlS?: number; description?: string }): Promise<CreditHold>;
+  /** `budget`: the calling key's budget, reserved by the same hold (402 BUDGET_EXCEEDED when over). */
+  hold(input: {
+    tenantId: string;
+    amount: number;
+    idempotencyKey: string;
+    ttlS?: number;
+    description?: string;
+    budget?: { keyId: string; amount: number; period: 'day' | 'week' | 'month' } | undefined;
+  }): Promise<CreditHold>;
   capture(holdId: string, amount: number): Promise<CreditHold>;
   release(holdId: string): Promise<CreditHold>;
   /** `allowDebt`: a late charge for usage already delivered; it may take the balance below zero (bounded by credits' MAX_DEBT). */
-  charge(input: { tenantId: string; amount: number; idempotencyKey: string; description?: string; allowDebt?: boolean }): Promise<CreditCharge>;
+  charge(input: {
+    tenantId: string;
+    amount: number;
+    idempotencyKey: string;
+    description?: string;
+    allowDebt?: boolean;
+  }): Promise<CreditCharge>;
   balance(tenantId: string): Promise<CreditBalance>;
 }
 
@@ -84,8 +98,10 @@ export function createCreditsClient(options: HttpCreditsClientOptions): CreditsC
         idempotency_key: input.idempotencyKey,
         ...(input.ttlS !== undefined ? { ttl_s: input.ttlS } : {}),
         ...(input.description !== undefined ? { description: input.description } : {}),
+        ...(input.budget ? { budget: { key_id: input.budget.keyId, amount: input.budget.amount, period: input.budget.period } } : {}),
       }),
-    capture: (holdId, amount) => callJson<CreditHold>(client, 'POST', `/internal/v1/holds/${encodeURIComponent(holdId)}/capture`, { amount }),
+    capture: (holdId, amount) =>
+      callJson<CreditHold>(client, 'POST', `/internal/v1/holds/${encodeURIComponent(holdId)}/capture`, { amount }),
     release: (holdId) => callJson<CreditHold>(client, 'POST', `/internal/v1/holds/${encodeURIComponent(holdId)}/release`, {}),
     charge: (input) =>
       callJson<CreditCharge>(client, 'POST', '/internal/v1/charges', {

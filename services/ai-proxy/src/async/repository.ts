@@ -1,3 +1,4 @@
+import type { KeyBudgetPolicy } from '@tollgate/common';
 import type { Kysely, Transaction } from 'kysely';
 import type { AiDatabase, AsyncJobRow, AsyncJobStatus } from '../db';
 
@@ -19,6 +20,7 @@ export const ASYNC_JOB_COLUMNS = [
   'updated_at',
   'completed_at',
   'tags',
+  'budget',
 ] as const;
 
 export async function insertJob(
@@ -31,6 +33,7 @@ export async function insertJob(
     model: string;
     request: unknown;
     tags?: Record<string, string>;
+    budget?: KeyBudgetPolicy | undefined;
     now: Date;
   },
 ): Promise<AsyncJobRow> {
@@ -45,6 +48,7 @@ export async function insertJob(
       status: 'queued',
       request: JSON.stringify(job.request),
       tags: JSON.stringify(job.tags ?? {}),
+      budget: job.budget ? JSON.stringify(job.budget) : null,
       attempts: 0,
       created_at: job.now,
       updated_at: job.now,

@@ -120,6 +120,7 @@ export class AsyncService {
       model: request.model,
       request,
       tags: caller.tags ?? {},
+      budget: caller.budget,
       now: this.clock.now(),
     });
     try {
@@ -173,6 +174,7 @@ export class AsyncService {
         tags: row.tags,
         user: request.user,
         metadata: request.metadata,
+        budget: row.budget ?? undefined,
       };
       let metered: Metered | undefined;
       if (row.result != null && row.cost != null) {

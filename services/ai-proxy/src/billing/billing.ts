@@ -1,4 +1,4 @@
-import { AppError, type CreditHold, type CreditsClient, type Logger } from '@tollgate/common';
+import { AppError, type CreditHold, type CreditsClient, type KeyBudgetPolicy, type Logger } from '@tollgate/common';
 import type { DeferredSettlements } from './deferred';
 
 /**
@@ -25,7 +25,12 @@ export interface HoldInput {
   idempotencyKey: string;
   ttlS: number;
   description: string;
+  budget?: { keyId: string; amount: number; period: 'day' | 'week' | 'month' } | undefined;
 }
+
+/** The hold's budget field for a caller whose key has a budget (reserved by the same hold). */
+export const budgetOf = (caller: { keyId: string; budget?: KeyBudgetPolicy | undefined }): HoldInput['budget'] =>
+  caller.budget ? { keyId: caller.keyId, amount: caller.budget.amount, period: caller.budget.period } : undefined;
 
 export interface Billing {
   /**
@@ -97,9 +102,13 @@ export function createBilling(credits: CreditsClient, logger: Logger, deferred?:
     async hold(input, options = {}) {
       let hold = await holdOne(input);
       if (options.capturedMeansPaid === false && hold.status === 'captured' && !finished(hold)) {
-        throw new AppError('CONFLICT', 'The call under this Idempotency-Key completed and was billed, but its answer was not kept; use a new Idempotency-Key for another call', {
-          details: { reason: 'completed_answer_not_kept' },
-        });
+        throw new AppError(
+          'CONFLICT',
+          'The call under this Idempotency-Key completed and was billed, but its answer was not kept; use a new Idempotency-Key for another call',
+          {
+            details: { reason: 'completed_answer_not_kept' },
+          },
+        );
       }
       // Bounded: each finished hold in the chain was an earlier try of the same call.
       for (let retry = 1; retry <= 5 && finished(hold); retry++) {

@@ -2,7 +2,7 @@ import { AppError, type CreditHold } from '@tollgate/common';
 import type { TokenLimiter, TpmDecision } from '../limits/tpm';
 import { MidStreamFailure } from '../routing/executor';
 import type { CallRecorder, RecordBase } from '../usage/recorder';
-import type { Billing, Settlement } from './billing';
+import { type Billing, budgetOf, type Settlement } from './billing';
 
 /**
  * The billing sequence every metered call shares — token limit → hold → (the upstream call) →
@@ -48,13 +48,17 @@ export function createMeter(deps: { billing: Billing; limiter: TokenLimiter; rec
       }
       let hold: CreditHold;
       try {
-        hold = await billing.hold({
-          tenantId: base.caller.tenantId,
-          amount: input.worstCase,
-          idempotencyKey: input.billingKey,
-          ttlS: input.ttlS,
-          description: `${base.kind} ${base.route.alias}`,
-        }, { capturedMeansPaid: false });
+        hold = await billing.hold(
+          {
+            tenantId: base.caller.tenantId,
+            amount: input.worstCase,
+            idempotencyKey: input.billingKey,
+            ttlS: input.ttlS,
+            description: `${base.kind} ${base.route.alias}`,
+            budget: budgetOf(base.caller),
+          },
+          { capturedMeansPaid: false },
+        );
       } catch (err) {
         await limiter.settle(tpm, 0);
         await recorder({

@@ -18,6 +18,7 @@ export function callerOf(req: Request, request?: { user?: string | undefined; me
     metadata: request?.metadata,
     allowedModels: identity.models,
     tokensPerMinute: identity.tokensPerMinute,
+    budget: identity.budget,
   };
 }
 

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import { AppError, type Logger, randomBase62, scopedSignal, toOpenAiError } from '@tollgate/common';
+import { AppError, type KeyBudgetPolicy, type Logger, randomBase62, scopedSignal, toOpenAiError } from '@tollgate/common';
 import { costOf, worstCaseCost } from '../billing/pricing';
-import type { Billing } from '../billing/billing';
+import { type Billing, budgetOf } from '../billing/billing';
 import { createMeter, errorCodeOf, type Meter, type MeteredCall } from '../billing/metered';
 import { estimatePromptTokens, estimateTextTokens, promptChars, promptTokenBound } from '../billing/tokens';
 import type { ResponseCache } from '../cache/response-cache';
@@ -31,6 +31,8 @@ export interface Caller {
   /** The key's model allow-list and tokens-per-minute limit, from the identity (absent: none of its own). */
   allowedModels?: readonly string[] | undefined;
   tokensPerMinute?: number | undefined;
+  /** The key's budget per period, reserved by each call's hold (credits refuses with 402 BUDGET_EXCEEDED). */
+  budget?: KeyBudgetPolicy | undefined;
 }
 
 export interface ChatDeps {
@@ -312,6 +314,7 @@ export class ChatService {
       idempotencyKey: options.billingKey,
       ttlS: this.holdTtlS(prepared.route),
       description: `${options.kind} ${prepared.route.alias}`,
+      budget: budgetOf(caller),
     });
     // Captured: that try also wrote the call's usage row. Still held: it died before either.
     const unsettled = hold.status === 'held';

@@ -6,6 +6,7 @@ import * as m0004 from './0004_async_jobs_sweep_indexes';
 import * as m0007 from './0007_outbox';
 import * as m0008 from './0008_usage_attribution';
 import * as m0009 from './0009_usage_rollups';
+import * as m0010 from './0010_async_job_budget';
 
 /** Numbered migrations, applied in name order under an advisory lock at start-up. */
 export const migrations: Migrations = {
@@ -16,4 +17,5 @@ export const migrations: Migrations = {
   '0007_outbox': m0007,
   '0008_usage_attribution': m0008,
   '0009_usage_rollups': m0009,
+  '0010_async_job_budget': m0010,
 };

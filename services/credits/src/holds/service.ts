@@ -77,9 +77,14 @@ async function answer(deps: LedgerDeps, outcome: OpOutcome): Promise<Outcome<Hol
     case 'insufficient_credits':
       throw insufficientCredits(outcome.available, outcome.requested);
     case 'budget_exceeded':
-      throw new AppError('BUDGET_EXCEEDED', "The key's budget for this period does not cover this call", {
-        details: { limit: outcome.limit, used: outcome.used, requested: outcome.requested, resets_at: outcome.resets_at },
-      });
+      // The numbers are in the message too: OpenAI-shaped answers (chat, embeddings) carry no details.
+      throw new AppError(
+        'BUDGET_EXCEEDED',
+        `The key's budget for this period does not cover this call: it reserves up to ${outcome.requested}, and ${outcome.used} of ${outcome.limit} are used or reserved; the budget resets at ${outcome.resets_at}`,
+        {
+          details: { limit: outcome.limit, used: outcome.used, requested: outcome.requested, resets_at: outcome.resets_at },
+        },
+      );
     case 'idempotency_key_reused':
       throw idempotencyKeyReused('hold');
     case 'not_found':

@@ -25,12 +25,14 @@ export function bearerToken(req: Request): string | undefined {
   const header = req.headers.authorization;
   if (!header) return undefined;
   const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-  if (!match) throw new AppError('UNAUTHENTICATED', 'The Authorization header must be "Bearer <credential>"', { details: { reason: 'malformed' } });
+  if (!match)
+    throw new AppError('UNAUTHENTICATED', 'The Authorization header must be "Bearer <credential>"', { details: { reason: 'malformed' } });
   return match[1];
 }
 
 export const ADMIN_IDENTITY: Identity = Object.freeze({ tenantId: 'admin', keyId: 'admin', scopes: ['admin'] }) as Identity;
-export const isAdminToken = (identity: Identity | undefined) => identity?.keyId === ADMIN_IDENTITY.keyId && identity.tenantId === ADMIN_IDENTITY.tenantId;
+export const isAdminToken = (identity: Identity | undefined) =>
+  identity?.keyId === ADMIN_IDENTITY.keyId && identity.tenantId === ADMIN_IDENTITY.tenantId;
 
 /**
  * Signing an identity token costs as much as the rest of the auth path, so each identity's token
@@ -39,7 +41,7 @@ export const isAdminToken = (identity: Identity | undefined) => identity?.keyId 
 function createIdentitySigner(secret: string, ttlS: number, maxEntries = 10_000) {
   const tokens = new Map<string, { token: string; renewAt: number }>();
   return (identity: Identity): string => {
-    const cacheKey = `${identity.tenantId}\u0000${identity.keyId}\u0000${identity.scopes.join(' ')}\u0000${identity.models?.join('\u0001') ?? '*'}\u0000${identity.tokensPerMinute ?? ''}`;
+    const cacheKey = `${identity.tenantId}\u0000${identity.keyId}\u0000${identity.scopes.join(' ')}\u0000${identity.models?.join('\u0001') ?? '*'}\u0000${identity.tokensPerMinute ?? ''}\u0000${identity.budget ? `${identity.budget.amount}/${identity.budget.period}` : ''}`;
     const now = Date.now();
     const cached = tokens.get(cacheKey);
     if (cached && cached.renewAt > now) return cached.token;
@@ -94,7 +96,9 @@ export function createAuthentication(options: AuthOptions) {
       const token = (req as AuthRequest)[BEARER];
       if (!token) {
         options.metrics.authFailures.inc({ reason: 'missing' });
-        throw new AppError('UNAUTHENTICATED', 'A credential is required: Authorization: Bearer <api key or token>', { details: { reason: 'missing' } });
+        throw new AppError('UNAUTHENTICATED', 'A credential is required: Authorization: Bearer <api key or token>', {
+          details: { reason: 'missing' },
+        });
       }
       const resolved = await options.resolver.resolve(token);
       accept(req, resolved.identity, resolved.rateLimits);

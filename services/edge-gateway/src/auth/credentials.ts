@@ -78,6 +78,7 @@ export function createCredentialResolver(options: CredentialResolverOptions) {
     const identity: Identity = { tenantId: row.tenant_id, keyId: row.id, scopes: row.scopes };
     if (row.allowed_models) identity.models = row.allowed_models;
     if (row.tokens_per_minute !== null) identity.tokensPerMinute = row.tokens_per_minute;
+    if (row.budget) identity.budget = { amount: row.budget.amount, period: row.budget.period };
     // A rotated-out secret works until its grace ends (or the key's own expiry, if sooner).
     const ends = [row.expires_at?.getTime(), row.previous_until?.getTime()].filter((t): t is number => t !== undefined);
     const entry: CachedKey = {

@@ -1,4 +1,4 @@
-import { AppError } from '@tollgate/common';
+import { AppError, type KeyBudgetPolicy } from '@tollgate/common';
 import type { ApiKeyRow, Db, NewApiKeyRow, TenantRateLimits } from '../db';
 
 /** What lists and responses show: never key_hash. */
@@ -14,6 +14,7 @@ const PUBLIC_KEY_COLUMNS = [
   'allowed_models',
   'rate_limits',
   'tokens_per_minute',
+  'budget',
   'previous_key_expires_at',
 ] as const;
 export type PublicApiKeyRow = Pick<ApiKeyRow, (typeof PUBLIC_KEY_COLUMNS)[number]>;
@@ -26,7 +27,12 @@ export async function findKey(db: Db, id: string): Promise<PublicApiKeyRow | und
   return db.selectFrom('api_keys').select(PUBLIC_KEY_COLUMNS).where('id', '=', id).executeTakeFirst();
 }
 
-export async function listKeys(db: Db, tenantId: string, limit: number, after?: { createdAt: Date; id: string }): Promise<PublicApiKeyRow[]> {
+export async function listKeys(
+  db: Db,
+  tenantId: string,
+  limit: number,
+  after?: { createdAt: Date; id: string },
+): Promise<PublicApiKeyRow[]> {
   let query = db.selectFrom('api_keys').select(PUBLIC_KEY_COLUMNS).where('tenant_id', '=', tenantId);
   if (after) {
     query = query.where((eb) =>
@@ -42,7 +48,12 @@ export async function revokeKey(
   id: string,
   now: Date,
 ): Promise<(PublicApiKeyRow & { key_hash: string; previous_key_hash: string | null; newly: boolean }) | undefined> {
-  const changed = await db.updateTable('api_keys').set({ revoked_at: now }).where('id', '=', id).where('revoked_at', 'is', null).executeTakeFirst();
+  const changed = await db
+    .updateTable('api_keys')
+    .set({ revoked_at: now })
+    .where('id', '=', id)
+    .where('revoked_at', 'is', null)
+    .executeTakeFirst();
   const row = await db
     .selectFrom('api_keys')
     .select([...PUBLIC_KEY_COLUMNS, 'key_hash', 'previous_key_hash'])
@@ -61,6 +72,7 @@ export interface KeyCredentialRow {
   key_rate_limits: TenantRateLimits;
   allowed_models: string[] | null;
   tokens_per_minute: number | null;
+  budget: KeyBudgetPolicy | null;
   /** Set when the hash is the key's replaced secret: it works until then (the rotation's grace). */
   previous_until: Date | null;
 }
@@ -80,6 +92,7 @@ export async function findCredentialByHash(db: Db, keyHash: string): Promise<Key
       'api_keys.rate_limits as key_rate_limits',
       'api_keys.allowed_models',
       'api_keys.tokens_per_minute',
+      'api_keys.budget',
       'api_keys.key_hash',
       'api_keys.previous_key_expires_at',
     ])
@@ -96,6 +109,7 @@ export interface KeyPolicyUpdate {
   allowed_models?: string[] | null;
   rate_limits?: TenantRateLimits;
   tokens_per_minute?: number | null;
+  budget?: KeyBudgetPolicy | null;
   expires_at?: Date | null;
 }
 
@@ -105,12 +119,21 @@ export async function updateKeyPolicy(
   id: string,
   change: KeyPolicyUpdate,
 ): Promise<{ before: PublicApiKeyRow; after: PublicApiKeyRow; hashes: string[] } | undefined> {
-  const before = await db.selectFrom('api_keys').select([...PUBLIC_KEY_COLUMNS, 'key_hash', 'previous_key_hash']).where('id', '=', id).forUpdate().executeTakeFirst();
+  const before = await db
+    .selectFrom('api_keys')
+    .select([...PUBLIC_KEY_COLUMNS, 'key_hash', 'previous_key_hash'])
+    .where('id', '=', id)
+    .forUpdate()
+    .executeTakeFirst();
   if (!before) return undefined;
-  const { rate_limits: rateLimits, ...plain } = change;
+  const { rate_limits: rateLimits, budget, ...plain } = change;
   const after = await db
     .updateTable('api_keys')
-    .set({ ...plain, ...(rateLimits !== undefined ? { rate_limits: JSON.stringify(rateLimits) } : {}) })
+    .set({
+      ...plain,
+      ...(rateLimits !== undefined ? { rate_limits: JSON.stringify(rateLimits) } : {}),
+      ...(budget !== undefined ? { budget: budget === null ? null : JSON.stringify(budget) } : {}),
+    })
     .where('id', '=', id)
     .returning(PUBLIC_KEY_COLUMNS)
     .executeTakeFirstOrThrow();
@@ -125,7 +148,12 @@ export async function rotateKeySecret(
   secret: { hash: string; prefix: string },
   previousUntil: Date,
 ): Promise<{ row: PublicApiKeyRow; hashes: string[] } | undefined> {
-  const before = await db.selectFrom('api_keys').select(['key_hash', 'previous_key_hash', 'revoked_at']).where('id', '=', id).forUpdate().executeTakeFirst();
+  const before = await db
+    .selectFrom('api_keys')
+    .select(['key_hash', 'previous_key_hash', 'revoked_at'])
+    .where('id', '=', id)
+    .forUpdate()
+    .executeTakeFirst();
   if (!before) return undefined;
   if (before.revoked_at) throw new AppError('CONFLICT', 'A revoked key cannot be rotated', { details: { reason: 'revoked' } });
   const row = await db
@@ -139,6 +167,11 @@ export async function rotateKeySecret(
 
 /** Hashes of a tenant's live keys, for invalidating caches when the tenant's limits change. */
 export async function activeKeyHashesOfTenant(db: Db, tenantId: string): Promise<string[]> {
-  const rows = await db.selectFrom('api_keys').select('key_hash').where('tenant_id', '=', tenantId).where('revoked_at', 'is', null).execute();
+  const rows = await db
+    .selectFrom('api_keys')
+    .select('key_hash')
+    .where('tenant_id', '=', tenantId)
+    .where('revoked_at', 'is', null)
+    .execute();
   return rows.map((r) => r.key_hash);
 }

@@ -30,7 +30,7 @@ const allowedModels = z
   .max(100)
   .refine((m) => new Set(m).size === m.length, 'must not repeat a model');
 
-/** What an operator may change on a key; `null` clears a setting. (Per-key budgets come with issue 17's budget work.) */
+/** What an operator may change on a key; `null` clears a setting. */
 export const updateKeyBody = z
   .object({
     name: z.string().trim().min(1).max(200).nullable().optional(),
@@ -42,6 +42,12 @@ export const updateKeyBody = z
     allowed_models: allowedModels.nullable().optional(),
     rate_limits: rateLimitsSchema.optional(),
     tokens_per_minute: z.number().int().min(1).max(1_000_000_000).nullable().optional(),
+    /** Micro-credits per UTC day, Monday week or calendar month; reserved with each call's hold (402 budget_exceeded when over). */
+    budget: z
+      .object({ amount: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER), period: z.enum(['day', 'week', 'month']) })
+      .strict()
+      .nullable()
+      .optional(),
     expires_at: z.iso.datetime({ offset: true }).nullable().optional(),
   })
   .strict()

@@ -1,4 +1,13 @@
-import { AppError, type Clock, decodeCursor, type IdGenerator, type Logger, type Page, toPage } from '@tollgate/common';
+import {
+  AppError,
+  type Clock,
+  decodeCursor,
+  type IdGenerator,
+  type KeyBudgetPolicy,
+  type Logger,
+  type Page,
+  toPage,
+} from '@tollgate/common';
 import type { Kysely } from 'kysely';
 import type { KeyScope } from '../config';
 import type { GatewayDb } from '../db';
@@ -34,6 +43,8 @@ export interface KeyView {
   /** This key's rate-limit tiers, over its tenant's. */
   rate_limits: Record<string, number>;
   tokens_per_minute: number | null;
+  /** Spending per period (micro-credits), reserved with each call's hold; null: no budget. */
+  budget: KeyBudgetPolicy | null;
   /** After a rotation: when the replaced secret stops working. */
   previous_key_expires_at: string | null;
 }
@@ -51,11 +62,17 @@ export const toKeyView = (row: PublicApiKeyRow): KeyView => ({
   allowed_models: row.allowed_models,
   rate_limits: row.rate_limits,
   tokens_per_minute: row.tokens_per_minute,
+  budget: row.budget,
   previous_key_expires_at: row.previous_key_expires_at?.toISOString() ?? null,
 });
 
 /** Creates a key; the returned `key` is the only time the secret exists outside the caller. */
-export async function createKey(deps: KeyDeps, who: AuditActor, tenantId: string, input: CreateKeyInput): Promise<KeyView & { key: string }> {
+export async function createKey(
+  deps: KeyDeps,
+  who: AuditActor,
+  tenantId: string,
+  input: CreateKeyInput,
+): Promise<KeyView & { key: string }> {
   const now = deps.clock.now();
   const expiresAt = input.expires_at ? new Date(input.expires_at) : null;
   if (expiresAt && expiresAt.getTime() <= now.getTime()) {
@@ -77,13 +94,19 @@ export async function createKey(deps: KeyDeps, who: AuditActor, tenantId: string
       created_at: now,
       allowed_models: null,
       tokens_per_minute: null,
+      budget: null,
       previous_key_hash: null,
       previous_key_expires_at: null,
     });
     await appendAudit(
       trx,
       who,
-      { action: 'key.create', target: `key:${created.id}`, tenantId, changes: { name: created.name, scopes: created.scopes, expires_at: created.expires_at?.toISOString() ?? null } },
+      {
+        action: 'key.create',
+        target: `key:${created.id}`,
+        tenantId,
+        changes: { name: created.name, scopes: created.scopes, expires_at: created.expires_at?.toISOString() ?? null },
+      },
       now,
     );
     return created;
@@ -95,7 +118,12 @@ export async function pageKeys(deps: KeyDeps, tenantId: string, limit: number, c
   const tenant = await findTenant(deps.db, tenantId);
   if (!tenant) throw new AppError('NOT_FOUND', 'Tenant not found');
   const after = cursor ? decodeCursor(cursor, 2) : undefined;
-  const rows = await listKeys(deps.db, tenantId, limit + 1, after ? { createdAt: new Date(String(after[0])), id: String(after[1]) } : undefined);
+  const rows = await listKeys(
+    deps.db,
+    tenantId,
+    limit + 1,
+    after ? { createdAt: new Date(String(after[0])), id: String(after[1]) } : undefined,
+  );
   return toPage(rows, limit, toKeyView, (r) => [r.created_at.toISOString(), r.id]);
 }
 
@@ -114,7 +142,13 @@ export async function revoke(deps: KeyDeps, who: AuditActor, id: string): Promis
   const row = await deps.db.transaction().execute(async (trx) => {
     const revoked = await revokeKey(trx, id, now);
     // Revoking twice is one action: the second changes nothing and is not recorded again.
-    if (revoked?.newly) await appendAudit(trx, who, { action: 'key.revoke', target: `key:${id}`, tenantId: revoked.tenant_id, changes: { revoked_at: now.toISOString() } }, now);
+    if (revoked?.newly)
+      await appendAudit(
+        trx,
+        who,
+        { action: 'key.revoke', target: `key:${id}`, tenantId: revoked.tenant_id, changes: { revoked_at: now.toISOString() } },
+        now,
+      );
     return revoked;
   });
   if (!row) throw new AppError('NOT_FOUND', 'API key not found');
@@ -127,12 +161,14 @@ export async function revoke(deps: KeyDeps, who: AuditActor, id: string): Promis
 async function announce(deps: KeyDeps, hashes: string[], what: string): Promise<void> {
   await Promise.all(
     hashes.map((hash) =>
-      deps.bus.publish({ type: 'key', hash }).catch((err: unknown) => deps.logger.error(`could not announce ${what}; replicas see it within the cache TTL`, { err })),
+      deps.bus
+        .publish({ type: 'key', hash })
+        .catch((err: unknown) => deps.logger.error(`could not announce ${what}; replicas see it within the cache TTL`, { err })),
     ),
   );
 }
 
-const POLICY_FIELDS = ['name', 'scopes', 'allowed_models', 'rate_limits', 'tokens_per_minute', 'expires_at'] as const;
+const POLICY_FIELDS = ['name', 'scopes', 'allowed_models', 'rate_limits', 'tokens_per_minute', 'budget', 'expires_at'] as const;
 
 /** Changes a key's policy; every replica re-reads it at once (its cached entries are evicted). */
 export async function changeKey(deps: KeyDeps, who: AuditActor, id: string, input: UpdateKeyInput): Promise<KeyView> {
@@ -148,11 +184,22 @@ export async function changeKey(deps: KeyDeps, who: AuditActor, id: string, inpu
       ...(input.allowed_models !== undefined ? { allowed_models: input.allowed_models } : {}),
       ...(input.rate_limits !== undefined ? { rate_limits: input.rate_limits } : {}),
       ...(input.tokens_per_minute !== undefined ? { tokens_per_minute: input.tokens_per_minute } : {}),
+      ...(input.budget !== undefined ? { budget: input.budget } : {}),
       ...(expiresAt !== undefined ? { expires_at: expiresAt } : {}),
     });
     if (!changed) return undefined;
     if (changed.before.revoked_at) throw new AppError('CONFLICT', 'A revoked key cannot be changed', { details: { reason: 'revoked' } });
-    await appendAudit(trx, who, { action: 'key.update', target: `key:${id}`, tenantId: changed.after.tenant_id, changes: diff(changed.before, changed.after, POLICY_FIELDS) }, now);
+    await appendAudit(
+      trx,
+      who,
+      {
+        action: 'key.update',
+        target: `key:${id}`,
+        tenantId: changed.after.tenant_id,
+        changes: diff(changed.before, changed.after, POLICY_FIELDS),
+      },
+      now,
+    );
     return changed;
   });
   if (!result) throw new AppError('NOT_FOUND', 'API key not found');
@@ -174,7 +221,12 @@ export async function rotate(deps: KeyDeps, who: AuditActor, id: string, input: 
       await appendAudit(
         trx,
         who,
-        { action: 'key.rotate', target: `key:${id}`, tenantId: rotated.row.tenant_id, changes: { prefix: generated.prefix, previous_key_expires_at: previousUntil.toISOString() } },
+        {
+          action: 'key.rotate',
+          target: `key:${id}`,
+          tenantId: rotated.row.tenant_id,
+          changes: { prefix: generated.prefix, previous_key_expires_at: previousUntil.toISOString() },
+        },
         now,
       );
     }
