@@ -100,17 +100,19 @@ export interface ErrorEnvelope {
 const PG_INPUT_ERRORS = new Set(['22001', '22003', '22007', '22008', '22021', '22P02', '22P05', '2201E', '2201F']);
 
 /**
- * PostgreSQL or Redis unreachable (connection refused/reset/terminated, server shutting down,
- * "connection exception" class 08): the client should retry later, so 503 rather than 500.
+ * PostgreSQL or Redis unreachable or overwhelmed (connection refused/reset/terminated, server
+ * shutting down, "connection exception" class 08, a statement cancelled by statement_timeout
+ * (57014), ioredis giving up on a command while it reconnects): the client should retry later,
+ * so 503 rather than 500.
  */
 export function isDependencyUnavailable(err: unknown): boolean {
   const e = err as { code?: unknown; message?: unknown } | undefined;
   const code = typeof e?.code === 'string' ? e.code : '';
   const message = typeof e?.message === 'string' ? e.message : '';
   return (
-    ['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', '57P01', '57P02', '57P03'].includes(code) ||
+    ['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', '57014', '57P01', '57P02', '57P03'].includes(code) ||
     code.startsWith('08') ||
-    /Connection terminated|timeout exceeded when trying to connect|Connection is closed|Stream isn't writeable|Client has encountered a connection error/i.test(message)
+    /Connection terminated|timeout exceeded when trying to connect|Connection is closed|Stream isn't writeable|Client has encountered a connection error|Command timed out|Reached the max retries per request limit/i.test(message)
   );
 }
 

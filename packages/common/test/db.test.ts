@@ -40,6 +40,30 @@ describe('database helpers on real Postgres', () => {
     }
   });
 
+  it("runs migrations past the pool's statement_timeout, then gives the connection its limit back", async () => {
+    // One connection, so the statement after the migration runs on the connection that migrated.
+    const db = createDb<any>({ connectionString: env.databaseUrl, schema: `${env.schema}_slow`, poolMax: 1, statementTimeoutMs: 200 });
+    const holder = createDb<any>({ connectionString: env.databaseUrl, schema: `${env.schema}_slow`, poolMax: 1 });
+    const slow: Record<string, Migration> = {
+      '0001_slow': { up: async (m: Kysely<any>) => void (await sql`select pg_sleep(0.4)`.execute(m)) },
+    };
+    try {
+      // Another replica holds the migration lock longer than the timeout: this one waits for it.
+      const released = holder.connection().execute(async (conn) => {
+        await sql`select pg_advisory_lock(hashtext(${`tollgate:migrate:${env.schema}_slow`}))`.execute(conn);
+        await sql`select pg_sleep(0.4)`.execute(conn);
+        await sql`select pg_advisory_unlock(hashtext(${`tollgate:migrate:${env.schema}_slow`}))`.execute(conn);
+      });
+      await new Promise((r) => setTimeout(r, 50));
+      await expect(migrateToLatest(db, `${env.schema}_slow`, slow)).resolves.toEqual(['0001_slow']);
+      await released;
+      await expect(sql`select pg_sleep(0.4)`.execute(db)).rejects.toMatchObject({ code: '57014' });
+    } finally {
+      await sql`drop schema if exists ${sql.id(`${env.schema}_slow`)} cascade`.execute(env.db);
+      await Promise.all([db.destroy(), holder.destroy()]);
+    }
+  });
+
   it('reads BIGINT as exact numbers and refuses values beyond 2^53', async () => {
     await env.db.insertInto('widgets').values({ amount: 9_007_199_254_740_991 }).execute();
     const row = await env.db.selectFrom('widgets').select('amount').executeTakeFirstOrThrow();

@@ -58,6 +58,11 @@ describe('dependency outages', () => {
       new Error('Connection terminated unexpectedly'),
       Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01' }),
       new Error("Stream isn't writeable and enableOfflineQueue options is false"),
+      // ioredis with its offline queue: a command given up while it reconnects.
+      new Error('Command timed out'),
+      new Error('Reached the max retries per request limit (which is 1). Refer to "maxRetriesPerRequest" option for details.'),
+      // statement_timeout: the database is overwhelmed, not the request wrong.
+      Object.assign(new Error('canceling statement due to statement timeout'), { code: '57014', severity: 'ERROR' }),
     ]) {
       const appError = toAppError(err);
       expect(appError.code).toBe('SERVICE_UNAVAILABLE');

@@ -95,7 +95,15 @@ export async function migrateToLatest(db: Kysely<any>, schema: string, migration
 
 async function migrateOnce(db: Kysely<any>, schema: string, migrations: Migrations, logger?: Logger): Promise<string[]> {
   return db.connection().execute(async (conn) => {
-    await sql`select pg_advisory_lock(hashtext(${`tollgate:migrate:${schema}`}))`.execute(conn);
+    // The pool's statement_timeout (30 s) must not bound migrations: a replica waits for the
+    // lock as long as another replica's migration takes, and a migration may rewrite a big table.
+    await sql`set statement_timeout = 0`.execute(conn);
+    try {
+      await sql`select pg_advisory_lock(hashtext(${`tollgate:migrate:${schema}`}))`.execute(conn);
+    } catch (err) {
+      await sql`reset statement_timeout`.execute(conn).catch(() => undefined);
+      throw err;
+    }
     try {
       await sql`create schema if not exists ${sql.id(schema)}`.execute(conn);
       const migrator = new Migrator({
@@ -113,6 +121,8 @@ async function migrateOnce(db: Kysely<any>, schema: string, migrations: Migratio
       return applied;
     } finally {
       await sql`select pg_advisory_unlock(hashtext(${`tollgate:migrate:${schema}`}))`.execute(conn);
+      // Back to the pool's own limit before the connection serves requests again.
+      await sql`reset statement_timeout`.execute(conn);
     }
   });
 }
