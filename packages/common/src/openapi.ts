@@ -111,6 +111,7 @@ export class ApiDocument {
   route(route: ApiRoute): void {
     const { scope, responses, ...rest } = route;
     this.registry.registerPath({
+      operationId: operationIdOf(route.method, route.path),
       ...rest,
       ...(scope === 'none' ? { security: [] } : {}),
       'x-scope': scope,
@@ -132,6 +133,15 @@ export class ApiDocument {
     for (const [path, item] of Object.entries(paths)) (path.startsWith('/internal/') ? internalPaths : publicPaths)[path] = item;
     return { ...generated, paths: publicPaths, ...(Object.keys(internalPaths).length > 0 ? { 'x-internal-paths': internalPaths } : {}) };
   }
+}
+
+/** `post /v1/admin/tenants/{id}/credits` → `postAdminTenantsIdCredits`: unique, since paths are unique across services. */
+export function operationIdOf(method: string, path: string): string {
+  const words = path
+    .replace(/^\/(internal\/)?v1\//, (_m, internal: string | undefined) => (internal ? 'internal/' : ''))
+    .split(/[^A-Za-z0-9]+/)
+    .filter(Boolean);
+  return method.toLowerCase() + words.map((w) => w[0]!.toUpperCase() + w.slice(1)).join('');
 }
 
 /** What every authenticated route may answer besides its own statuses. */

@@ -72,9 +72,42 @@ export function mergeOpenApi(own: Json, services: { name: string; document: Json
   }
 
   merged['paths'] = Object.fromEntries(Object.entries(paths).sort(([a], [b]) => a.localeCompare(b)));
-  merged['components'] = components;
+  merged['components'] = withoutUnused(components, merged['paths'] as Json);
   merged['tags'] = [...tags.values()];
   return merged;
+}
+
+/**
+ * Only the components the public paths reach (transitively): a service's internal-only schemas
+ * (credits.Hold, used by /internal/ routes) stay out of the public document. Security schemes
+ * are kept: they are referenced by name, not by $ref.
+ */
+function withoutUnused(components: Json, paths: Json): Json {
+  const used = new Set<string>();
+  const visit = (value: unknown): void => {
+    if (Array.isArray(value)) value.forEach(visit);
+    else if (isObject(value)) {
+      for (const [k, v] of Object.entries(value)) {
+        if (k === '$ref' && typeof v === 'string' && !used.has(v)) {
+          used.add(v);
+          const match = /^#\/components\/([A-Za-z]+)\/(.+)$/.exec(v);
+          const section = match ? components[match[1]!] : undefined;
+          if (match && isObject(section)) visit(section[match[2]!]);
+        } else visit(v);
+      }
+    }
+  };
+  visit(paths);
+  const kept: Json = {};
+  for (const [section, entries] of Object.entries(components)) {
+    if (section === 'securitySchemes' || !isObject(entries)) {
+      kept[section] = entries;
+      continue;
+    }
+    const live = Object.entries(entries).filter(([name]) => used.has(`#/components/${section}/${name}`));
+    if (live.length > 0) kept[section] = Object.fromEntries(live);
+  }
+  return kept;
 }
 
 export interface OpenApiAggregatorOptions {
