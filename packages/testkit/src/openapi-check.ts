@@ -28,8 +28,18 @@ const isObject = (value: unknown): value is Json => typeof value === 'object' &&
 interface PathTemplate {
   template: string;
   pattern: RegExp;
-  params: number;
   item: Json;
+}
+
+function compareTemplates(a: string, b: string): number {
+  const as = a.split('/');
+  const bs = b.split('/');
+  for (let i = 0; i < Math.min(as.length, bs.length); i++) {
+    const aParam = as[i]!.startsWith('{');
+    const bParam = bs[i]!.startsWith('{');
+    if (aParam !== bParam) return aParam ? 1 : -1;
+  }
+  return 0;
 }
 
 /** One document prepared for checking: path matchers and compiled schemas, built once. */
@@ -51,10 +61,11 @@ export class OpenApiChecker {
       .filter((entry): entry is [string, Json] => isObject(entry[1]))
       .map(([template, item]) => {
         const source = template.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\{[^}]+\}/g, '[^/]+');
-        return { template, pattern: new RegExp(`^${source}$`), params: (template.match(/\{/g) ?? []).length, item };
+        return { template, pattern: new RegExp(`^${source}$`), item };
       })
-      // A literal segment wins over a parameter: /v1/files/batch before /v1/files/{id}.
-      .sort((a, b) => a.params - b.params);
+      // A literal segment wins over a parameter at the first place they differ:
+      // /v1/images/batch/{action} before /v1/images/{id}/approve.
+      .sort((a, b) => compareTemplates(a.template, b.template));
   }
 
   /** Why the response does not match the document, or undefined when it does (or is exempt). */
