@@ -202,8 +202,7 @@ api.route({
   responses: {
     200: { description: 'The image', content: { 'image/png': imageBytes, 'image/jpeg': imageBytes, 'image/webp': imageBytes } },
     304: { description: 'Not modified (If-None-Match)' },
-    ...notFound,
-    ...errors([409, 'The variant does not exist yet']),
+    ...errors([404, 'No such image (or another tenant’s), or the variant is not made yet']),
   },
 });
 for (const [action, summary] of [
