@@ -1,4 +1,10 @@
-import { extendZodWithOpenApi, OpenApiGeneratorV31, OpenAPIRegistry, type ResponseConfig, type RouteConfig } from '@asteasolutions/zod-to-openapi';
+import {
+  extendZodWithOpenApi,
+  OpenApiGeneratorV31,
+  OpenAPIRegistry,
+  type ResponseConfig,
+  type RouteConfig,
+} from '@asteasolutions/zod-to-openapi';
 import { z } from 'zod';
 
 // Named components (registry.register) need zod-to-openapi's `.openapi()` on zod's schemas.
@@ -27,14 +33,18 @@ export const errorEnvelopeSchema = z
   .openapi('Error', { description: 'Every error but those of the OpenAI-compatible routes' });
 
 /** The bearer credential the gateway checks; services see its identity token instead. */
-export const BEARER_SCHEME = { type: 'http', scheme: 'bearer', description: 'An API key (tg_...), a JWT, or the admin token; checked by the edge gateway' } as const;
+export const BEARER_SCHEME = {
+  type: 'http',
+  scheme: 'bearer',
+  description: 'An API key (tg_...), a JWT, or the admin token; checked by the edge gateway',
+} as const;
 
 /** The scope a route requires, shown in the document and the API reference. */
 export type Scope = 'read' | 'write' | 'completion' | 'generation' | 'admin' | 'service' | 'none';
 
 export interface ApiRoute extends Omit<RouteConfig, 'security'> {
-  /** Required scope; `none` for routes that need no credential. */
-  scope: Scope;
+  /** Required scope (any one of a list); `none` for routes that need no credential. */
+  scope: Scope | Scope[];
 }
 
 export interface ApiDocumentInfo {
@@ -114,7 +124,7 @@ export class ApiDocument {
       operationId: operationIdOf(route.method, route.path),
       ...rest,
       ...(scope === 'none' ? { security: [] } : {}),
-      'x-scope': scope,
+      'x-scope': Array.isArray(scope) ? scope.join(' or ') : scope,
       responses: { ...this.errorAnswers(route), ...responses },
     } as RouteConfig);
   }

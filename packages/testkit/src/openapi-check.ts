@@ -56,7 +56,10 @@ export class OpenApiChecker {
     this.ajv.addFormat('int32', { type: 'number', validate: (n: number) => Number.isInteger(n) && n >= -(2 ** 31) && n < 2 ** 31 });
     this.ajv.addFormat('int64', { type: 'number', validate: (n: number) => Number.isInteger(n) });
     this.ajv.addSchema(document, 'openapi');
-    const pathItems: Json = { ...(isObject(document['paths']) ? document['paths'] : {}), ...(isObject(document['x-internal-paths']) ? document['x-internal-paths'] : {}) };
+    const pathItems: Json = {
+      ...(isObject(document['paths']) ? document['paths'] : {}),
+      ...(isObject(document['x-internal-paths']) ? document['x-internal-paths'] : {}),
+    };
     this.templates = Object.entries(pathItems)
       .filter((entry): entry is [string, Json] => isObject(entry[1]))
       .map(([template, item]) => {
@@ -74,7 +77,8 @@ export class OpenApiChecker {
     if (EXEMPT_PATHS.some((p) => p.test(path))) return undefined;
     const method = response.method.toLowerCase();
     const found = this.templates.find((t) => t.pattern.test(path));
-    const documentedMethod = found && (isObject(found.item[method]) ? method : method === 'head' && isObject(found.item['get']) ? 'get' : undefined);
+    const documentedMethod =
+      found && (isObject(found.item[method]) ? method : method === 'head' && isObject(found.item['get']) ? 'get' : undefined);
     if (!found || !documentedMethod) {
       // The platform's catch-all answers (no such route, method not allowed, a CORS preflight)
       // are the error envelope; anything else on an undocumented route is a hole in the document.
@@ -85,7 +89,8 @@ export class OpenApiChecker {
     const operationId = `${documentedMethod.toUpperCase()} ${found.template}`;
     const responses = (found.item[documentedMethod] as Json)['responses'];
     const statusKey = [String(status), `${String(status)[0]}XX`, 'default'].find((k) => isObject(responses) && isObject(responses[k]));
-    if (!statusKey) return `${operationId}: status ${status} is not documented (documented: ${Object.keys(isObject(responses) ? responses : {}).join(', ')})`;
+    if (!statusKey)
+      return `${operationId}: status ${status} is not documented (documented: ${Object.keys(isObject(responses) ? responses : {}).join(', ')})`;
     if (method === 'head') return undefined;
     const content = (responses as Json)[statusKey] as Json;
     const media = isObject(content['content']) ? content['content'] : undefined;
@@ -93,8 +98,11 @@ export class OpenApiChecker {
     if (!media) return hasBody ? `${operationId}: status ${status} is documented without a body, but one was sent` : undefined;
     if (!hasBody && status === 204) return undefined;
     const mediaType = (response.contentType ?? '').split(';')[0]!.trim().toLowerCase();
-    const mediaKey = Object.keys(media).find((k) => k === mediaType || k === '*/*' || (k.endsWith('/*') && mediaType.startsWith(k.slice(0, -1))));
-    if (!mediaKey) return `${operationId}: status ${status} sent ${mediaType || 'no content type'}; documented: ${Object.keys(media).join(', ')}`;
+    const mediaKey = Object.keys(media).find(
+      (k) => k === mediaType || k === '*/*' || (k.endsWith('/*') && mediaType.startsWith(k.slice(0, -1))),
+    );
+    if (!mediaKey)
+      return `${operationId}: status ${status} sent ${mediaType || 'no content type'}; documented: ${Object.keys(media).join(', ')}`;
     if (!/json$/.test(mediaKey) || response.body === undefined) return undefined;
     let body: unknown;
     try {
@@ -107,7 +115,9 @@ export class OpenApiChecker {
     if (inInternal) pointer[0] = 'x-internal-paths';
     const validate = this.validator(pointer);
     if (!validate || validate(body)) return undefined;
-    const errors = (validate.errors ?? []).slice(0, 5).map((e) => `${e.instancePath || '(body)'} ${e.message ?? ''}${e.params ? ` ${JSON.stringify(e.params)}` : ''}`);
+    const errors = (validate.errors ?? [])
+      .slice(0, 5)
+      .map((e) => `${e.instancePath || '(body)'} ${e.message ?? ''}${e.params ? ` ${JSON.stringify(e.params)}` : ''}`);
     return `${operationId}: status ${status} body does not match its schema: ${errors.join('; ')}\n  body: ${JSON.stringify(body).slice(0, 600)}`;
   }
 

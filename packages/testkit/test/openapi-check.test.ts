@@ -7,7 +7,9 @@ import { silentLogger } from '../src/logger';
 const document = {
   openapi: '3.1.0',
   info: { title: 'Tiny', version: '1' },
-  components: { schemas: { Thing: { type: 'object', required: ['id', 'count'], properties: { id: { type: 'string' }, count: { type: 'integer' } } } } },
+  components: {
+    schemas: { Thing: { type: 'object', required: ['id', 'count'], properties: { id: { type: 'string' }, count: { type: 'integer' } } } },
+  },
   paths: {
     '/v1/things/{id}': {
       get: {
@@ -43,7 +45,9 @@ describe('OpenApiChecker', () => {
   });
 
   it('prefers a literal path segment over a parameter', () => {
-    expect(checker.check({ method: 'GET', path: '/v1/things/special', status: 204, contentType: undefined, body: Buffer.alloc(0) })).toBeUndefined();
+    expect(
+      checker.check({ method: 'GET', path: '/v1/things/special', status: 204, contentType: undefined, body: Buffer.alloc(0) }),
+    ).toBeUndefined();
   });
 
   it('exempts health, metrics and docs, and accepts the catch-all 404 envelope', () => {
@@ -52,7 +56,9 @@ describe('OpenApiChecker', () => {
   });
 
   it('fails a content type the document does not list', () => {
-    expect(checker.check({ method: 'GET', path: '/v1/things/t1', status: 200, contentType: 'text/plain', body: Buffer.from('hi') })).toContain('sent text/plain');
+    expect(
+      checker.check({ method: 'GET', path: '/v1/things/t1', status: 200, contentType: 'text/plain', body: Buffer.from('hi') }),
+    ).toContain('sent text/plain');
   });
 });
 
@@ -76,7 +82,9 @@ describe('the response hook', () => {
       expect(seen).toEqual([]);
       await request(app).get('/v1/things/bad').expect(200);
       expect(seen).toHaveLength(1);
-      expect(seen[0]).toMatch(/^Tiny: GET \/v1\/things\/\{id\}: status 200 body does not match its schema: \(body\) must have required property 'count'/);
+      expect(seen[0]).toMatch(
+        /^Tiny: GET \/v1\/things\/\{id\}: status 200 body does not match its schema: \(body\) must have required property 'count'/,
+      );
     } finally {
       restore(); // back to the setup file's list, which this test leaves empty
     }

@@ -18,7 +18,8 @@ const balance = api.schema(
   z.object({
     tenant_id: z.string(),
     available: z.number().int().meta({
-      description: 'What can be spent now: posted balance minus active holds; below zero while a late charge is owed (nothing can be held until topped up)',
+      description:
+        'What can be spent now: posted balance minus active holds; below zero while a late charge is owed (nothing can be held until topped up)',
     }),
     held: microCredits.meta({ description: 'Reserved by active holds' }),
     currency: z.literal('credits'),
@@ -74,7 +75,12 @@ const reconcileReport = api.schema(
   z.object({
     ok: z.boolean(),
     checked_at: timestamp,
-    counts: z.object({ accounts: z.number().int(), transactions: z.number().int(), entries: z.number().int(), active_holds: z.number().int() }),
+    counts: z.object({
+      accounts: z.number().int(),
+      transactions: z.number().int(),
+      entries: z.number().int(),
+      active_holds: z.number().int(),
+    }),
     mismatch: z
       .looseObject({ check: z.string() })
       .nullable()
@@ -141,7 +147,11 @@ api.route({
   request: { body: jsonBody(chargeBody) },
   responses: {
     201: jsonResponse('The charge', transaction),
-    ...errors([402, 'INSUFFICIENT_CREDITS, details {available, requested}'], [409, 'The balance would exceed the largest amount held'], 422),
+    ...errors(
+      [402, 'INSUFFICIENT_CREDITS, details {available, requested}'],
+      [409, 'The balance would exceed the largest amount held'],
+      422,
+    ),
   },
 });
 api.route({

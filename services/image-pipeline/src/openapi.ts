@@ -5,7 +5,10 @@ import { BATCH_ACTIONS, batchBody, batchRejectBody, contentQuery, listQuery, rej
 import { IMAGE_STATUSES } from './images/states';
 import { ingestBody } from './ingest/routes';
 
-const api = new ApiDocument({ title: 'Tollgate Image pipeline', description: 'Prompt or upload to a print-ready image, through human review' });
+const api = new ApiDocument({
+  title: 'Tollgate Image pipeline',
+  description: 'Prompt or upload to a print-ready image, through human review',
+});
 
 const timestamp = z.iso.datetime({ offset: true });
 const variant = z
@@ -111,7 +114,9 @@ const batchResult = api.schema(
     successful: z.array(z.string()),
     failed: z.array(z.object({ id: z.string(), code: z.string(), message: z.string() })),
     skipped: z.array(z.object({ id: z.string(), reason: z.string() }).partial()),
-    counts: z.object({ requested: z.number().int(), successful: z.number().int(), failed: z.number().int(), skipped: z.number().int() }).partial(),
+    counts: z
+      .object({ requested: z.number().int(), successful: z.number().int(), failed: z.number().int(), skipped: z.number().int() })
+      .partial(),
   }),
 );
 
@@ -123,7 +128,8 @@ api.route({
   method: 'post',
   path: '/v1/images/generations',
   operationId: 'createImageGeneration',
-  summary: 'Generate n images from a prompt (async). Each image is charged; identical requests inside the dedup window return the existing images.',
+  summary:
+    'Generate n images from a prompt (async). Each image is charged; identical requests inside the dedup window return the existing images.',
   tags: ['image-pipeline'],
   scope: 'generation',
   request: { body: jsonBody(api.schema('GenerationRequest', generationBodySchema(4000))) },

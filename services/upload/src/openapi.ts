@@ -81,7 +81,10 @@ api.route({
       content: {
         'multipart/form-data': {
           schema: z.object({
-            purpose: z.enum(PURPOSE_NAMES).default('general').meta({ description: 'Send before `file` to have wrong content refused after its first bytes' }),
+            purpose: z
+              .enum(PURPOSE_NAMES)
+              .default('general')
+              .meta({ description: 'Send before `file` to have wrong content refused after its first bytes' }),
             expires_in: z.number().int().min(1).optional().meta({ description: 'Seconds until the file expires and is deleted' }),
             file: z.string().meta({ format: 'binary' }),
           }),
@@ -124,7 +127,10 @@ api.route({
   tags: ['upload'],
   scope: 'write',
   request: { params: fileParams },
-  responses: { 200: jsonResponse('Deleted', z.object({ id: z.string(), object: z.literal('file'), deleted: z.literal(true) })), ...notFound },
+  responses: {
+    200: jsonResponse('Deleted', z.object({ id: z.string(), object: z.literal('file'), deleted: z.literal(true) })),
+    ...notFound,
+  },
 });
 api.route({
   method: 'get',
@@ -198,7 +204,10 @@ api.route({
     params: uploadParams,
     headers: tusResumable.extend({
       'Upload-Offset': z.number().int().min(0),
-      'Upload-Checksum': z.string().optional().meta({ description: 'tus checksum extension: `<sha1|sha256|md5> <base64 digest>` of this request body' }),
+      'Upload-Checksum': z
+        .string()
+        .optional()
+        .meta({ description: 'tus checksum extension: `<sha1|sha256|md5> <base64 digest>` of this request body' }),
     }),
     body: { required: true, content: { 'application/offset+octet-stream': { schema: binary } } },
   },

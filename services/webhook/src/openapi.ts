@@ -1,6 +1,14 @@
 import { ApiDocument, errors, EVENT_TYPES, jsonBody, jsonResponse } from '@tollgate/common';
 import { z } from 'zod';
-import { createEndpointBody, internalEventBody, listDeliveriesQuery, listEndpointsQuery, replayBody, rotateSecretBody, updateEndpointBody } from './api-schemas';
+import {
+  createEndpointBody,
+  internalEventBody,
+  listDeliveriesQuery,
+  listEndpointsQuery,
+  replayBody,
+  rotateSecretBody,
+  updateEndpointBody,
+} from './api-schemas';
 
 const api = new ApiDocument({
   title: 'Tollgate Webhook',
@@ -26,14 +34,23 @@ const endpointFields = {
     .meta({ description: '`failing`: every attempt failed for the failure window; `gone`: the endpoint answered 410' }),
   disabled_at: timestamp.nullable().optional(),
   failing_since: timestamp.nullable().optional().meta({ description: 'Start of the current run of failed attempts' }),
-  previous_secret_expires_at: timestamp.nullable().optional().meta({ description: 'During a rotation, until when the previous secret also signs' }),
+  previous_secret_expires_at: timestamp
+    .nullable()
+    .optional()
+    .meta({ description: 'During a rotation, until when the previous secret also signs' }),
   created_at: timestamp,
   updated_at: timestamp.optional(),
 };
 const endpoint = api.schema('Endpoint', z.object(endpointFields));
 const endpointWithSecret = api.schema(
   'EndpointWithSecret',
-  z.object({ ...endpointFields, secret: z.string().regex(/^whsec_/).meta({ description: 'Shown only here' }) }),
+  z.object({
+    ...endpointFields,
+    secret: z
+      .string()
+      .regex(/^whsec_/)
+      .meta({ description: 'Shown only here' }),
+  }),
 );
 
 const attempt = api.schema(
@@ -50,7 +67,17 @@ const attempt = api.schema(
       status_code: z.number().int().nullable(),
       outcome: z.enum(['succeeded', 'failed']),
       error_class: z
-        .enum(['http_status', 'redirect', 'timeout', 'connection_refused', 'connection_error', 'dns_error', 'tls_error', 'blocked_target', 'invalid_target'])
+        .enum([
+          'http_status',
+          'redirect',
+          'timeout',
+          'connection_refused',
+          'connection_error',
+          'dns_error',
+          'tls_error',
+          'blocked_target',
+          'invalid_target',
+        ])
         .nullable(),
       error_message: z.string().nullable(),
       response_body: z.string().nullable().meta({ description: 'The first 16 KB of the response body' }),
@@ -141,7 +168,10 @@ api.route({
   summary: 'Rotate the signing secret; the previous one keeps signing for 24 h',
   tags: ['webhook'],
   scope: 'write',
-  request: { params: endpointParams, body: { required: false, content: { 'application/json': { schema: api.schema('RotateSecret', rotateSecretBody) } } } },
+  request: {
+    params: endpointParams,
+    body: { required: false, content: { 'application/json': { schema: api.schema('RotateSecret', rotateSecretBody) } } },
+  },
   responses: {
     200: jsonResponse(
       'The new secret',
@@ -167,7 +197,10 @@ api.route({
   scope: 'write',
   request: { params: endpointParams, body: jsonBody(api.schema('Replay', replayBody)) },
   responses: {
-    202: jsonResponse('Queued', z.object({ replayed: z.number().int(), truncated: z.boolean().meta({ description: 'More than 10,000 matched; call again' }) })),
+    202: jsonResponse(
+      'Queued',
+      z.object({ replayed: z.number().int(), truncated: z.boolean().meta({ description: 'More than 10,000 matched; call again' }) }),
+    ),
     ...notFound,
     ...disabled,
   },
@@ -207,7 +240,9 @@ api.route({
   summary: 'Publish a platform event (scope `service`); stored and fanned out before the answer',
   scope: 'service',
   request: { body: jsonBody(internalEventBody) },
-  responses: { 202: jsonResponse('Accepted', z.object({ id: z.string(), duplicate: z.boolean(), deliveries: z.number().int() }).partial()) },
+  responses: {
+    202: jsonResponse('Accepted', z.object({ id: z.string(), duplicate: z.boolean(), deliveries: z.number().int() }).partial()),
+  },
 });
 
 // What Tollgate sends to a subscriber's endpoint.
