@@ -22,7 +22,14 @@ const require = createRequire(import.meta.url);
 const built = (service, file) => path.join(ROOT, 'services', service, 'dist', file);
 
 if (!check || process.argv.includes('--build')) {
-  pnpm(['exec', 'turbo', 'run', 'build', '--output-logs=errors-only', ...['edge-gateway', ...SERVICES].map((s) => `--filter=@tollgate/${s}`)]);
+  pnpm([
+    'exec',
+    'turbo',
+    'run',
+    'build',
+    '--output-logs=errors-only',
+    ...['edge-gateway', ...SERVICES].map((s) => `--filter=@tollgate/${s}`),
+  ]);
 }
 for (const service of ['edge-gateway', ...SERVICES]) {
   if (!existsSync(built(service, 'openapi.js'))) {

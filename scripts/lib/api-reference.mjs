@@ -18,7 +18,10 @@ function resolve(document, value) {
 }
 
 const refName = (value) => (isObject(value) && typeof value.$ref === 'string' ? value.$ref.split('/').pop() : undefined);
-const cell = (text) => String(text ?? '').replace(/\|/g, '\\|').replace(/\s*\n\s*/g, ' ');
+const cell = (text) =>
+  String(text ?? '')
+    .replace(/\|/g, '\\|')
+    .replace(/\s*\n\s*/g, ' ');
 
 /** A short type for a schema: `integer`, `string (date-time)`, `credits.Hold`, `array of string`, `"a" \| "b"`. */
 function typeOf(document, schema) {
@@ -31,7 +34,9 @@ function typeOf(document, schema) {
   const types = Array.isArray(schema.type) ? schema.type : schema.type ? [schema.type] : [];
   return (
     types
-      .map((t) => (t === 'array' ? `array of ${typeOf(document, schema.items)}` : schema.format && t !== 'null' ? `${t} (${schema.format})` : t))
+      .map((t) =>
+        t === 'array' ? `array of ${typeOf(document, schema.items)}` : schema.format && t !== 'null' ? `${t} (${schema.format})` : t,
+      )
       .join(' \\| ') || 'any'
   );
 }
@@ -117,10 +122,16 @@ export function renderApiReference(document) {
     document.info.description ?? '',
     '',
     'Errors use the envelope `{"error": {"code", "message", "request_id", "details"?}}`, but the',
-    'OpenAI-compatible routes, which answer in OpenAI\'s error shape. Schemas named `service.Name` are',
+    "OpenAI-compatible routes, which answer in OpenAI's error shape. Schemas named `service.Name` are",
     'in `components.schemas` of [openapi.json](openapi.json).',
     '',
-    ...sections.map((s) => `- [${s.tag.name}](#${s.tag.name.toLowerCase().replace(/[^a-z0-9 -]/g, '').replace(/ /g, '-')})`),
+    ...sections.map(
+      (s) =>
+        `- [${s.tag.name}](#${s.tag.name
+          .toLowerCase()
+          .replace(/[^a-z0-9 -]/g, '')
+          .replace(/ /g, '-')})`,
+    ),
     '',
   ];
   for (const { tag, entries } of sections) {
@@ -128,5 +139,8 @@ export function renderApiReference(document) {
     if (tag.description) out.push(tag.description, '');
     out.push(...entries);
   }
-  return `${out.join('\n').replace(/\n{3,}/g, '\n\n').trimEnd()}\n`;
+  return `${out
+    .join('\n')
+    .replace(/\n{3,}/g, '\n\n')
+    .trimEnd()}\n`;
 }
