@@ -51,12 +51,15 @@ function inspect(state: HookState, res: PatchedResponse): void {
   if (!state.report || !req || typeof documentOf !== 'function') return;
   const document = documentOf() as Record<string, unknown>;
   const contentType = res.getHeader('content-type');
+  // The gateway checks only its own paths: the rest are proxied answers of the services.
+  const ownPathsOnly = req.app?.locals?.['openapiOwnPathsOnly'] === true;
   const violation = checkerFor(document).check({
     method: req.method ?? 'GET',
     path: new URL(req.originalUrl ?? req.url ?? '/', 'http://localhost').pathname,
     status: res.statusCode,
     contentType: typeof contentType === 'string' ? contentType : undefined,
     body: captured.size > MAX_CAPTURE ? undefined : Buffer.concat(captured.chunks),
+    ownPathsOnly,
   });
   if (violation) state.report(`${String(document['info'] && (document['info'] as { title?: string }).title)}: ${violation}`);
 }
