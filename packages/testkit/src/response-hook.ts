@@ -50,6 +50,8 @@ function inspect(state: HookState, res: PatchedResponse): void {
   const documentOf = req?.app?.locals?.['openapi'];
   if (!state.report || !req || typeof documentOf !== 'function') return;
   const document = documentOf() as Record<string, unknown>;
+  // The explicit exemption of apps built by a test around test-only routes (common's own tests).
+  if (document['x-test-only-routes'] === true) return;
   const contentType = res.getHeader('content-type');
   // The gateway checks only its own paths: the rest are proxied answers of the services.
   const ownPathsOnly = req.app?.locals?.['openapiOwnPathsOnly'] === true;
