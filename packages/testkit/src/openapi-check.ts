@@ -83,10 +83,11 @@ export class OpenApiChecker {
       found && (isObject(found.item[method]) ? method : method === 'head' && isObject(found.item['get']) ? 'get' : undefined);
     if (!found && response.ownPathsOnly) return undefined;
     if (!found || !documentedMethod) {
-      // The platform's catch-all answers (no such route, method not allowed, a CORS preflight)
-      // are the error envelope; anything else on an undocumented route is a hole in the document.
+      // An undocumented route may only be refused: the platform's catch-all answers (no such
+      // route, method not allowed, a bad URL or no credential before routing) are 4xx in the
+      // error envelope, and a CORS preflight; anything else there is a hole in the document.
       if (method === 'options' && status < 300) return undefined;
-      if ((status === 404 || status === 405) && this.isErrorEnvelope(response)) return undefined;
+      if (status >= 400 && status < 500 && this.isErrorEnvelope(response)) return undefined;
       return `${response.method.toUpperCase()} ${path} answered ${status} but the document has no ${found ? `${method} operation on ${found.template}` : 'path matching it'}`;
     }
     const operationId = `${documentedMethod.toUpperCase()} ${found.template}`;

@@ -50,9 +50,11 @@ describe('OpenApiChecker', () => {
     ).toBeUndefined();
   });
 
-  it('exempts health, metrics and docs, and accepts the catch-all 404 envelope', () => {
+  it('exempts health, metrics and docs, and accepts an undocumented route refused in the envelope', () => {
     expect(get('/healthz', 200, { status: 'ok' })).toBeUndefined();
     expect(get('/nowhere', 404, { error: { code: 'NOT_FOUND', message: 'Route not found', request_id: 'r' } })).toBeUndefined();
+    expect(get('/nowhere', 401, { error: { code: 'UNAUTHENTICATED', message: 'No', request_id: 'r' } })).toBeUndefined();
+    expect(get('/nowhere', 500, { error: { code: 'INTERNAL', message: 'No', request_id: 'r' } })).toContain('has no path matching it');
   });
 
   it('fails a content type the document does not list', () => {

@@ -14,7 +14,18 @@ const api = new ApiDocument(
     tags: [{ name: 'admin', description: 'Tenants and API keys (ADMIN_TOKEN or a JWT with scope admin)' }],
   },
   // Every admin route is rate limited by the gateway as well.
-  { errorAnswers: (route) => errors(...(route.request ? [400] : []), 401, [403, 'The credential is not an admin'], 429, 500, 503) },
+  {
+    errorAnswers: (route) =>
+      errors(
+        ...(route.request ? [400] : []),
+        401,
+        [403, 'The credential is not an admin'],
+        ...(route.request?.body ? [413] : []),
+        429,
+        500,
+        503,
+      ),
+  },
 );
 
 const timestamp = z.iso.datetime({ offset: true });

@@ -190,6 +190,7 @@ api.route({
   responses: {
     200: { description: 'Upload-Offset, Upload-Length, Upload-Metadata, Upload-Expires; X-Tollgate-File-Id once complete' },
     404: { description: 'No such upload (or expired); a HEAD answer has no body' },
+    412: { description: 'Unsupported Tus-Resumable' },
   },
 });
 api.route({
