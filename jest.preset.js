@@ -24,6 +24,8 @@ module.exports = {
     '^@tollgate/(edge-gateway|ai-proxy|credits|upload|image-pipeline|webhook)/test/(.*)$': path.join(__dirname, 'services/$1/test/$2'),
     '^@tollgate/(edge-gateway|ai-proxy|credits|upload|image-pipeline|webhook)/(.*)$': path.join(__dirname, 'services/$1/src/$2'),
   },
+  // Every response a service app sends in a test is checked against its OpenAPI document.
+  setupFilesAfterEnv: [path.join(__dirname, 'packages/testkit/src/jest/check-responses.ts')],
   testMatch: ['<rootDir>/test/**/*.test.ts', '<rootDir>/src/**/*.test.ts'],
   testTimeout: 30000,
 };

@@ -75,19 +75,6 @@ const GENERIC_MESSAGES: Partial<Record<ErrorCode, string>> = {
   UPSTREAM_TIMEOUT: 'An upstream service timed out',
 };
 
-/** The envelope as a JSON Schema, for every service's OpenAPI document. */
-export const ERROR_ENVELOPE_SCHEMA = {
-  type: 'object',
-  required: ['error'],
-  properties: {
-    error: {
-      type: 'object',
-      required: ['code', 'message', 'request_id'],
-      properties: { code: { type: 'string' }, message: { type: 'string' }, request_id: { type: 'string' }, details: { type: 'object' } },
-    },
-  },
-};
-
 export interface ErrorEnvelope {
   error: { code: ErrorCode; message: string; request_id: string | undefined; details?: Record<string, unknown> };
 }

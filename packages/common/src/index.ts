@@ -27,3 +27,4 @@ export * from './outbox';
 export * from './clients/http-json';
 export * from './clients/credits';
 export * from './trace-context';
+export * from './openapi';

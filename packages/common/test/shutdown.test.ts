@@ -127,7 +127,8 @@ describe('startServer', () => {
       name: 't',
       logger: silentLogger(),
       metrics: createMetrics('t', { collectDefault: false }),
-      openapi: () => ({ openapi: '3.1.0', info: { title: 't', version: '1' }, paths: {} }),
+      // A stub document over test-only routes: marked so the response checks leave it alone.
+      openapi: () => ({ openapi: '3.1.0', info: { title: 't', version: '1' }, paths: {}, 'x-test-only-routes': true }),
       routes: (a) => {
         a.get('/probe', (req, res) => {
           seen.requestProto = Object.getPrototypeOf(req) === a.request;

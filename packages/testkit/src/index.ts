@@ -10,3 +10,4 @@ export * from './tcp-proxy';
 export * from './mesh';
 export * from './service-process';
 export * from './route-scopes';
+export * from './openapi-check';

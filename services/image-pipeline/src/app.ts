@@ -25,7 +25,8 @@ export function createApp(deps: AppDeps, options: AppOptions = {}): Service {
     corsOrigins: config.CORS_ORIGINS,
     jsonBodyLimit: config.BODY_LIMIT,
     requestTimeoutMs: config.REQUEST_TIMEOUT_MS,
-    openapi: () => openapiDocument,
+    // A worker-only process serves no API, so it publishes no document of one.
+    ...(options.serveApi === false ? {} : { openapi: () => openapiDocument }),
     routes: (app) => {
       if (options.serveApi === false) return;
       app.use(identityMiddleware(config.INTERNAL_JWT_SECRET));

@@ -333,9 +333,10 @@ describe('service endpoints', () => {
         '/v1/files/{id}/content',
         '/v1/uploads',
         '/v1/uploads/{id}',
-        '/internal/v1/files/{id}/content',
       ]),
     );
+    // Service-to-service routes are documented apart, so the gateway never publishes them.
+    expect(Object.keys(doc.body['x-internal-paths'])).toEqual(['/internal/v1/files/{id}', '/internal/v1/files/{id}/content']);
     const ready = await request(h.url).get('/readyz');
     expect(ready.status).toBe(200);
     expect(JSON.stringify(ready.body)).toContain('storage');

@@ -136,6 +136,8 @@ export function createService(options: ServiceOptions): Service {
   });
   const openapi = options.openapi;
   if (openapi) {
+    // Tests check every response against it (packages/testkit/src/response-hook.ts).
+    app.locals['openapi'] = openapi;
     app.get('/openapi.json', (_req, res) => {
       res.json(openapi());
     });

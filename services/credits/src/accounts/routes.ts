@@ -5,7 +5,7 @@ import type { LedgerDeps } from '../ledger/deps';
 import { adminTenantParams, MAX_AMOUNT, tenantParams } from '../ledger/validation';
 import { getBalance, setThreshold } from './service';
 
-const thresholdBody = z.object({
+export const thresholdBody = z.object({
   threshold: z
     .number({ error: 'must be an integer number of micro-credits, or null for the default' })
     .int({ error: 'must be a whole number of micro-credits' })

@@ -14,9 +14,9 @@ import { sendOutcome } from '../transactions/routes';
 import { tracked } from '../metrics';
 import { captureHold, createHold, releaseHold } from './service';
 
-export function holdRoutes(deps: LedgerDeps): Router {
-  const router = Router();
-  const holdBody = z.object({
+/** A hold's request body; `ttl_s` is capped by the configured HOLD_MAX_TTL_S. */
+export const holdBodyWith = (holdMaxTtlS: number) =>
+  z.object({
     tenant_id: tenantIdSchema,
     amount: positiveAmount,
     idempotency_key: idempotencyKeySchema,
@@ -24,7 +24,7 @@ export function holdRoutes(deps: LedgerDeps): Router {
       .number({ error: 'must be a whole number of seconds' })
       .int({ error: 'must be a whole number of seconds' })
       .min(1, { error: 'must be at least 1' })
-      .max(deps.settings.holdMaxTtlS, { error: `must be at most ${deps.settings.holdMaxTtlS}` })
+      .max(holdMaxTtlS, { error: `must be at most ${holdMaxTtlS}` })
       .optional(),
     description: descriptionSchema.optional(),
     /** The calling key's budget (issue 17): reserved by this hold, never overshot. */
@@ -33,7 +33,11 @@ export function holdRoutes(deps: LedgerDeps): Router {
       .strict()
       .optional(),
   });
-  const captureBody = z.object({ amount: nonNegativeAmount });
+export const captureBody = z.object({ amount: nonNegativeAmount });
+
+export function holdRoutes(deps: LedgerDeps): Router {
+  const router = Router();
+  const holdBody = holdBodyWith(deps.settings.holdMaxTtlS);
 
   // Every hold route is service-to-service: tenants never touch holds directly.
   router.use('/internal/v1/holds', requireScope('service'));

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import type { GatewayDb } from '../db';
 import { pageAudit } from './repository';
 
-const auditQuery = z
+export const auditQuery = z
   .object({
     target: z.string().min(1).max(200).optional(),
     actor: z.string().min(1).max(200).optional(),

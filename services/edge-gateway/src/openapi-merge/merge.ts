@@ -29,6 +29,34 @@ function rewriteRefs(value: unknown, service: string): unknown {
 }
 
 /**
+ * What the gateway itself may answer on any proxied route, before or instead of the service:
+ * its credential check, body limits, rate limits, idempotency keys (POST) and upstream failures.
+ */
+const GATEWAY_ANSWERS: Record<string, string> = {
+  '401': 'No valid credential (checked by the gateway)',
+  '413': 'The request body is over the limit of its route class',
+  '429': 'Rate limited by the gateway (Retry-After, RateLimit headers)',
+  '502': 'The service failed to answer',
+  '503': 'The service is unavailable (breaker open or draining)',
+  '504': 'The service did not answer in time',
+};
+const GATEWAY_POST_ANSWERS: Record<string, string> = {
+  '409': 'A request with this Idempotency-Key is still in flight',
+  '422': 'Idempotency-Key reused with a different request',
+};
+
+/** A service operation's answers plus the gateway's, in the shape of the operation's own 401 (the envelope, or OpenAI's error). */
+function withGatewayAnswers(method: string, responses: unknown): unknown {
+  if (!isObject(responses)) return responses;
+  const errorShape = isObject(responses['401']) ? responses['401']['content'] : { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } };
+  const added: Json = {};
+  for (const [status, description] of Object.entries({ ...GATEWAY_ANSWERS, ...(method === 'post' ? GATEWAY_POST_ANSWERS : {}) })) {
+    if (!isObject(responses[status])) added[status] = { description, content: errorShape };
+  }
+  return Object.fromEntries(Object.entries({ ...responses, ...added }).sort(([a], [b]) => a.localeCompare(b)));
+}
+
+/**
  * One public document: the gateway's own (admin routes, security scheme) plus every service's
  * `/v1` paths. Each service's components are namespaced (`credits.Balance`) so two services
  * may use the same schema name; operation-level `security` from services (their internal
@@ -50,7 +78,11 @@ export function mergeOpenApi(own: Json, services: { name: string; document: Json
       for (const [key, operation] of Object.entries(item)) {
         if (HTTP_METHODS.has(key) && isObject(operation)) {
           const { security: _internalSecurity, ...rest } = operation;
-          cleaned[key] = { ...rest, tags: Array.isArray(rest['tags']) && rest['tags'].length > 0 ? rest['tags'] : [name] };
+          cleaned[key] = {
+            ...rest,
+            tags: Array.isArray(rest['tags']) && rest['tags'].length > 0 ? rest['tags'] : [name],
+            responses: withGatewayAnswers(key, rest['responses']),
+          };
         } else {
           cleaned[key] = operation;
         }
@@ -72,9 +104,42 @@ export function mergeOpenApi(own: Json, services: { name: string; document: Json
   }
 
   merged['paths'] = Object.fromEntries(Object.entries(paths).sort(([a], [b]) => a.localeCompare(b)));
-  merged['components'] = components;
+  merged['components'] = withoutUnused(components, merged['paths'] as Json);
   merged['tags'] = [...tags.values()];
   return merged;
+}
+
+/**
+ * Only the components the public paths reach (transitively): a service's internal-only schemas
+ * (credits.Hold, used by /internal/ routes) stay out of the public document. Security schemes
+ * are kept: they are referenced by name, not by $ref.
+ */
+function withoutUnused(components: Json, paths: Json): Json {
+  const used = new Set<string>();
+  const visit = (value: unknown): void => {
+    if (Array.isArray(value)) value.forEach(visit);
+    else if (isObject(value)) {
+      for (const [k, v] of Object.entries(value)) {
+        if (k === '$ref' && typeof v === 'string' && !used.has(v)) {
+          used.add(v);
+          const match = /^#\/components\/([A-Za-z]+)\/(.+)$/.exec(v);
+          const section = match ? components[match[1]!] : undefined;
+          if (match && isObject(section)) visit(section[match[2]!]);
+        } else visit(v);
+      }
+    }
+  };
+  visit(paths);
+  const kept: Json = {};
+  for (const [section, entries] of Object.entries(components)) {
+    if (section === 'securitySchemes' || !isObject(entries)) {
+      kept[section] = entries;
+      continue;
+    }
+    const live = Object.entries(entries).filter(([name]) => used.has(`#/components/${section}/${name}`));
+    if (live.length > 0) kept[section] = Object.fromEntries(live);
+  }
+  return kept;
 }
 
 export interface OpenApiAggregatorOptions {

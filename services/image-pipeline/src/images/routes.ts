@@ -7,24 +7,24 @@ import { toImageView } from './presenter';
 import { applyAction, getImage, listTenantImages, openImageContent, runBatch } from './service';
 import { IMAGE_STATUSES, type ReviewAction } from './states';
 
-const listQuery = paginationQuery.extend({
+export const listQuery = paginationQuery.extend({
   status: z.enum(IMAGE_STATUSES).optional(),
   job_id: z.string().max(64).optional(),
 });
 
-const contentQuery = z.object({ variant: z.enum(['original', 'print', 'thumb']).default('original') });
+export const contentQuery = z.object({ variant: z.enum(['original', 'print', 'thumb']).default('original') });
 
 const reason = z.string().trim().min(1, 'must not be empty').max(1000);
-const rejectBody = z.object({ reason }).strict();
+export const rejectBody = z.object({ reason }).strict();
 const emptyBody = z.object({}).strict();
 
 export const BATCH_MAX = 100;
 const imageIds = z.array(z.string().min(1).max(64)).min(1).max(BATCH_MAX, `must hold at most ${BATCH_MAX} ids`);
-const batchBody = z.object({ image_ids: imageIds }).strict();
-const batchRejectBody = z.object({ image_ids: imageIds, reason }).strict();
+export const batchBody = z.object({ image_ids: imageIds }).strict();
+export const batchRejectBody = z.object({ image_ids: imageIds, reason }).strict();
 
 const SINGLE_ACTIONS = ['approve', 'reject', 'publish'] as const;
-const BATCH_ACTIONS = ['approve', 'reject', 'publish', 'delete'] as const;
+export const BATCH_ACTIONS = ['approve', 'reject', 'publish', 'delete'] as const;
 
 export function imagesRouter(deps: PipelineDeps): Router {
   const router = Router();
@@ -67,17 +67,18 @@ export function imagesRouter(deps: PipelineDeps): Router {
     await pipeline(content.stream, res);
   });
 
-  router.post('/v1/images/:id/:action', requireScope('write'), async (req, res) => {
-    const action = parseOrThrow(z.enum(SINGLE_ACTIONS), req.params['action'], 'path');
-    const id = String(req.params['id']);
-    const body = action === 'reject' ? parseOrThrow(rejectBody, req.body ?? {}, 'body') : parseOrThrow(emptyBody, req.body ?? {}, 'body');
-    const outcome = await applyAction(deps, tenantOf(req), action, id, {
-      strict: true,
-      ...('reason' in body ? { reason: body.reason } : {}),
+  // One route per action, as documented: an unknown action is the 404 of an unknown route.
+  for (const action of SINGLE_ACTIONS)
+    router.post(`/v1/images/:id/${action}`, requireScope('write'), async (req, res) => {
+      const id = String(req.params['id']);
+      const body = action === 'reject' ? parseOrThrow(rejectBody, req.body ?? {}, 'body') : parseOrThrow(emptyBody, req.body ?? {}, 'body');
+      const outcome = await applyAction(deps, tenantOf(req), action, id, {
+        strict: true,
+        ...('reason' in body ? { reason: body.reason } : {}),
+      });
+      const image = outcome.image!;
+      res.status(action === 'publish' ? 202 : 200).json(toImageView(image));
     });
-    const image = outcome.image!;
-    res.status(action === 'publish' ? 202 : 200).json(toImageView(image));
-  });
 
   router.delete('/v1/images/:id', requireScope('write'), async (req, res) => {
     const id = String(req.params['id']);

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import type { PipelineDeps } from '../deps';
 import { ingestFile } from './service';
 
-const ingestBody = z
+export const ingestBody = z
   .object({
     file_id: z.string().min(1).max(64),
     profile: z.string().min(1).max(40).optional(),

@@ -7,7 +7,7 @@ import { serializeFile } from '../files/serialize';
 import type { FileService } from '../files/service';
 import type { ObjectStorage } from '../storage';
 
-const internalQuery = z.object({ tenant_id: z.string().min(1).max(128).optional() });
+export const internalQuery = z.object({ tenant_id: z.string().min(1).max(128).optional() });
 
 /**
  * Which tenant a service call acts for: the `tenant_id` query parameter when given, otherwise
