@@ -61,7 +61,10 @@ const itemText = (q: QualityItem | string): string => (typeof q === 'string' ? q
 function Quality({ image }: { image: Image }) {
   const q = image.quality;
   if (!q) return <p class="muted small">No quality report.</p>;
-  const info = q.info && !Array.isArray(q.info) ? Object.entries(q.info).map(([k, v]) => `${k}: ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`) : (q.info ?? []).map(itemText);
+  const info =
+    q.info && !Array.isArray(q.info)
+      ? Object.entries(q.info).map(([k, v]) => `${k}: ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`)
+      : (q.info ?? []).map(itemText);
   return (
     <div class="quality small">
       {(q.errors ?? []).map((e, i) => (
@@ -94,13 +97,17 @@ export function ReviewPage({ tenantId }: { tenantId: string }) {
   const [batch, setBatch] = useState<BatchResult | null>(null);
   const [busy, setBusy] = useState(false);
   const listRef = useRef<HTMLUListElement>(null);
+  const keyHandler = useRef<(e: KeyboardEvent) => void>(() => undefined);
 
   const load = async (after: string | null) => {
     setLoading(true);
     try {
       const t = token ?? (await tokenFor(tenantId));
       setToken(t);
-      const page = await call<Page<Image>>(`/v1/images?status=pending_review&limit=100${after ? `&cursor=${encodeURIComponent(after)}` : ''}`, { token: t });
+      const page = await call<Page<Image>>(
+        `/v1/images?status=pending_review&limit=100${after ? `&cursor=${encodeURIComponent(after)}` : ''}`,
+        { token: t },
+      );
       setImages((prev) => (after ? [...prev, ...page.data] : page.data));
       setCursor(page.next_cursor);
       if (!after) {
@@ -127,7 +134,11 @@ export function ReviewPage({ tenantId }: { tenantId: string }) {
   const act = async (image: Image, action: 'approve' | 'reject') => {
     if (!token || outcomes[image.id]) return;
     try {
-      const updated = await call<Image>(`/v1/images/${encodeURIComponent(image.id)}/${action}`, { token, method: 'POST', json: action === 'reject' ? { reason } : {} });
+      const updated = await call<Image>(`/v1/images/${encodeURIComponent(image.id)}/${action}`, {
+        token,
+        method: 'POST',
+        json: action === 'reject' ? { reason } : {},
+      });
       setOutcomes((o) => ({ ...o, [image.id]: { status: updated.status } }));
       const index = images.findIndex((i) => i.id === image.id);
       setCurrent(pendingIndex(index + 1, 1));
@@ -141,7 +152,11 @@ export function ReviewPage({ tenantId }: { tenantId: string }) {
     setBusy(true);
     try {
       const ids = [...selected];
-      const result = await call<BatchResult>(`/v1/images/batch/${action}`, { token, method: 'POST', json: action === 'reject' ? { image_ids: ids, reason } : { image_ids: ids } });
+      const result = await call<BatchResult>(`/v1/images/batch/${action}`, {
+        token,
+        method: 'POST',
+        json: action === 'reject' ? { image_ids: ids, reason } : { image_ids: ids },
+      });
       const status = action === 'approve' ? 'approved' : 'rejected';
       setOutcomes((o) => {
         const next = { ...o };
@@ -169,36 +184,39 @@ export function ReviewPage({ tenantId }: { tenantId: string }) {
     });
 
   // Keyboard: j/k move, x selects, a approves, r rejects (with the reason above). Not while typing.
+  // The handler is rebuilt on every render and read through a ref: an effect re-registering it runs
+  // only after paint, so a quick key after an approval would still see the state before it.
+  keyHandler.current = (e: KeyboardEvent) => {
+    if (e.ctrlKey || e.metaKey || e.altKey) return;
+    const target = e.target as HTMLElement | null;
+    if (target && (target.tagName === 'INPUT' || target.tagName === 'TEXTAREA' || target.isContentEditable)) return;
+    const image = images[current];
+    switch (e.key) {
+      case 'j':
+        setCurrent((c) => Math.min(c + 1, images.length - 1));
+        break;
+      case 'k':
+        setCurrent((c) => Math.max(c - 1, 0));
+        break;
+      case 'x':
+        if (image && !outcomes[image.id]) toggle(image.id);
+        break;
+      case 'a':
+        if (image) void act(image, 'approve');
+        break;
+      case 'r':
+        if (image) void act(image, 'reject');
+        break;
+      default:
+        return;
+    }
+    e.preventDefault();
+  };
   useEffect(() => {
-    const onKey = (e: KeyboardEvent) => {
-      if (e.ctrlKey || e.metaKey || e.altKey) return;
-      const target = e.target as HTMLElement | null;
-      if (target && (target.tagName === 'INPUT' || target.tagName === 'TEXTAREA' || target.isContentEditable)) return;
-      const image = images[current];
-      switch (e.key) {
-        case 'j':
-          setCurrent((c) => Math.min(c + 1, images.length - 1));
-          break;
-        case 'k':
-          setCurrent((c) => Math.max(c - 1, 0));
-          break;
-        case 'x':
-          if (image && !outcomes[image.id]) toggle(image.id);
-          break;
-        case 'a':
-          if (image) void act(image, 'approve');
-          break;
-        case 'r':
-          if (image) void act(image, 'reject');
-          break;
-        default:
-          return;
-      }
-      e.preventDefault();
-    };
+    const onKey = (e: KeyboardEvent) => keyHandler.current(e);
     addEventListener('keydown', onKey);
     return () => removeEventListener('keydown', onKey);
-  });
+  }, []);
 
   useEffect(() => {
     listRef.current?.children[current]?.scrollIntoView({ block: 'nearest' });
@@ -218,15 +236,33 @@ export function ReviewPage({ tenantId }: { tenantId: string }) {
       </p>
       <div class="toolbar card">
         <label for="reject-reason">Reject reason</label>
-        <input id="reject-reason" data-testid="reject-reason" value={reason} maxLength={1000} onInput={(e) => setReason((e.target as HTMLInputElement).value)} />
+        <input
+          id="reject-reason"
+          data-testid="reject-reason"
+          value={reason}
+          maxLength={1000}
+          onInput={(e) => setReason((e.target as HTMLInputElement).value)}
+        />
         <span data-testid="selected-count">{selected.size} selected</span>
         <button type="button" class="ghost" onClick={() => setSelected(new Set(images.filter((i) => !outcomes[i.id]).map((i) => i.id)))}>
           Select all pending
         </button>
-        <button type="button" class="primary" data-testid="batch-approve" disabled={busy || selected.size === 0} onClick={() => void runBatch('approve')}>
+        <button
+          type="button"
+          class="primary"
+          data-testid="batch-approve"
+          disabled={busy || selected.size === 0}
+          onClick={() => void runBatch('approve')}
+        >
           Approve selected
         </button>
-        <button type="button" class="danger" data-testid="batch-reject" disabled={busy || selected.size === 0 || !reason.trim()} onClick={() => void runBatch('reject')}>
+        <button
+          type="button"
+          class="danger"
+          data-testid="batch-reject"
+          disabled={busy || selected.size === 0 || !reason.trim()}
+          onClick={() => void runBatch('reject')}
+        >
           Reject selected
         </button>
         <button type="button" class="ghost" onClick={() => void load(null)}>
@@ -235,7 +271,8 @@ export function ReviewPage({ tenantId }: { tenantId: string }) {
       </div>
       {batch ? (
         <p class="banner banner-info" role="status" data-testid="batch-result">
-          Batch: {batch.counts.successful} succeeded, {batch.counts.failed} failed, {batch.counts.skipped} skipped of {batch.counts.requested}.
+          Batch: {batch.counts.successful} succeeded, {batch.counts.failed} failed, {batch.counts.skipped} skipped of{' '}
+          {batch.counts.requested}.
         </p>
       ) : null}
       <p>
@@ -256,7 +293,13 @@ export function ReviewPage({ tenantId }: { tenantId: string }) {
               aria-current={index === current ? 'true' : undefined}
               onClick={() => setCurrent(index)}
             >
-              <input type="checkbox" aria-label={`Select image ${image.id}`} checked={selected.has(image.id)} disabled={!!outcome} onChange={() => toggle(image.id)} />
+              <input
+                type="checkbox"
+                aria-label={`Select image ${image.id}`}
+                checked={selected.has(image.id)}
+                disabled={!!outcome}
+                onChange={() => toggle(image.id)}
+              />
               {token ? <Thumb id={image.id} token={token} /> : <div class="thumb thumb-empty">…</div>}
               <div class="meta">
                 <div>
@@ -277,7 +320,13 @@ export function ReviewPage({ tenantId }: { tenantId: string }) {
                 <button type="button" class="primary" data-testid="approve" disabled={!!outcome} onClick={() => void act(image, 'approve')}>
                   Approve
                 </button>
-                <button type="button" class="danger" data-testid="reject" disabled={!!outcome || !reason.trim()} onClick={() => void act(image, 'reject')}>
+                <button
+                  type="button"
+                  class="danger"
+                  data-testid="reject"
+                  disabled={!!outcome || !reason.trim()}
+                  onClick={() => void act(image, 'reject')}
+                >
                   Reject
                 </button>
               </div>
