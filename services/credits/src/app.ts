@@ -1,43 +1,17 @@
-import {
-  type Clock,
-  createService,
-  type EventPublisher,
-  type IdGenerator,
-  identityMiddleware,
-  type Logger,
-  type Metrics,
-  Readiness,
-  type Service,
-} from '@tollgate/common';
-import type { Redis } from 'ioredis';
-import type { Kysely } from 'kysely';
+import { createService, identityMiddleware, type Service } from '@tollgate/common';
 import { accountRoutes } from './accounts/routes';
-import type { Config } from './config';
+import type { CreditsDeps } from './deps';
 import { holdRoutes } from './holds/routes';
-import { buildLedger, type LedgerDeps } from './ledger/deps';
 import { openapiDocument } from './openapi';
 import { reconcileRoutes } from './reconcile/routes';
 import { transactionRoutes } from './transactions/routes';
 
-export interface AppDeps {
-  config: Config;
-  logger: Logger;
-  metrics: Metrics;
-  db: Kysely<any>;
-  /** Not used on the request path (the ledger lives in Postgres); accepted for uniformity. */
-  redis?: Redis;
-  readiness?: Readiness;
-  /** Publisher for `webhook-events`; defaults to an in-memory one (tests that only emit). */
-  events?: EventPublisher;
-  clock?: Clock;
-  ids?: IdGenerator;
-  /** A ledger already built by main.ts (shared with the maintenance loop). */
-  ledger?: LedgerDeps;
-}
+/** What the routes use: tests build the ledger with buildLedger and pass it in. */
+export type AppDeps = Pick<CreditsDeps, 'config' | 'logger' | 'metrics' | 'ledger'> & Partial<Pick<CreditsDeps, 'readiness'>>;
 
+/** The credits API: routes only; the maintenance loop is in workers.ts. */
 export function createApp(deps: AppDeps): Service {
-  const { config } = deps;
-  const ledger = deps.ledger ?? buildLedger(deps);
+  const { config, ledger } = deps;
   return createService({
     name: 'credits',
     logger: deps.logger,
