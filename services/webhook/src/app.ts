@@ -1,22 +1,16 @@
-import { createService, identityMiddleware, type Metrics, type Readiness, type Service } from '@tollgate/common';
+import { createService, identityMiddleware, type Service } from '@tollgate/common';
 import { deliveryRoutes } from './deliveries/routes';
+import type { WebhookDeps } from './deps';
 import { endpointRoutes } from './endpoints/routes';
 import { internalEventRoutes } from './events/routes';
 import { openapiDocument } from './openapi';
-import type { WebhookRuntime } from './runtime';
 
-export interface AppDeps {
-  runtime: WebhookRuntime;
-  metrics: Metrics;
-  readiness?: Readiness;
-}
-
-export function createApp(deps: AppDeps): Service {
-  const { runtime } = deps;
-  const { config } = runtime;
+/** The webhook API: routes only; the delivery workers and sweeps are in workers.ts. */
+export function createApp(deps: WebhookDeps): Service {
+  const { config } = deps;
   return createService({
     name: 'webhook',
-    logger: runtime.logger,
+    logger: deps.logger,
     metrics: deps.metrics,
     ...(deps.readiness ? { readiness: deps.readiness } : {}),
     corsOrigins: config.CORS_ORIGINS,
@@ -25,20 +19,9 @@ export function createApp(deps: AppDeps): Service {
     openapi: () => openapiDocument,
     routes: (app) => {
       app.use(identityMiddleware(config.INTERNAL_JWT_SECRET));
-      app.use(endpointRoutes(runtime));
-      app.use(deliveryRoutes(runtime));
-      app.use(internalEventRoutes(runtime));
+      app.use(endpointRoutes(deps));
+      app.use(deliveryRoutes(deps));
+      app.use(internalEventRoutes(deps));
     },
-  });
-}
-
-/** `--role=worker`: health, readiness and metrics only; the work happens in the workers. */
-export function createWorkerService(deps: AppDeps): Service {
-  return createService({
-    name: 'webhook-worker',
-    logger: deps.runtime.logger,
-    metrics: deps.metrics,
-    ...(deps.readiness ? { readiness: deps.readiness } : {}),
-    routes: () => undefined,
   });
 }
