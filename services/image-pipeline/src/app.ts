@@ -10,12 +10,8 @@ export interface AppDeps extends PipelineDeps {
   readiness?: Readiness;
 }
 
-export interface AppOptions {
-  /** false for `--role=worker`: health, readiness and metrics only. */
-  serveApi?: boolean;
-}
-
-export function createApp(deps: AppDeps, options: AppOptions = {}): Service {
+/** The image-pipeline API: routes only; the `image-jobs` worker is in workers.ts. */
+export function createApp(deps: AppDeps): Service {
   const { config } = deps;
   return createService({
     name: 'image-pipeline',
@@ -27,7 +23,6 @@ export function createApp(deps: AppDeps, options: AppOptions = {}): Service {
     requestTimeoutMs: config.REQUEST_TIMEOUT_MS,
     openapi: () => openapiDocument,
     routes: (app) => {
-      if (options.serveApi === false) return;
       app.use(identityMiddleware(config.INTERNAL_JWT_SECRET));
       app.use(generationRouter(deps));
       app.use(ingestRouter(deps));
