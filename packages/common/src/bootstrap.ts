@@ -82,6 +82,11 @@ export interface LegacyRunServiceOptions<C extends ServiceConfig> extends Pick<R
   build: (deps: ServiceDeps<C>) => Promise<{ service: Service; closers?: Closer[]; server?: ServerTimeouts }> | { service: Service; closers?: Closer[]; server?: ServerTimeouts };
 }
 
+/** Closes in order, each after the one before (tests that built a service's deps themselves). */
+export async function closeAll(closers: Closer[]): Promise<void> {
+  for (const closer of closers) await closer.close();
+}
+
 /**
  * The per-service names RUN_WORKERS_IN_API replaced, still honoured (with a warning) for one
  * release so a running deployment keeps its behaviour; remove after that release.
