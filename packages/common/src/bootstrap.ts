@@ -77,11 +77,6 @@ export interface RunServiceOptions<C extends ServiceConfig, D extends BuiltDeps>
   env?: Record<string, string | undefined>;
 }
 
-/** The old single `build` callback; removed once every service has deps.ts, app.ts and workers.ts. */
-export interface LegacyRunServiceOptions<C extends ServiceConfig> extends Pick<RunServiceOptions<C, BuiltDeps>, 'name' | 'config' | 'migrations' | 'role' | 'tracing'> {
-  build: (deps: ServiceDeps<C>) => Promise<{ service: Service; closers?: Closer[]; server?: ServerTimeouts }> | { service: Service; closers?: Closer[]; server?: ServerTimeouts };
-}
-
 /** Closes in order, each after the one before (tests that built a service's deps themselves). */
 export async function closeAll(closers: Closer[]): Promise<void> {
   for (const closer of closers) await closer.close();
@@ -167,23 +162,7 @@ function redactUrl(url: string): string {
  * listen, and graceful shutdown on SIGTERM/SIGINT. A dependency that is unreachable at start
  * stops the process with one clear line, not a stack trace.
  */
-export async function runService<C extends ServiceConfig, D extends BuiltDeps>(options: RunServiceOptions<C, D> | LegacyRunServiceOptions<C>): Promise<void> {
-  if ('build' in options) {
-    const { build } = options;
-    let server: ServerTimeouts | undefined;
-    return runService<C, BuiltDeps & { service: Service }>({
-      ...options,
-      buildDeps: async (base) => {
-        const built = await build(base);
-        server = built.server;
-        return { service: built.service, closers: built.closers ?? [] };
-      },
-      api: (deps) => deps.service,
-      workers: () => ({ closers: [] }),
-      server: () => server ?? {},
-      role: options.role ?? roleFromArgv(),
-    });
-  }
+export async function runService<C extends ServiceConfig, D extends BuiltDeps>(options: RunServiceOptions<C, D>): Promise<void> {
   const { config, name } = options;
   const role = options.role ?? roleFromArgv();
   const logger = createLogger({ service: role === 'worker' ? `${name}-worker` : name, level: config.LOG_LEVEL, pretty: config.LOG_PRETTY });
