@@ -2,7 +2,6 @@ import path from 'node:path';
 import { ConfigError, createMetrics, parseConfig, Readiness, workerOnlyService } from '@tollgate/common';
 import { identityHeaders, TEST_INTERNAL_SECRET } from '@tollgate/testkit';
 import request from 'supertest';
-import { createApp } from '../src/app';
 import { configSchema } from '../src/config';
 import { createHarness, type Harness } from './support/harness';
 
