@@ -1,4 +1,4 @@
-import { createService, errorFormatForPath, identityMiddleware, type Service } from '@tollgate/common';
+import { createInternalApi, errorFormatForPath, type Service } from '@tollgate/common';
 import { asyncRoutes } from './async/routes';
 import { completionRoutes } from './chat/routes';
 import type { AiProxyDeps } from './deps';
@@ -10,25 +10,17 @@ import { usageRoutes } from './usage/routes';
 export function createApp(deps: AiProxyDeps): Service {
   const { config, logger, db } = deps;
   const longestDeadline = Math.max(...[...deps.routing.models.values()].map((m) => m.deadlineMs), 0);
-  return createService({
+  return createInternalApi({
     name: 'ai-proxy',
+    config,
     logger,
     metrics: deps.metrics,
     ...(deps.readiness ? { readiness: deps.readiness } : {}),
-    corsOrigins: config.CORS_ORIGINS,
-    jsonBodyLimit: config.BODY_LIMIT,
     // Never cut a request the routing deadline still allows (streams are left alone anyway).
     requestTimeoutMs: Math.max(config.REQUEST_TIMEOUT_MS, longestDeadline + 5_000),
-    accessLog: config.ACCESS_LOG,
     openapi: () => openapiDocument,
     // OpenAI-compatible routes answer every error (even body-parser ones) in OpenAI's shape.
     errorFormatFor: (req) => errorFormatForPath(req.path),
-    routes: (app) => {
-      app.use(identityMiddleware(config.INTERNAL_JWT_SECRET));
-      app.use(completionRoutes(deps.chat, deps.embeddings));
-      app.use(modelRoutes(deps.router));
-      app.use(asyncRoutes(deps.asyncService));
-      app.use(usageRoutes({ db, logger }));
-    },
+    routers: [completionRoutes(deps.chat, deps.embeddings), modelRoutes(deps.router), asyncRoutes(deps.asyncService), usageRoutes({ db, logger })],
   });
 }

@@ -1,4 +1,4 @@
-import { createService, identityMiddleware, type Service } from '@tollgate/common';
+import { createInternalApi, type Service } from '@tollgate/common';
 import { accountRoutes } from './accounts/routes';
 import type { CreditsDeps } from './deps';
 import { holdRoutes } from './holds/routes';
@@ -11,24 +11,16 @@ export type AppDeps = Pick<CreditsDeps, 'config' | 'logger' | 'metrics' | 'ledge
 
 /** The credits API: routes only; the maintenance loop is in workers.ts. */
 export function createApp(deps: AppDeps): Service {
-  const { config, ledger } = deps;
-  return createService({
+  const { ledger } = deps;
+  return createInternalApi({
     name: 'credits',
+    config: deps.config,
     logger: deps.logger,
     metrics: deps.metrics,
     ...(deps.readiness ? { readiness: deps.readiness } : {}),
-    corsOrigins: config.CORS_ORIGINS,
-    jsonBodyLimit: config.BODY_LIMIT,
-    requestTimeoutMs: config.REQUEST_TIMEOUT_MS,
     openapi: () => openapiDocument,
-    routes: (app) => {
-      app.use(identityMiddleware(config.INTERNAL_JWT_SECRET));
-      // Holds first: every billed call makes two of them, so they should not be matched against
-      // the other routers' paths on the way (no path is shared, so the order changes nothing else).
-      app.use(holdRoutes(ledger));
-      app.use(accountRoutes(ledger));
-      app.use(transactionRoutes(ledger));
-      app.use(reconcileRoutes(ledger));
-    },
+    // Holds first: every billed call makes two of them, so they should not be matched against
+    // the other routers' paths on the way (no path is shared, so the order changes nothing else).
+    routers: [holdRoutes(ledger), accountRoutes(ledger), transactionRoutes(ledger), reconcileRoutes(ledger)],
   });
 }
