@@ -45,6 +45,12 @@ export interface ServiceDeps<C extends ServiceConfig> {
   readiness: Readiness;
 }
 
+/**
+ * What a service's deps are built from: runService's base, or a test's own connections (no role,
+ * no queue connection, readiness optional).
+ */
+export type DepsSources<C extends ServiceConfig> = Pick<ServiceDeps<C>, 'config' | 'logger' | 'metrics' | 'db' | 'redis'> & { readiness?: Readiness };
+
 /** What a service's `startWorkers(deps)` hands back: closed first on shutdown, before its deps. */
 export interface ServiceWorkers {
   closers: Closer[];

@@ -4,10 +4,8 @@ import {
   createEventPublisher,
   createQueue,
   type CreditsClient,
+  type DepsSources,
   type EventPublisher,
-  type Logger,
-  type Metrics,
-  type Readiness,
   type Redis,
   type ServiceDeps,
 } from '@tollgate/common';
@@ -32,14 +30,7 @@ import { loadRouting, type Routing } from './routing/schema';
 import { createUsageWriter, type UsageWriter } from './usage/writer';
 
 /** What the ai-proxy services are built from: runService's base plus routing and clients, or a test's own. */
-export interface AiProxySources {
-  config: Config;
-  logger: Logger;
-  metrics: Metrics;
-  db: Kysely<any>;
-  /** The request-path connection (token limits, cache). */
-  redis: Redis;
-  readiness?: Readiness;
+export interface AiProxySources extends DepsSources<Config> {
   routing: Routing;
   credits: CreditsClient;
   /** The `ai-completions` queue. */

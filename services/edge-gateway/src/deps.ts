@@ -2,12 +2,12 @@ import {
   CircuitState,
   type Clock,
   type Closer,
+  type DepsSources,
   type IdGenerator,
   type Logger,
   type Metrics,
   randomIds,
   Readiness,
-  type Redis,
   systemClock,
 } from '@tollgate/common';
 import type { Request } from 'express';
@@ -29,14 +29,7 @@ import { type UpstreamName, upstreamUrls } from './proxy/routes';
 import { createRateLimiters } from './ratelimit/limiters';
 
 /** What the gateway is built from: runService's base, or a test's own (with a console build). */
-export interface GatewaySources {
-  config: Config;
-  logger: Logger;
-  metrics: Metrics;
-  db: Kysely<any>;
-  /** The fail-fast request-path connection (rate limits, idempotency, cache invalidation). */
-  redis: Redis;
-  readiness?: Readiness;
+export interface GatewaySources extends DepsSources<Config> {
   clock?: Clock;
   ids?: IdGenerator;
   /** The built console (packages/console/dist); by default the @tollgate/console package's. */

@@ -1,6 +1,7 @@
 import {
   type Clock,
   type Closer,
+  type DepsSources,
   createQueue,
   type Logger,
   type Metrics,
@@ -47,8 +48,8 @@ export interface WebhookDeps {
 }
 
 /** What buildDeps needs: runService's base, or a test's own connections (and clock, random). */
-export type WebhookBase = Pick<ServiceDeps<Config>, 'config' | 'logger' | 'metrics' | 'db' | 'redis' | 'queueRedis'> &
-  Partial<Pick<ServiceDeps<Config>, 'readiness'>> & {
+export type WebhookBase = DepsSources<Config> &
+  Pick<ServiceDeps<Config>, 'queueRedis'> & {
     clock?: Clock;
     random?: () => number;
   };
