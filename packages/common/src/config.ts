@@ -17,6 +17,13 @@ export const envBoolean = (defaultValue: boolean) =>
     .optional()
     .transform((v) => (v === undefined || v === '' ? defaultValue : ['true', '1', 'yes', 'on'].includes(v)));
 
+/** A boolean that may be left unset (undefined), when unset must be told apart from the default. */
+export const envOptionalBoolean = () =>
+  z
+    .enum(['true', 'false', '1', '0', 'yes', 'no', 'on', 'off', ''])
+    .optional()
+    .transform((v) => (v === undefined || v === '' ? undefined : ['true', '1', 'yes', 'on'].includes(v)));
+
 export const envInt = (defaultValue: number, opts: { min?: number; max?: number } = {}) =>
   z.coerce
     .number()
@@ -151,6 +158,12 @@ export const baseConfigSchema = z.object({
    */
   METRICS_PORT: z.preprocess((v) => (v === '' ? undefined : v), z.coerce.number().int().min(0).max(65535).optional()),
   OTEL_EXPORTER_OTLP_ENDPOINT: z.string().url().optional(),
+  /**
+   * Whether a process of role `all` (the default) also runs the service's workers (queue
+   * consumers, periodic sweeps); `--role=worker` always runs them, `--role=api` never. Unset
+   * means true, unless a deprecated per-service name is set (see DEPRECATED_RUN_WORKERS_NAMES).
+   */
+  RUN_WORKERS_IN_API: envOptionalBoolean(),
 });
 
 export type BaseConfig = z.infer<typeof baseConfigSchema>;

@@ -77,6 +77,23 @@ export function observeRedis(metrics: Metrics, connections: Record<string, { sta
 }
 
 /**
+ * Series on one service's registry, one line each: `series.counter(name, help, labelNames)`. The
+ * label names' literal types carry into the metric, so a wrong label is a type error.
+ */
+export function seriesOn(metrics: Metrics) {
+  const registers = [metrics.registry];
+  return {
+    counter: <L extends string = string>(name: string, help: string, labelNames: readonly L[] = []): client.Counter<L> =>
+      new client.Counter<L>({ name, help, labelNames, registers }),
+    histogram: <L extends string = string>(name: string, help: string, buckets: number[], labelNames: readonly L[] = []): client.Histogram<L> =>
+      new client.Histogram<L>({ name, help, labelNames, buckets, registers }),
+    /** `collect` runs at scrape time (values read from the database, Redis or memory then). */
+    gauge: <L extends string = string>(name: string, help: string, labelNames: readonly L[] = [], collect?: (this: client.Gauge<L>) => void | Promise<void>): client.Gauge<L> =>
+      new client.Gauge<L>({ name, help, labelNames, registers, ...(collect ? { collect } : {}) }),
+  };
+}
+
+/**
  * prom-client itself, for services' own counters and histograms: with pnpm's strict layout a
  * service can only import what it depends on, and one copy of the library must own the registry.
  */

@@ -3,7 +3,8 @@ import request from 'supertest';
 import { z } from 'zod';
 import { captureLogger } from '@tollgate/testkit';
 import { AppError } from '../src/errors';
-import { createService } from '../src/http/create-service';
+import { createInternalApi, createService } from '../src/http/create-service';
+import { signIdentity } from '../src/identity';
 import { useOpenAiErrors } from '../src/http/error-handler';
 import { createMetrics } from '../src/metrics';
 import { validateBody } from '../src/validation';
@@ -150,5 +151,20 @@ describe('input the database or a validator would choke on', () => {
     const pg = await request(app).get('/pg').expect(400);
     expect(pg.body.error.code).toBe('VALIDATION_FAILED');
     expect(pg.text).not.toContain('0x00');
+  });
+});
+
+describe('createInternalApi', () => {
+  const config = { CORS_ORIGINS: [], BODY_LIMIT: '1kb', REQUEST_TIMEOUT_MS: 60_000, ACCESS_LOG: false, INTERNAL_JWT_SECRET: 'internal-secret-for-tests-0123456789' };
+
+  it('reads the identity token before every router and takes the body limit and access log from config', async () => {
+    const { logger, lines } = captureLogger('svc');
+    const things = Router().post('/v1/things', (req, res) => void res.status(201).json({ tenant: req.identity?.tenantId ?? null, body: req.body }));
+    const { app } = createInternalApi({ name: 'svc', config, logger, metrics: createMetrics('svc', { collectDefault: false }), routers: [things] });
+    expect((await request(app).post('/v1/things').send({ a: 1 })).body).toEqual({ tenant: null, body: { a: 1 } });
+    const headers = { 'X-Tollgate-Identity': signIdentity({ tenantId: 't', keyId: 'k', scopes: ['write'] }, config.INTERNAL_JWT_SECRET) };
+    expect((await request(app).post('/v1/things').set(headers).send({ a: 1 })).body).toEqual({ tenant: 't', body: { a: 1 } });
+    expect((await request(app).post('/v1/things').set(headers).send({ a: 'x'.repeat(2_000) })).status).toBe(413);
+    expect(lines.filter((l) => l['message'] === 'request')).toEqual([]);
   });
 });

@@ -24,7 +24,7 @@ const require = createRequire(path.join(ROOT, 'services/credits/package.json'));
 const common = require('@tollgate/common');
 const { configSchema } = require('./dist/config.js');
 const { migrations } = require('./dist/migrations/index.js');
-const { buildLedger } = require('./dist/ledger/deps.js');
+const { buildLedger } = require('./dist/deps.js');
 const { charge } = require('./dist/transactions/service.js');
 const { reconcile } = require('./dist/reconcile/service.js');
 

@@ -9,7 +9,7 @@ const common = require('@tollgate/common');
 const { createApp } = require('./dist/app.js');
 const { configSchema } = require('./dist/config.js');
 const { migrations } = require('./dist/migrations/index.js');
-const { buildLedger } = require('./dist/ledger/deps.js');
+const { buildLedger } = require('./dist/deps.js');
 
 const config = common.parseConfig(configSchema, process.env);
 const logger = common.createLogger({ service: 'credits-bench', level: 'warn', pretty: false });

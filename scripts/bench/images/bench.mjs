@@ -33,8 +33,8 @@ const sharp = require('sharp');
 const { createApp } = require('./dist/app.js');
 const { configSchema } = require('./dist/config.js');
 const { migrations } = require('./dist/migrations/index.js');
-const { buildPipelineDeps } = require('./dist/pipeline.js');
-const { createImageWorker, configureSharp } = require('./dist/worker.js');
+const { buildDeps } = require('./dist/deps.js');
+const { createImageWorker } = require('./dist/workers.js');
 const { renderPromptArt } = require('./dist/generation/builtin-generator.js');
 
 const args = Object.fromEntries(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=')));
@@ -173,11 +173,10 @@ async function main() {
   const redis = common.createRedis(REDIS_URL, 'queue');
   await common.deleteByPrefix(redis, PREFIX);
 
-  const deps = buildPipelineDeps({ config, logger, db, connection: redis, prefix: PREFIX });
-  configureSharp(config);
+  const deps = buildDeps({ config, logger, db, queueRedis: redis, redis, role: 'all', metrics: common.createMetrics('image-pipeline', { collectDefault: false }), readiness: new common.Readiness() });
   const worker = createImageWorker(deps, { connection: redis, prefix: PREFIX });
   await worker.waitUntilReady();
-  const { app } = createApp({ ...deps, metrics: common.createMetrics('image-pipeline', { collectDefault: false }) });
+  const { app } = createApp(deps);
   const api = await common.startServer({ app, port: 0, host: '127.0.0.1', logger });
   const identity = {
     'x-tollgate-identity': common.signIdentity({ tenantId: TENANT, keyId: 'bench', scopes: ['read', 'write'] }, SECRET, 3600),

@@ -8,6 +8,7 @@ const ROOT = path.resolve(import.meta.dirname, '../../..');
 const require = createRequire(path.join(ROOT, 'services/upload/package.json'));
 const common = require('@tollgate/common');
 const { createApp } = require('./dist/app.js');
+const { buildUploadDeps } = require('./dist/deps.js');
 const { configSchema } = require('./dist/config.js');
 const { migrations } = require('./dist/migrations/index.js');
 const { createStorage } = require('./dist/storage/index.js');
@@ -26,7 +27,7 @@ const redis = common.createRedis(config.REDIS_URL, 'request');
 const storage = await createStorage(config);
 const staging = await new TusStaging(config.DATA_DIR).init();
 const publisher = common.memoryEventPublisher();
-const service = createApp({
+const service = createApp(buildUploadDeps({
   config,
   logger,
   metrics: common.createMetrics('upload', { collectDefault: false }),
@@ -35,7 +36,7 @@ const service = createApp({
   storage,
   staging,
   publisher,
-});
+}));
 const server = await common.startServer({ app: service.app, port: 0, host: '127.0.0.1', logger, requestTimeoutMs: 0 });
 
 // Peak RSS, sampled often enough to catch a transient buffer build-up.

@@ -1,6 +1,7 @@
 import { createMetrics } from '@tollgate/common';
 import { createTestEnv, identityHeaders, listen, silentLogger, type TestEnv } from '@tollgate/testkit';
 import { createApp } from '../src/app';
+import { buildAiProxyDeps } from '../src/deps';
 import { createTokenLimiter } from '../src/limits/tpm';
 import { resolveRouting } from '../src/routing/schema';
 import { startHarness, type Harness } from './support/harness';
@@ -28,7 +29,7 @@ describe('token-per-minute limits', () => {
   afterAll(() => h.close());
 
   it('refuses a key over its budget with 429, Retry-After and token headers; a second replica sees the same budget', async () => {
-    const replica = createApp({
+    const replicaDeps = buildAiProxyDeps({
       config: h.config,
       logger: silentLogger(),
       metrics: createMetrics('ai-proxy-2', { collectDefault: false }),
@@ -39,6 +40,7 @@ describe('token-per-minute limits', () => {
       queue: h.queue,
       events: h.events,
     });
+    const replica = createApp(replicaDeps);
     const replicaServer = await listen(replica.app);
     try {
       const first = await post(h.url, 'key_small');
@@ -67,7 +69,7 @@ describe('token-per-minute limits', () => {
       expect((await post(replicaServer.url, 'key_big')).status).toBe(200);
     } finally {
       await replicaServer.close();
-      await replica.close();
+      for (const closer of replicaDeps.closers) await closer.close();
     }
   });
 });

@@ -1,4 +1,4 @@
-import { baseConfigSchema, envBoolean, envInt, loadConfigOrExit } from '@tollgate/common';
+import { baseConfigSchema, envInt, loadConfigOrExit } from '@tollgate/common';
 import { z } from 'zod';
 
 export const configSchema = baseConfigSchema
@@ -17,8 +17,6 @@ export const configSchema = baseConfigSchema
     RECONCILE_INTERVAL_MS: envInt(900_000, { min: 0 }),
     /** Holds expired per database transaction. */
     HOLD_SWEEP_BATCH: envInt(200, { min: 1, max: 10_000 }),
-    /** Run the maintenance loop in the API process (role `all`); `--role=worker` always runs it. */
-    MAINTENANCE_IN_API: envBoolean(true),
     /** An event still unpublished this long after commit is re-published by the maintenance loop. */
     OUTBOX_RELAY_AFTER_MS: envInt(5_000, { min: 0 }),
     /** How long a request waits for the event queue before leaving the event to the relay. */

@@ -1,4 +1,4 @@
-import { AppError, type Metrics, promClient as client } from '@tollgate/common';
+import { AppError, type Metrics, promClient as client, seriesOn } from '@tollgate/common';
 import { type Kysely, sql } from 'kysely';
 import type { Database } from './db/schema';
 
@@ -22,51 +22,20 @@ const byRegistry = new WeakMap<client.Registry, CreditsMetrics>();
 export function creditsMetrics(metrics: Metrics): CreditsMetrics {
   const existing = byRegistry.get(metrics.registry);
   if (existing) return existing;
-  const registers = [metrics.registry];
+  const series = seriesOn(metrics);
   let reconcileGauges: { ok: client.Gauge; lastRun: client.Gauge } | undefined;
   const created: CreditsMetrics = {
-    operations: new client.Counter({
-      name: 'credits_operations_total',
-      help: 'Ledger operations by kind and outcome (applied, replayed, insufficient_credits, conflict, not_found, invalid, error)',
-      labelNames: ['operation', 'outcome'] as const,
-      registers,
-    }),
-    moved: new client.Counter({
-      name: 'credits_moved_micro_credits_total',
-      help: 'Micro-credits reserved (hold), posted (capture, charge, top_up) or returned (release), by operation; replays not counted',
-      labelNames: ['operation'] as const,
-      registers,
-    }),
-    holdsExpired: new client.Counter({
-      name: 'credits_holds_expired_total',
-      help: 'Holds released by the maintenance loop after their TTL',
-      registers,
-    }),
-    eventsRepublished: new client.Counter({
-      name: 'credits_events_republished_total',
-      help: 'Outbox events re-published after their first publish failed',
-      registers,
-    }),
-    batchSize: new client.Histogram({
-      name: 'credits_ledger_batch_size',
-      help: 'Holds, captures and releases applied per transaction (group commit); its sum over its count is the mean batch',
-      buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256],
-      registers,
-    }),
+    operations: series.counter('credits_operations_total', 'Ledger operations by kind and outcome (applied, replayed, insufficient_credits, conflict, not_found, invalid, error)', ['operation', 'outcome']),
+    moved: series.counter('credits_moved_micro_credits_total', 'Micro-credits reserved (hold), posted (capture, charge, top_up) or returned (release), by operation; replays not counted', ['operation']),
+    holdsExpired: series.counter('credits_holds_expired_total', 'Holds released by the maintenance loop after their TTL'),
+    eventsRepublished: series.counter('credits_events_republished_total', 'Outbox events re-published after their first publish failed'),
+    batchSize: series.histogram('credits_ledger_batch_size', 'Holds, captures and releases applied per transaction (group commit); its sum over its count is the mean batch', [1, 2, 4, 8, 16, 32, 64, 128, 256]),
     reconciled(ok) {
       // Created on the first run, not at start: a gauge starts at 0, and a fresh process (or a
       // replica that never reconciled) must not read as "the ledger does not reconcile".
       reconcileGauges ??= {
-        ok: new client.Gauge({
-          name: 'credits_reconcile_ok',
-          help: '1 if the last reconciliation in this process found the ledger consistent, 0 if not',
-          registers,
-        }),
-        lastRun: new client.Gauge({
-          name: 'credits_reconcile_last_run_timestamp_seconds',
-          help: 'When this process last reconciled',
-          registers,
-        }),
+        ok: series.gauge('credits_reconcile_ok', '1 if the last reconciliation in this process found the ledger consistent, 0 if not'),
+        lastRun: series.gauge('credits_reconcile_last_run_timestamp_seconds', 'When this process last reconciled'),
       };
       reconcileGauges.ok.set(ok ? 1 : 0);
       reconcileGauges.lastRun.set(Date.now() / 1000);
@@ -112,7 +81,7 @@ export async function tracked<T extends { replayed: boolean; result: unknown }>(
  * Every replica reports the same numbers; alerts take the max.
  */
 export function observeLedgerBacklogs(metrics: Metrics, db: Kysely<Database>): void {
-  const registers = [metrics.registry];
+  const series = seriesOn(metrics);
   const read = async <T>(query: () => Promise<T>): Promise<T | undefined> => {
     try {
       return await query();
@@ -120,41 +89,26 @@ export function observeLedgerBacklogs(metrics: Metrics, db: Kysely<Database>): v
       return undefined; // database down: no sample (db_pool_* and readiness say why)
     }
   };
-  new client.Gauge({
-    name: 'credits_holds_overdue',
-    help: 'Holds past expires_at still held (not yet released by the maintenance loop)',
-    registers,
-    async collect() {
-      const row = await read(() =>
-        sql<{ n: number }>`select count(*)::int as n from holds where status = 'held' and expires_at < now()`.execute(db).then((r) => r.rows[0]),
-      );
-      if (row) this.set(row.n);
-    },
+  series.gauge('credits_holds_overdue', 'Holds past expires_at still held (not yet released by the maintenance loop)', [], async function () {
+    const row = await read(() =>
+      sql<{ n: number }>`select count(*)::int as n from holds where status = 'held' and expires_at < now()`.execute(db).then((r) => r.rows[0]),
+    );
+    if (row) this.set(row.n);
   });
-  new client.Gauge({
-    name: 'credits_holds_overdue_oldest_seconds',
-    help: 'How long past its expiry the oldest still-held hold is (0: none overdue)',
-    registers,
-    async collect() {
-      const row = await read(() =>
-        sql<{ s: number }>`select coalesce(extract(epoch from now() - min(expires_at)), 0)::float8 as s from holds where status = 'held' and expires_at < now()`
-          .execute(db)
-          .then((r) => r.rows[0]),
-      );
-      if (row) this.set(row.s);
-    },
+  series.gauge('credits_holds_overdue_oldest_seconds', 'How long past its expiry the oldest still-held hold is (0: none overdue)', [], async function () {
+    const row = await read(() =>
+      sql<{ s: number }>`select coalesce(extract(epoch from now() - min(expires_at)), 0)::float8 as s from holds where status = 'held' and expires_at < now()`
+        .execute(db)
+        .then((r) => r.rows[0]),
+    );
+    if (row) this.set(row.s);
   });
-  new client.Gauge({
-    name: 'credits_outbox_oldest_unpublished_seconds',
-    help: 'Age of the oldest committed ledger event not yet published to the event queue (0: none)',
-    registers,
-    async collect() {
-      const row = await read(() =>
-        sql<{ s: number }>`select coalesce(extract(epoch from now() - min(created_at)), 0)::float8 as s from outbox_events where published_at is null`
-          .execute(db)
-          .then((r) => r.rows[0]),
-      );
-      if (row) this.set(row.s);
-    },
+  series.gauge('credits_outbox_oldest_unpublished_seconds', 'Age of the oldest committed ledger event not yet published to the event queue (0: none)', [], async function () {
+    const row = await read(() =>
+      sql<{ s: number }>`select coalesce(extract(epoch from now() - min(created_at)), 0)::float8 as s from outbox_events where published_at is null`
+        .execute(db)
+        .then((r) => r.rows[0]),
+    );
+    if (row) this.set(row.s);
   });
 }

@@ -3,7 +3,7 @@ import { silentLogger, TEST_INTERNAL_SECRET } from '@tollgate/testkit';
 import { type Kysely, sql } from 'kysely';
 import { configSchema } from '../src/config';
 import type { Database } from '../src/db/schema';
-import { buildLedger, type LedgerDeps } from '../src/ledger/deps';
+import { buildLedger, type LedgerDeps } from '../src/deps';
 import type { LedgerOp, OpOutcome } from '../src/ledger/group-commit';
 import { captureHold, createHold, releaseHold } from '../src/holds/service';
 import { reconcile } from '../src/reconcile/service';

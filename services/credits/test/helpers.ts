@@ -3,7 +3,7 @@ import { createTestEnv, identityHeaders, listen, type Listening, serviceHeaders,
 import { sql } from 'kysely';
 import { createApp } from '../src/app';
 import { type Config, configSchema } from '../src/config';
-import { buildLedger, type LedgerDeps } from '../src/ledger/deps';
+import { buildLedger, type LedgerDeps } from '../src/deps';
 import { migrations } from '../src/migrations';
 
 /** A clock tests move forward instead of sleeping. */
@@ -55,7 +55,7 @@ export async function startCredits(label: string, options: { env?: Record<string
   const startApp = async () => {
     const metrics = createMetrics('credits', { collectDefault: false });
     const ledger = buildLedger({ config, db: env.db, logger, events, clock, metrics });
-    const { app } = createApp({ config, logger, metrics, db: env.db, ledger });
+    const { app } = createApp({ config, logger, metrics, ledger });
     const server = await listen(app);
     servers.push(server);
     return { ledger, server, url: server.url, app };

@@ -2,10 +2,10 @@ import { createDb, createMetrics, type EventPublisher, memoryEventPublisher, par
 import { listen, silentLogger, TEST_INTERNAL_SECRET } from '@tollgate/testkit';
 import { sql } from 'kysely';
 import { createApp } from '../src/app';
-import { configSchema } from '../src/config';
-import { buildLedger } from '../src/ledger/deps';
+import { type Config, configSchema } from '../src/config';
+import { buildLedger } from '../src/deps';
 import { reconcile } from '../src/reconcile/service';
-import { startMaintenance } from '../src/worker';
+import { type CreditsWorkers, startWorkers } from '../src/workers';
 import { admin, balanceOf, call, type CreditsHarness, ledgerCounts, newTenant, service, startCredits, tenant, topUp } from './helpers';
 
 // The root jest config runs packages as `projects`, where the preset's testTimeout does not apply;
@@ -188,14 +188,14 @@ describe('hold expiry', () => {
   it('a hold left alone expires and its amount is available again', async () => {
     const t = await funded(1_000);
     const created = await hold(t, 700, 'expire-me', { ttl_s: 30 });
-    const maintenance = startMaintenance({ ledger: h.ledger, logger: silentLogger(), intervalMs: 20, batch: 10, outboxRelayAfterMs: 1_000 });
+    const maintenance = startWorkers({ ledger: h.ledger, logger: silentLogger(), config: maintenanceConfig(h.config) });
     try {
-      await maintenance.runOnce();
+      await maintenance.maintenance.runNow();
       expect(await balanceOf(h.url, t)).toMatchObject({ available: 300, held: 700 }); // not yet
       h.clock.advance(30_001);
       await waitFor(async () => (await balanceOf(h.url, t)).held === 0);
     } finally {
-      await maintenance.stop();
+      await stopWorkers(maintenance);
       h.clock.offsetMs = 0;
     }
     expect(await balanceOf(h.url, t)).toMatchObject({ available: 1_000, held: 0 });
@@ -228,13 +228,13 @@ describe('hold expiry', () => {
     const startProcess = async () => {
       const db = createDb<any>({ connectionString: h.env.databaseUrl, schema: h.env.schema, poolMax: 4 });
       const ledger = buildLedger({ config, db, logger: silentLogger(), clock: h.clock });
-      const { app } = createApp({ config, logger: silentLogger(), metrics: createMetrics('credits', { collectDefault: false }), db, ledger });
+      const { app } = createApp({ config, logger: silentLogger(), metrics: createMetrics('credits', { collectDefault: false }), ledger });
       const server = await listen(app);
-      const maintenance = startMaintenance({ ledger, logger: silentLogger(), intervalMs: 20, batch: 10, outboxRelayAfterMs: 1_000 });
+      const maintenance = startWorkers({ ledger, logger: silentLogger(), config: maintenanceConfig(config) });
       return {
         url: server.url,
         stop: async () => {
-          await maintenance.stop();
+          await stopWorkers(maintenance);
           await server.close();
           await db.destroy();
         },
@@ -277,7 +277,7 @@ describe('events after commit', () => {
     };
     const config = parseConfig(configSchema, { NODE_ENV: 'test', INTERNAL_JWT_SECRET: TEST_INTERNAL_SECRET, DB_SCHEMA: h.env.schema });
     const ledger = buildLedger({ config, db: h.env.db, logger: silentLogger(), events: flaky, clock: h.clock });
-    const { app } = createApp({ config, logger: silentLogger(), metrics: createMetrics('credits', { collectDefault: false }), db: h.env.db, ledger });
+    const { app } = createApp({ config, logger: silentLogger(), metrics: createMetrics('credits', { collectDefault: false }), ledger });
     const server = await listen(app);
     try {
       const t = newTenant();
@@ -296,6 +296,15 @@ describe('events after commit', () => {
     }
   });
 });
+
+/** The maintenance loop every 20 ms, no reconciliation. */
+function maintenanceConfig(config: Config): Config {
+  return { ...config, MAINTENANCE_INTERVAL_MS: 20, HOLD_SWEEP_BATCH: 10, OUTBOX_RELAY_AFTER_MS: 1_000, RECONCILE_INTERVAL_MS: 0 };
+}
+
+async function stopWorkers(workers: CreditsWorkers): Promise<void> {
+  for (const closer of workers.closers) await closer.close();
+}
 
 async function waitFor(condition: () => Promise<boolean>, timeoutMs = 5_000): Promise<void> {
   const until = Date.now() + timeoutMs;

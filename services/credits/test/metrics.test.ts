@@ -1,7 +1,7 @@
 import { createMetrics } from '@tollgate/common';
 import { silentLogger } from '@tollgate/testkit';
 import { creditsMetrics, observeLedgerBacklogs } from '../src/metrics';
-import { startMaintenance } from '../src/worker';
+import { startWorkers } from '../src/workers';
 import { call, type CreditsHarness, newTenant, service, startCredits, topUp } from './helpers';
 
 /** The value of one series in Prometheus' text format, or 0 when it has not been seen. */
@@ -69,18 +69,16 @@ describe('credits metrics', () => {
         .status,
     ).toBe(201);
     h.clock.advance(5_000);
-    const maintenance = startMaintenance({
+    const maintenance = startWorkers({
       ledger: h.ledger,
       logger: silentLogger(),
-      intervalMs: 1_000_000,
-      batch: 10,
-      outboxRelayAfterMs: 1_000,
+      config: { ...h.config, MAINTENANCE_INTERVAL_MS: 1_000_000, HOLD_SWEEP_BATCH: 10, OUTBOX_RELAY_AFTER_MS: 1_000, RECONCILE_INTERVAL_MS: 0 },
     });
     try {
       // The loop's first pass may already have taken it; this one makes sure a pass ran.
-      await maintenance.runOnce();
+      await maintenance.maintenance.runNow();
     } finally {
-      await maintenance.stop();
+      await maintenance.closers[0]!.close();
       h.clock.offsetMs = 0;
     }
     // Before any reconciliation the gauge is absent, not 0 (0 would read as "mismatch").
@@ -96,11 +94,15 @@ describe('credits metrics', () => {
   it('the maintenance loop reconciles on its first pass when given an interval', async () => {
     const metrics = createMetrics('credits', { collectDefault: false });
     const ledger = { ...h.ledger, metrics: creditsMetrics(metrics) };
-    const maintenance = startMaintenance({ ledger, logger: silentLogger(), intervalMs: 1_000_000, batch: 10, outboxRelayAfterMs: 1_000, reconcileEveryMs: 60_000 });
+    const maintenance = startWorkers({
+      ledger,
+      logger: silentLogger(),
+      config: { ...h.config, MAINTENANCE_INTERVAL_MS: 1_000_000, HOLD_SWEEP_BATCH: 10, OUTBOX_RELAY_AFTER_MS: 1_000, RECONCILE_INTERVAL_MS: 60_000 },
+    });
     try {
-      await maintenance.runOnce();
+      await maintenance.maintenance.runNow();
     } finally {
-      await maintenance.stop();
+      await maintenance.closers[0]!.close();
     }
     // The loop's own first pass (started at once) runs the reconciliation; runOnce above may
     // have found it already under way, so wait for its result.

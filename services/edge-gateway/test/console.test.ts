@@ -2,10 +2,11 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import os from 'node:os';
 import path from 'node:path';
 import request from 'supertest';
-import { createMetrics, createRedis, type Redis } from '@tollgate/common';
+import { closeAll, createMetrics, createRedis, type Redis } from '@tollgate/common';
 import { consoleDir as builtConsoleDir } from '@tollgate/console';
 import { createTestEnv, silentLogger, type TestEnv } from '@tollgate/testkit';
-import { createApp, type Gateway } from '../src/app';
+import { createApp } from '../src/app';
+import { buildDeps, type GatewayDeps } from '../src/deps';
 import { migrations } from '../src/migrations';
 import { testConfig } from './helpers';
 
@@ -19,13 +20,13 @@ let env: TestEnv;
 let redis: Redis;
 let root: string;
 let dir: string;
-const gateways: Gateway[] = [];
+const gateways: GatewayDeps[] = [];
 
 const gatewayWith = async (consoleDir: string) => {
-  const gateway = createApp({ config: testConfig(env, 'http://127.0.0.1:9'), logger: silentLogger('edge-gateway'), metrics: createMetrics('edge-gateway', { collectDefault: false }), db: env.db, redis, consoleDir });
+  const gateway = buildDeps({ config: testConfig(env, 'http://127.0.0.1:9'), logger: silentLogger('edge-gateway'), metrics: createMetrics('edge-gateway', { collectDefault: false }), db: env.db, redis, consoleDir });
   gateways.push(gateway);
   await gateway.ready;
-  return gateway.app;
+  return createApp(gateway).app;
 };
 
 beforeAll(async () => {
@@ -43,7 +44,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const g of gateways) await g.close();
+  for (const g of gateways) await closeAll(g.closers);
   redis.disconnect();
   await env.cleanup();
   rmSync(root, { recursive: true, force: true });

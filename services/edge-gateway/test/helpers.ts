@@ -1,8 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { createMetrics, createRedis, parseConfig, type Redis, startServer } from '@tollgate/common';
+import { closeAll, createMetrics, createRedis, parseConfig, type Redis, startServer } from '@tollgate/common';
 import { listen, type Listening, readBody, silentLogger, TEST_INTERNAL_SECRET, type TestEnv } from '@tollgate/testkit';
-import { createApp, type Gateway } from '../src/app';
+import { createApp } from '../src/app';
 import { type Config, configSchema, serverTimeouts } from '../src/config';
+import { buildDeps, type GatewayDeps } from '../src/deps';
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789abcdef';
 export const admin = { Authorization: `Bearer ${ADMIN_TOKEN}` };
@@ -69,7 +70,7 @@ export function testConfig(env: TestEnv, upstreamUrl: string, overrides: Record<
 
 export interface RunningGateway {
   url: string;
-  gateway: Gateway;
+  gateway: GatewayDeps;
   config: Config;
   redis: Redis;
   close: () => Promise<void>;
@@ -83,9 +84,9 @@ export async function startGateway(env: TestEnv, upstreamUrl: string, overrides:
   const config = testConfig(env, upstreamUrl, overrides);
   const ownRedis = redis ?? createRedis(env.redisUrl, 'request');
   ownRedis.on('error', () => undefined);
-  const gateway = createApp({ config, logger: silentLogger('edge-gateway'), metrics: createMetrics('edge-gateway', { collectDefault: false }), db: env.db, redis: ownRedis });
+  const gateway = buildDeps({ config, logger: silentLogger('edge-gateway'), metrics: createMetrics('edge-gateway', { collectDefault: false }), db: env.db, redis: ownRedis });
   await gateway.ready;
-  const server = await startServer({ app: gateway.app, port: 0, host: '127.0.0.1', logger: silentLogger('edge-gateway'), ...serverTimeouts(config) });
+  const server = await startServer({ app: createApp(gateway).app, port: 0, host: '127.0.0.1', logger: silentLogger('edge-gateway'), ...serverTimeouts(config) });
   return {
     url: server.url,
     gateway,
@@ -94,7 +95,7 @@ export async function startGateway(env: TestEnv, upstreamUrl: string, overrides:
     close: async () => {
       server.server.closeAllConnections();
       await server.shutdown('test');
-      await gateway.close();
+      await closeAll(gateway.closers);
       ownRedis.disconnect();
     },
   };

@@ -1,5 +1,6 @@
 import request from 'supertest';
 import { createTestEnv, type TestEnv } from '@tollgate/testkit';
+import { closeAll } from '@tollgate/common';
 import { migrations } from '../src/migrations';
 import { admin, bearer, createTenantWithKey, type FakeUpstream, type RunningGateway, startFakeUpstream, startGateway } from './helpers';
 
@@ -64,7 +65,7 @@ describe('revocation across replicas', () => {
     const { key, keyId } = await createTenantWithKey(a.url);
     await request(b.url).get('/v1/models').set(bearer(key)).expect(200);
     // Stop b hearing announcements (as if its subscription dropped), then revoke through a.
-    await b.gateway.close();
+    await closeAll(b.gateway.closers);
     await request(a.url).delete(`/v1/admin/keys/${keyId}`).set(admin).expect(200);
     await request(b.url).get('/v1/models').set(bearer(key)).expect(401);
   });

@@ -1,4 +1,4 @@
-import { createService, identityMiddleware, type Metrics, Readiness, type Service } from '@tollgate/common';
+import { createInternalApi, type Metrics, type Readiness, type Service } from '@tollgate/common';
 import type { PipelineDeps } from './deps';
 import { generationRouter } from './generation/routes';
 import { imagesRouter } from './images/routes';
@@ -10,29 +10,15 @@ export interface AppDeps extends PipelineDeps {
   readiness?: Readiness;
 }
 
-export interface AppOptions {
-  /** false for `--role=worker`: health, readiness and metrics only. */
-  serveApi?: boolean;
-}
-
-export function createApp(deps: AppDeps, options: AppOptions = {}): Service {
-  const { config } = deps;
-  return createService({
+/** The image-pipeline API: routes only; the `image-jobs` worker is in workers.ts. */
+export function createApp(deps: AppDeps): Service {
+  return createInternalApi({
     name: 'image-pipeline',
+    config: deps.config,
     logger: deps.logger,
     metrics: deps.metrics,
     ...(deps.readiness ? { readiness: deps.readiness } : {}),
-    corsOrigins: config.CORS_ORIGINS,
-    jsonBodyLimit: config.BODY_LIMIT,
-    requestTimeoutMs: config.REQUEST_TIMEOUT_MS,
-    // A worker-only process serves no API, so it publishes no document of one.
-    ...(options.serveApi === false ? {} : { openapi: () => openapiDocument }),
-    routes: (app) => {
-      if (options.serveApi === false) return;
-      app.use(identityMiddleware(config.INTERNAL_JWT_SECRET));
-      app.use(generationRouter(deps));
-      app.use(ingestRouter(deps));
-      app.use(imagesRouter(deps));
-    },
+    openapi: () => openapiDocument,
+    routers: [generationRouter(deps), ingestRouter(deps), imagesRouter(deps)],
   });
 }

@@ -1,8 +1,7 @@
 import path from 'node:path';
-import { ConfigError, createMetrics, parseConfig } from '@tollgate/common';
+import { ConfigError, createMetrics, parseConfig, Readiness, workerOnlyService } from '@tollgate/common';
 import { identityHeaders, TEST_INTERNAL_SECRET } from '@tollgate/testkit';
 import request from 'supertest';
-import { createApp } from '../src/app';
 import { configSchema } from '../src/config';
 import { createHarness, type Harness } from './support/harness';
 
@@ -94,7 +93,7 @@ describe('service surface', () => {
   });
 
   it('a worker-only process answers health but not the API', async () => {
-    const { app } = createApp({ ...h.deps, metrics: createMetrics('image-pipeline', { collectDefault: false }) }, { serveApi: false });
+    const { app } = workerOnlyService('image-pipeline', { logger: h.deps.logger, metrics: createMetrics('image-pipeline', { collectDefault: false }), readiness: new Readiness() });
     expect((await request(app).get('/healthz')).status).toBe(200);
     expect(
       (

@@ -14,6 +14,7 @@ import {
 import { createApp as createUploadApp } from '@tollgate/upload/app';
 import { configSchema as uploadConfigSchema } from '@tollgate/upload/config';
 import type { Db as UploadDb } from '@tollgate/upload/db';
+import { buildUploadDeps } from '@tollgate/upload/deps';
 import { migrations as uploadMigrations } from '@tollgate/upload/migrations';
 import { LocalStorage } from '@tollgate/upload/storage';
 import { TusStaging } from '@tollgate/upload/tus/staging';
@@ -43,16 +44,18 @@ describe('ingest from the real upload service', () => {
       DATA_DIR: uploadDir,
       REDIS_PREFIX: uploadEnv.prefix,
     });
-    const app = createUploadApp({
-      config,
-      logger: silentLogger('upload'),
-      metrics: createMetrics('upload', { collectDefault: false }),
-      db: uploadEnv.db as UploadDb,
-      redis: uploadEnv.redis,
-      storage: await new LocalStorage(uploadDir).init(),
-      staging: await new TusStaging(uploadDir).init(),
-      publisher: memoryEventPublisher(),
-    });
+    const app = createUploadApp(
+      buildUploadDeps({
+        config,
+        logger: silentLogger('upload'),
+        metrics: createMetrics('upload', { collectDefault: false }),
+        db: uploadEnv.db as UploadDb,
+        redis: uploadEnv.redis,
+        storage: await new LocalStorage(uploadDir).init(),
+        staging: await new TusStaging(uploadDir).init(),
+        publisher: memoryEventPublisher(),
+      }),
+    );
     upload = await listen(app.app);
     h = await createHarness({ label: 'img_upload_ingest', uploadUrl: upload.url });
   });

@@ -12,9 +12,11 @@ import {
   TEST_INTERNAL_SECRET,
   type TestEnv,
 } from '@tollgate/testkit';
+import type { Service } from '@tollgate/common';
 import { createApp } from '../src/app';
 import { type Config, configSchema } from '../src/config';
 import type { Db } from '../src/db';
+import { buildUploadDeps, type UploadDeps } from '../src/deps';
 import { migrations } from '../src/migrations';
 import { LocalStorage, type ObjectStorage } from '../src/storage';
 import { TusStaging } from '../src/tus/staging';
@@ -36,7 +38,8 @@ export interface Harness {
   dataDir: string;
   storage: ObjectStorage;
   staging: TusStaging;
-  app: ReturnType<typeof createApp>;
+  /** The app and the services behind it (tests run the sweeper themselves). */
+  app: Service & UploadDeps;
   server: Listening;
   url: string;
   events: PlatformEvent[];
@@ -69,7 +72,7 @@ export async function startHarness(label: string, options: HarnessOptions = {}):
   const staging = await new TusStaging(dataDir).init();
   const memory = memoryEventPublisher();
   const clock = mutableClock();
-  const app = createApp({
+  const deps = buildUploadDeps({
     config,
     logger: silentLogger('upload'),
     metrics: createMetrics('upload', { collectDefault: false }),
@@ -80,6 +83,7 @@ export async function startHarness(label: string, options: HarnessOptions = {}):
     publisher: typeof options.publisher === 'function' ? options.publisher(env) : (options.publisher ?? memory),
     clock,
   });
+  const app = { ...deps, ...createApp(deps) };
   const server = await listen(app.app);
   return {
     env,

@@ -13,7 +13,7 @@ import {
 import { TEST_REDIS_URL } from '@tollgate/testkit';
 import { sql } from 'kysely';
 import type { Queue } from 'bullmq';
-import { startMaintenance, type Maintenance } from '../src/worker';
+import { startMaintenance, type Maintenance } from '../src/workers';
 import { auth, filesUnder, type Harness, pngBytes, startHarness, uploadFile } from './helpers';
 
 /** A publisher we can make fail, to prove the outbox keeps events until they are out. */

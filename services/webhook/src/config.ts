@@ -1,4 +1,4 @@
-import { baseConfigSchema, envBoolean, envInt, envSecret, loadConfigOrExit } from '@tollgate/common';
+import { baseConfigSchema, envInt, envSecret, loadConfigOrExit } from '@tollgate/common';
 import { z } from 'zod';
 import { parseAllowList } from './ssrf/address-policy';
 
@@ -93,8 +93,6 @@ export const configSchema = baseConfigSchema
     WEBHOOK_RETENTION_INTERVAL_MS: envInt(3_600_000, { min: 0 }),
     WEBHOOK_RESPONSE_BODY_LIMIT: envInt(16 * 1024, { min: 0, max: 1024 * 1024 }),
     WEBHOOK_MAX_ENDPOINTS_PER_TENANT: envInt(100, { min: 1 }),
-    /** Run the delivery workers in the API process (`--role=worker` runs them alone). */
-    WEBHOOK_RUN_WORKERS: envBoolean(true),
   })
   .superRefine((config, ctx) => {
     // A lease (and the job lock) must outlive the longest attempt, or a slow attempt could be

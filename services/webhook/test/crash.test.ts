@@ -2,7 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 import { createEventPublisher, type PlatformEvent } from '@tollgate/common';
 import { type ServiceProcess, spawnServiceProcess } from '@tollgate/testkit';
 import request from 'supertest';
-import { startWorkers, type WebhookWorkers } from '../src/worker';
+import { startWorkers, type WebhookWorkers } from '../src/workers';
 import { startGatedReceiver, type GatedReceiver } from './support/gated-receiver';
 import { asTenant, eventually, FAST_CONFIG, type Harness, startHarness, verifyWith } from './support/harness';
 

@@ -2,7 +2,7 @@ import { createMetrics, createRedis, signIdentity } from '@tollgate/common';
 import { identityHeaders, silentLogger, TEST_REDIS_URL } from '@tollgate/testkit';
 import request from 'supertest';
 import { createApp } from '../src/app';
-import { createRuntime } from '../src/runtime';
+import { buildDeps } from '../src/deps';
 import { asService, asTenant, type Harness, startHarness, testConfig } from './support/harness';
 
 let h: Harness;
@@ -78,9 +78,9 @@ describe('POST /v1/webhooks/endpoints', () => {
     });
     const queueRedis = createRedis(TEST_REDIS_URL, 'queue');
     const metrics = createMetrics('webhook', { collectDefault: false });
-    const runtime = createRuntime({ config, logger: silentLogger(), metrics, db: h.env.db, redis: h.env.redis, queueRedis });
+    const runtime = buildDeps({ config, logger: silentLogger(), metrics, db: h.env.db, redis: h.env.redis, queueRedis });
     try {
-      const { app } = createApp({ runtime, metrics });
+      const { app } = createApp(runtime);
       const headers = { 'X-Tollgate-Identity': signIdentity({ tenantId: 'prod', keyId: 'k', scopes: ['write'] }, 'x'.repeat(40)) };
       const http = await request(app).post('/v1/webhooks/endpoints').set(headers).send({ url: 'http://example.com/x' });
       expect(http.status).toBe(400);
@@ -88,7 +88,7 @@ describe('POST /v1/webhooks/endpoints', () => {
       const https = await request(app).post('/v1/webhooks/endpoints').set(headers).send({ url: 'https://example.com/x' });
       expect(https.status).toBe(201);
     } finally {
-      await runtime.close();
+      for (const closer of runtime.closers) await closer.close();
       await queueRedis.quit();
     }
   });

@@ -2,7 +2,7 @@ import { enqueue } from '@tollgate/common';
 import { serviceHeaders, startWebhookReceiver, type WebhookReceiver } from '@tollgate/testkit';
 import request from 'supertest';
 import { deliveryAttemptJob } from '../src/deliveries/jobs';
-import { startWorkers, type WebhookWorkers } from '../src/worker';
+import { startWorkers, type WebhookWorkers } from '../src/workers';
 import { asTenant, eventually, type Harness, startHarness } from './support/harness';
 
 let h: Harness;

@@ -1,7 +1,9 @@
 import cors from 'cors';
-import express, { type Express, type NextFunction, type Request, type Response } from 'express';
+import express, { type Express, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import helmet from 'helmet';
+import type { BaseConfig } from '../config';
 import { AppError } from '../errors';
+import { identityMiddleware } from '../identity';
 import type { Logger } from '../logger';
 import { type Metrics, metricsMiddleware } from '../metrics';
 import { docsRouter } from './docs';
@@ -173,4 +175,29 @@ export function createService(options: ServiceOptions): Service {
   });
   app.use(errorHandler(logger, options.errorFormatFor));
   return { app, readiness };
+}
+
+export interface InternalApiOptions extends Omit<ServiceOptions, 'routes'> {
+  config: Pick<BaseConfig, 'CORS_ORIGINS' | 'BODY_LIMIT' | 'REQUEST_TIMEOUT_MS' | 'ACCESS_LOG' | 'INTERNAL_JWT_SECRET'>;
+  /** Mounted in order, behind the identity check. */
+  routers: RequestHandler[];
+}
+
+/**
+ * A service behind the gateway: createService with CORS, body limit, request timeout and access log
+ * from the base config (an option given here wins), and every router behind the identity token check.
+ */
+export function createInternalApi(options: InternalApiOptions): Service {
+  const { config, routers, ...rest } = options;
+  return createService({
+    corsOrigins: config.CORS_ORIGINS,
+    jsonBodyLimit: config.BODY_LIMIT,
+    requestTimeoutMs: config.REQUEST_TIMEOUT_MS,
+    accessLog: config.ACCESS_LOG,
+    ...rest,
+    routes: (app) => {
+      app.use(identityMiddleware(config.INTERNAL_JWT_SECRET));
+      for (const router of routers) app.use(router);
+    },
+  });
 }

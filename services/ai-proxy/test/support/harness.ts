@@ -6,22 +6,25 @@ import {
   createRedis,
   type EventPublisher,
   type Redis,
+  type Service,
   WEBHOOK_EVENTS_QUEUE,
 } from '@tollgate/common';
 import { createTestEnv, listen, type Listening, silentLogger, TEST_INTERNAL_SECRET, type TestEnv } from '@tollgate/testkit';
 import type { Queue, Worker } from 'bullmq';
-import { type AiProxy, createApp } from '../../src/app';
+import { createApp } from '../../src/app';
 import { AI_COMPLETIONS_QUEUE } from '../../src/async/jobs';
 import { type Config, configSchema } from '../../src/config';
+import { type AiProxyDeps, buildAiProxyDeps } from '../../src/deps';
 import { migrations } from '../../src/migrations';
 import { resolveRouting } from '../../src/routing/schema';
-import { createCompletionsWorker } from '../../src/worker';
+import { createCompletionsWorker } from '../../src/workers';
 import { createFakeCredits, type FakeCredits } from './fake-credits';
 
 export interface Harness {
   env: TestEnv;
   config: Config;
-  app: AiProxy;
+  /** The app and the use cases behind it (tests call them directly). */
+  app: Service & AiProxyDeps;
   server: Listening;
   url: string;
   credits: CreditsClient;
@@ -74,7 +77,7 @@ export async function startHarness(options: {
   // whose listeners close() already removed (an unhandled error that fails a short test).
   await Promise.all([queue.waitUntilReady(), eventsQueue.waitUntilReady()]);
   const logger = silentLogger('ai-proxy');
-  const app = createApp({
+  const deps = buildAiProxyDeps({
     config,
     logger,
     metrics: createMetrics('ai-proxy', { collectDefault: false }),
@@ -86,6 +89,7 @@ export async function startHarness(options: {
     events,
     usageFlushIntervalMs: 50,
   });
+  const app = { ...deps, ...createApp(deps) };
   const worker = options.worker
     ? createCompletionsWorker({
         service: app.asyncService,
@@ -113,7 +117,7 @@ export async function startHarness(options: {
     async close() {
       await server.close();
       await worker?.close();
-      await app.close();
+      for (const closer of deps.closers) await closer.close();
       await queue.close();
       await events.close();
       await eventsQueue.close();

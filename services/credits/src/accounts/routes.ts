@@ -1,7 +1,7 @@
 import { parseOrThrow, requireScope, tenantOf } from '@tollgate/common';
 import { Router } from 'express';
 import { z } from 'zod';
-import type { LedgerDeps } from '../ledger/deps';
+import type { LedgerDeps } from '../deps';
 import { adminTenantParams, MAX_AMOUNT, tenantParams } from '../ledger/validation';
 import { getBalance, setThreshold } from './service';
 

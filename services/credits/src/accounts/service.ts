@@ -1,7 +1,7 @@
 import { effectiveThreshold } from './low-balance';
 import { ensureTenantAccount, findTenantAccount, setLowBalanceThreshold } from './repository';
 import { inTransaction } from '../db/transaction';
-import type { LedgerDeps } from '../ledger/deps';
+import type { LedgerDeps } from '../deps';
 
 export interface BalanceView {
   tenant_id: string;

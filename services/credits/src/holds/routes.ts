@@ -1,7 +1,7 @@
 import { parseOrThrow, requireScope } from '@tollgate/common';
 import { Router } from 'express';
 import { z } from 'zod';
-import type { LedgerDeps } from '../ledger/deps';
+import type { LedgerDeps } from '../deps';
 import {
   descriptionSchema,
   holdParams,

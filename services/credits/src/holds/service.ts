@@ -4,7 +4,7 @@ import { rearmIfRecovered } from '../accounts/low-balance';
 import { settleHeld } from '../accounts/repository';
 import type { Db, Hold } from '../db/schema';
 import { inTransaction } from '../db/transaction';
-import type { LedgerDeps } from '../ledger/deps';
+import type { LedgerDeps } from '../deps';
 import { idempotencyKeyReused, insufficientCredits } from '../ledger/errors';
 import type { HoldJson, OpOutcome } from '../ledger/group-commit';
 import { shardOf } from '../ledger/system-accounts';

@@ -1,6 +1,6 @@
 import { requireScope } from '@tollgate/common';
 import { Router } from 'express';
-import type { LedgerDeps } from '../ledger/deps';
+import type { LedgerDeps } from '../deps';
 import { reconcile } from './service';
 
 export function reconcileRoutes(deps: LedgerDeps): Router {

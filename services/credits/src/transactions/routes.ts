@@ -1,7 +1,7 @@
 import { paginationQuery, parseOrThrow, requireScope, tenantOf } from '@tollgate/common';
 import { type Response, Router } from 'express';
 import { z } from 'zod';
-import type { LedgerDeps } from '../ledger/deps';
+import type { LedgerDeps } from '../deps';
 import { adminTenantParams, descriptionSchema, idempotencyKeySchema, positiveAmount, tenantIdSchema } from '../ledger/validation';
 import { tracked } from '../metrics';
 import { charge, listTransactions, type Outcome, topUp } from './service';

@@ -3,7 +3,7 @@ import { isNewlyLow, notifyIfLow, rearmIfRecovered } from '../accounts/low-balan
 import { creditBalance, ensureTenantAccount, findTenantAccount } from '../accounts/repository';
 import type { Db, TransactionType } from '../db/schema';
 import { inTransaction, isUniqueViolation } from '../db/transaction';
-import type { LedgerDeps } from '../ledger/deps';
+import type { LedgerDeps } from '../deps';
 import { idempotencyKeyReused, insufficientCredits } from '../ledger/errors';
 import { postCharge, postTransfer } from '../ledger/posting';
 import { SYSTEM_ACCOUNTS } from '../ledger/system-accounts';

@@ -1,6 +1,7 @@
 import { createMetrics, parseConfig } from '@tollgate/common';
 import { createApp } from '../../src/app';
 import { configSchema } from '../../src/config';
+import { buildLedger } from '../../src/deps';
 import { migrations } from '../../src/migrations';
 import {
   createTestEnv,
@@ -40,12 +41,8 @@ export async function startRealCredits(label: string): Promise<RealCredits> {
     DB_SCHEMA: env.schema,
     LOG_LEVEL: 'error',
   });
-  const { app } = createApp({
-    config,
-    logger: silentLogger('credits'),
-    metrics: createMetrics('credits', { collectDefault: false }),
-    db: env.db,
-  });
+  const logger = silentLogger('credits');
+  const { app } = createApp({ config, logger, metrics: createMetrics('credits', { collectDefault: false }), ledger: buildLedger({ config, db: env.db, logger }) });
   const server = await listen(app);
   return {
     url: server.url,

@@ -31,7 +31,7 @@ import { IMAGE_JOBS_QUEUE } from '../../src/jobs/catalogue';
 import { migrations } from '../../src/migrations';
 import { createLocalCatalogPublisher, type ImagePublisher } from '../../src/publishing/publisher';
 import { createLocalDiskStorage, type ImageStorage } from '../../src/storage/storage';
-import { createImageWorker } from '../../src/worker';
+import { createImageWorker } from '../../src/workers';
 
 /** Settings that keep tests fast: short backoffs, quick stall detection. */
 export const TEST_SETTINGS: Record<string, string> = {

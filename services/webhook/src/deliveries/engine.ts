@@ -3,7 +3,7 @@ import { newId, type PlatformEvent } from '@tollgate/common';
 import { signatureHeader } from '../endpoints/secrets';
 import { disableEndpoint, findEndpointById, markEndpointFailing, type PublicEndpoint } from '../endpoints/repository';
 import { enqueueUnstarted, storeEvent } from '../events/service';
-import { attemptLeaseMs, type WebhookRuntime } from '../runtime';
+import { attemptLeaseMs, type WebhookDeps } from '../deps';
 import type { SendResult, WebhookHttpClient } from '../ssrf/safe-http-client';
 import type { EndpointSlots } from './endpoint-slots';
 import { enqueueAttempts } from './enqueue';
@@ -32,7 +32,7 @@ export interface DeliveryEngine {
 }
 
 export interface EngineDeps {
-  rt: WebhookRuntime;
+  rt: WebhookDeps;
   http: WebhookHttpClient;
   slots: EndpointSlots;
 }
@@ -66,7 +66,7 @@ export function createDeliveryEngine({ rt, http, slots }: EngineDeps): DeliveryE
   }
 
   async function announceDisabled(endpoint: PublicEndpoint, eventId: string): Promise<void> {
-    rt.metrics.endpointsDisabled.inc({ reason: endpoint.disabled_reason ?? 'unknown' });
+    rt.webhookMetrics.endpointsDisabled.inc({ reason: endpoint.disabled_reason ?? 'unknown' });
     logger.warn('webhook endpoint disabled', { endpoint_id: endpoint.id, tenant_id: endpoint.tenant_id, reason: endpoint.disabled_reason });
     await enqueueUnstarted(rt, eventId);
   }
@@ -222,9 +222,9 @@ export function createDeliveryEngine({ rt, http, slots }: EngineDeps): DeliveryE
       },
     });
 
-    rt.metrics.attempts.inc({ outcome: result.ok ? 'succeeded' : 'failed', error_class: result.errorClass ?? 'none' });
-    rt.metrics.attemptDuration.observe({ outcome: result.ok ? 'succeeded' : 'failed' }, result.latencyMs / 1000);
-    if (result.ok) rt.metrics.deliveryLatency.observe((Date.now() - claim.event_created_at.getTime()) / 1000);
+    rt.webhookMetrics.attempts.inc({ outcome: result.ok ? 'succeeded' : 'failed', error_class: result.errorClass ?? 'none' });
+    rt.webhookMetrics.attemptDuration.observe({ outcome: result.ok ? 'succeeded' : 'failed' }, result.latencyMs / 1000);
+    if (result.ok) rt.webhookMetrics.deliveryLatency.observe((Date.now() - claim.event_created_at.getTime()) / 1000);
 
     let outcome: Awaited<ReturnType<typeof record>>;
     try {

@@ -1,6 +1,6 @@
 import { type Periodic, startPeriodic } from '@tollgate/common';
 import { sql } from 'kysely';
-import type { WebhookRuntime } from '../runtime';
+import type { WebhookDeps } from '../deps';
 
 export interface PruneResult {
   deliveries: number;
@@ -12,7 +12,7 @@ export interface PruneResult {
  * (succeeded or failed) deliveries older than the cutoff, with their attempts (cascade), then
  * events as old that no delivery refers to any more. A pending delivery keeps its event, however old.
  */
-export async function pruneExpired(rt: WebhookRuntime, options: { batch?: number; maxBatches?: number } = {}): Promise<PruneResult> {
+export async function pruneExpired(rt: WebhookDeps, options: { batch?: number; maxBatches?: number } = {}): Promise<PruneResult> {
   const batch = options.batch ?? 1_000;
   const maxBatches = options.maxBatches ?? 100;
   const cutoff = new Date(rt.clock.now().getTime() - rt.config.WEBHOOK_RETENTION_DAYS * 86_400_000);
@@ -48,7 +48,7 @@ export async function pruneExpired(rt: WebhookRuntime, options: { batch?: number
 }
 
 /** Runs the retention sweep every WEBHOOK_RETENTION_INTERVAL_MS (every replica may; batches skip locked rows). */
-export function startRetention(rt: WebhookRuntime): Periodic {
+export function startRetention(rt: WebhookDeps): Periodic {
   return startPeriodic({
     name: 'webhook retention sweep',
     intervalMs: rt.config.WEBHOOK_RETENTION_INTERVAL_MS,

@@ -3,10 +3,10 @@ import { Router } from 'express';
 import type { z } from 'zod';
 import { listDeliveriesQuery } from '../api-schemas';
 import { retryDelivery } from '../endpoints/service';
-import type { WebhookRuntime } from '../runtime';
+import type { WebhookDeps } from '../deps';
 import { getDelivery, listEndpointDeliveries, toDeliveryObject } from './service';
 
-export function deliveryRoutes(rt: WebhookRuntime): Router {
+export function deliveryRoutes(rt: WebhookDeps): Router {
   const router = Router();
   const read = requireScope('read', 'write');
   const write = requireScope('write');

@@ -1,7 +1,7 @@
 import { notFound, type Page, toPage } from '@tollgate/common';
 import type { AttemptRow, DeliveryRow, DeliveryStatus } from '../db/schema';
 import { decodeTimeCursor, requireEndpoint } from '../endpoints/service';
-import type { WebhookRuntime } from '../runtime';
+import type { WebhookDeps } from '../deps';
 import { attemptsOf, findTenantDelivery, listDeliveries as listRows } from './repository';
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null);
@@ -59,7 +59,7 @@ export interface DeliveryQuery {
 }
 
 export async function listEndpointDeliveries(
-  rt: WebhookRuntime,
+  rt: WebhookDeps,
   tenantId: string,
   endpointId: string,
   query: DeliveryQuery,
@@ -78,7 +78,7 @@ export async function listEndpointDeliveries(
   return toPage(rows, query.limit, toDeliveryObject, (r) => [r.created_at.toISOString(), r.id]);
 }
 
-export async function getDelivery(rt: WebhookRuntime, tenantId: string, id: string) {
+export async function getDelivery(rt: WebhookDeps, tenantId: string, id: string) {
   const row = await findTenantDelivery(rt.db, tenantId, id);
   if (!row) throw notFound('Delivery');
   const attempts = await attemptsOf(rt.db, id);

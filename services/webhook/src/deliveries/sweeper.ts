@@ -1,5 +1,5 @@
 import { type Periodic, startPeriodic } from '@tollgate/common';
-import type { WebhookRuntime } from '../runtime';
+import type { WebhookDeps } from '../deps';
 import { enqueueAttempts } from './enqueue';
 import { attemptJobId } from './jobs';
 import { overdueDeliveries } from './repository';
@@ -11,7 +11,7 @@ const LIVE_STATES = new Set(['waiting', 'delayed', 'active', 'prioritized', 'wai
  * is well past due (or whose lease ran out) with no live job — a crash between commit and
  * enqueue, a job BullMQ gave up on, a Redis that lost data — gets its job back.
  */
-export async function sweepOverdue(rt: WebhookRuntime, batch = 500): Promise<number> {
+export async function sweepOverdue(rt: WebhookDeps, batch = 500): Promise<number> {
   const now = rt.clock.now();
   const overdue = await overdueDeliveries(rt.db, new Date(now.getTime() - rt.config.WEBHOOK_SWEEP_GRACE_MS), batch);
   let requeued = 0;
@@ -29,7 +29,7 @@ export async function sweepOverdue(rt: WebhookRuntime, batch = 500): Promise<num
 }
 
 /** Runs the sweep every WEBHOOK_SWEEP_INTERVAL_MS (never two at once in this process). */
-export function startSweeper(rt: WebhookRuntime): Periodic {
+export function startSweeper(rt: WebhookDeps): Periodic {
   return startPeriodic({
     name: 'delivery sweep',
     intervalMs: rt.config.WEBHOOK_SWEEP_INTERVAL_MS,

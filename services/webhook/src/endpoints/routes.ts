@@ -2,10 +2,10 @@ import { requireScope, tenantOf, validateBody, validateQuery } from '@tollgate/c
 import { Router } from 'express';
 import type { z } from 'zod';
 import { createEndpointBody, listEndpointsQuery, replayBody, rotateSecretBody, updateEndpointBody } from '../api-schemas';
-import type { WebhookRuntime } from '../runtime';
+import type { WebhookDeps } from '../deps';
 import * as endpoints from './service';
 
-export function endpointRoutes(rt: WebhookRuntime): Router {
+export function endpointRoutes(rt: WebhookDeps): Router {
   const router = Router();
   const read = requireScope('read', 'write');
   const write = requireScope('write');

@@ -3,7 +3,7 @@ import type { EndpointUpdate } from '../db/schema';
 import { enqueueAttempts } from '../deliveries/enqueue';
 import { findDelivery, startNewRound } from '../deliveries/repository';
 import { ingestEvent } from '../events/service';
-import type { WebhookRuntime } from '../runtime';
+import type { WebhookDeps } from '../deps';
 import { unknownPatterns } from './event-filter';
 import * as repo from './repository';
 import { generateSigningSecret, isValidSigningSecret } from './secrets';
@@ -70,7 +70,7 @@ export interface CreateEndpointInput {
 
 /** Creates an endpoint; the signing secret is returned this once. */
 export async function createEndpoint(
-  rt: WebhookRuntime,
+  rt: WebhookDeps,
   tenantId: string,
   input: CreateEndpointInput,
 ): Promise<EndpointObject & { secret: string }> {
@@ -110,7 +110,7 @@ export async function createEndpoint(
 }
 
 export async function listEndpoints(
-  rt: WebhookRuntime,
+  rt: WebhookDeps,
   tenantId: string,
   cursor: string | undefined,
   limit: number,
@@ -126,13 +126,13 @@ export async function listEndpoints(
   );
 }
 
-export async function requireEndpoint(rt: WebhookRuntime, tenantId: string, id: string): Promise<repo.PublicEndpoint> {
+export async function requireEndpoint(rt: WebhookDeps, tenantId: string, id: string): Promise<repo.PublicEndpoint> {
   const row = await repo.findEndpoint(rt.db, tenantId, id);
   if (!row) throw notFound('Webhook endpoint');
   return row;
 }
 
-export async function getEndpoint(rt: WebhookRuntime, tenantId: string, id: string): Promise<EndpointObject> {
+export async function getEndpoint(rt: WebhookDeps, tenantId: string, id: string): Promise<EndpointObject> {
   return toEndpointObject(await requireEndpoint(rt, tenantId, id), rt.clock.now());
 }
 
@@ -145,7 +145,7 @@ export interface UpdateEndpointInput {
 
 /** `enabled: true` is the explicit way back for a disabled endpoint: its failure window restarts. */
 export async function updateEndpoint(
-  rt: WebhookRuntime,
+  rt: WebhookDeps,
   tenantId: string,
   id: string,
   input: UpdateEndpointInput,
@@ -167,7 +167,7 @@ export async function updateEndpoint(
   return toEndpointObject(row, now);
 }
 
-export async function deleteEndpoint(rt: WebhookRuntime, tenantId: string, id: string): Promise<void> {
+export async function deleteEndpoint(rt: WebhookDeps, tenantId: string, id: string): Promise<void> {
   if (!(await repo.deleteEndpoint(rt.db, tenantId, id))) throw notFound('Webhook endpoint');
 }
 
@@ -176,7 +176,7 @@ export async function deleteEndpoint(rt: WebhookRuntime, tenantId: string, id: s
  * until the overlap ends, so receivers can switch without dropping a delivery.
  */
 export async function rotateSecret(
-  rt: WebhookRuntime,
+  rt: WebhookDeps,
   tenantId: string,
   id: string,
   requested?: string,
@@ -200,7 +200,7 @@ export async function rotateSecret(
 
 /** Sends a `webhook.test` event to this endpoint only. */
 export async function sendTestEvent(
-  rt: WebhookRuntime,
+  rt: WebhookDeps,
   tenantId: string,
   id: string,
 ): Promise<{ event_id: string; delivery_id: string | null }> {
@@ -229,7 +229,7 @@ export async function sendTestEvent(
 }
 
 /** Resends a finished delivery now, with a fresh retry schedule. */
-export async function retryDelivery(rt: WebhookRuntime, tenantId: string, deliveryId: string) {
+export async function retryDelivery(rt: WebhookDeps, tenantId: string, deliveryId: string) {
   const now = rt.clock.now();
   const delivery = await rt.db
     .selectFrom('deliveries')
@@ -250,7 +250,7 @@ export const MAX_REPLAY = 10_000;
 
 /** Resends the failed deliveries of an endpoint created in [since, until). */
 export async function replayFailed(
-  rt: WebhookRuntime,
+  rt: WebhookDeps,
   tenantId: string,
   id: string,
   since: Date,

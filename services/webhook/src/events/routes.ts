@@ -2,11 +2,11 @@ import { newId, platformEventSchema, requireScope, validateBody } from '@tollgat
 import { Router } from 'express';
 import type { z } from 'zod';
 import { internalEventBody } from '../api-schemas';
-import type { WebhookRuntime } from '../runtime';
+import type { WebhookDeps } from '../deps';
 import { ingestEvent } from './service';
 
 /** Peers that prefer HTTP to the queue: the event is stored and fanned out before the 202. */
-export function internalEventRoutes(rt: WebhookRuntime): Router {
+export function internalEventRoutes(rt: WebhookDeps): Router {
   const router = Router();
   router.post('/internal/v1/events', requireScope('service'), validateBody(internalEventBody), async (req, res) => {
     const body = req.body as z.infer<typeof internalEventBody>;

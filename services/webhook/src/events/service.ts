@@ -6,7 +6,7 @@ import { insertDeliveries, type UnstartedDelivery, unstartedDeliveriesOfEvent } 
 import { jittered } from '../deliveries/schedule';
 import { matchesAny } from '../endpoints/event-filter';
 import { listEnabledEndpoints } from '../endpoints/repository';
-import type { WebhookRuntime } from '../runtime';
+import type { WebhookDeps } from '../deps';
 import { insertEventIfNew } from './repository';
 
 export interface IngestResult {
@@ -30,7 +30,7 @@ export function serialisePayload(event: Pick<PlatformEvent, 'type' | 'created_at
  */
 export async function storeEvent(
   trx: Db,
-  rt: WebhookRuntime,
+  rt: WebhookDeps,
   event: PlatformEvent,
   options: { onlyEndpointId?: string } = {},
 ): Promise<UnstartedDelivery[] | null> {
@@ -68,7 +68,7 @@ export async function storeEvent(
  * Enqueues the first attempt of an event's deliveries that have not started (job ids make it
  * idempotent); `known` skips reading them back when the caller has just created them.
  */
-export async function enqueueUnstarted(rt: WebhookRuntime, eventId: string, known?: UnstartedDelivery[]): Promise<number> {
+export async function enqueueUnstarted(rt: WebhookDeps, eventId: string, known?: UnstartedDelivery[]): Promise<number> {
   const unstarted = known ?? (await unstartedDeliveriesOfEvent(rt.db, eventId));
   await enqueueAttempts(
     rt.deliveryQueue,
@@ -84,12 +84,12 @@ export async function enqueueUnstarted(rt: WebhookRuntime, eventId: string, know
  * the same job ids (covering a crash between commit and enqueue).
  */
 export async function ingestEvent(
-  rt: WebhookRuntime,
+  rt: WebhookDeps,
   event: PlatformEvent,
   options: { onlyEndpointId?: string } = {},
 ): Promise<IngestResult> {
   const created = await rt.db.transaction().execute((trx) => storeEvent(trx, rt, event, options));
-  rt.metrics.eventsIngested.inc({ result: created ? 'new' : 'duplicate' });
+  rt.webhookMetrics.eventsIngested.inc({ result: created ? 'new' : 'duplicate' });
   const deliveries = await enqueueUnstarted(rt, event.id, created ?? undefined);
   return { event_id: event.id, duplicate: created === null, deliveries };
 }

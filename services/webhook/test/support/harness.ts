@@ -14,9 +14,9 @@ import { Webhook } from 'standardwebhooks';
 import { createApp } from '../../src/app';
 import { type Config, configSchema } from '../../src/config';
 import { migrations } from '../../src/migrations';
-import { createRuntime, type WebhookRuntime } from '../../src/runtime';
+import { buildDeps, type WebhookDeps } from '../../src/deps';
 import type { Resolver } from '../../src/ssrf/safe-http-client';
-import { startWorkers, type WebhookWorkers } from '../../src/worker';
+import { startWorkers, type WebhookWorkers } from '../../src/workers';
 
 /** Fast settings: a three-step schedule in milliseconds, short leases and sweeps. */
 export const FAST_CONFIG: Record<string, string> = {
@@ -37,7 +37,7 @@ export const FAST_CONFIG: Record<string, string> = {
 export interface Harness {
   env: TestEnv;
   config: Config;
-  runtime: WebhookRuntime;
+  runtime: WebhookDeps;
   app: Express;
   workers: WebhookWorkers | undefined;
   queueRedis: Redis;
@@ -65,8 +65,8 @@ export async function startHarness(
   const config = testConfig(env, options.config);
   const queueRedis = createRedis(TEST_REDIS_URL, 'queue');
   const metrics = createMetrics('webhook', { collectDefault: false });
-  const runtime = createRuntime({ config, logger: silentLogger('webhook'), metrics, db: env.db, redis: env.redis, queueRedis });
-  const { app } = createApp({ runtime, metrics });
+  const runtime = buildDeps({ config, logger: silentLogger('webhook'), metrics, db: env.db, redis: env.redis, queueRedis });
+  const { app } = createApp(runtime);
   const workers = options.workers === false ? undefined : startWorkers(runtime, options.resolver ? { resolver: options.resolver } : {});
   return {
     env,
@@ -77,7 +77,7 @@ export async function startHarness(
     queueRedis,
     async close() {
       await workers?.close();
-      await runtime.close();
+      for (const closer of runtime.closers) await closer.close();
       await queueRedis.quit();
       await env.cleanup();
     },

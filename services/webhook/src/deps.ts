@@ -1,4 +1,15 @@
-import { type Clock, createQueue, type Logger, type Metrics, systemClock, WEBHOOK_EVENTS_QUEUE } from '@tollgate/common';
+import {
+  type Clock,
+  type Closer,
+  type DepsSources,
+  createQueue,
+  type Logger,
+  type Metrics,
+  type Readiness,
+  type ServiceDeps,
+  systemClock,
+  WEBHOOK_EVENTS_QUEUE,
+} from '@tollgate/common';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Kysely } from 'kysely';
@@ -11,12 +22,15 @@ import type { UrlPolicy } from './endpoints/url-policy';
 import { createWebhookMetrics, type WebhookMetrics } from './metrics';
 
 /**
- * Everything the webhook use cases share, built once per process from config: the API routes
- * and the workers take the same object, so tests can build one with a test config.
+ * Everything the webhook routes and workers share, built once per process from config (main.ts
+ * through runService; tests with a test config).
  */
-export interface WebhookRuntime {
+export interface WebhookDeps {
   config: Config;
   logger: Logger;
+  /** The service's registry (HTTP metrics); the webhook's own series are webhookMetrics. */
+  metrics: Metrics;
+  readiness?: Readiness;
   db: Kysely<Database>;
   /** Fail-fast connection (endpoint slots). */
   redis: Redis;
@@ -24,52 +38,47 @@ export interface WebhookRuntime {
   queueRedis: Redis;
   deliveryQueue: Queue;
   eventQueue: Queue;
-  metrics: WebhookMetrics;
+  webhookMetrics: WebhookMetrics;
   secretBox: SecretBox;
   retryPolicy: RetryPolicy;
   urlPolicy: UrlPolicy;
   clock: Clock;
-  /** Closes the queues this runtime opened. */
-  close(): Promise<void>;
+  /** The queues this process opened. */
+  closers: Closer[];
 }
 
-export interface RuntimeDeps {
-  config: Config;
-  logger: Logger;
-  metrics: Metrics;
-  db: Kysely<any>;
-  redis: Redis;
-  /** The BullMQ connection (maxRetriesPerRequest: null). */
-  queueRedis: Redis;
-  clock?: Clock;
-  random?: () => number;
-}
+/** What buildDeps needs: runService's base, or a test's own connections (and clock, random). */
+export type WebhookBase = DepsSources<Config> &
+  Pick<ServiceDeps<Config>, 'queueRedis'> & {
+    clock?: Clock;
+    random?: () => number;
+  };
 
-export function createRuntime(deps: RuntimeDeps): WebhookRuntime {
-  const { config } = deps;
-  const queueOptions = { connection: deps.queueRedis, prefix: config.REDIS_PREFIX };
+export function buildDeps(base: WebhookBase): WebhookDeps {
+  const { config } = base;
+  const queueOptions = { connection: base.queueRedis, prefix: config.REDIS_PREFIX };
   const deliveryQueue = createQueue(DELIVERIES_QUEUE, queueOptions);
   const eventQueue = createQueue(WEBHOOK_EVENTS_QUEUE, queueOptions);
   return {
     config,
-    logger: deps.logger,
-    db: deps.db as Kysely<Database>,
-    redis: deps.redis,
-    queueRedis: deps.queueRedis,
+    logger: base.logger,
+    metrics: base.metrics,
+    ...(base.readiness ? { readiness: base.readiness } : {}),
+    db: base.db as Kysely<Database>,
+    redis: base.redis,
+    queueRedis: base.queueRedis,
     deliveryQueue,
     eventQueue,
-    metrics: createWebhookMetrics(deps.metrics, [eventQueue, deliveryQueue], deps.db),
+    webhookMetrics: createWebhookMetrics(base.metrics, [eventQueue, deliveryQueue], base.db),
     secretBox: createSecretBox(config.WEBHOOK_SECRETS_KEY),
     retryPolicy: {
       schedule: config.WEBHOOK_RETRY_SCHEDULE,
       jitter: config.WEBHOOK_RETRY_JITTER,
-      ...(deps.random ? { random: deps.random } : {}),
+      ...(base.random ? { random: base.random } : {}),
     },
     urlPolicy: { allowHttp: allowHttpTargets(config), allow: config.WEBHOOK_ALLOW_PRIVATE_TARGETS },
-    clock: deps.clock ?? systemClock,
-    async close() {
-      await Promise.all([deliveryQueue.close(), eventQueue.close()]);
-    },
+    clock: base.clock ?? systemClock,
+    closers: [{ name: 'webhook queues', close: () => Promise.all([deliveryQueue.close(), eventQueue.close()]) }],
   };
 }
 

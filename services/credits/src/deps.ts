@@ -1,5 +1,7 @@
 import {
+  type Closer,
   type Clock,
+  createEventPublisher,
   type EventPublisher,
   type IdGenerator,
   type Logger,
@@ -7,13 +9,14 @@ import {
   memoryEventPublisher,
   OutboxRelay,
   randomIds,
+  type ServiceDeps,
   systemClock,
 } from '@tollgate/common';
 import type { Kysely } from 'kysely';
-import type { Config } from '../config';
-import type { Database } from '../db/schema';
-import { type CreditsMetrics, creditsMetrics } from '../metrics';
-import { GroupCommit } from './group-commit';
+import type { Config } from './config';
+import type { Database } from './db/schema';
+import { type CreditsMetrics, creditsMetrics, observeLedgerBacklogs } from './metrics';
+import { GroupCommit } from './ledger/group-commit';
 
 export interface LedgerSettings {
   /** Low-balance threshold for tenants that did not set their own (micro-credits; 0 = off). */
@@ -77,4 +80,18 @@ export function buildLedger(sources: LedgerSources): LedgerDeps {
       maxDebt: config.MAX_DEBT,
     },
   };
+}
+
+/** Everything the credits routes and the maintenance loop share, built once per process. */
+export interface CreditsDeps extends ServiceDeps<Config> {
+  ledger: LedgerDeps;
+  closers: Closer[];
+}
+
+/** main.ts's wiring: the ledger over the `webhook-events` publisher, and its backlog gauges. */
+export function buildDeps(base: ServiceDeps<Config>): CreditsDeps {
+  const events = createEventPublisher({ connection: base.queueRedis, prefix: base.config.REDIS_PREFIX });
+  const ledger = buildLedger({ config: base.config, db: base.db, logger: base.logger, events, metrics: base.metrics });
+  observeLedgerBacklogs(base.metrics, ledger.db);
+  return { ...base, ledger, closers: [{ name: 'event publisher', close: () => events.close() }] };
 }

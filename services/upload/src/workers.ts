@@ -1,5 +1,6 @@
 import type { ConnectionOptions, Queue, Worker } from 'bullmq';
 import { type Closer, createQueue, createWorker, handler, keepJobScheduler, type Logger } from '@tollgate/common';
+import type { UploadProcessDeps } from './deps';
 import { MAINTENANCE_QUEUE, SWEEP_SCHEDULER_ID, sweepJob } from './maintenance/jobs';
 import type { Sweeper } from './maintenance/sweeper';
 
@@ -19,7 +20,7 @@ export interface Maintenance {
 
 /**
  * Schedules the repeatable sweep (one scheduler for every replica: BullMQ dedupes by id) and
- * consumes `upload-maintenance`. Runs in the API process by default, or alone with --role=worker.
+ * consumes `upload-maintenance`.
  */
 export async function startMaintenance(options: MaintenanceOptions): Promise<Maintenance> {
   const queue = createQueue(MAINTENANCE_QUEUE, { connection: options.connection, prefix: options.prefix });
@@ -38,4 +39,15 @@ export async function startMaintenance(options: MaintenanceOptions): Promise<Mai
       { name: 'upload-maintenance queue', close: () => queue.close() },
     ],
   };
+}
+
+/** The upload workers: the maintenance sweep, in the API process (RUN_WORKERS_IN_API) or alone with --role=worker. */
+export function startWorkers(deps: UploadProcessDeps): Promise<Maintenance> {
+  return startMaintenance({
+    sweeper: deps.sweeper,
+    connection: deps.queueRedis,
+    prefix: deps.config.REDIS_PREFIX,
+    logger: deps.logger,
+    intervalMs: deps.config.MAINTENANCE_INTERVAL_MS,
+  });
 }

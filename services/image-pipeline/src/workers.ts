@@ -1,22 +1,10 @@
-import { createWorker } from '@tollgate/common';
+import { createWorker, type ServiceWorkers } from '@tollgate/common';
 import type { ConnectionOptions, Worker } from 'bullmq';
-import sharp from 'sharp';
-import type { Config } from './config';
-import type { PipelineDeps } from './deps';
+import { configureSharp, type ImagePipelineDeps, type PipelineDeps } from './deps';
 import { IMAGE_JOBS_QUEUE } from './jobs/catalogue';
+import { scheduleRecovery } from './jobs/recovery';
 import { imageJobHandlers } from './jobs/handlers';
 import { onFinalJobFailure } from './jobs/pipeline';
-import { restrictDecoders } from './processing/inspect';
-
-/**
- * Process-wide sharp settings: only PNG/JPEG/WebP decoders, no operation cache (large images
- * would otherwise pin memory between jobs), and the configured libvips thread count.
- */
-export function configureSharp(config: Config): void {
-  restrictDecoders();
-  sharp.cache(false);
-  if (config.SHARP_CONCURRENCY > 0) sharp.concurrency(config.SHARP_CONCURRENCY);
-}
 
 export interface ImageWorkerOptions {
   connection: ConnectionOptions;
@@ -24,8 +12,7 @@ export interface ImageWorkerOptions {
 }
 
 /**
- * The `image-jobs` worker. Runs inside the API process by default, or alone with
- * `--role=worker`. A worker killed mid-job stops renewing its lock; after
+ * The `image-jobs` worker. A worker killed mid-job stops renewing its lock; after
  * WORKER_LOCK_DURATION_MS another worker's stalled check moves the job back to wait and it
  * runs again: the handlers resume from the image's state in Postgres.
  */
@@ -44,4 +31,18 @@ export function createImageWorker(deps: PipelineDeps, options: ImageWorkerOption
       maxStalledCount: config.WORKER_MAX_STALLED_COUNT,
     },
   });
+}
+
+/**
+ * The image-pipeline workers: the `image-jobs` worker (its running state is a readiness check)
+ * and the repeating recovery sweep. Inside the API process (RUN_WORKERS_IN_API) or alone with
+ * `--role=worker`.
+ */
+export async function startWorkers(deps: ImagePipelineDeps): Promise<ServiceWorkers> {
+  const worker = createImageWorker(deps, { connection: deps.queueRedis, prefix: deps.config.REDIS_PREFIX });
+  deps.readiness.register('image-worker', async () => {
+    if (!worker.isRunning()) throw new Error('worker is not running');
+  });
+  await scheduleRecovery(deps.queue, deps.config, deps.logger);
+  return { closers: [{ name: 'image-worker', close: () => worker.close() }] };
 }

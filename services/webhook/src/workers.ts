@@ -6,7 +6,7 @@ import { DELIVERIES_QUEUE, deliveryAttemptJob } from './deliveries/jobs';
 import { startRetention } from './deliveries/retention';
 import { startSweeper } from './deliveries/sweeper';
 import { ingestEvent } from './events/service';
-import { attemptLeaseMs, type WebhookRuntime } from './runtime';
+import { attemptLeaseMs, type WebhookDeps } from './deps';
 import { createSafeHttpClient, type Resolver, type WebhookHttpClient } from './ssrf/safe-http-client';
 
 export interface WebhookWorkers {
@@ -27,9 +27,9 @@ export interface WorkerOptions {
 
 /**
  * The webhook workers: `webhook-events` (store and fan out) and `webhook-deliveries` (one
- * attempt per job). Runs inside the API process or alone with `--role=worker`.
+ * attempt per job). Run by runService in the API process (RUN_WORKERS_IN_API) or alone with `--role=worker`.
  */
-export function startWorkers(rt: WebhookRuntime, options: WorkerOptions = {}): WebhookWorkers {
+export function startWorkers(rt: WebhookDeps, options: WorkerOptions = {}): WebhookWorkers {
   const { config, logger } = rt;
   const connection = rt.queueRedis;
   const prefix = config.REDIS_PREFIX;
