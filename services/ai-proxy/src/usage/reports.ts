@@ -1,4 +1,4 @@
-import { AppError, decodeCursor, type Page, toPage } from '@tollgate/common';
+import { AppError, afterCursor, decodeTimeCursor, type Page, toTimePage } from '@tollgate/common';
 import { type Kysely, type RawBuilder, sql } from 'kysely';
 import { z } from 'zod';
 import type { AiDatabase, UsageOutcome } from '../db';
@@ -289,18 +289,13 @@ export async function pageUsageRequests(
 ): Promise<Page<UsageRequestView>> {
   const range = resolveRange(q, now);
   let query = filtered(db, tenantId, range, q);
-  if (q.cursor) {
-    const [at, id] = decodeCursor(q.cursor, 2);
-    const after = new Date(String(at));
-    if (Number.isNaN(after.getTime())) throw new AppError('VALIDATION_FAILED', 'Invalid cursor', { details: { param: 'cursor' } });
-    query = query.where((eb) => eb.or([eb('created_at', '<', after), eb.and([eb('created_at', '=', after), eb('id', '<', String(id))])]));
-  }
+  if (q.cursor) query = query.where(afterCursor(decodeTimeCursor(q.cursor)));
   const rows = (await query
     .orderBy('created_at', 'desc')
     .orderBy('id', 'desc')
     .limit(q.limit + 1)
     .execute()) as RequestRow[];
-  return toPage(rows, q.limit, toRequestView, (r) => [r.created_at.toISOString(), r.id]);
+  return toTimePage(rows, q.limit, toRequestView);
 }
 
 export const CSV_HEADER = 'id,created_at,kind,model,key_id,status,input_tokens,output_tokens,cost,latency_ms,request_id,cached,user,tags\n';

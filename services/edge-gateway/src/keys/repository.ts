@@ -1,4 +1,4 @@
-import { AppError, type KeyBudgetPolicy } from '@tollgate/common';
+import { AppError, afterCursor, type KeyBudgetPolicy, type TimeCursor } from '@tollgate/common';
 import type { ApiKeyRow, Db, NewApiKeyRow, TenantRateLimits } from '../db';
 
 /** What lists and responses show: never key_hash. */
@@ -27,17 +27,10 @@ export async function findKey(db: Db, id: string): Promise<PublicApiKeyRow | und
   return db.selectFrom('api_keys').select(PUBLIC_KEY_COLUMNS).where('id', '=', id).executeTakeFirst();
 }
 
-export async function listKeys(
-  db: Db,
-  tenantId: string,
-  limit: number,
-  after?: { createdAt: Date; id: string },
-): Promise<PublicApiKeyRow[]> {
+export async function listKeys(db: Db, tenantId: string, limit: number, after?: TimeCursor): Promise<PublicApiKeyRow[]> {
   let query = db.selectFrom('api_keys').select(PUBLIC_KEY_COLUMNS).where('tenant_id', '=', tenantId);
   if (after) {
-    query = query.where((eb) =>
-      eb.or([eb('created_at', '<', after.createdAt), eb.and([eb('created_at', '=', after.createdAt), eb('id', '<', after.id)])]),
-    );
+    query = query.where(afterCursor(after));
   }
   return query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit).execute();
 }

@@ -1,3 +1,4 @@
+import { afterCursor, type TimeCursor } from '@tollgate/common';
 import { sql } from 'kysely';
 import type { AttemptRow, Db, DeliveryRow, DeliveryStatus, NewAttempt, NewDelivery, RoundTrigger } from '../db/schema';
 
@@ -81,21 +82,14 @@ export interface DeliveryFilter {
   until?: Date | undefined;
 }
 
-export async function listDeliveries(
-  db: Db,
-  filter: DeliveryFilter,
-  limit: number,
-  after?: { createdAt: Date; id: string },
-): Promise<DeliveryRow[]> {
+export async function listDeliveries(db: Db, filter: DeliveryFilter, limit: number, after?: TimeCursor): Promise<DeliveryRow[]> {
   let query = db.selectFrom('deliveries').select(DELIVERY_COLUMNS).where('endpoint_id', '=', filter.endpointId);
   if (filter.statuses) query = query.where('status', 'in', filter.statuses);
   if (filter.eventType) query = query.where('event_type', '=', filter.eventType);
   if (filter.since) query = query.where('created_at', '>=', filter.since);
   if (filter.until) query = query.where('created_at', '<', filter.until);
   if (after) {
-    query = query.where((eb) =>
-      eb.or([eb('created_at', '<', after.createdAt), eb.and([eb('created_at', '=', after.createdAt), eb('id', '<', after.id)])]),
-    );
+    query = query.where(afterCursor(after));
   }
   return query
     .orderBy('created_at', 'desc')

@@ -1,6 +1,6 @@
-import { notFound, type Page, toPage } from '@tollgate/common';
+import { notFound, type Page, decodeTimeCursor, toTimePage } from '@tollgate/common';
 import type { AttemptRow, DeliveryRow, DeliveryStatus } from '../db/schema';
-import { decodeTimeCursor, requireEndpoint } from '../endpoints/service';
+import { requireEndpoint } from '../endpoints/service';
 import type { WebhookRuntime } from '../runtime';
 import { attemptsOf, findTenantDelivery, listDeliveries as listRows } from './repository';
 
@@ -75,7 +75,7 @@ export async function listEndpointDeliveries(
     query.limit,
     after,
   );
-  return toPage(rows, query.limit, toDeliveryObject, (r) => [r.created_at.toISOString(), r.id]);
+  return toTimePage(rows, query.limit, toDeliveryObject);
 }
 
 export async function getDelivery(rt: WebhookRuntime, tenantId: string, id: string) {

@@ -1,3 +1,4 @@
+import { afterCursor, type TimeCursor } from '@tollgate/common';
 import { sql } from 'kysely';
 import type { Db, EndpointRow, EndpointUpdate, NewEndpoint } from '../db/schema';
 
@@ -47,17 +48,10 @@ export async function lockEndpoint(db: Db, tenantId: string, id: string): Promis
     .executeTakeFirst();
 }
 
-export async function listEndpoints(
-  db: Db,
-  tenantId: string,
-  limit: number,
-  after?: { createdAt: Date; id: string },
-): Promise<PublicEndpoint[]> {
+export async function listEndpoints(db: Db, tenantId: string, limit: number, after?: TimeCursor): Promise<PublicEndpoint[]> {
   let query = db.selectFrom('endpoints').select(PUBLIC_ENDPOINT_COLUMNS).where('tenant_id', '=', tenantId);
   if (after) {
-    query = query.where((eb) =>
-      eb.or([eb('created_at', '<', after.createdAt), eb.and([eb('created_at', '=', after.createdAt), eb('id', '<', after.id)])]),
-    );
+    query = query.where(afterCursor(after));
   }
   return query
     .orderBy('created_at', 'desc')

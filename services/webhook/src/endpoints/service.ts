@@ -1,4 +1,4 @@
-import { AppError, conflict, decodeCursor, newId, notFound, type Page, toPage, validationFailed } from '@tollgate/common';
+import { conflict, decodeTimeCursor, newId, notFound, type Page, toTimePage, validationFailed } from '@tollgate/common';
 import type { EndpointUpdate } from '../db/schema';
 import { enqueueAttempts } from '../deliveries/enqueue';
 import { findDelivery, startNewRound } from '../deliveries/repository';
@@ -118,12 +118,7 @@ export async function listEndpoints(
   const after = cursor ? decodeTimeCursor(cursor) : undefined;
   const rows = await repo.listEndpoints(rt.db, tenantId, limit, after);
   const now = rt.clock.now();
-  return toPage(
-    rows,
-    limit,
-    (r) => toEndpointObject(r, now),
-    (r) => [r.created_at.toISOString(), r.id],
-  );
+  return toTimePage(rows, limit, (r) => toEndpointObject(r, now));
 }
 
 export async function requireEndpoint(rt: WebhookRuntime, tenantId: string, id: string): Promise<repo.PublicEndpoint> {
@@ -270,13 +265,4 @@ export async function replayFailed(
     );
   }
   return { replayed: started.length, truncated: started.length === MAX_REPLAY };
-}
-
-/** Cursors are `[created_at ISO, id]`; anything else is a 400. */
-export function decodeTimeCursor(cursor: string): { createdAt: Date; id: string } {
-  const [createdAt, id] = decodeCursor(cursor, 2);
-  const date = new Date(String(createdAt));
-  if (typeof id !== 'string' || Number.isNaN(date.getTime()))
-    throw new AppError('VALIDATION_FAILED', 'Invalid cursor', { details: { param: 'cursor' } });
-  return { createdAt: date, id };
 }
