@@ -47,4 +47,26 @@ describe('scopedSignal', () => {
     await new Promise((resolve) => setTimeout(resolve, 20));
     expect(scoped.signal.aborted).toBe(false);
   });
+
+  it('leaves no listener on a shared parent and no timer behind after many calls', () => {
+    const parent = new AbortController();
+    let listeners = 0;
+    const add = parent.signal.addEventListener.bind(parent.signal);
+    const remove = parent.signal.removeEventListener.bind(parent.signal);
+    parent.signal.addEventListener = ((...args: Parameters<AbortSignal['addEventListener']>) => {
+      listeners += 1;
+      add(...args);
+    }) as AbortSignal['addEventListener'];
+    parent.signal.removeEventListener = ((...args: Parameters<AbortSignal['removeEventListener']>) => {
+      listeners -= 1;
+      remove(...args);
+    }) as AbortSignal['removeEventListener'];
+    const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    const before = timers();
+
+    for (let i = 0; i < 5_000; i++) scopedSignal([parent.signal, undefined], 120_000).dispose();
+
+    expect(listeners).toBe(0);
+    expect(timers()).toBe(before);
+  });
 });
