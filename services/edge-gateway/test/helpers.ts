@@ -1,8 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createMetrics, createRedis, parseConfig, type Redis, startServer } from '@tollgate/common';
-import { listen, type Listening, readBody, silentLogger, TEST_INTERNAL_SECRET, type TestEnv } from '@tollgate/testkit';
+import { createTestEnv, listen, type Listening, readBody, silentLogger, TEST_INTERNAL_SECRET, type TestEnv } from '@tollgate/testkit';
 import { createApp, type Gateway } from '../src/app';
 import { type Config, configSchema, serverTimeouts } from '../src/config';
+import { migrations } from '../src/migrations';
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789abcdef';
 export const admin = { Authorization: `Bearer ${ADMIN_TOKEN}` };
@@ -79,13 +80,30 @@ export interface RunningGateway {
  * A real gateway on an ephemeral port (streaming and two-replica tests need real sockets),
  * with its own Redis connection like a separate replica would have.
  */
-export async function startGateway(env: TestEnv, upstreamUrl: string, overrides: Record<string, string> = {}, redis?: Redis): Promise<RunningGateway> {
+export async function startGateway(
+  env: TestEnv,
+  upstreamUrl: string,
+  overrides: Record<string, string> = {},
+  redis?: Redis,
+): Promise<RunningGateway> {
   const config = testConfig(env, upstreamUrl, overrides);
   const ownRedis = redis ?? createRedis(env.redisUrl, 'request');
   ownRedis.on('error', () => undefined);
-  const gateway = createApp({ config, logger: silentLogger('edge-gateway'), metrics: createMetrics('edge-gateway', { collectDefault: false }), db: env.db, redis: ownRedis });
+  const gateway = createApp({
+    config,
+    logger: silentLogger('edge-gateway'),
+    metrics: createMetrics('edge-gateway', { collectDefault: false }),
+    db: env.db,
+    redis: ownRedis,
+  });
   await gateway.ready;
-  const server = await startServer({ app: gateway.app, port: 0, host: '127.0.0.1', logger: silentLogger('edge-gateway'), ...serverTimeouts(config) });
+  const server = await startServer({
+    app: gateway.app,
+    port: 0,
+    host: '127.0.0.1',
+    logger: silentLogger('edge-gateway'),
+    ...serverTimeouts(config),
+  });
   return {
     url: server.url,
     gateway,
@@ -96,6 +114,35 @@ export async function startGateway(env: TestEnv, upstreamUrl: string, overrides:
       await server.shutdown('test');
       await gateway.close();
       ownRedis.disconnect();
+    },
+  };
+}
+
+export interface TwoReplicas {
+  env: TestEnv;
+  upstream: FakeUpstream;
+  a: RunningGateway;
+  b: RunningGateway;
+  close(): Promise<void>;
+}
+
+/** Two gateway replicas on one database and one Redis, in front of one fake upstream: the cross-replica tests' setting. */
+export async function startTwoReplicas(label: string, overrides: Record<string, string>): Promise<TwoReplicas> {
+  const env = await createTestEnv(label);
+  await env.migrate(migrations);
+  const upstream = await startFakeUpstream();
+  const a = await startGateway(env, upstream.url, overrides);
+  const b = await startGateway(env, upstream.url, overrides);
+  return {
+    env,
+    upstream,
+    a,
+    b,
+    async close() {
+      await a.close();
+      await b.close();
+      await upstream.close();
+      await env.cleanup();
     },
   };
 }

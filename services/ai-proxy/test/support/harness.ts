@@ -8,7 +8,16 @@ import {
   type Redis,
   WEBHOOK_EVENTS_QUEUE,
 } from '@tollgate/common';
-import { createTestEnv, listen, type Listening, silentLogger, TEST_INTERNAL_SECRET, type TestEnv } from '@tollgate/testkit';
+import {
+  createFakeCredits,
+  createTestEnv,
+  type FakeCredits,
+  listen,
+  type Listening,
+  silentLogger,
+  TEST_INTERNAL_SECRET,
+  type TestEnv,
+} from '@tollgate/testkit';
 import type { Queue, Worker } from 'bullmq';
 import { type AiProxy, createApp } from '../../src/app';
 import { AI_COMPLETIONS_QUEUE } from '../../src/async/jobs';
@@ -16,7 +25,6 @@ import { type Config, configSchema } from '../../src/config';
 import { migrations } from '../../src/migrations';
 import { resolveRouting } from '../../src/routing/schema';
 import { createCompletionsWorker } from '../../src/worker';
-import { createFakeCredits, type FakeCredits } from './fake-credits';
 
 export interface Harness {
   env: TestEnv;
