@@ -1,6 +1,6 @@
 import { afterCursor, type TimeCursor } from '@tollgate/common';
 import { sql } from 'kysely';
-import type { AttemptRow, Db, DeliveryRow, DeliveryStatus, NewAttempt, NewDelivery, RoundTrigger } from '../db/schema';
+import type { AttemptRow, Db, DeliveryRow, DeliveryStatus, EventRow, NewAttempt, NewDelivery, RoundTrigger } from '../db/schema';
 
 export const DELIVERY_COLUMNS = [
   'id',
@@ -312,4 +312,15 @@ export async function overdueDeliveries(
     .orderBy('next_attempt_at', 'asc')
     .limit(limit)
     .execute();
+}
+
+/** Inserts the event unless its id is known (true when it was new); written only with its deliveries (fan-out.ts). */
+export async function insertEventIfNew(db: Db, row: EventRow): Promise<boolean> {
+  const inserted = await db
+    .insertInto('events')
+    .values(row)
+    .onConflict((oc) => oc.column('id').doNothing())
+    .returning(['id'])
+    .executeTakeFirst();
+  return inserted !== undefined;
 }
