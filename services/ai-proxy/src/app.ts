@@ -22,6 +22,7 @@ import { completionRoutes } from './chat/routes';
 import { ChatService } from './chat/service';
 import type { Config } from './config';
 import type { AiDatabase } from './db';
+import { embeddingsRoutes } from './embeddings/routes';
 import { EmbeddingsService } from './embeddings/service';
 import { createTokenLimiter } from './limits/tpm';
 import { createAiMetrics } from './metrics';
@@ -123,7 +124,7 @@ export function createApp(deps: AppDeps): AiProxy {
     routes: (app) => {
       app.use(identityMiddleware(config.INTERNAL_JWT_SECRET));
       if (deps.serveApi === false) return;
-      app.use(completionRoutes(chat, embeddings));
+      app.use(completionRoutes(chat), embeddingsRoutes(embeddings));
       app.use(modelRoutes(router));
       app.use(asyncRoutes(asyncService));
       app.use(usageRoutes({ db, logger }));
