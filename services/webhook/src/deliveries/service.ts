@@ -120,12 +120,7 @@ export async function sendTestEvent(
 /** Resends a finished delivery now, with a fresh retry schedule. */
 export async function retryDelivery(rt: WebhookRuntime, tenantId: string, deliveryId: string) {
   const now = rt.clock.now();
-  const delivery = await rt.db
-    .selectFrom('deliveries')
-    .select(['id', 'endpoint_id', 'status'])
-    .where('tenant_id', '=', tenantId)
-    .where('id', '=', deliveryId)
-    .executeTakeFirst();
+  const delivery = await findTenantDelivery(rt.db, tenantId, deliveryId);
   if (!delivery) throw notFound('Delivery');
   const endpoint = await requireEndpoint(rt, tenantId, delivery.endpoint_id);
   if (!endpoint.enabled) throw conflict('The endpoint is disabled; enable it before retrying', { param: 'id' });
