@@ -1,4 +1,4 @@
-import { type RawBuilder, type SqlBool, sql } from 'kysely';
+import { type RawBuilder, type SelectQueryBuilder, type SqlBool, sql } from 'kysely';
 import { z } from 'zod';
 import { AppError } from './errors';
 
@@ -66,6 +66,21 @@ export function timeCursorOf(row: { created_at: Date | string; id: string }): st
  */
 export function afterCursor(cursor: TimeCursor, createdAtColumn = 'created_at', idColumn = 'id'): RawBuilder<SqlBool> {
   return sql<SqlBool>`(${sql.ref(createdAtColumn)}, ${sql.ref(idColumn)}) < (${cursor.createdAt}, ${cursor.id})`;
+}
+
+/**
+ * One page of a newest-first `(created_at, id)` list: the rows after `cursor`, in order, `limit + 1`
+ * of them (toTimePage turns the extra row into next_cursor).
+ */
+export function newestFirstPage<DB, TB extends keyof DB, O>(
+  query: SelectQueryBuilder<DB, TB, O>,
+  cursor: TimeCursor | undefined,
+  limit: number,
+): SelectQueryBuilder<DB, TB, O> {
+  return (cursor ? query.where(afterCursor(cursor)) : query)
+    .orderBy(sql.ref('created_at'), 'desc')
+    .orderBy(sql.ref('id'), 'desc')
+    .limit(limit + 1);
 }
 
 export const paginationQuery = z.object({

@@ -6,6 +6,7 @@ import {
   decodeSeqCursor,
   decodeTimeCursor,
   encodeCursor,
+  newestFirstPage,
   timeCursorOf,
   toPage,
   toTimePage,
@@ -124,5 +125,17 @@ describe('time cursors', () => {
       .where(afterCursor({ createdAt: at, id: 'x' }, 'items.created_at', 'items.id'))
       .compile();
     expect(qualified.sql).toContain('("items"."created_at", "items"."id") < ($1, $2)');
+  });
+
+  it('builds a newest-first page of limit + 1 rows, after the cursor when there is one', () => {
+    interface Db {
+      items: { id: string; created_at: Date };
+    }
+    const db = new Kysely<Db>({ dialect: new PostgresDialect({ pool: {} as never }) });
+    const first = newestFirstPage(db.selectFrom('items').selectAll(), undefined, 20).compile();
+    expect(first.sql).toBe('select * from "items" order by "created_at" desc, "id" desc limit $1');
+    expect(first.parameters).toEqual([21]);
+    const next = newestFirstPage(db.selectFrom('items').selectAll(), { createdAt: new Date(0), id: 'x' }, 20).compile();
+    expect(next.sql).toBe('select * from "items" where ("created_at", "id") < ($1, $2) order by "created_at" desc, "id" desc limit $3');
   });
 });

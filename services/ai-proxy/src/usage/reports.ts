@@ -1,4 +1,4 @@
-import { AppError, afterCursor, decodeTimeCursor, type Page, toTimePage } from '@tollgate/common';
+import { AppError, decodeTimeCursor, newestFirstPage, type Page, toTimePage } from '@tollgate/common';
 import { type Kysely, type RawBuilder, sql } from 'kysely';
 import { z } from 'zod';
 import type { AiDatabase, UsageOutcome } from '../db';
@@ -288,13 +288,8 @@ export async function pageUsageRequests(
   now: Date,
 ): Promise<Page<UsageRequestView>> {
   const range = resolveRange(q, now);
-  let query = filtered(db, tenantId, range, q);
-  if (q.cursor) query = query.where(afterCursor(decodeTimeCursor(q.cursor)));
-  const rows = (await query
-    .orderBy('created_at', 'desc')
-    .orderBy('id', 'desc')
-    .limit(q.limit + 1)
-    .execute()) as RequestRow[];
+  const after = q.cursor ? decodeTimeCursor(q.cursor) : undefined;
+  const rows = (await newestFirstPage(filtered(db, tenantId, range, q), after, q.limit).execute()) as RequestRow[];
   return toTimePage(rows, q.limit, toRequestView);
 }
 

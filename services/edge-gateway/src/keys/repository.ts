@@ -1,4 +1,4 @@
-import { AppError, afterCursor, type KeyBudgetPolicy, type TimeCursor } from '@tollgate/common';
+import { AppError, newestFirstPage, type KeyBudgetPolicy, type TimeCursor } from '@tollgate/common';
 import type { ApiKeyRow, Db, NewApiKeyRow, TenantRateLimits } from '../db';
 
 /** What lists and responses show: never key_hash. */
@@ -28,11 +28,7 @@ export async function findKey(db: Db, id: string): Promise<PublicApiKeyRow | und
 }
 
 export async function listKeys(db: Db, tenantId: string, limit: number, after?: TimeCursor): Promise<PublicApiKeyRow[]> {
-  let query = db.selectFrom('api_keys').select(PUBLIC_KEY_COLUMNS).where('tenant_id', '=', tenantId);
-  if (after) {
-    query = query.where(afterCursor(after));
-  }
-  return query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit).execute();
+  return newestFirstPage(db.selectFrom('api_keys').select(PUBLIC_KEY_COLUMNS).where('tenant_id', '=', tenantId), after, limit).execute();
 }
 
 /** Sets revoked_at once; returns the row with both hashes (current and, during a rotation, the replaced one) so replicas can drop them from their caches. */

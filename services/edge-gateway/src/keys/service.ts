@@ -117,7 +117,7 @@ export async function createKey(
 export async function pageKeys(deps: KeyDeps, tenantId: string, limit: number, cursor: string | undefined): Promise<Page<KeyView>> {
   const tenant = await findTenant(deps.db, tenantId);
   if (!tenant) throw new AppError('NOT_FOUND', 'Tenant not found');
-  const rows = await listKeys(deps.db, tenantId, limit + 1, cursor ? decodeTimeCursor(cursor) : undefined);
+  const rows = await listKeys(deps.db, tenantId, limit, cursor ? decodeTimeCursor(cursor) : undefined);
   return toTimePage(rows, limit, toKeyView);
 }
 

@@ -1,4 +1,4 @@
-import { afterCursor, type TimeCursor } from '@tollgate/common';
+import { newestFirstPage, type TimeCursor } from '@tollgate/common';
 import type { Db, NewTenantRow, TenantRateLimits, TenantRow } from '../db';
 
 /** Every column of tenants is safe to read; listed anyway so a new secret column is opt-in. */
@@ -18,11 +18,7 @@ export async function findTenantRateLimits(db: Db, id: string): Promise<TenantRa
 }
 
 export async function listTenants(db: Db, limit: number, after?: TimeCursor): Promise<TenantRow[]> {
-  let query = db.selectFrom('tenants').select(TENANT_COLUMNS);
-  if (after) {
-    query = query.where(afterCursor(after));
-  }
-  return query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit).execute();
+  return newestFirstPage(db.selectFrom('tenants').select(TENANT_COLUMNS), after, limit).execute();
 }
 
 export async function updateTenant(

@@ -65,7 +65,7 @@ export async function getTenant(deps: TenantDeps, id: string): Promise<TenantVie
 }
 
 export async function pageTenants(deps: TenantDeps, limit: number, cursor: string | undefined): Promise<Page<TenantView>> {
-  const rows = await listTenants(deps.db, limit + 1, cursor ? decodeTimeCursor(cursor) : undefined);
+  const rows = await listTenants(deps.db, limit, cursor ? decodeTimeCursor(cursor) : undefined);
   return toTimePage(rows, limit, toTenantView);
 }
 

@@ -1,4 +1,4 @@
-import { afterCursor, type TimeCursor } from '@tollgate/common';
+import { newestFirstPage, type TimeCursor } from '@tollgate/common';
 import { sql } from 'kysely';
 import type { DbOrTx, GenerationJobRow, ImageRow, ImageUpdate, NewGenerationJob, NewImage } from '../db';
 import type { ImageStatus } from './states';
@@ -144,12 +144,7 @@ export async function listImages(db: DbOrTx, q: ListImagesQuery): Promise<ImageR
   let query = db.selectFrom('images').select(IMAGE_COLUMNS).where('tenant_id', '=', q.tenantId);
   if (q.status) query = query.where('status', '=', q.status);
   if (q.jobId) query = query.where('job_id', '=', q.jobId);
-  if (q.after) query = query.where(afterCursor(q.after));
-  return query
-    .orderBy('created_at', 'desc')
-    .orderBy('id', 'desc')
-    .limit(q.limit + 1)
-    .execute();
+  return newestFirstPage(query, q.after, q.limit).execute();
 }
 
 export async function insertGenerationJob(db: DbOrTx, row: NewGenerationJob): Promise<GenerationJobRow> {

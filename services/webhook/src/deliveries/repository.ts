@@ -1,4 +1,4 @@
-import { afterCursor, type TimeCursor } from '@tollgate/common';
+import { newestFirstPage, type TimeCursor } from '@tollgate/common';
 import { sql } from 'kysely';
 import type { AttemptRow, Db, DeliveryRow, DeliveryStatus, EventRow, NewAttempt, NewDelivery, RoundTrigger } from '../db/schema';
 
@@ -88,14 +88,7 @@ export async function listDeliveries(db: Db, filter: DeliveryFilter, limit: numb
   if (filter.eventType) query = query.where('event_type', '=', filter.eventType);
   if (filter.since) query = query.where('created_at', '>=', filter.since);
   if (filter.until) query = query.where('created_at', '<', filter.until);
-  if (after) {
-    query = query.where(afterCursor(after));
-  }
-  return query
-    .orderBy('created_at', 'desc')
-    .orderBy('id', 'desc')
-    .limit(limit + 1)
-    .execute();
+  return newestFirstPage(query, after, limit).execute();
 }
 
 export async function attemptsOf(db: Db, deliveryId: string): Promise<AttemptRow[]> {

@@ -1,4 +1,4 @@
-import { afterCursor, type TimeCursor } from '@tollgate/common';
+import { newestFirstPage, type TimeCursor } from '@tollgate/common';
 import { sql } from 'kysely';
 import type { Db, EndpointRow, EndpointUpdate, NewEndpoint } from '../db/schema';
 
@@ -49,15 +49,11 @@ export async function lockEndpoint(db: Db, tenantId: string, id: string): Promis
 }
 
 export async function listEndpoints(db: Db, tenantId: string, limit: number, after?: TimeCursor): Promise<PublicEndpoint[]> {
-  let query = db.selectFrom('endpoints').select(PUBLIC_ENDPOINT_COLUMNS).where('tenant_id', '=', tenantId);
-  if (after) {
-    query = query.where(afterCursor(after));
-  }
-  return query
-    .orderBy('created_at', 'desc')
-    .orderBy('id', 'desc')
-    .limit(limit + 1)
-    .execute();
+  return newestFirstPage(
+    db.selectFrom('endpoints').select(PUBLIC_ENDPOINT_COLUMNS).where('tenant_id', '=', tenantId),
+    after,
+    limit,
+  ).execute();
 }
 
 export async function countEndpoints(db: Db, tenantId: string): Promise<number> {
