@@ -1,7 +1,7 @@
 import { AppError, decodeTimeCursor, newestFirstPage, type Page, toTimePage } from '@tollgate/common';
 import { type Kysely, type RawBuilder, sql } from 'kysely';
 import { z } from 'zod';
-import type { AiDatabase, UsageOutcome } from '../db';
+import type { AiDatabase, UsageOutcome, UsageRow } from '../db';
 import { TAG_NAME } from './tags';
 
 const DAY_MS = 86_400_000;
@@ -228,23 +228,7 @@ const REQUEST_COLUMNS = [
   'metadata',
 ] as const;
 
-type RequestRow = {
-  id: string;
-  created_at: Date;
-  kind: string;
-  model: string;
-  key_id: string;
-  outcome: UsageOutcome;
-  prompt_tokens: number;
-  completion_tokens: number;
-  cost: number;
-  latency_ms: number;
-  request_id: string;
-  cached: boolean;
-  tags: Record<string, string>;
-  user: string | null;
-  metadata: Record<string, string> | null;
-};
+type RequestRow = Pick<UsageRow, (typeof REQUEST_COLUMNS)[number]>;
 
 const toRequestView = (r: RequestRow): UsageRequestView => ({
   id: r.id,
