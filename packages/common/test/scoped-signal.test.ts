@@ -1,5 +1,25 @@
 import { scopedSignal } from '../src/resilience';
 
+/** Counts the listeners added to a signal and not yet removed. */
+function countListeners(signal: AbortSignal): { readonly count: number } {
+  let count = 0;
+  const add = signal.addEventListener.bind(signal);
+  const remove = signal.removeEventListener.bind(signal);
+  signal.addEventListener = ((...args: Parameters<AbortSignal['addEventListener']>) => {
+    count += 1;
+    add(...args);
+  }) as AbortSignal['addEventListener'];
+  signal.removeEventListener = ((...args: Parameters<AbortSignal['removeEventListener']>) => {
+    count -= 1;
+    remove(...args);
+  }) as AbortSignal['removeEventListener'];
+  return {
+    get count() {
+      return count;
+    },
+  };
+}
+
 describe('scopedSignal', () => {
   it('aborts with the reason of whichever parent aborts first', () => {
     const a = new AbortController();
@@ -27,24 +47,26 @@ describe('scopedSignal', () => {
 
   it('after dispose, neither its parents nor its timer reach it, and it holds no listener on a parent', async () => {
     const parent = new AbortController();
-    let listeners = 0;
-    const add = parent.signal.addEventListener.bind(parent.signal);
-    const remove = parent.signal.removeEventListener.bind(parent.signal);
-    parent.signal.addEventListener = ((...args: Parameters<AbortSignal['addEventListener']>) => {
-      listeners += 1;
-      add(...args);
-    }) as AbortSignal['addEventListener'];
-    parent.signal.removeEventListener = ((...args: Parameters<AbortSignal['removeEventListener']>) => {
-      listeners -= 1;
-      remove(...args);
-    }) as AbortSignal['removeEventListener'];
+    const listeners = countListeners(parent.signal);
 
     const scoped = scopedSignal([parent.signal], 5);
-    expect(listeners).toBe(1);
+    expect(listeners.count).toBe(1);
     scoped.dispose();
-    expect(listeners).toBe(0);
+    expect(listeners.count).toBe(0);
     parent.abort();
     await new Promise((resolve) => setTimeout(resolve, 20));
     expect(scoped.signal.aborted).toBe(false);
+  });
+
+  it('leaves no listener on a shared parent and no timer behind after many calls', () => {
+    const parent = new AbortController();
+    const listeners = countListeners(parent.signal);
+    const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    const before = timers();
+
+    for (let i = 0; i < 5_000; i++) scopedSignal([parent.signal, undefined], 120_000).dispose();
+
+    expect(listeners.count).toBe(0);
+    expect(timers()).toBe(before);
   });
 });

@@ -1,8 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
 import type { FakeBehaviour, RecordedRequest } from './fake-openai';
 import { countTokens, fakeReplyFor } from './fake-openai';
-import { listen, type Listening, readBody } from './http';
+import { behaviourScript, serveFakeUpstream } from './fake-upstream';
+import { type Listening, readBody } from './http';
 
 /**
  * A local Anthropic Messages API (POST /v1/messages) in its real wire format: JSON responses
@@ -40,14 +40,8 @@ const ERROR_TYPES: Record<number, string> = { 400: 'invalid_request_error', 401:
 
 export async function startFakeAnthropic(options: { apiKey?: string } = {}): Promise<FakeAnthropic> {
   const requests: RecordedRequest[] = [];
-  let queue: (FakeBehaviour & { errorEventAfterChunks?: number })[] = [];
-  const sockets = new Set<Socket>();
-  const next = () => {
-    const head = queue[0];
-    if (!head) return {} as FakeBehaviour & { errorEventAfterChunks?: number };
-    if (head.times !== undefined && --head.times <= 0) queue.shift();
-    return head;
-  };
+  const script = behaviourScript<FakeBehaviour & { errorEventAfterChunks?: number }>();
+  const next = script.next;
   const sendError = (res: ServerResponse, status: number, message: string, retryAfter?: number) => {
     res.writeHead(status, { 'content-type': 'application/json', ...(retryAfter !== undefined ? { 'retry-after': String(retryAfter) } : {}) });
     res.end(JSON.stringify({ type: 'error', error: { type: ERROR_TYPES[status] ?? 'api_error', message } }));
@@ -121,26 +115,5 @@ export async function startFakeAnthropic(options: { apiKey?: string } = {}): Pro
     res.end();
   };
 
-  const listening = await listen((req, res) => {
-    void handler(req, res).catch(() => res.destroy());
-  });
-  listening.server.on('connection', (s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
-  return {
-    ...listening,
-    requests,
-    behave: (behaviour) => {
-      queue.push({ ...behaviour });
-    },
-    reset: () => {
-      queue = [];
-      requests.length = 0;
-    },
-    close: async () => {
-      for (const s of sockets) s.destroy();
-      await listening.close();
-    },
-  };
+  return serveFakeUpstream(handler, requests, script);
 }

@@ -1,8 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
 import type { FakeBehaviour, RecordedRequest } from './fake-openai';
 import { countTokens, fakeReplyFor } from './fake-openai';
-import { listen, type Listening, readBody } from './http';
+import { behaviourScript, serveFakeUpstream } from './fake-upstream';
+import { type Listening, readBody } from './http';
 
 /**
  * A local Gemini API in its real wire format:
@@ -33,14 +33,8 @@ const STATUS: Record<number, string> = { 400: 'INVALID_ARGUMENT', 403: 'PERMISSI
 
 export async function startFakeGemini(options: { apiKey?: string } = {}): Promise<FakeGemini> {
   const requests: RecordedRequest[] = [];
-  let queue: FakeBehaviour[] = [];
-  const sockets = new Set<Socket>();
-  const next = (): FakeBehaviour => {
-    const head = queue[0];
-    if (!head) return {};
-    if (head.times !== undefined && --head.times <= 0) queue.shift();
-    return head;
-  };
+  const script = behaviourScript<FakeBehaviour>();
+  const next = script.next;
   const sendError = (res: ServerResponse, status: number, message: string, retryAfter?: number) => {
     res.writeHead(status, { 'content-type': 'application/json', ...(retryAfter !== undefined ? { 'retry-after': String(retryAfter) } : {}) });
     res.end(JSON.stringify({ error: { code: status, message, status: STATUS[status] ?? 'UNKNOWN' } }));
@@ -124,26 +118,5 @@ export async function startFakeGemini(options: { apiKey?: string } = {}): Promis
     res.end();
   };
 
-  const listening = await listen((req, res) => {
-    void handler(req, res).catch(() => res.destroy());
-  });
-  listening.server.on('connection', (s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
-  return {
-    ...listening,
-    requests,
-    behave: (behaviour) => {
-      queue.push({ ...behaviour });
-    },
-    reset: () => {
-      queue = [];
-      requests.length = 0;
-    },
-    close: async () => {
-      for (const s of sockets) s.destroy();
-      await listening.close();
-    },
-  };
+  return serveFakeUpstream(handler, requests, script);
 }

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { listen, type Listening, readBody } from './http';
+import { behaviourScript, serveFakeUpstream } from './fake-upstream';
+import { type Listening, readBody } from './http';
 
 /** What the next requests to the fake provider should experience. */
 export interface FakeBehaviour {
@@ -74,18 +75,8 @@ function textOf(content: unknown): string {
  */
 export async function startFakeOpenAi(): Promise<FakeOpenAi> {
   const requests: RecordedRequest[] = [];
-  let queue: FakeBehaviour[] = [];
-  const sockets = new Set<import('node:net').Socket>();
-
-  const nextBehaviour = (): FakeBehaviour => {
-    const head = queue[0];
-    if (!head) return {};
-    if (head.times !== undefined) {
-      head.times -= 1;
-      if (head.times <= 0) queue.shift();
-    }
-    return head;
-  };
+  const script = behaviourScript<FakeBehaviour>();
+  const nextBehaviour = script.next;
 
   const sendError = (res: ServerResponse, status: number, retryAfter?: number) => {
     const headers: Record<string, string> = { 'content-type': 'application/json' };
@@ -165,26 +156,5 @@ export async function startFakeOpenAi(): Promise<FakeOpenAi> {
     sendError(res, 404);
   };
 
-  const listening = await listen((req, res) => {
-    void handler(req, res).catch(() => res.destroy());
-  });
-  listening.server.on('connection', (s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
-  return {
-    ...listening,
-    requests,
-    behave: (behaviour) => {
-      queue.push({ ...behaviour });
-    },
-    reset: () => {
-      queue = [];
-      requests.length = 0;
-    },
-    close: async () => {
-      for (const s of sockets) s.destroy();
-      await listening.close();
-    },
-  };
+  return serveFakeUpstream(handler, requests, script);
 }

@@ -4,6 +4,8 @@ export * from './logger';
 export * from './fake-openai';
 export * from './fake-anthropic';
 export * from './fake-gemini';
+export * from './fake-credits';
+export * from './fake-upstream';
 export * from './webhook-receiver';
 export * from './identity';
 export * from './tcp-proxy';

@@ -2,6 +2,7 @@ import { createInternalApi, errorFormatForPath, type Service } from '@tollgate/c
 import { asyncRoutes } from './async/routes';
 import { completionRoutes } from './chat/routes';
 import type { AiProxyDeps } from './deps';
+import { embeddingsRoutes } from './embeddings/routes';
 import { modelRoutes } from './models/routes';
 import { openapiDocument } from './openapi';
 import { usageRoutes } from './usage/routes';
@@ -21,6 +22,6 @@ export function createApp(deps: AiProxyDeps): Service {
     openapi: () => openapiDocument,
     // OpenAI-compatible routes answer every error (even body-parser ones) in OpenAI's shape.
     errorFormatFor: (req) => errorFormatForPath(req.path),
-    routers: [completionRoutes(deps.chat, deps.embeddings), modelRoutes(deps.router), asyncRoutes(deps.asyncService), usageRoutes({ db, logger })],
+    routers: [completionRoutes(deps.chat), embeddingsRoutes(deps.embeddings), modelRoutes(deps.router), asyncRoutes(deps.asyncService), usageRoutes({ db, logger })],
   });
 }

@@ -1,5 +1,5 @@
 import type { KeyBudgetPolicy, OutboxEventsTable } from '@tollgate/common';
-import type { ColumnType, Insertable, Selectable } from 'kysely';
+import type { ColumnType, Insertable, Kysely, Selectable, Transaction } from 'kysely';
 
 /** Tables of the `ai` schema. */
 export interface UsageTable {
@@ -76,3 +76,6 @@ export interface AiDatabase {
 export type UsageRow = Selectable<UsageTable>;
 export type NewUsageRow = Insertable<UsageTable>;
 export type AsyncJobRow = Selectable<AsyncJobTable>;
+
+/** What data access functions take: the pool or the caller's transaction. */
+export type Db = Kysely<AiDatabase> | Transaction<AiDatabase>;

@@ -4,7 +4,7 @@ import type { Queue } from 'bullmq';
 import { recoverAsyncJobsJob } from '../src/async/jobs';
 import { finishJob, insertJob } from '../src/async/repository';
 import { startHarness, type Harness } from './support/harness';
-import type { FakeCredits } from './support/fake-credits';
+import type { FakeCredits } from '@tollgate/testkit';
 
 /** Queued completions: 202 now, the worker runs them with the same billing, events announce the end. */
 describe('async completions', () => {

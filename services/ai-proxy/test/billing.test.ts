@@ -1,5 +1,4 @@
-import { createCreditsClient } from '@tollgate/common';
-import { identityHeaders, parseSse, serviceHeaders, TEST_INTERNAL_SECRET } from '@tollgate/testkit';
+import { identityHeaders, parseSse, serviceHeaders } from '@tollgate/testkit';
 import { sql } from 'kysely';
 import { listUsageForTenant } from '../src/usage/repository';
 import { startHarness, type Harness } from './support/harness';
@@ -48,12 +47,7 @@ describe('billing through the real credits service', () => {
     credits = await startRealCredits('ai_bill');
     h = await startHarness({
       label: 'ai_billing',
-      credits: createCreditsClient({
-        baseUrl: credits.url,
-        internalSecret: TEST_INTERNAL_SECRET,
-        serviceName: 'ai-proxy',
-        timeoutMs: 10_000,
-      }),
+      credits: credits.client('ai-proxy'),
       routing: {
         models: {
           // The latency keeps all 100 calls in flight together, so every hold is taken before any capture.

@@ -1,7 +1,7 @@
 import { identityHeaders, startFakeOpenAi, type FakeOpenAi } from '@tollgate/testkit';
 import { listUsageForTenant } from '../src/usage/repository';
 import { metricValue, startHarness, type Harness } from './support/harness';
-import type { FakeCredits } from './support/fake-credits';
+import type { FakeCredits } from '@tollgate/testkit';
 
 /** The exact-match response cache: opt-in, per tenant, byte-identical hits without an upstream call. */
 describe('response cache', () => {

@@ -1,5 +1,4 @@
-import { createCreditsClient } from '@tollgate/common';
-import { type FakeOpenAi, identityHeaders, parseSse, startFakeOpenAi, TEST_INTERNAL_SECRET } from '@tollgate/testkit';
+import { type FakeOpenAi, identityHeaders, parseSse, startFakeOpenAi } from '@tollgate/testkit';
 import { sql } from 'kysely';
 import { keepResult, startJob } from '../src/async/repository';
 import { listUsageForTenant } from '../src/usage/repository';
@@ -50,12 +49,7 @@ describe('money leaks', () => {
     const target = (id: string) => ({ id, provider: 'openai', model: 'fake', base_url: `${upstream.url}/v1`, retries: 0 });
     h = await startHarness({
       label: 'ai_leaks',
-      credits: createCreditsClient({
-        baseUrl: credits.url,
-        internalSecret: TEST_INTERNAL_SECRET,
-        serviceName: 'ai-proxy',
-        timeoutMs: 10_000,
-      }),
+      credits: credits.client('ai-proxy'),
       routing: {
         defaults: FAST_DEFAULTS,
         models: {

@@ -2,7 +2,7 @@ import { identityHeaders, startFakeOpenAi, type FakeOpenAi } from '@tollgate/tes
 import OpenAI from 'openai';
 import { listUsageForTenant } from '../src/usage/repository';
 import { startHarness, type Harness } from './support/harness';
-import type { FakeCredits } from './support/fake-credits';
+import type { FakeCredits } from '@tollgate/testkit';
 
 /** The official `openai` npm client, unchanged, against the proxy. */
 describe('ai-proxy with the official openai SDK', () => {

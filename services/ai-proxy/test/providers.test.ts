@@ -1,7 +1,7 @@
 import { identityHeaders, parseSse, startFakeAnthropic, startFakeGemini, type FakeAnthropic, type FakeGemini } from '@tollgate/testkit';
 import OpenAI from 'openai';
 import { startHarness, type Harness } from './support/harness';
-import type { FakeCredits } from './support/fake-credits';
+import type { FakeCredits } from '@tollgate/testkit';
 
 /** Anthropic and Gemini translated both ways, streaming and tools included, against fakes in their own wire formats. */
 describe('provider translation', () => {

@@ -1,7 +1,7 @@
 import { identityHeaders, parseSse, startFakeOpenAi, type FakeOpenAi } from '@tollgate/testkit';
 import { listUsageForTenant } from '../src/usage/repository';
 import { FAST_DEFAULTS, metricValue, startHarness, type Harness } from './support/harness';
-import type { FakeCredits } from './support/fake-credits';
+import type { FakeCredits } from '@tollgate/testkit';
 
 /** Retries, Retry-After, timeouts, fallbacks, breakers, deadlines and mid-stream failures, each asserted. */
 describe('resilience', () => {

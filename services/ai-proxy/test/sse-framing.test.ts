@@ -3,7 +3,7 @@ import { identityHeaders, listen, readBody, type Listening } from '@tollgate/tes
 import OpenAI from 'openai';
 import { readSse, type SseEvent } from '../src/providers/http';
 import { startHarness, type Harness } from './support/harness';
-import type { FakeCredits } from './support/fake-credits';
+import type { FakeCredits } from '@tollgate/testkit';
 
 /**
  * SSE framing from providers: every line ending the spec allows (\n, \r\n, a lone \r), comments,

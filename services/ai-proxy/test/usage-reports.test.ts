@@ -1,5 +1,5 @@
-import { createCreditsClient, createMetrics } from '@tollgate/common';
-import { identityHeaders, silentLogger, TEST_INTERNAL_SECRET } from '@tollgate/testkit';
+import { createMetrics } from '@tollgate/common';
+import { identityHeaders, silentLogger } from '@tollgate/testkit';
 import { createAiMetrics } from '../src/metrics';
 import { createCallRecorder } from '../src/usage/recorder';
 import { createUsageWriter } from '../src/usage/writer';
@@ -48,12 +48,7 @@ describe('usage reports', () => {
     credits = await startRealCredits('ai_usage');
     h = await startHarness({
       label: 'ai_usage',
-      credits: createCreditsClient({
-        baseUrl: credits.url,
-        internalSecret: TEST_INTERNAL_SECRET,
-        serviceName: 'ai-proxy',
-        timeoutMs: 10_000,
-      }),
+      credits: credits.client('ai-proxy'),
       routing: {
         defaults: FAST_DEFAULTS,
         models: {

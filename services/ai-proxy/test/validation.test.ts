@@ -1,6 +1,6 @@
 import { identityHeaders } from '@tollgate/testkit';
 import { startHarness, type Harness } from './support/harness';
-import type { FakeCredits } from './support/fake-credits';
+import type { FakeCredits } from '@tollgate/testkit';
 
 /** Bad input and missing or weak credentials get clear 4xx in OpenAI's error shape, before anything is billed. */
 describe('validation and access', () => {

@@ -12,6 +12,7 @@ import { enforceDeclaredBodyLimit } from './proxy/body';
 import { stripClientIdentityHeaders } from './proxy/proxy';
 import { bodyLimitOf, isUploadTarget } from './proxy/routes';
 import { publicPath, requireRouted, routeRequests } from './request-state';
+import { openapiDocument } from './openapi';
 import { tenantRoutes } from './tenants/routes';
 
 /** Where @tollgate/console keeps its build, when that package is installed beside the gateway. */

@@ -1,9 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { closeAll, createMetrics, createRedis, parseConfig, type Redis, startServer } from '@tollgate/common';
-import { listen, type Listening, readBody, silentLogger, TEST_INTERNAL_SECRET, type TestEnv } from '@tollgate/testkit';
+import { createTestEnv, listen, type Listening, readBody, silentLogger, TEST_INTERNAL_SECRET, type TestEnv } from '@tollgate/testkit';
 import { createApp } from '../src/app';
 import { type Config, configSchema, serverTimeouts } from '../src/config';
 import { buildDeps, type GatewayDeps } from '../src/deps';
+import { migrations } from '../src/migrations';
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789abcdef';
 export const admin = { Authorization: `Bearer ${ADMIN_TOKEN}` };
@@ -80,7 +81,12 @@ export interface RunningGateway {
  * A real gateway on an ephemeral port (streaming and two-replica tests need real sockets),
  * with its own Redis connection like a separate replica would have.
  */
-export async function startGateway(env: TestEnv, upstreamUrl: string, overrides: Record<string, string> = {}, redis?: Redis): Promise<RunningGateway> {
+export async function startGateway(
+  env: TestEnv,
+  upstreamUrl: string,
+  overrides: Record<string, string> = {},
+  redis?: Redis,
+): Promise<RunningGateway> {
   const config = testConfig(env, upstreamUrl, overrides);
   const ownRedis = redis ?? createRedis(env.redisUrl, 'request');
   ownRedis.on('error', () => undefined);
@@ -97,6 +103,35 @@ export async function startGateway(env: TestEnv, upstreamUrl: string, overrides:
       await server.shutdown('test');
       await closeAll(gateway.closers);
       ownRedis.disconnect();
+    },
+  };
+}
+
+export interface TwoReplicas {
+  env: TestEnv;
+  upstream: FakeUpstream;
+  a: RunningGateway;
+  b: RunningGateway;
+  close(): Promise<void>;
+}
+
+/** Two gateway replicas on one database and one Redis, in front of one fake upstream: the cross-replica tests' setting. */
+export async function startTwoReplicas(label: string, overrides: Record<string, string>): Promise<TwoReplicas> {
+  const env = await createTestEnv(label);
+  await env.migrate(migrations);
+  const upstream = await startFakeUpstream();
+  const a = await startGateway(env, upstream.url, overrides);
+  const b = await startGateway(env, upstream.url, overrides);
+  return {
+    env,
+    upstream,
+    a,
+    b,
+    async close() {
+      await a.close();
+      await b.close();
+      await upstream.close();
+      await env.cleanup();
     },
   };
 }

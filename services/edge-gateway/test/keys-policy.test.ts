@@ -1,9 +1,8 @@
 import { verifyIdentity } from '@tollgate/common';
-import { createTestEnv, TEST_INTERNAL_SECRET, type TestEnv } from '@tollgate/testkit';
+import { TEST_INTERNAL_SECRET, type TestEnv } from '@tollgate/testkit';
 import { sql } from 'kysely';
 import request from 'supertest';
-import { migrations } from '../src/migrations';
-import { admin, bearer, createTenantWithKey, type FakeUpstream, type RunningGateway, startFakeUpstream, startGateway } from './helpers';
+import { admin, bearer, createTenantWithKey, type FakeUpstream, type RunningGateway, startTwoReplicas, type TwoReplicas } from './helpers';
 
 let env: TestEnv;
 let upstream: FakeUpstream;
@@ -13,19 +12,15 @@ let b: RunningGateway;
 // Ten-minute key caches: only the cross-replica invalidation (or the grace end kept in the entry) explains a change.
 const REPLICA = { KEY_CACHE_TTL_MS: '600000' };
 
+let replicas: TwoReplicas | undefined;
+
 beforeAll(async () => {
-  env = await createTestEnv('gw_keys_policy');
-  await env.migrate(migrations);
-  upstream = await startFakeUpstream();
-  a = await startGateway(env, upstream.url, REPLICA);
-  b = await startGateway(env, upstream.url, REPLICA);
+  replicas = await startTwoReplicas('gw_keys_policy', REPLICA);
+  ({ env, upstream, a, b } = replicas);
 });
 
 afterAll(async () => {
-  await a?.close();
-  await b?.close();
-  await upstream?.close();
-  await env?.cleanup();
+  await replicas?.close();
 });
 
 /** The identity the upstream received for a GET /v1/models with this credential. */

@@ -1,30 +1,40 @@
 import request from 'supertest';
 import { createRedis } from '@tollgate/common';
-import { createTestEnv, startTcpProxy, type TcpProxy, type TestEnv } from '@tollgate/testkit';
-import { migrations } from '../src/migrations';
-import { admin, bearer, createTenantWithKey, type FakeUpstream, type RunningGateway, startFakeUpstream, startGateway } from './helpers';
+import { startTcpProxy, type TcpProxy, type TestEnv } from '@tollgate/testkit';
+import {
+  admin,
+  bearer,
+  createTenantWithKey,
+  type FakeUpstream,
+  type RunningGateway,
+  startGateway,
+  startTwoReplicas,
+  type TwoReplicas,
+} from './helpers';
 
 let env: TestEnv;
 let upstream: FakeUpstream;
 let a: RunningGateway;
 let b: RunningGateway;
 
-const LIMITS = { RATE_LIMIT_READ: '10', RATE_LIMIT_WRITE: '4', RATE_LIMIT_GENERATION: '2', RATE_LIMIT_COMPLETION: '3', RATE_LIMIT_IP: '1000' };
+const LIMITS = {
+  RATE_LIMIT_READ: '10',
+  RATE_LIMIT_WRITE: '4',
+  RATE_LIMIT_GENERATION: '2',
+  RATE_LIMIT_COMPLETION: '3',
+  RATE_LIMIT_IP: '1000',
+};
+
+let replicas: TwoReplicas | undefined;
 
 beforeAll(async () => {
-  env = await createTestEnv('gw_rl');
-  await env.migrate(migrations);
-  upstream = await startFakeUpstream();
   // Two replicas of the gateway, each with its own Redis connection, one Redis server.
-  a = await startGateway(env, upstream.url, LIMITS);
-  b = await startGateway(env, upstream.url, LIMITS);
+  replicas = await startTwoReplicas('gw_rl', LIMITS);
+  ({ env, upstream, a, b } = replicas);
 });
 
 afterAll(async () => {
-  await a?.close();
-  await b?.close();
-  await upstream?.close();
-  await env?.cleanup();
+  await replicas?.close();
 });
 
 describe('shared limits', () => {
@@ -54,7 +64,11 @@ describe('shared limits', () => {
     for (let i = 0; i < 3; i++) await request(b.url).post('/v1/webhooks/endpoints').set(bearer(key)).send({}).expect(200);
     const limited = await request(a.url).post('/v1/webhooks/endpoints').set(bearer(key)).send({});
     expect(limited.status).toBe(429);
-    expect(limited.body.error).toMatchObject({ code: 'RATE_LIMITED', request_id: expect.any(String), details: { limiter: 'write', limit: 4 } });
+    expect(limited.body.error).toMatchObject({
+      code: 'RATE_LIMITED',
+      request_id: expect.any(String),
+      details: { limiter: 'write', limit: 4 },
+    });
     expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
     expect(limited.headers['x-ratelimit-remaining']).toBe('0');
     // The other tiers keep their own budgets.
@@ -78,7 +92,11 @@ describe('shared limits', () => {
     // Another key of the same tenant has its own counter.
     await request(b.url).post('/v1/images/generations').set(bearer(second.body.key)).send({}).expect(200);
     // Raising the tenant's limit applies on both replicas at once.
-    await request(a.url).patch(`/v1/admin/tenants/${first.tenantId}`).set(admin).send({ rate_limits: { generation: 5 } }).expect(200);
+    await request(a.url)
+      .patch(`/v1/admin/tenants/${first.tenantId}`)
+      .set(admin)
+      .send({ rate_limits: { generation: 5 } })
+      .expect(200);
     await new Promise((r) => setTimeout(r, 50));
     await request(b.url).post('/v1/images/generations').set(bearer(first.key)).send({}).expect(200);
   });
@@ -95,7 +113,12 @@ describe('shared limits', () => {
 describe('per IP before authentication', () => {
   let ipGateway: RunningGateway;
   beforeAll(async () => {
-    ipGateway = await startGateway(env, upstream.url, { ...LIMITS, RATE_LIMIT_IP: '3', TRUST_PROXY_HOPS: '1', RATE_LIMIT_IPV6_SUBNET: '56' });
+    ipGateway = await startGateway(env, upstream.url, {
+      ...LIMITS,
+      RATE_LIMIT_IP: '3',
+      TRUST_PROXY_HOPS: '1',
+      RATE_LIMIT_IPV6_SUBNET: '56',
+    });
   });
   afterAll(() => ipGateway.close());
 
@@ -122,7 +145,15 @@ describe('per IP before authentication', () => {
     expect(res.headers['ratelimit-policy']).not.toMatch(/"ip"/);
     expect(res.headers['ratelimit-policy']).toMatch(/"read"/);
     // Guessing from that address is still limited.
-    const guesses = await Promise.all([1, 2, 3, 4].map(() => request(ipGateway.url).get('/v1/models').set('X-Forwarded-For', '198.51.100.9').set(bearer('tg_guess')).then((r) => r.status)));
+    const guesses = await Promise.all(
+      [1, 2, 3, 4].map(() =>
+        request(ipGateway.url)
+          .get('/v1/models')
+          .set('X-Forwarded-For', '198.51.100.9')
+          .set(bearer('tg_guess'))
+          .then((r) => r.status),
+      ),
+    );
     expect(guesses).toContain(429);
   });
 });

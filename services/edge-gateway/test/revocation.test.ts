@@ -1,30 +1,22 @@
 import request from 'supertest';
-import { createTestEnv, type TestEnv } from '@tollgate/testkit';
 import { closeAll } from '@tollgate/common';
-import { migrations } from '../src/migrations';
-import { admin, bearer, createTenantWithKey, type FakeUpstream, type RunningGateway, startFakeUpstream, startGateway } from './helpers';
+import { admin, bearer, createTenantWithKey, type RunningGateway, startTwoReplicas, type TwoReplicas } from './helpers';
 
-let env: TestEnv;
-let upstream: FakeUpstream;
 let a: RunningGateway;
 let b: RunningGateway;
 
 // A cache TTL of ten minutes: only the cross-replica invalidation can explain a prompt refusal.
 const REPLICA = { KEY_CACHE_TTL_MS: '600000' };
 
+let replicas: TwoReplicas | undefined;
+
 beforeAll(async () => {
-  env = await createTestEnv('gw_revoke');
-  await env.migrate(migrations);
-  upstream = await startFakeUpstream();
-  a = await startGateway(env, upstream.url, REPLICA);
-  b = await startGateway(env, upstream.url, REPLICA);
+  replicas = await startTwoReplicas('gw_revoke', REPLICA);
+  ({ a, b } = replicas);
 });
 
 afterAll(async () => {
-  await a?.close();
-  await b?.close();
-  await upstream?.close();
-  await env?.cleanup();
+  await replicas?.close();
 });
 
 /** Polls until the key is refused; returns how long that took (or Infinity past the deadline). */

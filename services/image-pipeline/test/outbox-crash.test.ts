@@ -4,7 +4,7 @@
 import { spawnServiceProcess, identityHeaders } from '@tollgate/testkit';
 import { findImageById } from '../src/images/repository';
 import { recoverStuckImages } from '../src/jobs/recovery';
-import { createHarness, type Harness } from './support/harness';
+import { createHarness, type Harness, processEnv } from './support/harness';
 import { seedImage } from './support/seed';
 
 jest.setTimeout(60_000);
@@ -20,15 +20,7 @@ it('a kill after the approval commits and before its event is published loses no
   const image = await seedImage(h, tenant, 'pending_review');
   const api = await spawnServiceProcess(
     'image-pipeline',
-    {
-      DATABASE_URL: h.env.databaseUrl,
-      DB_SCHEMA: h.env.schema,
-      REDIS_URL: h.env.redisUrl,
-      REDIS_PREFIX: h.env.prefix,
-      DATA_DIR: h.dataDir,
-      RECOVERY_INTERVAL_MS: '0',
-      TOLLGATE_FAILPOINT: 'outbox.before_publish',
-    },
+    { ...processEnv(h), RECOVERY_INTERVAL_MS: '0', TOLLGATE_FAILPOINT: 'outbox.before_publish' },
     { args: ['--role=api'] },
   );
   await expect(

@@ -3,7 +3,7 @@ import { identityHeaders, type ServiceProcess, spawnServiceProcess } from '@toll
 import request from 'supertest';
 import { findImageById } from '../src/images/repository';
 import { runGenerate } from '../src/jobs/pipeline';
-import { createHarness, type Harness } from './support/harness';
+import { createHarness, type Harness, processEnv } from './support/harness';
 import { type RealCredits, startRealCredits } from '@tollgate/credits/test/support/real-credits';
 
 // Image work under a loaded CI box: the root jest config (projects) keeps jest's 5 s default.
@@ -17,11 +17,7 @@ function spawnWorkerProcess(h: Harness, creditsUrl: string, extraEnv: Record<str
   return spawnServiceProcess(
     'image-pipeline',
     {
-      DATABASE_URL: h.env.databaseUrl,
-      DB_SCHEMA: h.env.schema,
-      REDIS_URL: h.env.redisUrl,
-      REDIS_PREFIX: h.env.prefix,
-      DATA_DIR: h.dataDir,
+      ...processEnv(h),
       CREDITS_URL: creditsUrl,
       GENERATION_PRICE: String(PRICE),
       ...STALL,

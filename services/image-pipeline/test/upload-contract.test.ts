@@ -1,23 +1,5 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { createMetrics, memoryEventPublisher, parseConfig } from '@tollgate/common';
-import {
-  createTestEnv,
-  identityHeaders,
-  listen,
-  type Listening,
-  silentLogger,
-  TEST_INTERNAL_SECRET,
-  type TestEnv,
-} from '@tollgate/testkit';
-import { createApp as createUploadApp } from '@tollgate/upload/app';
-import { configSchema as uploadConfigSchema } from '@tollgate/upload/config';
-import type { Db as UploadDb } from '@tollgate/upload/db';
-import { buildUploadDeps } from '@tollgate/upload/deps';
-import { migrations as uploadMigrations } from '@tollgate/upload/migrations';
-import { LocalStorage } from '@tollgate/upload/storage';
-import { TusStaging } from '@tollgate/upload/tus/staging';
+import { identityHeaders, TEST_INTERNAL_SECRET } from '@tollgate/testkit';
+import { type Harness as UploadHarness, startHarness as startUpload } from '@tollgate/upload/test/helpers';
 import request from 'supertest';
 import { createHttpUploadClient } from '../src/clients/upload';
 import { createHarness, type Harness } from './support/harness';
@@ -28,46 +10,21 @@ jest.setTimeout(60_000);
 
 /** The contract with the real upload service, in-process: its internal routes, as this service calls them. */
 describe('ingest from the real upload service', () => {
-  let uploadEnv: TestEnv;
-  let uploadDir: string;
-  let upload: Listening;
+  let upload: UploadHarness;
   let h: Harness;
 
   beforeAll(async () => {
-    uploadEnv = await createTestEnv('img_upload_contract');
-    await uploadEnv.migrate(uploadMigrations);
-    uploadDir = await mkdtemp(path.join(tmpdir(), 'tg-img-upload-'));
-    const config = parseConfig(uploadConfigSchema, {
-      NODE_ENV: 'test',
-      LOG_LEVEL: 'error',
-      INTERNAL_JWT_SECRET: TEST_INTERNAL_SECRET,
-      DATA_DIR: uploadDir,
-      REDIS_PREFIX: uploadEnv.prefix,
-    });
-    const app = createUploadApp(
-      buildUploadDeps({
-        config,
-        logger: silentLogger('upload'),
-        metrics: createMetrics('upload', { collectDefault: false }),
-        db: uploadEnv.db as UploadDb,
-        redis: uploadEnv.redis,
-        storage: await new LocalStorage(uploadDir).init(),
-        staging: await new TusStaging(uploadDir).init(),
-        publisher: memoryEventPublisher(),
-      }),
-    );
-    upload = await listen(app.app);
+    // The upload service's own test harness, with its production size limit (ingest reads real PNGs).
+    upload = await startUpload('img_upload_contract', { env: { UPLOAD_MAX_BYTES: String(100 * 1024 * 1024) } });
     h = await createHarness({ label: 'img_upload_ingest', uploadUrl: upload.url });
   });
   afterAll(async () => {
     await h?.close();
     await upload?.close();
-    await uploadEnv?.cleanup();
-    if (uploadDir) await rm(uploadDir, { recursive: true, force: true });
   });
 
   async function uploadFile(tenant: string, data: Buffer, filename = 'art.png'): Promise<string> {
-    const res = await request(upload.server)
+    const res = await request(upload.url)
       .post('/v1/files')
       .set(identityHeaders(tenant, ['write']))
       .field('purpose', 'image')

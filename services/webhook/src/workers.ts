@@ -5,7 +5,7 @@ import { EndpointSlots } from './deliveries/endpoint-slots';
 import { DELIVERIES_QUEUE, deliveryAttemptJob } from './deliveries/jobs';
 import { startRetention } from './deliveries/retention';
 import { startSweeper } from './deliveries/sweeper';
-import { ingestEvent } from './events/service';
+import { ingestEvent } from './deliveries/fan-out';
 import { attemptLeaseMs, type WebhookDeps } from './deps';
 import { createSafeHttpClient, type Resolver, type WebhookHttpClient } from './ssrf/safe-http-client';
 

@@ -1,9 +1,9 @@
 import { enqueue } from '@tollgate/common';
-import { serviceHeaders, startWebhookReceiver, type WebhookReceiver } from '@tollgate/testkit';
+import { startWebhookReceiver, type WebhookReceiver } from '@tollgate/testkit';
 import request from 'supertest';
 import { deliveryAttemptJob } from '../src/deliveries/jobs';
 import { startWorkers, type WebhookWorkers } from '../src/workers';
-import { asTenant, eventually, type Harness, startHarness } from './support/harness';
+import { asTenant, eventually, type Harness, publishEvents, startHarness } from './support/harness';
 
 let h: Harness;
 let receiver: WebhookReceiver;
@@ -22,15 +22,7 @@ afterAll(async () => {
 it('re-enqueues deliveries whose jobs Redis lost, and never sends one attempt twice when jobs are duplicated', async () => {
   const tenant = 'tenant_recovery';
   const ep = (await request(h.app).post('/v1/webhooks/endpoints').set(asTenant(tenant)).send({ url: receiver.url })).body;
-  const ids: string[] = [];
-  for (let i = 0; i < 5; i++) {
-    const res = await request(h.app)
-      .post('/internal/v1/events')
-      .set(serviceHeaders())
-      .send({ type: 'image.approved', tenant_id: tenant, data: { i } });
-    expect(res.status).toBe(202);
-    ids.push(res.body.id);
-  }
+  const ids = await publishEvents(h, tenant, 5);
   // Redis loses every queued delivery job (a failover without persistence, a flush).
   await h.runtime.deliveryQueue.obliterate({ force: true });
   expect(await h.runtime.deliveryQueue.count()).toBe(0);

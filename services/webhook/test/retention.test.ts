@@ -2,7 +2,7 @@ import { serviceHeaders, startWebhookReceiver, type WebhookReceiver } from '@tol
 import { sql } from 'kysely';
 import request from 'supertest';
 import { pruneExpired } from '../src/deliveries/retention';
-import { asTenant, eventually, type Harness, startHarness } from './support/harness';
+import { asTenant, eventually, type Harness, publishEvents, startHarness } from './support/harness';
 
 let h: Harness;
 let up: WebhookReceiver;
@@ -10,7 +10,9 @@ let down: WebhookReceiver;
 
 beforeAll(async () => {
   // The failing endpoint's next attempt is an hour away, so its delivery is still unfinished when pruned.
-  h = await startHarness('wh_retention', { config: { WEBHOOK_RETENTION_DAYS: '30', WEBHOOK_RETENTION_INTERVAL_MS: '0', WEBHOOK_RETRY_SCHEDULE: '0,1h,2h' } });
+  h = await startHarness('wh_retention', {
+    config: { WEBHOOK_RETENTION_DAYS: '30', WEBHOOK_RETENTION_INTERVAL_MS: '0', WEBHOOK_RETRY_SCHEDULE: '0,1h,2h' },
+  });
   up = await startWebhookReceiver();
   down = await startWebhookReceiver();
   down.setStatus(503);
@@ -27,18 +29,7 @@ const count = async (table: 'events' | 'deliveries' | 'attempts') =>
 it('deletes finished deliveries, their attempts and orphaned events past retention; keeps pending and recent ones', async () => {
   const tenant = 'tenant_retention';
   await request(h.app).post('/v1/webhooks/endpoints').set(asTenant(tenant)).send({ url: up.url }).expect(201);
-  const publish = async (n: number) => {
-    const ids: string[] = [];
-    for (let i = 0; i < n; i++) {
-      const res = await request(h.app)
-        .post('/internal/v1/events')
-        .set(serviceHeaders())
-        .send({ type: 'image.approved', tenant_id: tenant, data: { i } });
-      expect(res.status).toBe(202);
-      ids.push(res.body.id);
-    }
-    return ids;
-  };
+  const publish = (n: number) => publishEvents(h, tenant, n);
   const old = await publish(3);
   await eventually(async () => new Set(up.received.map((r) => r.headers['webhook-id'])).size === 3);
   await eventually(async () =>

@@ -1,8 +1,5 @@
 import type { KeyBudgetPolicy } from '@tollgate/common';
-import type { Kysely, Transaction } from 'kysely';
-import type { AiDatabase, AsyncJobRow, AsyncJobStatus } from '../db';
-
-type Db = Kysely<AiDatabase> | Transaction<AiDatabase>;
+import type { Db, AsyncJobRow, AsyncJobStatus } from '../db';
 
 export const ASYNC_JOB_COLUMNS = [
   'id',

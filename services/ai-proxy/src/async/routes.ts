@@ -1,7 +1,7 @@
 import { requireScope, tenantOf } from '@tollgate/common';
 import { Router } from 'express';
 import { callerOf } from '../chat/routes';
-import { parseChatRequest } from '../chat/validate';
+import { parseChatRequest } from '../openai/validate';
 import type { AsyncService } from './service';
 
 /** POST /v1/async/chat/completions → 202; GET /v1/async/jobs/:id. */

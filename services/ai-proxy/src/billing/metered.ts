@@ -1,6 +1,9 @@
-import { AppError, type CreditHold } from '@tollgate/common';
+import { AppError, type CreditHold, type Logger, scopedSignal } from '@tollgate/common';
 import type { TokenLimiter, TpmDecision } from '../limits/tpm';
-import { MidStreamFailure } from '../routing/executor';
+import type { AiMetrics } from '../metrics';
+import { attemptsOfError, type ExecuteResult, executeWithFallback, MidStreamFailure } from '../routing/executor';
+import type { ModelRouter } from '../routing/router';
+import type { TargetConfig } from '../routing/schema';
 import type { CallRecorder, RecordBase } from '../usage/recorder';
 import { type Billing, budgetOf, type Settlement } from './billing';
 
@@ -32,9 +35,23 @@ export interface MeteredCall {
   settle(cost: number, tokens: number): Promise<Settlement>;
   /** Nothing was used: the hold and the reservation go back. */
   release(): Promise<void>;
+  /**
+   * The upstream request of a call that is not streamed: with fallbacks, under the route's
+   * deadline. When every target fails, the hold goes back and the failure is recorded, then thrown.
+   */
+  upstream<T>(run: (target: TargetConfig, signal: AbortSignal) => Promise<T>): Promise<ExecuteResult<T>>;
 }
 
-export function createMeter(deps: { billing: Billing; limiter: TokenLimiter; recorder: CallRecorder }): Meter {
+export interface MeterDeps {
+  billing: Billing;
+  limiter: TokenLimiter;
+  recorder: CallRecorder;
+  router: ModelRouter;
+  logger: Logger;
+  metrics: AiMetrics;
+}
+
+export function createMeter(deps: MeterDeps): Meter {
   const { billing, limiter, recorder } = deps;
   return {
     async open(input) {
@@ -70,6 +87,13 @@ export function createMeter(deps: { billing: Billing; limiter: TokenLimiter; rec
         });
         throw err;
       }
+      async function release() {
+        try {
+          await billing.release(hold);
+        } finally {
+          await limiter.settle(tpm, 0);
+        }
+      }
       return {
         hold,
         tpm,
@@ -81,11 +105,31 @@ export function createMeter(deps: { billing: Billing; limiter: TokenLimiter; rec
             await limiter.settle(tpm, tokens);
           }
         },
-        async release() {
+        release,
+        async upstream(run) {
+          const { route } = base;
+          const deadline = scopedSignal([], route.deadlineMs);
           try {
-            await billing.release(hold);
+            return await executeWithFallback(deps.router, route, run, {
+              deadline: deadline.signal,
+              deadlineAt: Date.now() + route.deadlineMs,
+              streaming: false,
+              logger: deps.logger,
+              metrics: deps.metrics,
+            });
+          } catch (err) {
+            await release();
+            await recorder({
+              ...base,
+              outcome: 'error',
+              target: undefined,
+              holdId: hold.id,
+              errorCode: errorCodeOf(err),
+              attempts: attemptsOfError(err) ?? [],
+            });
+            throw err;
           } finally {
-            await limiter.settle(tpm, 0);
+            deadline.dispose();
           }
         },
       };

@@ -1,7 +1,6 @@
 import { type Identity, requireScope } from '@tollgate/common';
 import { type Request, Router } from 'express';
-import type { EmbeddingsService } from '../embeddings/service';
-import { parseChatRequest, parseEmbeddingsRequest } from './validate';
+import { parseChatRequest } from '../openai/validate';
 import { type CacheMode, type Caller, type ChatService, idempotentBillingKey } from './service';
 import { createSseSink } from './sse';
 import { parseTags, TAGS_HEADER } from '../usage/tags';
@@ -27,8 +26,8 @@ function cacheModeOf(header: string | undefined): CacheMode {
   return value === 'on' ? 'on' : value === 'off' ? 'off' : 'default';
 }
 
-/** POST /v1/chat/completions and POST /v1/embeddings (OpenAI-compatible). */
-export function completionRoutes(chat: ChatService, embeddings: EmbeddingsService): Router {
+/** POST /v1/chat/completions (OpenAI-compatible). */
+export function completionRoutes(chat: ChatService): Router {
   const router = Router();
 
   router.post('/v1/chat/completions', requireScope('completion'), async (req, res) => {
@@ -43,12 +42,6 @@ export function completionRoutes(chat: ChatService, embeddings: EmbeddingsServic
     const idempotencyKey = req.header('idempotency-key');
     const billing = idempotencyKey ? { billingKey: idempotentBillingKey('chat', idempotencyKey, request) } : {};
     const result = await chat.complete(caller, request, { cacheMode: cacheModeOf(req.header('x-tollgate-cache')), ...billing });
-    res.status(200).set(result.headers).type('application/json').send(result.body);
-  });
-
-  router.post('/v1/embeddings', requireScope('completion'), async (req, res) => {
-    const request = parseEmbeddingsRequest(req.body);
-    const result = await embeddings.embed(callerOf(req, request), request);
     res.status(200).set(result.headers).type('application/json').send(result.body);
   });
 

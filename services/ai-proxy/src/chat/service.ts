@@ -99,7 +99,7 @@ export class ChatService {
 
   constructor(private readonly deps: ChatDeps) {
     this.recorder = createCallRecorder(deps.usage, deps.metrics);
-    this.meter = createMeter({ billing: deps.billing, limiter: deps.limiter, recorder: this.recorder });
+    this.meter = createMeter({ ...deps, recorder: this.recorder });
   }
 
   /** Resolves the model, checks the prompt cap and sizes the worst case; no side effects. */
@@ -206,43 +206,15 @@ export class ChatService {
 
     const call = await this.meter.open({ base, ...this.meterSpec(prepared), billingKey });
     const { hold, tpm } = call;
-    let attempts: AttemptRecord[] = [];
-    let completion: ChatCompletion;
-    let target: TargetConfig;
-    const deadline = scopedSignal([], route.deadlineMs);
-    try {
-      const result = await executeWithFallback(
-        this.deps.router,
-        route,
-        (t, signal) =>
-          this.deps.providers[t.provider].chat(this.upstreamRequest(request, t, prepared.outputCap), {
-            target: t,
-            signal,
-            requestId: caller.requestId,
-          }),
-        {
-          deadline: deadline.signal,
-          deadlineAt: Date.now() + route.deadlineMs,
-          streaming: false,
-          logger: this.deps.logger,
-          metrics: this.deps.metrics,
-        },
-      );
-      ({ value: completion, target, attempts } = result);
-    } catch (err) {
-      await call.release();
-      await this.recorder({
-        ...base,
-        outcome: 'error',
-        target: undefined,
-        holdId: hold.id,
-        errorCode: errorCodeOf(err),
-        attempts: attemptsOf(err, attempts),
-      });
-      throw err;
-    } finally {
-      deadline.dispose();
-    }
+    const result = await call.upstream((t, signal) =>
+      this.deps.providers[t.provider].chat(this.upstreamRequest(request, t, prepared.outputCap), {
+        target: t,
+        signal,
+        requestId: caller.requestId,
+      }),
+    );
+    let completion = result.value;
+    const { target, attempts } = result;
 
     const usage = completion.usage ?? {
       prompt_tokens: prepared.promptEstimate,

@@ -1,11 +1,10 @@
-import { AppError, randomBase62, scopedSignal } from '@tollgate/common';
+import { AppError, randomBase62 } from '@tollgate/common';
 import { costOf, worstCaseCost } from '../billing/pricing';
 import { createMeter, type Meter } from '../billing/metered';
 import { embeddingTokenBound, estimateEmbeddingTokens } from '../billing/tokens';
 import type { ChatDeps, Caller } from '../chat/service';
 import { tpmHeaders } from '../limits/tpm';
 import type { EmbeddingsRequest, EmbeddingsResponse } from '../openai/schema';
-import { attemptsOfError, executeWithFallback } from '../routing/executor';
 import { type CallRecorder, createCallRecorder } from '../usage/recorder';
 
 /** Float vectors as OpenAI's base64 encoding: little-endian float32, base64. */
@@ -23,7 +22,7 @@ export class EmbeddingsService {
 
   constructor(private readonly deps: EmbeddingsDeps) {
     this.recorder = createCallRecorder(deps.usage, deps.metrics);
-    this.meter = createMeter({ billing: deps.billing, limiter: deps.limiter, recorder: this.recorder });
+    this.meter = createMeter({ ...deps, recorder: this.recorder });
   }
 
   async embed(caller: Caller, request: EmbeddingsRequest): Promise<{ body: string; headers: Record<string, string> }> {
@@ -45,40 +44,12 @@ export class EmbeddingsService {
       ttlS: Math.ceil(route.deadlineMs / 1000) + this.deps.config.HOLD_TTL_MARGIN_S,
     });
     const { hold, tpm } = call;
-    let result;
-    const deadline = scopedSignal([], route.deadlineMs);
-    try {
-      result = await executeWithFallback(
-        this.deps.router,
-        route,
-        (target, signal) => {
-          // OpenAI-compatible upstreams encode base64 themselves; for the others we convert below.
-          const upstream: EmbeddingsRequest = { ...request, model: target.model };
-          if (target.provider !== 'openai') delete upstream.encoding_format;
-          return this.deps.providers[target.provider].embed(upstream, { target, signal, requestId: caller.requestId });
-        },
-        {
-          deadline: deadline.signal,
-          deadlineAt: Date.now() + route.deadlineMs,
-          streaming: false,
-          logger: this.deps.logger,
-          metrics: this.deps.metrics,
-        },
-      );
-    } catch (err) {
-      await call.release();
-      await this.recorder({
-        ...base,
-        outcome: 'error',
-        target: undefined,
-        holdId: hold.id,
-        errorCode: err instanceof AppError ? err.code : 'INTERNAL',
-        attempts: attemptsOfError(err) ?? [],
-      });
-      throw err;
-    } finally {
-      deadline.dispose();
-    }
+    const result = await call.upstream((target, signal) => {
+      // OpenAI-compatible upstreams encode base64 themselves; for the others we convert below.
+      const upstream: EmbeddingsRequest = { ...request, model: target.model };
+      if (target.provider !== 'openai') delete upstream.encoding_format;
+      return this.deps.providers[target.provider].embed(upstream, { target, signal, requestId: caller.requestId });
+    });
     const response: EmbeddingsResponse = result.value;
     const promptTokens = response.usage?.prompt_tokens ?? estimate;
     const cost = costOf(route.price, promptTokens, 0);

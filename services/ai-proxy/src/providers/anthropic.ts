@@ -3,6 +3,7 @@ import type { ChatCompletion, ChatCompletionChunk, ChatMessage, ChatRequest, Fin
 import { contentText } from '../openai/schema';
 import { UpstreamError } from './errors';
 import { parseEventJson, readJson, readSse, upstreamRequest } from './http';
+import { assistantCompletion, parseImageUrl, parseToolArguments, upstreamErrorMessage, usageOf } from './translate';
 import { outputCapOf, type Provider, type UpstreamCall } from './types';
 
 /** Anthropic Messages API (https://docs.anthropic.com/en/api/messages), translated both ways. */
@@ -56,19 +57,10 @@ const unsupported = (what: string) =>
   new UpstreamError(`anthropic: ${what}`, 'http', { status: 400, upstreamMessage: `${what} is not supported by this model's provider` });
 
 function imageBlock(url: string): Block {
-  const data = /^data:([^;,]+);base64,(.*)$/s.exec(url);
-  if (data) return { type: 'image', source: { type: 'base64', media_type: data[1]!, data: data[2]! } };
-  if (/^https?:\/\//.test(url)) return { type: 'image', source: { type: 'url', url } };
-  throw unsupported('an image URL that is neither https nor a base64 data URL');
-}
-
-function parseArguments(args: string): unknown {
-  try {
-    const parsed: unknown = JSON.parse(args || '{}');
-    return parsed && typeof parsed === 'object' ? parsed : { value: parsed };
-  } catch {
-    return {};
-  }
+  const image = parseImageUrl(url);
+  if (!image) throw unsupported('an image URL that is neither https nor a base64 data URL');
+  if ('url' in image) return { type: 'image', source: { type: 'url', url: image.url } };
+  return { type: 'image', source: { type: 'base64', media_type: image.inline.mediaType, data: image.inline.data } };
 }
 
 function blocksOf(message: ChatMessage): { role: 'user' | 'assistant'; blocks: Block[] } {
@@ -89,7 +81,7 @@ function blocksOf(message: ChatMessage): { role: 'user' | 'assistant'; blocks: B
       const text = contentText(message.content);
       if (text) blocks.push({ type: 'text', text });
       for (const call of message.tool_calls ?? [])
-        blocks.push({ type: 'tool_use', id: call.id, name: call.function.name, input: parseArguments(call.function.arguments) });
+        blocks.push({ type: 'tool_use', id: call.id, name: call.function.name, input: parseToolArguments(call.function.arguments) });
       return { role: 'assistant', blocks };
     }
     case 'tool':
@@ -171,38 +163,19 @@ export function fromAnthropicResponse(body: AnthropicResponse): ChatCompletion {
       toolCalls.push({ id: b.id, type: 'function', function: { name: b.name, arguments: JSON.stringify(b.input ?? {}) } });
     }
   }
-  const prompt = promptTokensOf(body.usage ?? {});
-  const completion = body.usage?.output_tokens ?? 0;
-  return {
+  return assistantCompletion({
     id: body.id,
-    object: 'chat.completion',
-    created: Math.floor(Date.now() / 1000),
     model: body.model,
-    choices: [
-      {
-        index: 0,
-        message: {
-          role: 'assistant',
-          content: text || (toolCalls.length ? null : ''),
-          refusal: null,
-          ...(toolCalls.length ? { tool_calls: toolCalls } : {}),
-        },
-        logprobs: null,
-        finish_reason: finishReasonOf(body.stop_reason),
-      },
-    ],
-    usage: { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion },
-  };
+    text,
+    toolCalls,
+    finishReason: finishReasonOf(body.stop_reason),
+    promptTokens: promptTokensOf(body.usage ?? {}),
+    completionTokens: body.usage?.output_tokens ?? 0,
+  });
 }
 
 function describeAnthropicError(status: number, body: string): string {
-  try {
-    const parsed = JSON.parse(body) as { error?: { message?: unknown } };
-    if (typeof parsed.error?.message === 'string') return parsed.error.message.slice(0, 500);
-  } catch {
-    // not JSON
-  }
-  return `status ${status}`;
+  return upstreamErrorMessage(status, body, (parsed) => (parsed as { error?: { message?: unknown } } | null)?.error?.message);
 }
 
 function headers(call: UpstreamCall, accept: string): Record<string, string> {
@@ -324,7 +297,7 @@ export function createAnthropicProvider(agent: Dispatcher): Provider {
         created,
         model,
         choices: [],
-        usage: { prompt_tokens: promptTokens, completion_tokens: outputTokens, total_tokens: promptTokens + outputTokens },
+        usage: usageOf(promptTokens, outputTokens),
       };
     },
 

@@ -5,6 +5,7 @@ import type { ChatCompletion, ChatCompletionChunk, ChatRequest, FinishReason, To
 import { contentText } from '../openai/schema';
 import { UpstreamError } from './errors';
 import { parseEventJson, readJson, readSse, upstreamRequest } from './http';
+import { assistantCompletion, parseImageUrl, parseToolArguments, upstreamErrorMessage, usageOf } from './translate';
 import { outputCapOf, type Provider, type UpstreamCall } from './types';
 
 /** Gemini API generateContent / streamGenerateContent (alt=sse) / batchEmbedContents, translated both ways. */
@@ -83,19 +84,10 @@ export function toGeminiSchema(schema: unknown): unknown {
 }
 
 function imagePart(url: string): Part {
-  const data = /^data:([^;,]+);base64,(.*)$/s.exec(url);
-  if (data) return { inlineData: { mimeType: data[1]!, data: data[2]! } };
-  if (/^https?:\/\//.test(url)) return { fileData: { fileUri: url } };
-  throw unsupported('an image URL that is neither https nor a base64 data URL');
-}
-
-function parseArgs(args: string): unknown {
-  try {
-    const parsed: unknown = JSON.parse(args || '{}');
-    return parsed && typeof parsed === 'object' ? parsed : { value: parsed };
-  } catch {
-    return {};
-  }
+  const image = parseImageUrl(url);
+  if (!image) throw unsupported('an image URL that is neither https nor a base64 data URL');
+  if ('url' in image) return { fileData: { fileUri: image.url } };
+  return { inlineData: { mimeType: image.inline.mediaType, data: image.inline.data } };
 }
 
 export function toGeminiRequest(request: ChatRequest): GeminiRequest {
@@ -132,14 +124,14 @@ export function toGeminiRequest(request: ChatRequest): GeminiRequest {
         if (text) parts.push({ text });
         for (const call of message.tool_calls ?? []) {
           toolNames.set(call.id, call.function.name);
-          parts.push({ functionCall: { name: call.function.name, args: parseArgs(call.function.arguments) } });
+          parts.push({ functionCall: { name: call.function.name, args: parseToolArguments(call.function.arguments) } });
         }
         push('model', parts);
         break;
       }
       case 'tool': {
         const text = contentText(message.content);
-        let response: unknown = parseArgs(text);
+        let response: unknown = parseToolArguments(text);
         if (!text.trim().startsWith('{')) response = { content: text };
         push('user', [{ functionResponse: { name: toolNames.get(message.tool_call_id) ?? message.tool_call_id, response } }]);
         break;
@@ -190,7 +182,7 @@ export function finishReasonOf(reason: string | undefined, hasToolCalls: boolean
 
 const callId = () => `call_${randomBytes(12).toString('base64url')}`;
 
-function usageOf(meta: GeminiResponse['usageMetadata']): { prompt: number; completion: number } | undefined {
+function tokensOf(meta: GeminiResponse['usageMetadata']): { prompt: number; completion: number } | undefined {
   if (!meta) return undefined;
   return { prompt: meta.promptTokenCount ?? 0, completion: (meta.candidatesTokenCount ?? 0) + (meta.thoughtsTokenCount ?? 0) };
 }
@@ -209,38 +201,23 @@ export function fromGeminiResponse(body: GeminiResponse, model: string): ChatCom
         function: { name: part.functionCall.name, arguments: JSON.stringify(part.functionCall.args ?? {}) },
       });
   }
-  const usage = usageOf(body.usageMetadata) ?? { prompt: 0, completion: 0 };
-  return {
+  const usage = tokensOf(body.usageMetadata) ?? { prompt: 0, completion: 0 };
+  return assistantCompletion({
     id: body.responseId ?? '',
-    object: 'chat.completion',
-    created: Math.floor(Date.now() / 1000),
     model: body.modelVersion ?? model,
-    choices: [
-      {
-        index: 0,
-        message: {
-          role: 'assistant',
-          content: text || (toolCalls.length ? null : ''),
-          refusal: null,
-          ...(toolCalls.length ? { tool_calls: toolCalls } : {}),
-        },
-        logprobs: null,
-        finish_reason: finishReasonOf(candidate?.finishReason, toolCalls.length > 0) ?? 'stop',
-      },
-    ],
-    usage: { prompt_tokens: usage.prompt, completion_tokens: usage.completion, total_tokens: usage.prompt + usage.completion },
-  };
+    text,
+    toolCalls,
+    finishReason: finishReasonOf(candidate?.finishReason, toolCalls.length > 0) ?? 'stop',
+    promptTokens: usage.prompt,
+    completionTokens: usage.completion,
+  });
 }
 
 function describeGeminiError(status: number, body: string): string {
-  try {
-    const parsed = JSON.parse(body) as GeminiResponse | GeminiResponse[];
-    const err = Array.isArray(parsed) ? parsed[0]?.error : parsed.error;
-    if (typeof err?.message === 'string') return err.message.slice(0, 500);
-  } catch {
-    // not JSON
-  }
-  return `status ${status}`;
+  return upstreamErrorMessage(status, body, (parsed) => {
+    const response = parsed as GeminiResponse | GeminiResponse[] | null;
+    return (Array.isArray(response) ? response[0]?.error : response?.error)?.message;
+  });
 }
 
 function headers(call: UpstreamCall, accept: string): Record<string, string> {
@@ -323,7 +300,7 @@ export function createGeminiProvider(agent: Dispatcher): Provider {
             });
           }
         }
-        usage = usageOf(event.usageMetadata) ?? usage;
+        usage = tokensOf(event.usageMetadata) ?? usage;
         if (candidate?.finishReason) finishReason = candidate.finishReason;
       }
       if (!finishReason) throw new UpstreamError('gemini stream ended without a finishReason', 'protocol');
@@ -335,7 +312,7 @@ export function createGeminiProvider(agent: Dispatcher): Provider {
           created,
           model,
           choices: [],
-          usage: { prompt_tokens: usage.prompt, completion_tokens: usage.completion, total_tokens: usage.prompt + usage.completion },
+          usage: usageOf(usage.prompt, usage.completion),
         };
     },
 

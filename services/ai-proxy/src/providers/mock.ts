@@ -4,6 +4,7 @@ import { embeddingInputs } from '../billing/tokens';
 import type { ChatCompletion, ChatCompletionChunk, ChatRequest, FinishReason, ToolCall } from '../openai/schema';
 import { contentText } from '../openai/schema';
 import { UpstreamError } from './errors';
+import { usageOf } from './translate';
 import { outputCapOf, type Provider, type UpstreamCall } from './types';
 
 /**
@@ -97,7 +98,7 @@ export function createMockProvider(): Provider {
             finish_reason: p.finish,
           },
         ],
-        usage: { prompt_tokens: p.promptTokens, completion_tokens: p.completionTokens, total_tokens: p.promptTokens + p.completionTokens },
+        usage: usageOf(p.promptTokens, p.completionTokens),
       };
       return completion;
     },
@@ -137,7 +138,7 @@ export function createMockProvider(): Provider {
       yield {
         ...base,
         choices: [],
-        usage: { prompt_tokens: p.promptTokens, completion_tokens: p.completionTokens, total_tokens: p.promptTokens + p.completionTokens },
+        usage: usageOf(p.promptTokens, p.completionTokens),
       };
     },
 

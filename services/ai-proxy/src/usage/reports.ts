@@ -1,7 +1,7 @@
-import { AppError, decodeCursor, type Page, toPage } from '@tollgate/common';
+import { AppError, decodeTimeCursor, newestFirstPage, type Page, toTimePage } from '@tollgate/common';
 import { type Kysely, type RawBuilder, sql } from 'kysely';
 import { z } from 'zod';
-import type { AiDatabase, UsageOutcome } from '../db';
+import type { AiDatabase, UsageOutcome, UsageRow } from '../db';
 import { TAG_NAME } from './tags';
 
 const DAY_MS = 86_400_000;
@@ -228,23 +228,7 @@ const REQUEST_COLUMNS = [
   'metadata',
 ] as const;
 
-type RequestRow = {
-  id: string;
-  created_at: Date;
-  kind: string;
-  model: string;
-  key_id: string;
-  outcome: UsageOutcome;
-  prompt_tokens: number;
-  completion_tokens: number;
-  cost: number;
-  latency_ms: number;
-  request_id: string;
-  cached: boolean;
-  tags: Record<string, string>;
-  user: string | null;
-  metadata: Record<string, string> | null;
-};
+type RequestRow = Pick<UsageRow, (typeof REQUEST_COLUMNS)[number]>;
 
 const toRequestView = (r: RequestRow): UsageRequestView => ({
   id: r.id,
@@ -288,19 +272,9 @@ export async function pageUsageRequests(
   now: Date,
 ): Promise<Page<UsageRequestView>> {
   const range = resolveRange(q, now);
-  let query = filtered(db, tenantId, range, q);
-  if (q.cursor) {
-    const [at, id] = decodeCursor(q.cursor, 2);
-    const after = new Date(String(at));
-    if (Number.isNaN(after.getTime())) throw new AppError('VALIDATION_FAILED', 'Invalid cursor', { details: { param: 'cursor' } });
-    query = query.where((eb) => eb.or([eb('created_at', '<', after), eb.and([eb('created_at', '=', after), eb('id', '<', String(id))])]));
-  }
-  const rows = (await query
-    .orderBy('created_at', 'desc')
-    .orderBy('id', 'desc')
-    .limit(q.limit + 1)
-    .execute()) as RequestRow[];
-  return toPage(rows, q.limit, toRequestView, (r) => [r.created_at.toISOString(), r.id]);
+  const after = q.cursor ? decodeTimeCursor(q.cursor) : undefined;
+  const rows = (await newestFirstPage(filtered(db, tenantId, range, q), after, q.limit).execute()) as RequestRow[];
+  return toTimePage(rows, q.limit, toRequestView);
 }
 
 export const CSV_HEADER = 'id,created_at,kind,model,key_id,status,input_tokens,output_tokens,cost,latency_ms,request_id,cached,user,tags\n';

@@ -1,7 +1,4 @@
-import type { Kysely, Transaction } from 'kysely';
-import type { AiDatabase, NewUsageRow, UsageRow } from '../db';
-
-type Db = Kysely<AiDatabase> | Transaction<AiDatabase>;
+import type { Db, NewUsageRow, UsageRow } from '../db';
 
 export const USAGE_COLUMNS = [
   'id',

@@ -9,7 +9,16 @@ import {
   type Service,
   WEBHOOK_EVENTS_QUEUE,
 } from '@tollgate/common';
-import { createTestEnv, listen, type Listening, silentLogger, TEST_INTERNAL_SECRET, type TestEnv } from '@tollgate/testkit';
+import {
+  createFakeCredits,
+  createTestEnv,
+  type FakeCredits,
+  listen,
+  type Listening,
+  silentLogger,
+  TEST_INTERNAL_SECRET,
+  type TestEnv,
+} from '@tollgate/testkit';
 import type { Queue, Worker } from 'bullmq';
 import { createApp } from '../../src/app';
 import { AI_COMPLETIONS_QUEUE } from '../../src/async/jobs';
@@ -18,7 +27,6 @@ import { type AiProxyDeps, buildAiProxyDeps } from '../../src/deps';
 import { migrations } from '../../src/migrations';
 import { resolveRouting } from '../../src/routing/schema';
 import { createCompletionsWorker } from '../../src/workers';
-import { createFakeCredits, type FakeCredits } from './fake-credits';
 
 export interface Harness {
   env: TestEnv;

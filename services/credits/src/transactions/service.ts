@@ -1,4 +1,4 @@
-import { AppError, conflict, decodeCursor, type Page, recordEvent, toPage } from '@tollgate/common';
+import { conflict, decodeSeqCursor, type Page, recordEvent, toPage } from '@tollgate/common';
 import { isNewlyLow, notifyIfLow, rearmIfRecovered } from '../accounts/low-balance';
 import { creditBalance, ensureTenantAccount, findTenantAccount } from '../accounts/repository';
 import type { Db, TransactionType } from '../db/schema';
@@ -163,13 +163,7 @@ export async function listTransactions(
   cursor: string | undefined,
   limit: number,
 ): Promise<Page<TransactionView>> {
-  let beforeSeq: number | undefined;
-  if (cursor !== undefined) {
-    const [seq] = decodeCursor(cursor, 1);
-    if (typeof seq !== 'number' || !Number.isSafeInteger(seq))
-      throw new AppError('VALIDATION_FAILED', 'Invalid cursor', { details: { param: 'cursor' } });
-    beforeSeq = seq as number;
-  }
+  const beforeSeq = cursor !== undefined ? decodeSeqCursor(cursor) : undefined;
   const rows = await listTenantTransactions(deps.db, tenantId, beforeSeq, limit + 1);
   return toPage(rows, limit, toTransactionView, (row) => [row.seq]);
 }

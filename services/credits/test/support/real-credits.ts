@@ -1,4 +1,4 @@
-import { createMetrics, parseConfig } from '@tollgate/common';
+import { createCreditsClient, type CreditsClient, createMetrics, parseConfig } from '@tollgate/common';
 import { createApp } from '../../src/app';
 import { configSchema } from '../../src/config';
 import { buildLedger } from '../../src/deps';
@@ -23,6 +23,8 @@ export interface RealCredits {
   balance(tenantId: string): Promise<{ available: number; held: number }>;
   /** The tenant's ledger transactions, newest first. */
   transactions(tenantId: string): Promise<{ type: string; amount: number }[]>;
+  /** A credits client for the service under test, pointed at this instance. */
+  client(serviceName: string, options?: { timeoutMs?: number; retries?: number }): CreditsClient;
   close(): Promise<void>;
 }
 
@@ -66,6 +68,8 @@ export async function startRealCredits(label: string): Promise<RealCredits> {
       if (res.status !== 200) throw new Error(`transactions failed: ${res.status} ${await res.text()}`);
       return ((await res.json()) as { data: { type: string; amount: number }[] }).data;
     },
+    client: (serviceName, options = {}) =>
+      createCreditsClient({ baseUrl: server.url, internalSecret: TEST_INTERNAL_SECRET, serviceName, timeoutMs: 10_000, ...options }),
     async close() {
       await server.close();
       await env.cleanup();

@@ -1,4 +1,4 @@
-import { AppError, decodeCursor, type Identity, type Page, toPage } from '@tollgate/common';
+import { decodeSeqCursor, type Identity, type Page, toPage } from '@tollgate/common';
 import type { Request } from 'express';
 import type { Db } from '../db';
 
@@ -66,10 +66,7 @@ export async function pageAudit(
   if (q.target) query = query.where('target', '=', q.target);
   if (q.actor) query = query.where('actor', '=', q.actor);
   if (q.cursor) {
-    const [id] = decodeCursor(q.cursor, 1);
-    if (typeof id !== 'number' || !Number.isSafeInteger(id))
-      throw new AppError('VALIDATION_FAILED', 'Invalid cursor', { details: { param: 'cursor' } });
-    query = query.where('id', '<', id);
+    query = query.where('id', '<', decodeSeqCursor(q.cursor));
   }
   const rows = await query
     .orderBy('id', 'desc')

@@ -1,4 +1,4 @@
-import { AppError, type KeyBudgetPolicy } from '@tollgate/common';
+import { AppError, newestFirstPage, type KeyBudgetPolicy, type TimeCursor } from '@tollgate/common';
 import type { ApiKeyRow, Db, NewApiKeyRow, TenantRateLimits } from '../db';
 
 /** What lists and responses show: never key_hash. */
@@ -27,19 +27,8 @@ export async function findKey(db: Db, id: string): Promise<PublicApiKeyRow | und
   return db.selectFrom('api_keys').select(PUBLIC_KEY_COLUMNS).where('id', '=', id).executeTakeFirst();
 }
 
-export async function listKeys(
-  db: Db,
-  tenantId: string,
-  limit: number,
-  after?: { createdAt: Date; id: string },
-): Promise<PublicApiKeyRow[]> {
-  let query = db.selectFrom('api_keys').select(PUBLIC_KEY_COLUMNS).where('tenant_id', '=', tenantId);
-  if (after) {
-    query = query.where((eb) =>
-      eb.or([eb('created_at', '<', after.createdAt), eb.and([eb('created_at', '=', after.createdAt), eb('id', '<', after.id)])]),
-    );
-  }
-  return query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit).execute();
+export async function listKeys(db: Db, tenantId: string, limit: number, after?: TimeCursor): Promise<PublicApiKeyRow[]> {
+  return newestFirstPage(db.selectFrom('api_keys').select(PUBLIC_KEY_COLUMNS).where('tenant_id', '=', tenantId), after, limit).execute();
 }
 
 /** Sets revoked_at once; returns the row with both hashes (current and, during a rotation, the replaced one) so replicas can drop them from their caches. */

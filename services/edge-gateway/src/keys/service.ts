@@ -1,12 +1,12 @@
 import {
   AppError,
   type Clock,
-  decodeCursor,
+  decodeTimeCursor,
   type IdGenerator,
   type KeyBudgetPolicy,
   type Logger,
   type Page,
-  toPage,
+  toTimePage,
 } from '@tollgate/common';
 import type { Kysely } from 'kysely';
 import type { KeyScope } from '../config';
@@ -117,14 +117,8 @@ export async function createKey(
 export async function pageKeys(deps: KeyDeps, tenantId: string, limit: number, cursor: string | undefined): Promise<Page<KeyView>> {
   const tenant = await findTenant(deps.db, tenantId);
   if (!tenant) throw new AppError('NOT_FOUND', 'Tenant not found');
-  const after = cursor ? decodeCursor(cursor, 2) : undefined;
-  const rows = await listKeys(
-    deps.db,
-    tenantId,
-    limit + 1,
-    after ? { createdAt: new Date(String(after[0])), id: String(after[1]) } : undefined,
-  );
-  return toPage(rows, limit, toKeyView, (r) => [r.created_at.toISOString(), r.id]);
+  const rows = await listKeys(deps.db, tenantId, limit, cursor ? decodeTimeCursor(cursor) : undefined);
+  return toTimePage(rows, limit, toKeyView);
 }
 
 export async function getKey(deps: KeyDeps, id: string): Promise<KeyView> {

@@ -1,3 +1,4 @@
+import { newestFirstPage, type TimeCursor } from '@tollgate/common';
 import type { Db, NewTenantRow, TenantRateLimits, TenantRow } from '../db';
 
 /** Every column of tenants is safe to read; listed anyway so a new secret column is opt-in. */
@@ -16,14 +17,8 @@ export async function findTenantRateLimits(db: Db, id: string): Promise<TenantRa
   return row?.rate_limits;
 }
 
-export async function listTenants(db: Db, limit: number, after?: { createdAt: Date; id: string }): Promise<TenantRow[]> {
-  let query = db.selectFrom('tenants').select(TENANT_COLUMNS);
-  if (after) {
-    query = query.where((eb) =>
-      eb.or([eb('created_at', '<', after.createdAt), eb.and([eb('created_at', '=', after.createdAt), eb('id', '<', after.id)])]),
-    );
-  }
-  return query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit).execute();
+export async function listTenants(db: Db, limit: number, after?: TimeCursor): Promise<TenantRow[]> {
+  return newestFirstPage(db.selectFrom('tenants').select(TENANT_COLUMNS), after, limit).execute();
 }
 
 export async function updateTenant(

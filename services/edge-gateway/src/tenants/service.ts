@@ -1,4 +1,4 @@
-import { AppError, type Clock, type IdGenerator, type Logger, type Page, toPage, decodeCursor } from '@tollgate/common';
+import { AppError, type Clock, type IdGenerator, type Logger, type Page, toTimePage, decodeTimeCursor } from '@tollgate/common';
 import type { Kysely } from 'kysely';
 import type { GatewayDb, TenantRow } from '../db';
 import { appendAudit, type AuditActor, diff } from '../audit/repository';
@@ -42,7 +42,17 @@ export async function createTenant(deps: TenantDeps, who: AuditActor, input: Cre
       created_at: now,
       updated_at: now,
     });
-    await appendAudit(trx, who, { action: 'tenant.create', target: `tenant:${created.id}`, tenantId: created.id, changes: { name: created.name, rate_limits: created.rate_limits } }, now);
+    await appendAudit(
+      trx,
+      who,
+      {
+        action: 'tenant.create',
+        target: `tenant:${created.id}`,
+        tenantId: created.id,
+        changes: { name: created.name, rate_limits: created.rate_limits },
+      },
+      now,
+    );
     return created;
   });
   return toTenantView(row);
@@ -55,9 +65,8 @@ export async function getTenant(deps: TenantDeps, id: string): Promise<TenantVie
 }
 
 export async function pageTenants(deps: TenantDeps, limit: number, cursor: string | undefined): Promise<Page<TenantView>> {
-  const after = cursor ? decodeCursor(cursor, 2) : undefined;
-  const rows = await listTenants(deps.db, limit + 1, after ? { createdAt: new Date(String(after[0])), id: String(after[1]) } : undefined);
-  return toPage(rows, limit, toTenantView, (r) => [r.created_at.toISOString(), r.id]);
+  const rows = await listTenants(deps.db, limit, cursor ? decodeTimeCursor(cursor) : undefined);
+  return toTimePage(rows, limit, toTenantView);
 }
 
 /** Changing a tenant's limits takes effect on every replica at once (cache invalidation). */
@@ -66,13 +75,28 @@ export async function changeTenant(deps: TenantDeps, who: AuditActor, id: string
   const row = await deps.db.transaction().execute(async (trx) => {
     const before = await trx.selectFrom('tenants').selectAll().where('id', '=', id).forUpdate().executeTakeFirst();
     if (!before) return undefined;
-    const after = await updateTenant(trx, id, { ...(input.name !== undefined ? { name: input.name } : {}), ...(input.rate_limits !== undefined ? { rateLimits: input.rate_limits } : {}) }, now);
+    const after = await updateTenant(
+      trx,
+      id,
+      {
+        ...(input.name !== undefined ? { name: input.name } : {}),
+        ...(input.rate_limits !== undefined ? { rateLimits: input.rate_limits } : {}),
+      },
+      now,
+    );
     if (after) {
-      await appendAudit(trx, who, { action: 'tenant.update', target: `tenant:${id}`, tenantId: id, changes: diff(before, after, ['name', 'rate_limits']) }, now);
+      await appendAudit(
+        trx,
+        who,
+        { action: 'tenant.update', target: `tenant:${id}`, tenantId: id, changes: diff(before, after, ['name', 'rate_limits']) },
+        now,
+      );
     }
     return after;
   });
   if (!row) throw new AppError('NOT_FOUND', 'Tenant not found');
-  await deps.bus.publish({ type: 'tenant', id }).catch((err: unknown) => deps.logger.error('could not announce a tenant change; replicas see it within the cache TTL', { err }));
+  await deps.bus
+    .publish({ type: 'tenant', id })
+    .catch((err: unknown) => deps.logger.error('could not announce a tenant change; replicas see it within the cache TTL', { err }));
   return toTenantView(row);
 }

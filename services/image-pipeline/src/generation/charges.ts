@@ -52,13 +52,25 @@ export async function captureCharge(deps: ChargeDeps, image: ImageRow): Promise<
   return (await updateImage(deps.db, image.id, { charge_status: 'captured' })) ?? image;
 }
 
-/** Gives the held credits back after a failure. Best effort: an unreleased hold expires anyway. */
-export async function releaseHold(deps: ChargeDeps, image: ImageRow): Promise<void> {
-  if (image.charge_status !== 'held' || !image.hold_id) return;
+/**
+ * Gives an image's held credits back at the credits service. Best effort: an unreleased hold
+ * expires anyway. Says whether the hold was released; the caller records that on the image.
+ */
+export async function returnHeldCredits(deps: Pick<ChargeDeps, 'credits' | 'logger'>, image: ImageRow): Promise<boolean> {
+  if (image.charge_status !== 'held' || !image.hold_id) return false;
   try {
     await deps.credits.release(image.hold_id);
-    await updateImage(deps.db, image.id, { charge_status: 'released' });
+    return true;
   } catch (err) {
     deps.logger.warn('credit hold release failed; it will expire', { image_id: image.id, hold_id: image.hold_id, err });
+    return false;
   }
+}
+
+/** Gives the held credits back after a failure and marks the image's charge released. */
+export async function releaseHold(deps: ChargeDeps, image: ImageRow): Promise<void> {
+  if (!(await returnHeldCredits(deps, image))) return;
+  await updateImage(deps.db, image.id, { charge_status: 'released' }).catch((err: unknown) =>
+    deps.logger.warn('credit hold released but not recorded', { image_id: image.id, hold_id: image.hold_id, err }),
+  );
 }

@@ -12,11 +12,10 @@ import {
   markGenerationJobFailed,
   recordTransitions,
   transitionImage,
-  updateImage,
 } from '../images/repository';
 import { toGenerationView } from '../images/presenter';
 import { generateImageJob, imageJobOptions } from '../jobs/catalogue';
-import { holdKey } from './charges';
+import { ensureHold, returnHeldCredits } from './charges';
 import { type GenerationBody, resolveSize } from './request';
 
 export type GenerationView = ReturnType<typeof toGenerationView>;
@@ -157,18 +156,7 @@ export async function createGeneration(deps: PipelineDeps, tenantId: string, bod
 }
 
 async function holdCredits(deps: PipelineDeps, images: ImageRow[]): Promise<void> {
-  for (const [index, image] of images.entries()) {
-    if (image.charge_amount === 0) continue;
-    const hold = await deps.credits.hold({
-      tenantId: image.tenant_id,
-      amount: image.charge_amount,
-      idempotencyKey: holdKey(image.id),
-      ttlS: deps.config.CREDIT_HOLD_TTL_S,
-      description: `Image generation ${image.id}`,
-    });
-    images[index] = { ...image, hold_id: hold.id, charge_status: 'held' };
-    await updateImage(deps.db, image.id, { hold_id: hold.id, charge_status: 'held' });
-  }
+  for (const [index, image] of images.entries()) images[index] = await ensureHold(deps, image);
 }
 
 /** Undo a generation that could not start: holds back, images and job failed (never deduplicated). */
@@ -176,13 +164,7 @@ async function abandonGeneration(deps: PipelineDeps, jobId: string, images: Imag
   const code = cause instanceof AppError && cause.code === 'INSUFFICIENT_CREDITS' ? 'INSUFFICIENT_CREDITS' : 'NOT_STARTED';
   const message =
     code === 'INSUFFICIENT_CREDITS' ? 'The tenant has too few credits for this generation' : 'The generation could not be started';
-  for (const image of images) {
-    if (image.charge_status === 'held' && image.hold_id) {
-      await deps.credits
-        .release(image.hold_id)
-        .catch((err: unknown) => deps.logger.warn('hold release failed; it will expire', { hold_id: image.hold_id, err }));
-    }
-  }
+  for (const image of images) await returnHeldCredits(deps, image);
   await deps.db.transaction().execute(async (tx) => {
     if (wholeJob) await markGenerationJobFailed(tx, jobId);
     for (const image of images) {

@@ -1,3 +1,4 @@
+import { newestFirstPage, type TimeCursor } from '@tollgate/common';
 import { sql } from 'kysely';
 import type { DbOrTx, GenerationJobRow, ImageRow, ImageUpdate, NewGenerationJob, NewImage } from '../db';
 import type { ImageStatus } from './states';
@@ -136,22 +137,14 @@ export interface ListImagesQuery {
   status?: ImageStatus | undefined;
   jobId?: string | undefined;
   /** Keyset position: rows strictly after (created_at, id), newest first. */
-  after?: { createdAt: Date; id: string } | undefined;
+  after?: TimeCursor | undefined;
 }
 
 export async function listImages(db: DbOrTx, q: ListImagesQuery): Promise<ImageRow[]> {
   let query = db.selectFrom('images').select(IMAGE_COLUMNS).where('tenant_id', '=', q.tenantId);
   if (q.status) query = query.where('status', '=', q.status);
   if (q.jobId) query = query.where('job_id', '=', q.jobId);
-  if (q.after) {
-    const { createdAt, id } = q.after;
-    query = query.where((eb) => eb.or([eb('created_at', '<', createdAt), eb.and([eb('created_at', '=', createdAt), eb('id', '<', id)])]));
-  }
-  return query
-    .orderBy('created_at', 'desc')
-    .orderBy('id', 'desc')
-    .limit(q.limit + 1)
-    .execute();
+  return newestFirstPage(query, q.after, q.limit).execute();
 }
 
 export async function insertGenerationJob(db: DbOrTx, row: NewGenerationJob): Promise<GenerationJobRow> {

@@ -1,4 +1,15 @@
-import { AppError, decodeCursor, enqueueWithin, newId, notFound, type OutboxEvent, type Page, recordEvent, toAppError, toPage } from '@tollgate/common';
+import {
+  AppError,
+  decodeTimeCursor,
+  enqueueWithin,
+  newId,
+  notFound,
+  type OutboxEvent,
+  type Page,
+  recordEvent,
+  toAppError,
+  toTimePage,
+} from '@tollgate/common';
 import type { Readable } from 'node:stream';
 import type { ImageRow, VariantName } from '../db';
 import type { PipelineDeps } from '../deps';
@@ -21,16 +32,9 @@ export async function listTenantImages(
   tenantId: string,
   q: { status?: ImageStatus | undefined; job_id?: string | undefined; cursor?: string | undefined; limit: number },
 ): Promise<Page<ImageView>> {
-  let after: { createdAt: Date; id: string } | undefined;
-  if (q.cursor) {
-    const [createdAt, id] = decodeCursor(q.cursor, 2);
-    const date = new Date(String(createdAt));
-    if (Number.isNaN(date.getTime()) || typeof id !== 'string')
-      throw new AppError('VALIDATION_FAILED', 'Invalid cursor', { details: { param: 'cursor' } });
-    after = { createdAt: date, id };
-  }
+  const after = q.cursor ? decodeTimeCursor(q.cursor) : undefined;
   const rows = await listImages(deps.db, { tenantId, limit: q.limit, status: q.status, jobId: q.job_id, after });
-  return toPage(rows, q.limit, toImageView, (r) => [new Date(r.created_at).toISOString(), r.id]);
+  return toTimePage(rows, q.limit, toImageView);
 }
 
 export interface ContentStream {
@@ -62,7 +66,8 @@ export async function openImageContent(deps: PipelineDeps, tenantId: string, id:
   };
 }
 
-export type ItemOutcome = { kind: 'applied'; image: ImageRow | null; event?: OutboxEvent } | { kind: 'skipped'; image: ImageRow; reason: string };
+export type ItemOutcome =
+  { kind: 'applied'; image: ImageRow | null; event?: OutboxEvent } | { kind: 'skipped'; image: ImageRow; reason: string };
 
 /**
  * One review action on one image, in its own transaction with the row locked: the state is
@@ -96,7 +101,11 @@ export async function applyAction(
           { rejection_reason: options.reason ?? null },
           options.reason ?? null,
         ))!;
-        return { kind: 'applied', image, event: await recordImageEvent(tx, 'image.rejected', image, 'rejected', { reason: image.rejection_reason }) };
+        return {
+          kind: 'applied',
+          image,
+          event: await recordImageEvent(tx, 'image.rejected', image, 'rejected', { reason: image.rejection_reason }),
+        };
       }
       case 'publish':
         return {
@@ -202,7 +211,14 @@ export async function runBatch(
     id: `evt_${result.batch_id}`,
     type: 'batch.completed',
     tenant_id: tenantId,
-    data: { batch_id: result.batch_id, action, counts: result.counts, successful: result.successful, failed: result.failed, skipped: result.skipped },
+    data: {
+      batch_id: result.batch_id,
+      action,
+      counts: result.counts,
+      successful: result.successful,
+      failed: result.failed,
+      skipped: result.skipped,
+    },
   });
   await deps.outbox.publishNow([batchEvent]);
   return result;

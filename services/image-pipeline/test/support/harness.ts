@@ -167,3 +167,14 @@ export async function createHarness(options: HarnessOptions): Promise<Harness> {
     },
   };
 }
+
+/** The settings that put a spawned image-pipeline process (`spawnServiceProcess`) on this harness's schema, Redis prefix and data dir. */
+export function processEnv(h: Harness): Record<string, string> {
+  return {
+    DATABASE_URL: h.env.databaseUrl,
+    DB_SCHEMA: h.env.schema,
+    REDIS_URL: h.env.redisUrl,
+    REDIS_PREFIX: h.env.prefix,
+    DATA_DIR: h.dataDir,
+  };
+}

@@ -1,3 +1,4 @@
+import { newestFirstPage, type TimeCursor } from '@tollgate/common';
 import type { DbOrTx, FileRow, FileStatus, NewFileRow } from '../db';
 
 /** Every column of a file row; no column is secret, but reads still say what they take. */
@@ -37,7 +38,7 @@ export interface ListFilesQuery {
   limit: number;
   purpose?: string | undefined;
   /** Keyset position: rows strictly after (created_at, id) in descending order. */
-  after?: { createdAt: Date; id: string } | undefined;
+  after?: TimeCursor | undefined;
   now: Date;
 }
 
@@ -49,15 +50,7 @@ export async function listReadyFiles(db: DbOrTx, q: ListFilesQuery): Promise<Fil
     .where('status', '=', 'ready')
     .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', q.now)]));
   if (q.purpose) query = query.where('purpose', '=', q.purpose);
-  if (q.after) {
-    const { createdAt, id } = q.after;
-    query = query.where((eb) => eb.or([eb('created_at', '<', createdAt), eb.and([eb('created_at', '=', createdAt), eb('id', '<', id)])]));
-  }
-  return query
-    .orderBy('created_at', 'desc')
-    .orderBy('id', 'desc')
-    .limit(q.limit + 1)
-    .execute();
+  return newestFirstPage(query, q.after, q.limit).execute();
 }
 
 /** Ready → deleted/expired, once: returns the row only to the caller that made the change. */

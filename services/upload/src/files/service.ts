@@ -5,14 +5,14 @@ import busboy from 'busboy';
 import {
   AppError,
   type Clock,
-  decodeCursor,
+  decodeTimeCursor,
   type IdGenerator,
   type Logger,
   notFound,
   type OutboxRelay,
   type Page,
   recordEvent,
-  toPage,
+  toTimePage,
   validationFailed,
 } from '@tollgate/common';
 import type { Config } from '../config';
@@ -140,22 +140,20 @@ export class FileService {
     if (declared !== undefined && Number.isFinite(declared) && declared > maxBytes + MULTIPART_OVERHEAD_ALLOWANCE) throw tooLarge(maxBytes);
 
     const reservationId = ids.next('rsv');
-    let granted = await db
-      .transaction()
-      .execute((trx) =>
-        quota.reserve(
-          trx,
-          {
-            id: reservationId,
-            tenantId,
-            kind: 'multipart',
-            wantBytes: Math.min(declared && Number.isFinite(declared) ? declared : RESERVATION_GRANT, maxBytes),
-            minBytes: 1,
-            files: 1,
-          },
-          this.limits,
-        ),
-      );
+    let granted = await db.transaction().execute((trx) =>
+      quota.reserve(
+        trx,
+        {
+          id: reservationId,
+          tenantId,
+          kind: 'multipart',
+          wantBytes: Math.min(declared && Number.isFinite(declared) ? declared : RESERVATION_GRANT, maxBytes),
+          minBytes: 1,
+          files: 1,
+        },
+        this.limits,
+      ),
+    );
     let growing: Promise<void> | undefined;
     const ensureCapacity = (total: number): Promise<void> | undefined => {
       if (total <= granted) return undefined;
@@ -372,7 +370,13 @@ export class FileService {
       if (input.tusUploadId) {
         await trx.updateTable('tus_uploads').set({ file_id: inserted.id, updated_at: now }).where('id', '=', input.tusUploadId).execute();
       }
-      const event = await recordEvent(trx, { id: eventId, type: 'file.uploaded', tenant_id: input.tenantId, data: { file: serializeFile(inserted) }, created_at: now });
+      const event = await recordEvent(trx, {
+        id: eventId,
+        type: 'file.uploaded',
+        tenant_id: input.tenantId,
+        data: { file: serializeFile(inserted) },
+        created_at: now,
+      });
       return { inserted, event };
     });
     await outbox.publishNow([row.event]);
@@ -389,13 +393,7 @@ export class FileService {
     tenantId: string,
     query: { cursor?: string | undefined; limit: number; purpose?: string | undefined },
   ): Promise<Page<FileObject>> {
-    let after: { createdAt: Date; id: string } | undefined;
-    if (query.cursor) {
-      const [createdAt, id] = decodeCursor(query.cursor, 2) as [string, string];
-      const at = new Date(createdAt);
-      if (Number.isNaN(at.getTime()) || typeof id !== 'string') throw validationFailed('Invalid cursor', { param: 'cursor' });
-      after = { createdAt: at, id };
-    }
+    const after = query.cursor ? decodeTimeCursor(query.cursor) : undefined;
     const rows = await repo.listReadyFiles(this.deps.db, {
       tenantId,
       limit: query.limit,
@@ -403,7 +401,7 @@ export class FileService {
       after,
       now: this.deps.clock.now(),
     });
-    return toPage(rows, query.limit, serializeFile, (r) => [new Date(r.created_at).toISOString(), r.id]);
+    return toTimePage(rows, query.limit, serializeFile);
   }
 
   /** DELETE: the file is gone for the caller at once; its object is removed right after. */

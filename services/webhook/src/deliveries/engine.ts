@@ -2,7 +2,7 @@ import { DelayedError, Job } from 'bullmq';
 import { newId, type PlatformEvent } from '@tollgate/common';
 import { signatureHeader } from '../endpoints/secrets';
 import { disableEndpoint, findEndpointById, markEndpointFailing, type PublicEndpoint } from '../endpoints/repository';
-import { enqueueUnstarted, storeEvent } from '../events/service';
+import { enqueueUnstarted, storeEvent } from './fan-out';
 import { attemptLeaseMs, type WebhookDeps } from '../deps';
 import type { SendResult, WebhookHttpClient } from '../ssrf/safe-http-client';
 import type { EndpointSlots } from './endpoint-slots';

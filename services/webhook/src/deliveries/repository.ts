@@ -1,5 +1,6 @@
+import { newestFirstPage, type TimeCursor } from '@tollgate/common';
 import { sql } from 'kysely';
-import type { AttemptRow, Db, DeliveryRow, DeliveryStatus, NewAttempt, NewDelivery, RoundTrigger } from '../db/schema';
+import type { AttemptRow, Db, DeliveryRow, DeliveryStatus, EventRow, NewAttempt, NewDelivery, RoundTrigger } from '../db/schema';
 
 export const DELIVERY_COLUMNS = [
   'id',
@@ -81,27 +82,13 @@ export interface DeliveryFilter {
   until?: Date | undefined;
 }
 
-export async function listDeliveries(
-  db: Db,
-  filter: DeliveryFilter,
-  limit: number,
-  after?: { createdAt: Date; id: string },
-): Promise<DeliveryRow[]> {
+export async function listDeliveries(db: Db, filter: DeliveryFilter, limit: number, after?: TimeCursor): Promise<DeliveryRow[]> {
   let query = db.selectFrom('deliveries').select(DELIVERY_COLUMNS).where('endpoint_id', '=', filter.endpointId);
   if (filter.statuses) query = query.where('status', 'in', filter.statuses);
   if (filter.eventType) query = query.where('event_type', '=', filter.eventType);
   if (filter.since) query = query.where('created_at', '>=', filter.since);
   if (filter.until) query = query.where('created_at', '<', filter.until);
-  if (after) {
-    query = query.where((eb) =>
-      eb.or([eb('created_at', '<', after.createdAt), eb.and([eb('created_at', '=', after.createdAt), eb('id', '<', after.id)])]),
-    );
-  }
-  return query
-    .orderBy('created_at', 'desc')
-    .orderBy('id', 'desc')
-    .limit(limit + 1)
-    .execute();
+  return newestFirstPage(query, after, limit).execute();
 }
 
 export async function attemptsOf(db: Db, deliveryId: string): Promise<AttemptRow[]> {
@@ -318,4 +305,15 @@ export async function overdueDeliveries(
     .orderBy('next_attempt_at', 'asc')
     .limit(limit)
     .execute();
+}
+
+/** Inserts the event unless its id is known (true when it was new); written only with its deliveries (fan-out.ts). */
+export async function insertEventIfNew(db: Db, row: EventRow): Promise<boolean> {
+  const inserted = await db
+    .insertInto('events')
+    .values(row)
+    .onConflict((oc) => oc.column('id').doNothing())
+    .returning(['id'])
+    .executeTakeFirst();
+  return inserted !== undefined;
 }

@@ -1,10 +1,9 @@
-import { requireScope, tenantOf, validateQuery } from '@tollgate/common';
+import { requireScope, tenantOf, validateBody, validateQuery } from '@tollgate/common';
 import { Router } from 'express';
 import type { z } from 'zod';
-import { listDeliveriesQuery } from '../api-schemas';
-import { retryDelivery } from '../endpoints/service';
+import { listDeliveriesQuery, replayBody } from '../api-schemas';
 import type { WebhookDeps } from '../deps';
-import { getDelivery, listEndpointDeliveries, toDeliveryObject } from './service';
+import { getDelivery, listEndpointDeliveries, replayFailed, retryDelivery, sendTestEvent, toDeliveryObject } from './service';
 
 export function deliveryRoutes(rt: WebhookDeps): Router {
   const router = Router();
@@ -31,6 +30,25 @@ export function deliveryRoutes(rt: WebhookDeps): Router {
 
   router.post('/v1/webhooks/deliveries/:id/retry', write, async (req, res) => {
     res.status(202).json(toDeliveryObject(await retryDelivery(rt, tenantOf(req), req.params['id'] as string)));
+  });
+
+  router.post('/v1/webhooks/endpoints/:id/test', write, async (req, res) => {
+    res.status(202).json(await sendTestEvent(rt, tenantOf(req), req.params['id'] as string));
+  });
+
+  router.post('/v1/webhooks/endpoints/:id/replay', write, validateBody(replayBody), async (req, res) => {
+    const body = req.body as z.infer<typeof replayBody>;
+    res
+      .status(202)
+      .json(
+        await replayFailed(
+          rt,
+          tenantOf(req),
+          req.params['id'] as string,
+          new Date(body.since),
+          body.until ? new Date(body.until) : undefined,
+        ),
+      );
   });
 
   return router;

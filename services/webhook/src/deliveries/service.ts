@@ -1,8 +1,10 @@
-import { notFound, type Page, toPage } from '@tollgate/common';
+import { conflict, decodeTimeCursor, newId, notFound, type Page, toTimePage, validationFailed } from '@tollgate/common';
 import type { AttemptRow, DeliveryRow, DeliveryStatus } from '../db/schema';
-import { decodeTimeCursor, requireEndpoint } from '../endpoints/service';
+import { requireEndpoint } from '../endpoints/service';
 import type { WebhookDeps } from '../deps';
-import { attemptsOf, findTenantDelivery, listDeliveries as listRows } from './repository';
+import { enqueueAttempts } from './enqueue';
+import { ingestEvent } from './fan-out';
+import { attemptsOf, findDelivery, findTenantDelivery, listDeliveries as listRows, startNewRound } from './repository';
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null);
 
@@ -75,7 +77,7 @@ export async function listEndpointDeliveries(
     query.limit,
     after,
   );
-  return toPage(rows, query.limit, toDeliveryObject, (r) => [r.created_at.toISOString(), r.id]);
+  return toTimePage(rows, query.limit, toDeliveryObject);
 }
 
 export async function getDelivery(rt: WebhookDeps, tenantId: string, id: string) {
@@ -83,4 +85,73 @@ export async function getDelivery(rt: WebhookDeps, tenantId: string, id: string)
   if (!row) throw notFound('Delivery');
   const attempts = await attemptsOf(rt.db, id);
   return { ...toDeliveryObject(row), attempt_log: attempts.map(toAttemptObject) };
+}
+
+/** Sends a `webhook.test` event to this endpoint only. */
+export async function sendTestEvent(
+  rt: WebhookDeps,
+  tenantId: string,
+  id: string,
+): Promise<{ event_id: string; delivery_id: string | null }> {
+  const endpoint = await requireEndpoint(rt, tenantId, id);
+  if (!endpoint.enabled) throw conflict('The endpoint is disabled; enable it before sending a test event', { param: 'id' });
+  const now = rt.clock.now();
+  const eventId = newId('evt');
+  await ingestEvent(
+    rt,
+    {
+      id: eventId,
+      type: 'webhook.test',
+      tenant_id: tenantId,
+      created_at: now.toISOString(),
+      data: { endpoint_id: id, message: 'This is a test event from Tollgate.' },
+    },
+    { onlyEndpointId: id },
+  );
+  const delivery = await rt.db
+    .selectFrom('deliveries')
+    .select('id')
+    .where('event_id', '=', eventId)
+    .where('endpoint_id', '=', id)
+    .executeTakeFirst();
+  return { event_id: eventId, delivery_id: delivery?.id ?? null };
+}
+
+/** Resends a finished delivery now, with a fresh retry schedule. */
+export async function retryDelivery(rt: WebhookDeps, tenantId: string, deliveryId: string) {
+  const now = rt.clock.now();
+  const delivery = await findTenantDelivery(rt.db, tenantId, deliveryId);
+  if (!delivery) throw notFound('Delivery');
+  const endpoint = await requireEndpoint(rt, tenantId, delivery.endpoint_id);
+  if (!endpoint.enabled) throw conflict('The endpoint is disabled; enable it before retrying', { param: 'id' });
+  const [started] = await startNewRound(rt.db, { id: deliveryId }, 'manual', now);
+  if (!started) throw conflict('The delivery is already scheduled or in flight', { status: delivery.status });
+  await enqueueAttempts(rt.deliveryQueue, [{ id: started.id, endpointId: started.endpoint_id, round: started.round, attempt: 1 }], now);
+  return (await findDelivery(rt.db, deliveryId))!;
+}
+
+export const MAX_REPLAY = 10_000;
+
+/** Resends the failed deliveries of an endpoint created in [since, until). */
+export async function replayFailed(
+  rt: WebhookDeps,
+  tenantId: string,
+  id: string,
+  since: Date,
+  until: Date | undefined,
+): Promise<{ replayed: number; truncated: boolean }> {
+  const now = rt.clock.now();
+  const end = until ?? now;
+  if (end <= since) throw validationFailed('until must be after since', { param: 'until' });
+  const endpoint = await requireEndpoint(rt, tenantId, id);
+  if (!endpoint.enabled) throw conflict('The endpoint is disabled; enable it before replaying', { param: 'id' });
+  const started = await startNewRound(rt.db, { endpointId: id, since, until: end, limit: MAX_REPLAY }, 'replay', now);
+  for (let i = 0; i < started.length; i += 500) {
+    await enqueueAttempts(
+      rt.deliveryQueue,
+      started.slice(i, i + 500).map((d) => ({ id: d.id, endpointId: d.endpoint_id, round: d.round, attempt: 1 })),
+      now,
+    );
+  }
+  return { replayed: started.length, truncated: started.length === MAX_REPLAY };
 }

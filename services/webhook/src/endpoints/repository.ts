@@ -1,3 +1,4 @@
+import { newestFirstPage, type TimeCursor } from '@tollgate/common';
 import { sql } from 'kysely';
 import type { Db, EndpointRow, EndpointUpdate, NewEndpoint } from '../db/schema';
 
@@ -47,23 +48,12 @@ export async function lockEndpoint(db: Db, tenantId: string, id: string): Promis
     .executeTakeFirst();
 }
 
-export async function listEndpoints(
-  db: Db,
-  tenantId: string,
-  limit: number,
-  after?: { createdAt: Date; id: string },
-): Promise<PublicEndpoint[]> {
-  let query = db.selectFrom('endpoints').select(PUBLIC_ENDPOINT_COLUMNS).where('tenant_id', '=', tenantId);
-  if (after) {
-    query = query.where((eb) =>
-      eb.or([eb('created_at', '<', after.createdAt), eb.and([eb('created_at', '=', after.createdAt), eb('id', '<', after.id)])]),
-    );
-  }
-  return query
-    .orderBy('created_at', 'desc')
-    .orderBy('id', 'desc')
-    .limit(limit + 1)
-    .execute();
+export async function listEndpoints(db: Db, tenantId: string, limit: number, after?: TimeCursor): Promise<PublicEndpoint[]> {
+  return newestFirstPage(
+    db.selectFrom('endpoints').select(PUBLIC_ENDPOINT_COLUMNS).where('tenant_id', '=', tenantId),
+    after,
+    limit,
+  ).execute();
 }
 
 export async function countEndpoints(db: Db, tenantId: string): Promise<number> {

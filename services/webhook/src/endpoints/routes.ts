@@ -1,7 +1,7 @@
 import { requireScope, tenantOf, validateBody, validateQuery } from '@tollgate/common';
 import { Router } from 'express';
 import type { z } from 'zod';
-import { createEndpointBody, listEndpointsQuery, replayBody, rotateSecretBody, updateEndpointBody } from '../api-schemas';
+import { createEndpointBody, listEndpointsQuery, rotateSecretBody, updateEndpointBody } from '../api-schemas';
 import type { WebhookDeps } from '../deps';
 import * as endpoints from './service';
 
@@ -36,25 +36,6 @@ export function endpointRoutes(rt: WebhookDeps): Router {
   router.post('/v1/webhooks/endpoints/:id/rotate-secret', write, validateBody(rotateSecretBody), async (req, res) => {
     const body = req.body as z.infer<typeof rotateSecretBody>;
     res.json(await endpoints.rotateSecret(rt, tenantOf(req), req.params['id'] as string, body.secret));
-  });
-
-  router.post('/v1/webhooks/endpoints/:id/test', write, async (req, res) => {
-    res.status(202).json(await endpoints.sendTestEvent(rt, tenantOf(req), req.params['id'] as string));
-  });
-
-  router.post('/v1/webhooks/endpoints/:id/replay', write, validateBody(replayBody), async (req, res) => {
-    const body = req.body as z.infer<typeof replayBody>;
-    res
-      .status(202)
-      .json(
-        await endpoints.replayFailed(
-          rt,
-          tenantOf(req),
-          req.params['id'] as string,
-          new Date(body.since),
-          body.until ? new Date(body.until) : undefined,
-        ),
-      );
   });
 
   return router;

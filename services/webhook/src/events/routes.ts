@@ -3,7 +3,7 @@ import { Router } from 'express';
 import type { z } from 'zod';
 import { internalEventBody } from '../api-schemas';
 import type { WebhookDeps } from '../deps';
-import { ingestEvent } from './service';
+import { ingestEvent } from '../deliveries/fan-out';
 
 /** Peers that prefer HTTP to the queue: the event is stored and fanned out before the 202. */
 export function internalEventRoutes(rt: WebhookDeps): Router {

@@ -11,6 +11,7 @@ import {
 } from '@tollgate/testkit';
 import type { Express } from 'express';
 import { Webhook } from 'standardwebhooks';
+import request from 'supertest';
 import { createApp } from '../../src/app';
 import { type Config, configSchema } from '../../src/config';
 import { migrations } from '../../src/migrations';
@@ -107,4 +108,18 @@ export async function eventually<T>(probe: () => Promise<T | undefined | null | 
     if (Date.now() > until) throw new Error('condition not met in time');
     await new Promise((r) => setTimeout(r, intervalMs));
   }
+}
+
+/** Publishes `n` image.approved events for the tenant through the internal route; returns their ids. */
+export async function publishEvents(h: Harness, tenant: string, n: number): Promise<string[]> {
+  const ids: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const res = await request(h.app)
+      .post('/internal/v1/events')
+      .set(serviceHeaders())
+      .send({ type: 'image.approved', tenant_id: tenant, data: { i } });
+    expect(res.status).toBe(202);
+    ids.push(res.body.id as string);
+  }
+  return ids;
 }

@@ -1,5 +1,5 @@
 import { AppError, parseOrThrow } from '@tollgate/common';
-import { type ChatRequest, chatRequestSchema, type EmbeddingsRequest, embeddingsRequestSchema } from '../openai/schema';
+import { type ChatRequest, chatRequestSchema, type EmbeddingsRequest, embeddingsRequestSchema } from './schema';
 
 /** NUL characters are refused outright: providers choke on them and Postgres text cannot hold them. */
 function refuseNullBytes(body: unknown): void {

@@ -4,7 +4,8 @@ import { AppError, type CreditHold, type CreditsClient, newId } from '@tollgate/
  * An in-memory stand-in for the credits service's internal contract (holds, capture, release,
  * charges, balance), with the same rules: a hold or charge beyond the available balance is
  * refused with INSUFFICIENT_CREDITS, a capture may not exceed its hold, and every call is
- * idempotent by key. Used until the real credits service runs in-process in these tests.
+ * idempotent by key. For tests about something else than billing, which need a CreditsClient
+ * and no ledger; billing tests run the real credits service (credits/test/support/real-credits).
  */
 export interface FakeCredits extends CreditsClient {
   topUp(tenantId: string, amount: number): void;

@@ -1,13 +1,15 @@
+// The fan-out of an event into deliveries: the event row and a delivery per matching endpoint
+// are written in one transaction, then the first attempts are enqueued. The ingest routes, the
+// events queue's worker and the engine (an endpoint.disabled announcement) all come here.
 import type { PlatformEvent } from '@tollgate/common';
 import { newId } from '@tollgate/common';
 import type { Db, NewDelivery } from '../db/schema';
-import { enqueueAttempts } from '../deliveries/enqueue';
-import { insertDeliveries, type UnstartedDelivery, unstartedDeliveriesOfEvent } from '../deliveries/repository';
-import { jittered } from '../deliveries/schedule';
 import { matchesAny } from '../endpoints/event-filter';
 import { listEnabledEndpoints } from '../endpoints/repository';
 import type { WebhookDeps } from '../deps';
-import { insertEventIfNew } from './repository';
+import { enqueueAttempts } from './enqueue';
+import { insertDeliveries, insertEventIfNew, type UnstartedDelivery, unstartedDeliveriesOfEvent } from './repository';
+import { jittered } from './schedule';
 
 export interface IngestResult {
   event_id: string;
